@@ -1,0 +1,102 @@
+#pragma once
+// The workflow model (DESIGN.md §2) and its loader.
+//
+// Loading is two steps, both collecting every problem rather than stopping at the first:
+//   1. LoadWorkflow: file -> JSON -> Workflow (shape, ids, durations, params, references)
+//   2. ValidateWorkflow (validate.h): node types, inputs, outputs, cycles
+// Nothing is run or spent by either.
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "comfyrun/diagnostic.h"
+#include "comfyrun/error_type.h"
+#include "comfyrun/json.h"
+#include "comfyrun/node_type.h"
+#include "comfyrun/template.h"
+
+namespace comfyrun {
+
+/// Temporal's retry policy (DESIGN.md §4). Times in seconds.
+struct RetryPolicy {
+  int maximum_attempts = 3;          ///< 1 = no retry; 0 = unlimited (bounded by total timeout)
+  double initial_interval = 1.0;
+  double backoff_coefficient = 2.0;
+  double maximum_interval = 100.0;   ///< defaults to 100 x initial_interval
+  std::vector<std::string> non_retryable;  ///< error type names
+};
+
+/// Per-node time limits in seconds; 0 means none.
+struct NodeTimeouts {
+  double attempt = 0;
+  double total = 0;
+};
+
+struct WorkflowNode {
+  std::string id;
+  std::string type;                  ///< as written (may be an alias)
+  const NodeTypeSpec* spec = nullptr;  ///< null when the type is unknown (an error was reported)
+  Json inputs = Json::object();
+  std::vector<std::string> declared_outputs;  ///< the older format's "outputs" list
+  std::vector<std::string> depends_on;
+  RetryPolicy retry;
+  NodeTimeouts timeout;
+  std::string pool;                  ///< "" = no pool beyond -j
+  std::optional<bool> cache;
+  std::string json_path;             ///< "$.nodes[3]"
+  std::vector<Reference> references; ///< templates found in inputs
+  std::vector<size_t> deps;          ///< indices of nodes this one waits for, no duplicates
+};
+
+struct Workflow {
+  std::string file;                  ///< as given on the command line
+  std::string workflow_id;
+  std::string description;
+  Json metadata = Json::object();
+  Json params = Json::object();      ///< final values: defaults overridden by --param
+  std::map<std::string, int> pools;  ///< name -> concurrency
+  std::vector<WorkflowNode> nodes;
+  std::unordered_map<std::string, size_t> index;  ///< node id -> position in nodes
+  Json document;                     ///< the workflow as loaded, for the journal header
+
+  const WorkflowNode* Find(const std::string& id) const;
+};
+
+/// A --param NAME=VALUE from the command line.
+struct ParamOverride {
+  std::string name;
+  std::string value;
+};
+
+/// Largest workflow file accepted; larger files are refused with a message, not parsed.
+constexpr size_t kMaxWorkflowBytes = 16 << 20;
+/// Deepest nesting of arrays and objects accepted.
+constexpr int kMaxJsonDepth = 256;
+
+/// Parses JSON text with limits on size and depth and a line:column on syntax errors.
+/// `file` names the source in diagnostics. Returns false with diagnostics on failure.
+bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc,
+                       std::vector<Diagnostic>* diags);
+
+/// Reads and parses a JSON file (ParseJsonDocument plus a clear message for a missing file).
+bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* diags);
+
+/// Builds a Workflow from a parsed document, checking its shape, node ids, durations, retry
+/// policies, params and template syntax; also resolves types and the dependency edges.
+/// Returns false when any error was added to *diags (the Workflow is then partial).
+bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<ParamOverride>& overrides,
+                   Workflow* workflow, std::vector<Diagnostic>* diags);
+
+/// LoadJsonFile + BuildWorkflow + ValidateWorkflow: what `validate`, `plan` and `run` use.
+bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides,
+                  Workflow* workflow, std::vector<Diagnostic>* diags);
+
+/// Parses a --param argument "NAME=VALUE". Returns false with *err on a malformed argument.
+bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err);
+
+/// True for ids made of letters, digits, '_' and '-' (what a template can name), at most 128.
+bool IsValidNodeId(const std::string& id);
+
+}  // namespace comfyrun

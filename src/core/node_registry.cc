@@ -1,0 +1,34 @@
+#include "comfyrun/node_registry.h"
+
+namespace comfyrun {
+
+const std::vector<NodeTypeSpec>& AllNodeTypes() {
+  // An explicit table rather than static self-registration: objects in a static library that
+  // nothing references are dropped by the linker, and a table shows every type at a glance.
+  static const std::vector<NodeTypeSpec> kTypes = {
+      ImageGenerationSpec(), VideoGenerationSpec(), Sora2VideoSpec(),
+      ComfyuiSpec(),         VideoStitchSpec(),     MediaProbeSpec(),
+      ShellSpec(),           HttpSpec(),            ValueSpec(),
+  };
+  return kTypes;
+}
+
+const NodeTypeSpec* FindNodeType(const std::string& name) {
+  for (const auto& type : AllNodeTypes()) {
+    if (type.name == name) return &type;
+    for (const auto& alias : type.aliases)
+      if (alias == name) return &type;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> AllNodeTypeNames() {
+  std::vector<std::string> names;
+  for (const auto& type : AllNodeTypes()) {
+    names.push_back(type.name);
+    names.insert(names.end(), type.aliases.begin(), type.aliases.end());
+  }
+  return names;
+}
+
+}  // namespace comfyrun

@@ -1,0 +1,129 @@
+#include "comfyrun/plan_report.h"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "comfyrun/dag.h"
+#include "comfyrun/models.h"
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+
+NodeEstimate EstimateNode(const Workflow& wf, size_t index, bool offline) {
+  const WorkflowNode& node = wf.nodes[index];
+  NodeEstimate e;
+  e.node = index;
+  e.seconds = node.spec ? node.spec->expected_seconds : 1;
+  if (!node.spec || !node.spec->paid) return e;
+  const InputSpec* model_input = node.spec->FindInput("model");
+  Json model = node.inputs.contains("model") ? node.inputs["model"] : model_input->default_value;
+  if (!model.is_string()) return e;
+  std::string err;
+  const ModelInfo* info = ActiveModelCatalog().Resolve(model.get<std::string>(), &err);
+  if (!info) return e;
+  e.model = info->id;
+  double seconds = 8;
+  if (node.inputs.contains("duration") && node.inputs["duration"].is_number())
+    seconds = node.inputs["duration"].get<double>();
+  std::string resolution = node.inputs.value("resolution", std::string("720p"));
+  if (node.inputs.contains("size") && node.inputs["size"].is_string()) resolution = node.inputs["size"].get<std::string>();
+  e.cost = offline ? 0 : EstimateGenerationCost(*info, seconds, resolution);
+  return e;
+}
+
+PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
+  PlanReport report;
+  DepLists deps;
+  std::vector<double> weights;
+  for (size_t i = 0; i < wf.nodes.size(); ++i) {
+    deps.push_back(wf.nodes[i].deps);
+    report.estimates.push_back(EstimateNode(wf, i, offline));
+    weights.push_back(report.estimates.back().seconds);
+    report.total_cost += report.estimates.back().cost;
+  }
+  report.stages = TopologicalStages(deps);
+  report.critical_path = CriticalPath(deps, weights, &report.critical_seconds);
+  return report;
+}
+
+std::string FormatPlanText(const Workflow& wf, const PlanReport& report) {
+  std::string out = fmt::format("workflow {}: {} nodes in {} stages\n", wf.workflow_id, wf.nodes.size(),
+                                report.stages.size());
+  for (size_t s = 0; s < report.stages.size(); ++s) {
+    out += fmt::format("stage {} ({} in parallel)\n", s + 1, report.stages[s].size());
+    size_t shown = 0;
+    for (size_t i : report.stages[s]) {
+      if (++shown > 50) {
+        out += fmt::format("  ... and {} more\n", report.stages[s].size() - 50);
+        break;
+      }
+      const auto& e = report.estimates[i];
+      out += fmt::format("  {:<28} {:<18}", wf.nodes[i].id, wf.nodes[i].type);
+      if (!e.model.empty()) out += fmt::format(" {:<30} ${:.3f}", e.model, e.cost);
+      out += "\n";
+    }
+  }
+  std::vector<std::string> path;
+  for (size_t i : report.critical_path) path.push_back(wf.nodes[i].id);
+  out += fmt::format("critical path (~{}): {}\n", FormatDuration(report.critical_seconds), fmt::join(path, " -> "));
+  out += fmt::format("estimated cost: ${:.2f}\n", report.total_cost);
+  return out;
+}
+
+Json PlanToJson(const Workflow& wf, const PlanReport& report) {
+  Json out = Json::object();
+  out["workflowId"] = wf.workflow_id;
+  out["nodes"] = wf.nodes.size();
+  Json stages = Json::array();
+  for (const auto& stage : report.stages) {
+    Json ids = Json::array();
+    for (size_t i : stage) ids.push_back(wf.nodes[i].id);
+    stages.push_back(ids);
+  }
+  out["stages"] = stages;
+  Json path = Json::array();
+  for (size_t i : report.critical_path) path.push_back(wf.nodes[i].id);
+  out["criticalPath"] = path;
+  out["criticalPathSeconds"] = report.critical_seconds;
+  Json estimates = Json::array();
+  for (const auto& e : report.estimates) {
+    Json item = {{"id", wf.nodes[e.node].id}, {"type", wf.nodes[e.node].type}, {"expectedSeconds", e.seconds},
+                 {"estimatedCost", e.cost}};
+    if (!e.model.empty()) item["model"] = e.model;
+    estimates.push_back(item);
+  }
+  out["estimates"] = estimates;
+  out["estimatedCost"] = report.total_cost;
+  return out;
+}
+
+std::string PlanToDot(const Workflow& wf, const PlanReport& report) {
+  std::set<std::pair<size_t, size_t>> critical_edges;
+  std::set<size_t> critical(report.critical_path.begin(), report.critical_path.end());
+  for (size_t k = 1; k < report.critical_path.size(); ++k)
+    critical_edges.insert({report.critical_path[k - 1], report.critical_path[k]});
+  auto escape = [](const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+                                escape(wf.workflow_id));
+  for (size_t i = 0; i < wf.nodes.size(); ++i) {
+    const auto& e = report.estimates[i];
+    std::string label = escape(wf.nodes[i].id) + "\\n" + escape(wf.nodes[i].type);
+    if (e.cost > 0) label += fmt::format("\\n${:.2f}", e.cost);
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, critical.count(i) ? ", penwidth=2.5, color=\"#c0392b\"" : "");
+  }
+  for (size_t i = 0; i < wf.nodes.size(); ++i)
+    for (size_t d : wf.nodes[i].deps)
+      out += fmt::format("  n{} -> n{}{};\n", d, i, critical_edges.count({d, i}) ? " [penwidth=2.5, color=\"#c0392b\"]" : "");
+  out += "}\n";
+  return out;
+}
+
+}  // namespace comfyrun

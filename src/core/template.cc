@@ -1,0 +1,205 @@
+#include "comfyrun/template.h"
+
+#include <fmt/format.h>
+
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+namespace {
+
+bool IsNameChar(char c) {
+  return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+
+/// One piece of a scanned string: literal text, or a template.
+struct Piece {
+  bool is_template = false;
+  std::string text;        // literal text (unescaped), or the template's inside
+  std::string original;    // the template as written
+};
+
+/// Splits a string into literal text (escapes undone) and closed templates.
+void Scan(const std::string& s, std::vector<Piece>* pieces) {
+  std::string literal;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '\\' && (s.compare(i + 1, 2, "<<") == 0 || s.compare(i + 1, 2, "{{") == 0)) {
+      literal += s.substr(i + 1, 2);
+      i += 3;
+      continue;
+    }
+    bool angle = s.compare(i, 2, "<<") == 0;
+    bool brace = s.compare(i, 2, "{{") == 0;
+    if (angle || brace) {
+      const char* close = angle ? ">>" : "}}";
+      size_t end = s.find(close, i + 2);
+      if (end != std::string::npos) {
+        if (!literal.empty()) pieces->push_back({false, literal, ""});
+        literal.clear();
+        pieces->push_back({true, s.substr(i + 2, end - i - 2), s.substr(i, end + 2 - i)});
+        i = end + 2;
+        continue;
+      }
+    }
+    literal += s[i++];
+  }
+  if (!literal.empty() || pieces->empty()) pieces->push_back({false, literal, ""});
+}
+
+bool ContainsTemplateSyntax(const std::string& s) {
+  return s.find("<<") != std::string::npos || s.find("{{") != std::string::npos;
+}
+
+void FindInString(const std::string& s, const std::string& path, std::vector<Reference>* refs,
+                  std::vector<std::pair<std::string, std::string>>* errors) {
+  if (!ContainsTemplateSyntax(s)) return;
+  std::vector<Piece> pieces;
+  Scan(s, &pieces);
+  for (const auto& piece : pieces) {
+    if (!piece.is_template) continue;
+    std::string err;
+    auto ref = ParseReference(piece.text, &err);
+    if (!ref) {
+      errors->emplace_back(path, fmt::format("bad template {}: {} (write \\\\<< in JSON for a "
+                                             "literal '<<')", Quote(piece.original), err));
+      continue;
+    }
+    ref->text = piece.original;
+    ref->json_path = path;
+    refs->push_back(std::move(*ref));
+  }
+}
+
+}  // namespace
+
+std::optional<Reference> ParseReference(std::string_view inner, std::string* err) {
+  std::string s = Trim(inner);
+  Reference ref;
+  size_t i = 0;
+  while (i < s.size() && IsNameChar(s[i])) ref.root += s[i++];
+  if (ref.root.empty()) {
+    *err = s.empty() ? "empty reference" : "a reference starts with a node id, 'params' or 'run'";
+    return std::nullopt;
+  }
+  while (i < s.size()) {
+    if (s[i] == '.') {
+      std::string field;
+      ++i;
+      while (i < s.size() && IsNameChar(s[i])) field += s[i++];
+      if (field.empty()) {
+        *err = "a '.' must be followed by a field name";
+        return std::nullopt;
+      }
+      ref.steps.push_back({field});
+    } else if (s[i] == '[') {
+      size_t close = s.find(']', i);
+      std::string digits = close == std::string::npos ? "" : s.substr(i + 1, close - i - 1);
+      if (digits.empty() || digits.size() > 9 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        *err = "an index is written [N] with N a whole number";
+        return std::nullopt;
+      }
+      ref.steps.push_back({static_cast<size_t>(std::stoul(digits))});
+      i = close + 1;
+    } else {
+      *err = fmt::format("unexpected {} in reference", Quote(std::string(1, s[i])));
+      return std::nullopt;
+    }
+  }
+  return ref;
+}
+
+void FindReferences(const Json& value, const std::string& base_path, std::vector<Reference>* refs,
+                    std::vector<std::pair<std::string, std::string>>* errors) {
+  if (value.is_string()) {
+    FindInString(value.get_ref<const std::string&>(), base_path, refs, errors);
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i)
+      FindReferences(value[i], fmt::format("{}[{}]", base_path, i), refs, errors);
+  } else if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it)
+      FindReferences(it.value(), base_path + "." + it.key(), refs, errors);
+  }
+}
+
+const Json* LookupReference(const Reference& ref, const RootLookup& lookup, std::string* err) {
+  const Json* current = lookup(ref.root);
+  if (!current) {
+    *err = fmt::format("{} refers to unknown node {}", ref.text, Quote(ref.root));
+    return nullptr;
+  }
+  std::string where = ref.root;
+  for (const auto& step : ref.steps) {
+    if (step.is_index()) {
+      if (!current->is_array() || step.index() >= current->size()) {
+        *err = fmt::format("{}: {} has no element [{}] (it is {})", ref.text, where, step.index(),
+                           current->is_array() ? fmt::format("an array of {}", current->size())
+                                               : std::string(current->type_name()));
+        return nullptr;
+      }
+      current = &(*current)[step.index()];
+      where += fmt::format("[{}]", step.index());
+    } else {
+      if (!current->is_object() || !current->contains(step.field())) {
+        *err = fmt::format("{}: {} has no field {}", ref.text, where, Quote(step.field()));
+        return nullptr;
+      }
+      current = &(*current)[step.field()];
+      where += "." + step.field();
+    }
+  }
+  return current;
+}
+
+std::string TemplateText(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+bool ResolveTemplates(const Json& value, const RootLookup& lookup, Json* out, std::string* err) {
+  if (value.is_array()) {
+    *out = Json::array();
+    for (const auto& element : value) {
+      Json resolved;
+      if (!ResolveTemplates(element, lookup, &resolved, err)) return false;
+      out->push_back(std::move(resolved));
+    }
+    return true;
+  }
+  if (value.is_object()) {
+    *out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      Json resolved;
+      if (!ResolveTemplates(it.value(), lookup, &resolved, err)) return false;
+      (*out)[it.key()] = std::move(resolved);
+    }
+    return true;
+  }
+  if (!value.is_string() || !ContainsTemplateSyntax(value.get_ref<const std::string&>())) {
+    *out = value;
+    return true;
+  }
+  std::vector<Piece> pieces;
+  Scan(value.get_ref<const std::string&>(), &pieces);
+  std::string text;
+  for (const auto& piece : pieces) {
+    if (!piece.is_template) {
+      text += piece.text;
+      continue;
+    }
+    auto ref = ParseReference(piece.text, err);
+    if (!ref) return false;
+    ref->text = piece.original;
+    const Json* target = LookupReference(*ref, lookup, err);
+    if (!target) return false;
+    if (pieces.size() == 1) {  // exactly one template: keep the JSON type
+      *out = *target;
+      return true;
+    }
+    text += TemplateText(*target);
+  }
+  *out = text;
+  return true;
+}
+
+}  // namespace comfyrun

@@ -1,0 +1,232 @@
+#include "comfyrun/util.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace comfyrun {
+
+std::optional<double> ParseDuration(std::string_view text, std::string* err) {
+  std::string s = Trim(text);
+  if (s.empty()) {
+    *err = "empty duration";
+    return std::nullopt;
+  }
+  size_t i = 0;
+  while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  std::string number = s.substr(0, i);
+  std::string unit = Trim(s.substr(i));
+  char* end = nullptr;
+  double value = number.empty() ? NAN : strtod(number.c_str(), &end);
+  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value)) {
+    *err = fmt::format("bad duration {}: write seconds as a number, or a number with a unit "
+                       "(\"500ms\", \"10s\", \"15m\", \"2h\")", Quote(text));
+    return std::nullopt;
+  }
+  double scale;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "ms") scale = 0.001;
+  else if (unit == "m" || unit == "min") scale = 60;
+  else if (unit == "h") scale = 3600;
+  else if (unit == "d") scale = 86400;
+  else {
+    *err = fmt::format("bad duration {}: unknown unit {} (use ms, s, m, h or d)", Quote(text),
+                       Quote(unit));
+    return std::nullopt;
+  }
+  return value * scale;
+}
+
+std::string FormatDuration(double seconds) {
+  if (seconds < 0) seconds = 0;
+  if (seconds < 1) return fmt::format("{}ms", static_cast<int>(std::lround(seconds * 1000)));
+  if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+  long total = std::lround(seconds);
+  if (total < 3600) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      size_t substitution = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = SIZE_MAX;
+  for (const auto& c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  // A typo is a few edits relative to the word's length; beyond that a hint misleads.
+  size_t limit = std::max<size_t>(2, word.size() / 3);
+  return best_distance <= limit ? best : std::string();
+}
+
+bool ReadFile(const std::string& path, std::string* contents, std::string* err) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno == ENOENT ? "no such file" : strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    *err = "is a directory, not a file";
+    return false;
+  }
+  contents->clear();
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = strerror(errno);
+      close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    contents->append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return true;
+}
+
+bool WriteFileAtomic(const std::string& path, std::string_view contents, std::string* err) {
+  std::string temp = path + ".tmp." + RandomHex(8);
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *err = fmt::format("cannot create {}: {}", temp, strerror(errno));
+    return false;
+  }
+  const char* p = contents.data();
+  size_t left = contents.size();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = fmt::format("cannot write {}: {}", path, strerror(errno));
+      close(fd);
+      unlink(temp.c_str());
+      return false;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    *err = fmt::format("cannot write {}: {}", path, strerror(errno));
+    unlink(temp.c_str());
+    return false;
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    *err = fmt::format("cannot rename {} to {}: {}", temp, path, strerror(errno));
+    unlink(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool MakeDirs(const std::string& path, std::string* err) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (std::filesystem::is_directory(path)) return true;
+  *err = fmt::format("cannot create directory {}: {}", path, ec ? ec.message() : "not a directory");
+  return false;
+}
+
+std::string Quote(std::string_view s) {
+  std::string out = "'";
+  size_t n = 0;
+  for (char c : s) {
+    if (++n > 80) {
+      out += "...";
+      break;
+    }
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  return out + "'";
+}
+
+int64_t NowUnixMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string UtcStamp() {
+  time_t now = time(nullptr);
+  struct tm tm {};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+std::string IsoTime(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, unix_ms % 1000);
+}
+
+std::string RandomHex(size_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kDigits = "0123456789abcdef";
+  std::string out(n, '0');
+  for (auto& c : out) c = kDigits[rng() & 15];
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
+  return out;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+}  // namespace comfyrun

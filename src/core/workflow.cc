@@ -1,0 +1,520 @@
+#include "comfyrun/workflow.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "comfyrun/node_registry.h"
+#include "comfyrun/util.h"
+#include "comfyrun/validate.h"
+
+// Implementation details: every check appends to `diags` and carries on, so that a user sees
+// all problems at once. JSON paths are JSONPath-like ("$.nodes[1].inputs.prompt") because
+// that is what people type into jq.
+
+namespace comfyrun {
+namespace {
+
+const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "metadata", "nodes",
+                                                "params", "defaults", "pools", "name", "version"};
+const std::vector<std::string> kNodeKeys = {"id", "type", "inputs", "outputs", "dependsOn", "retry",
+                                            "timeout", "pool", "cache", "description", "name", "metadata"};
+const std::vector<std::string> kRetryKeys = {"maximumAttempts", "initialInterval", "backoffCoefficient",
+                                             "maximumInterval", "nonRetryableErrorTypes"};
+
+/// 1-based line and column of a byte offset.
+std::pair<size_t, size_t> LineColumn(const std::string& text, size_t offset) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
+/// Offset at which nesting first exceeds kMaxJsonDepth, or npos. Checked before parsing so
+/// that hostile input cannot exhaust the stack in the parser or in the value's destructor.
+size_t FindExcessiveDepth(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+struct Context {
+  const std::string& file;
+  std::vector<Diagnostic>* diags;
+  void Error(const std::string& node, const std::string& path, std::string message,
+             std::string hint = "") {
+    AddError(diags, file, node, path, std::move(message), std::move(hint));
+  }
+  void Warning(const std::string& node, const std::string& path, std::string message,
+               std::string hint = "") {
+    AddError(diags, file, node, path, std::move(message), std::move(hint)).severity = Severity::kWarning;
+  }
+};
+
+void CheckKnownKeys(const Json& object, const std::vector<std::string>& known, const std::string& node,
+                    const std::string& path, Context& ctx, bool as_error) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
+    std::string close = ClosestMatch(it.key(), known);
+    std::string hint = close.empty() ? fmt::format("known keys: {}", fmt::join(known, ", "))
+                                     : fmt::format("did you mean '{}'?", close);
+    std::string message = fmt::format("unknown key {}", Quote(it.key()));
+    if (as_error) ctx.Error(node, path + "." + it.key(), message, hint);
+    else ctx.Warning(node, path + "." + it.key(), message + " (ignored)", hint);
+  }
+}
+
+std::optional<double> ReadDuration(const Json& value, const std::string& node, const std::string& path,
+                                   Context& ctx) {
+  if (value.is_number()) {
+    double seconds = value.get<double>();
+    if (seconds < 0) {
+      ctx.Error(node, path, fmt::format("duration {} is negative", value.dump()));
+      return std::nullopt;
+    }
+    return seconds;
+  }
+  if (value.is_string()) {
+    std::string err;
+    auto seconds = ParseDuration(value.get<std::string>(), &err);
+    if (!seconds) ctx.Error(node, path, err);
+    return seconds;
+  }
+  ctx.Error(node, path, fmt::format("a duration is a number of seconds or a string like \"10s\", got {}",
+                                    value.type_name()));
+  return std::nullopt;
+}
+
+void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry,
+               Context& ctx) {
+  if (value.is_number_integer()) {  // shorthand: "retry": 5 = maximumAttempts
+    retry->maximum_attempts = value.get<int>();
+    if (retry->maximum_attempts < 0) ctx.Error(node, path, "maximumAttempts cannot be negative");
+    return;
+  }
+  if (!value.is_object()) {
+    ctx.Error(node, path, fmt::format("retry is an object like {{\"maximumAttempts\": 3}}, got {}", value.type_name()));
+    return;
+  }
+  CheckKnownKeys(value, kRetryKeys, node, path, ctx, /*as_error=*/true);
+  bool max_interval_given = false;
+  if (value.contains("maximumAttempts")) {
+    const Json& v = value["maximumAttempts"];
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 1000000)
+      ctx.Error(node, path + ".maximumAttempts", "maximumAttempts is a whole number >= 0 (0 = unlimited)");
+    else
+      retry->maximum_attempts = v.get<int>();
+  }
+  if (value.contains("initialInterval"))
+    if (auto d = ReadDuration(value["initialInterval"], node, path + ".initialInterval", ctx))
+      retry->initial_interval = *d;
+  if (value.contains("backoffCoefficient")) {
+    const Json& v = value["backoffCoefficient"];
+    if (!v.is_number() || v.get<double>() < 1)
+      ctx.Error(node, path + ".backoffCoefficient", "backoffCoefficient is a number >= 1");
+    else
+      retry->backoff_coefficient = v.get<double>();
+  }
+  if (value.contains("maximumInterval"))
+    if (auto d = ReadDuration(value["maximumInterval"], node, path + ".maximumInterval", ctx)) {
+      retry->maximum_interval = *d;
+      max_interval_given = true;
+    }
+  if (!max_interval_given) retry->maximum_interval = 100 * retry->initial_interval;
+  if (value.contains("nonRetryableErrorTypes")) {
+    const Json& v = value["nonRetryableErrorTypes"];
+    if (!v.is_array()) {
+      ctx.Error(node, path + ".nonRetryableErrorTypes", "a list of error type names");
+    } else {
+      retry->non_retryable.clear();
+      for (size_t i = 0; i < v.size(); ++i) {
+        std::string p = fmt::format("{}.nonRetryableErrorTypes[{}]", path, i);
+        if (!v[i].is_string() || !ParseErrorType(v[i].get<std::string>())) {
+          ctx.Error(node, p, fmt::format("unknown error type {}", v[i].dump()),
+                    "error types: InvalidInput, Auth, RateLimited, Unavailable, Timeout, ContentBlocked, "
+                    "NoImage, NoFace, OutputInvalid, Cancelled, Execution, Internal");
+        } else {
+          retry->non_retryable.push_back(v[i].get<std::string>());
+        }
+      }
+    }
+  }
+}
+
+void ReadTimeout(const Json& value, const std::string& node, const std::string& path, NodeTimeouts* timeout,
+                 Context& ctx) {
+  if (value.is_object()) {
+    CheckKnownKeys(value, {"attempt", "total"}, node, path, ctx, true);
+    if (value.contains("attempt"))
+      if (auto d = ReadDuration(value["attempt"], node, path + ".attempt", ctx)) timeout->attempt = *d;
+    if (value.contains("total"))
+      if (auto d = ReadDuration(value["total"], node, path + ".total", ctx)) timeout->total = *d;
+    return;
+  }
+  if (auto d = ReadDuration(value, node, path, ctx)) timeout->attempt = *d;  // shorthand
+}
+
+/// Converts a --param value to the type of the param's default.
+bool ConvertParam(const std::string& text, const Json& default_value, Json* out, std::string* err) {
+  if (default_value.is_string() || default_value.is_null()) {
+    if (default_value.is_null()) {
+      // No default to follow: numbers, booleans, arrays and objects as JSON, else a string.
+      Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+      *out = parsed.is_discarded() || parsed.is_string() ? Json(text) : parsed;
+    } else {
+      *out = text;
+    }
+    return true;
+  }
+  Json parsed = Json::parse(text, nullptr, false);
+  if (parsed.is_discarded() || (default_value.is_number() && !parsed.is_number()) ||
+      (default_value.is_boolean() && !parsed.is_boolean()) ||
+      (default_value.is_array() && !parsed.is_array()) ||
+      (default_value.is_object() && !parsed.is_object())) {
+    *err = fmt::format("expected {} like its default {}, got {}", default_value.type_name(),
+                       default_value.dump(), Quote(text));
+    return false;
+  }
+  *out = parsed;
+  return true;
+}
+
+void ReadParams(const Json& doc, const std::vector<ParamOverride>& overrides, Workflow* wf, Context& ctx) {
+  Json defaults = Json::object();
+  if (doc.contains("params")) {
+    if (!doc["params"].is_object())
+      ctx.Error("", "$.params", "params is an object: {\"NAME\": default value}");
+    else
+      defaults = doc["params"];
+  }
+  for (auto it = defaults.begin(); it != defaults.end(); ++it) wf->params[it.key()] = it.value();
+  for (const auto& o : overrides) {
+    if (!defaults.contains(o.name)) {
+      std::vector<std::string> names;
+      for (auto it = defaults.begin(); it != defaults.end(); ++it) names.push_back(it.key());
+      std::string close = ClosestMatch(o.name, names);
+      ctx.Error("", "", fmt::format("--param {}: the workflow declares no param {}", o.name, Quote(o.name)),
+                close.empty() ? (names.empty() ? "declare it under \"params\" in the workflow"
+                                               : fmt::format("declared params: {}", fmt::join(names, ", ")))
+                              : fmt::format("did you mean '{}'?", close));
+      continue;
+    }
+    std::string err;
+    Json value;
+    if (!ConvertParam(o.value, defaults[o.name], &value, &err))
+      ctx.Error("", "", fmt::format("--param {}: {}", o.name, err));
+    else
+      wf->params[o.name] = value;
+  }
+  for (auto it = wf->params.begin(); it != wf->params.end(); ++it)
+    if (it.value().is_null())
+      ctx.Error("", "$.params." + it.key(), fmt::format("param {} has no value", Quote(it.key())),
+                fmt::format("pass --param {}=VALUE", it.key()));
+}
+
+void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* wf,
+              std::set<std::string>* seen_ids, Context& ctx) {
+  std::string path = fmt::format("$.nodes[{}]", position);
+  if (!raw.is_object()) {
+    ctx.Error("", path, fmt::format("a node is an object with \"id\", \"type\" and \"inputs\", got {}", raw.type_name()));
+    return;
+  }
+  WorkflowNode node;
+  node.json_path = path;
+  if (!raw.contains("id")) {
+    ctx.Error("", path, "node has no \"id\"", "give every node a unique id, e.g. \"id\": \"video_1\"");
+  } else if (!raw["id"].is_string()) {
+    ctx.Error("", path + ".id", fmt::format("id is a string, got {}", raw["id"].type_name()));
+  } else {
+    node.id = raw["id"].get<std::string>();
+    if (!IsValidNodeId(node.id)) {
+      ctx.Error("", path + ".id", fmt::format("node id {} has characters a template cannot name", Quote(node.id)),
+                "use letters, digits, '_' and '-' (at most 128)");
+      node.id.clear();
+    } else if (node.id == "params" || node.id == "run") {
+      ctx.Error(node.id, path + ".id", fmt::format("{} is reserved for templates", Quote(node.id)),
+                "choose another id");
+      node.id.clear();
+    } else if (!seen_ids->insert(node.id).second) {
+      ctx.Error(node.id, path + ".id", fmt::format("duplicate node id {}", Quote(node.id)),
+                "node ids must be unique");
+      node.id.clear();
+    }
+  }
+  const std::string& id = node.id;
+  CheckKnownKeys(raw, kNodeKeys, id, path, ctx, /*as_error=*/true);
+
+  if (!raw.contains("type")) {
+    ctx.Error(id, path, "node has no \"type\"", "run `comfyrun nodes` to list the types");
+  } else if (!raw["type"].is_string()) {
+    ctx.Error(id, path + ".type", "type is a string");
+  } else {
+    node.type = raw["type"].get<std::string>();
+    node.spec = FindNodeType(node.type);
+    if (!node.spec) {
+      std::string close = ClosestMatch(node.type, AllNodeTypeNames());
+      ctx.Error(id, path + ".type", fmt::format("unknown node type {}", Quote(node.type)),
+                close.empty() ? "run `comfyrun nodes` to list the types" : fmt::format("did you mean '{}'?", close));
+    }
+  }
+  if (raw.contains("inputs")) {
+    if (!raw["inputs"].is_object())
+      ctx.Error(id, path + ".inputs", fmt::format("inputs is an object, got {}", raw["inputs"].type_name()));
+    else
+      node.inputs = raw["inputs"];
+  }
+  if (raw.contains("outputs")) {
+    const Json& outputs = raw["outputs"];
+    if (!outputs.is_array()) {
+      ctx.Error(id, path + ".outputs", "outputs is a list of output names");
+    } else {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        if (!outputs[i].is_string()) ctx.Error(id, fmt::format("{}.outputs[{}]", path, i), "an output name is a string");
+        else node.declared_outputs.push_back(outputs[i].get<std::string>());
+      }
+    }
+  }
+  if (raw.contains("dependsOn")) {
+    const Json& deps = raw["dependsOn"];
+    if (deps.is_string()) {
+      node.depends_on.push_back(deps.get<std::string>());
+    } else if (!deps.is_array()) {
+      ctx.Error(id, path + ".dependsOn", "dependsOn is a list of node ids");
+    } else {
+      for (size_t i = 0; i < deps.size(); ++i) {
+        if (!deps[i].is_string()) ctx.Error(id, fmt::format("{}.dependsOn[{}]", path, i), "a node id is a string");
+        else node.depends_on.push_back(deps[i].get<std::string>());
+      }
+    }
+  }
+  // Defaults first, then the node's own settings on top.
+  if (node.spec && node.spec->default_attempt_timeout > 0) node.timeout.attempt = node.spec->default_attempt_timeout;
+  if (defaults.contains("retry")) ReadRetry(defaults["retry"], "", "$.defaults.retry", &node.retry, ctx);
+  if (defaults.contains("timeout")) ReadTimeout(defaults["timeout"], "", "$.defaults.timeout", &node.timeout, ctx);
+  if (defaults.contains("cache") && defaults["cache"].is_boolean()) node.cache = defaults["cache"].get<bool>();
+  if (raw.contains("retry")) ReadRetry(raw["retry"], id, path + ".retry", &node.retry, ctx);
+  if (raw.contains("timeout")) ReadTimeout(raw["timeout"], id, path + ".timeout", &node.timeout, ctx);
+  if (raw.contains("cache")) {
+    if (!raw["cache"].is_boolean()) ctx.Error(id, path + ".cache", "cache is true or false");
+    else node.cache = raw["cache"].get<bool>();
+  }
+  node.pool = node.spec ? node.spec->default_pool : "";
+  if (raw.contains("pool")) {
+    if (!raw["pool"].is_string()) ctx.Error(id, path + ".pool", "pool is the name of a pool");
+    else node.pool = raw["pool"].get<std::string>();
+  }
+  std::vector<std::pair<std::string, std::string>> template_errors;
+  FindReferences(node.inputs, path + ".inputs", &node.references, &template_errors);
+  for (auto& [p, message] : template_errors) ctx.Error(id, p, message);
+  wf->nodes.push_back(std::move(node));
+}
+
+}  // namespace
+
+bool IsValidNodeId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+const WorkflowNode* Workflow::Find(const std::string& id) const {
+  auto it = index.find(id);
+  return it == index.end() ? nullptr : &nodes[it->second];
+}
+
+bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc,
+                       std::vector<Diagnostic>* diags) {
+  Context ctx{file, diags};
+  if (text.size() > kMaxWorkflowBytes) {
+    ctx.Error("", "", fmt::format("file is {:.1f} MB; the limit is {} MB", text.size() / 1048576.0,
+                                  kMaxWorkflowBytes >> 20),
+              "keep large data in files and refer to their paths");
+    return false;
+  }
+  if (Trim(text).empty()) {
+    ctx.Error("", "", "file is empty", "a workflow is a JSON object: {\"workflowId\": ..., \"nodes\": [...]}");
+    return false;
+  }
+  size_t nul = text.find('\0');
+  if (nul != std::string::npos) {
+    auto [line, column] = LineColumn(text, nul);
+    ctx.Error("", "", fmt::format("not a JSON text: binary data (a NUL byte) at line {}, column {}", line, column));
+    return false;
+  }
+  size_t deep = FindExcessiveDepth(text);
+  if (deep != std::string::npos) {
+    auto [line, column] = LineColumn(text, deep);
+    ctx.Error("", "", fmt::format("JSON nested deeper than {} levels at line {}, column {}", kMaxJsonDepth, line, column));
+    return false;
+  }
+  try {
+    *doc = Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    size_t offset = e.byte > 0 ? e.byte - 1 : 0;
+    auto [line, column] = LineColumn(text, offset);
+    std::string what = e.what();
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line 1, column 2: ...";
+    // keep only the part after the position, which says what was wrong.
+    size_t colon = what.find(": ", what.find("parse error"));
+    std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
+    ctx.Error("", "", fmt::format("not valid JSON at line {}, column {}: {}", line, column, reason));
+    return false;
+  }
+  return true;
+}
+
+bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* diags) {
+  std::string text, err;
+  if (!ReadFile(path, &text, &err)) {
+    AddError(diags, path, "", "", fmt::format("cannot read file: {}", err));
+    return false;
+  }
+  return ParseJsonDocument(text, path, doc, diags);
+}
+
+bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<ParamOverride>& overrides,
+                   Workflow* wf, std::vector<Diagnostic>* diags) {
+  size_t errors_before = CountErrors(*diags);
+  Context ctx{file, diags};
+  wf->file = file;
+  wf->document = doc;
+  if (!doc.is_object()) {
+    ctx.Error("", "$", fmt::format("a workflow is a JSON object with \"nodes\", got {}", doc.type_name()));
+    return false;
+  }
+  if (doc.contains("variants") && !doc.contains("nodes")) {
+    ctx.Error("", "$.variants", "this is an A/B test definition, not a workflow",
+              fmt::format("run it with `comfyrun abtest {}`", file));
+    return false;
+  }
+  CheckKnownKeys(doc, kTopLevelKeys, "", "$", ctx, /*as_error=*/false);
+
+  if (doc.contains("workflowId")) {
+    if (!doc["workflowId"].is_string() || doc["workflowId"].get<std::string>().empty())
+      ctx.Error("", "$.workflowId", "workflowId is a non-empty string");
+    else
+      wf->workflow_id = doc["workflowId"].get<std::string>();
+  } else {
+    // Files of the older system always have one; for new ones the file name will do.
+    std::string stem = file.substr(file.find_last_of('/') + 1);
+    wf->workflow_id = stem.substr(0, stem.find('.'));
+  }
+  for (char c : wf->workflow_id)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+      ctx.Error("", "$.workflowId", fmt::format("workflowId {} is used in file names; use letters, digits, '.', '_' and '-'",
+                                                Quote(wf->workflow_id)));
+      break;
+    }
+  if (doc.contains("description") && doc["description"].is_string())
+    wf->description = doc["description"].get<std::string>();
+  if (doc.contains("metadata") && doc["metadata"].is_object()) wf->metadata = doc["metadata"];
+
+  ReadParams(doc, overrides, wf, ctx);
+
+  if (doc.contains("pools")) {
+    if (!doc["pools"].is_object()) {
+      ctx.Error("", "$.pools", "pools is an object: {\"NAME\": concurrency}");
+    } else {
+      for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it) {
+        const Json& v = it.value();
+        if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100000)
+          ctx.Error("", "$.pools." + it.key(), "a pool's concurrency is a whole number >= 1");
+        else
+          wf->pools[it.key()] = v.get<int>();
+      }
+    }
+  }
+  Json defaults = Json::object();
+  if (doc.contains("defaults")) {
+    if (!doc["defaults"].is_object()) ctx.Error("", "$.defaults", "defaults is an object with retry, timeout, cache");
+    else {
+      defaults = doc["defaults"];
+      CheckKnownKeys(defaults, {"retry", "timeout", "cache"}, "", "$.defaults", ctx, true);
+      if (defaults.contains("cache") && !defaults["cache"].is_boolean())
+        ctx.Error("", "$.defaults.cache", "cache is true or false");
+    }
+  }
+
+  if (!doc.contains("nodes")) {
+    std::vector<std::string> keys;
+    for (auto it = doc.begin(); it != doc.end(); ++it) keys.push_back(it.key());
+    std::string close;
+    for (auto& k : keys)
+      if (EditDistance(k, "nodes") <= 2) close = k;
+    ctx.Error("", "$", "workflow has no \"nodes\"",
+              close.empty() ? "add \"nodes\": [ {\"id\": ..., \"type\": ..., \"inputs\": {...}} ]"
+                            : fmt::format("rename '{}' to 'nodes'", close));
+    return false;
+  }
+  if (!doc["nodes"].is_array()) {
+    ctx.Error("", "$.nodes", fmt::format("nodes is a list, got {}", doc["nodes"].type_name()));
+    return false;
+  }
+  if (doc["nodes"].empty()) ctx.Error("", "$.nodes", "workflow has no nodes");
+
+  std::set<std::string> seen_ids;
+  const Json& nodes = doc["nodes"];
+  wf->nodes.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) ReadNode(nodes[i], i, defaults, wf, &seen_ids, ctx);
+  for (size_t i = 0; i < wf->nodes.size(); ++i)
+    if (!wf->nodes[i].id.empty()) wf->index.emplace(wf->nodes[i].id, i);
+
+  // Edges: references to nodes, and dependsOn. Unknown targets are reported by validation.
+  for (auto& node : wf->nodes) {
+    std::set<size_t> deps;
+    for (const auto& ref : node.references) {
+      auto it = wf->index.find(ref.root);
+      if (it != wf->index.end()) deps.insert(it->second);
+    }
+    for (const auto& dep : node.depends_on) {
+      auto it = wf->index.find(dep);
+      if (it != wf->index.end()) deps.insert(it->second);
+    }
+    node.deps.assign(deps.begin(), deps.end());
+  }
+  return CountErrors(*diags) == errors_before;
+}
+
+bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides, Workflow* wf,
+                  std::vector<Diagnostic>* diags) {
+  Json doc;
+  if (!LoadJsonFile(path, &doc, diags)) return false;
+  bool built = BuildWorkflow(doc, path, overrides, wf, diags);
+  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) return false;
+  bool valid = ValidateWorkflow(wf, diags);
+  return built && valid;
+}
+
+bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err) {
+  size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    *err = fmt::format("--param {}: write NAME=VALUE", Quote(arg));
+    return false;
+  }
+  out->name = arg.substr(0, eq);
+  out->value = arg.substr(eq + 1);
+  return true;
+}
+
+}  // namespace comfyrun
