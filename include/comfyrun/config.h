@@ -1,0 +1,41 @@
+#pragma once
+// Configuration from the environment (DESIGN.md §7): keys, endpoints, ComfyUI servers.
+// A .env file in the working directory is read if present; the real environment wins.
+//
+// Secrets: every key read here is registered with the Redactor, which removes it from any
+// text before the text reaches a journal, metrics, a log or an error message.
+#include <string>
+#include <vector>
+
+namespace comfyrun {
+
+struct Config {
+  std::string gemini_api_key;      ///< GEMINI_API_KEY or GOOGLE_API_KEY
+  std::string gemini_base_url = "https://generativelanguage.googleapis.com";  ///< GEMINI_BASE_URL
+  std::string openai_api_key;      ///< OPENAI_API_KEY or SORA2_API_KEY
+  std::string openai_base_url = "https://api.openai.com/v1";  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
+  std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui
+  bool offline = false;            ///< --offline: generation nodes render locally, cost 0
+
+  /// Reads the environment and ./.env. Never fails: a missing key is reported when a node
+  /// that needs it is about to run (see the executor's preflight).
+  static Config FromEnvironment();
+
+  /// Name of the variable to set for a missing key, for messages.
+  static constexpr const char* kGeminiKeyVariable = "GEMINI_API_KEY";
+  static constexpr const char* kOpenAiKeyVariable = "OPENAI_API_KEY";
+};
+
+/// Looks a variable up in the environment, then in ./.env (read once). "" when unset.
+std::string GetConfigValue(const std::string& name);
+
+/// Removes registered secrets from text. Thread-safe.
+class Redactor {
+ public:
+  /// Registers a secret (ignored when shorter than 6 characters, to avoid mangling text).
+  static void AddSecret(const std::string& secret);
+  /// `text` with every registered secret replaced by "[REDACTED]".
+  static std::string Redact(std::string text);
+};
+
+}  // namespace comfyrun

@@ -1,0 +1,116 @@
+#pragma once
+// The journal: a crash-safe, append-only record of a run (DESIGN.md §5).
+//
+// File format (version 1): JSON lines, one record per line, readable with jq. Every record
+// has "type" and "t" (unix milliseconds). The first record is the header:
+//   {"type":"header","format":1,"runId":..,"workflowId":..,"file":..,"workflow":{..},
+//    "params":{..},"hash":"<sha256 of workflow+params>","options":{..},"comfyrun":"0.1.0","t":..}
+// Then, in the order things happened:
+//   run_started    {"pid", "resume": 0 for the first run, n for the n-th resume}
+//   node_started   {"node", "attempt"}
+//   submitted      {"node", "attempt", "submission": {provider id, server, ...}}      [proof]
+//   completed      {"node", "attempt", "outputs", "cost", "provider", "model",
+//                   "startedAt", "durationMs", "queueWaitMs", "cached"}                [proof]
+//   attempt_failed {"node", "attempt", "error", "message", "cost", "retryIn" (seconds,
+//                   absent when no retry follows), "submissionFinished"}
+//   node_failed    {"node", "attempts", "error", "message"}
+//   node_skipped   {"node", "because"}   (a node it depends on failed or the run stopped)
+//   run_finished   {"status": "succeeded"|"failed"|"interrupted", "durationMs", "totalCost"}
+//
+// Proof records show work that was done or paid for; they reach the disk (per Durability)
+// before Append returns, so that a crash after it can never make resume pay again.
+// A torn last line (a crash mid-write) is ignored by readers and cut off by the next writer.
+// Unknown record types and fields are ignored, so newer comfyruns can add them.
+// A lock file beside the journal (<journal>.lock, flock + the holder's pid) stops a second
+// process from writing the same journal.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "comfyrun/error_type.h"
+#include "comfyrun/json.h"
+
+namespace comfyrun {
+
+constexpr int kJournalFormat = 1;
+
+/// How hard Append works to get proof records onto the disk.
+enum class Durability {
+  kFull,   ///< fsync after every proof record: a crash loses nothing that was acknowledged
+  kBatch,  ///< group commit: proof records wait for an fsync shared with others that arrive
+           ///< within a few milliseconds; same guarantee, fewer fsyncs, a little latency
+  kNone,   ///< no fsync: an OS crash or power loss (not a process crash) may lose the tail,
+           ///< and resume may then pay again for a generation
+};
+bool ParseDurability(const std::string& name, Durability* out);
+const char* DurabilityName(Durability d);
+
+class JournalWriter {
+ public:
+  /// Opens (creating if needed) the journal for appending and takes its lock. Fails with *err
+  /// naming the other process ("journal is in use by comfyrun pid 1234 (started ...)") when
+  /// another holds the lock. An existing torn last line is cut off first.
+  static std::unique_ptr<JournalWriter> Open(const std::string& path, Durability durability,
+                                             std::string* err);
+  ~JournalWriter();  ///< flushes, fsyncs, releases the lock
+
+  /// Appends one record (adds "t" if missing). Thread-safe. For proof records, returns after
+  /// the record is durable per the Durability. False with *err on a write error (disk full):
+  /// the caller must stop the run, since unrecorded work could be paid for twice.
+  bool Append(const Json& record, bool proof, std::string* err);
+  /// Makes everything appended so far durable.
+  bool Sync(std::string* err);
+  const std::string& path() const;
+  /// Number of fsync calls made (for tests and benchmarks).
+  uint64_t sync_count() const;
+
+ private:
+  JournalWriter() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// What the journal says about one node.
+struct JournalNode {
+  enum class Status { kPending, kRunning, kCompleted, kFailed, kSkipped };
+  Status status = Status::kPending;
+  int attempts = 0;                 ///< attempts started, over all runs of the journal
+  Json outputs;                     ///< when completed
+  double cost = 0;                  ///< USD, over all attempts
+  std::string provider, model;
+  Json open_submission;             ///< the last submission with no terminal outcome, or null
+  ErrorType last_error = ErrorType::kNone;
+  std::string last_message;
+  int64_t started_at = 0;           ///< unix ms of the first attempt's start
+  int64_t finished_at = 0;          ///< unix ms of completion/failure
+  int64_t duration_ms = 0;          ///< of the completed attempt
+  int64_t queue_wait_ms = 0;
+  bool cached = false;
+  std::vector<Json> events;         ///< this node's records, in order (for trace/metrics)
+};
+
+struct JournalReplay {
+  Json header;                      ///< null when the file has no valid header
+  std::vector<std::string> node_order;  ///< node ids in first-seen order
+  std::unordered_map<std::string, JournalNode> nodes;
+  bool finished = false;            ///< a run_finished record is the last run's end
+  std::string final_status;         ///< of the last run_finished
+  int runs = 0;                     ///< run_started records
+  int64_t first_started_at = 0, last_event_at = 0;
+  double total_cost = 0;
+  size_t records = 0;
+  bool torn_tail = false;           ///< the last line was incomplete and was ignored
+  std::vector<std::string> warnings;  ///< bad lines that were skipped, etc.
+};
+
+/// Reads a journal, tolerating a torn last line and skipping (with a warning) lines that are
+/// not valid records. False with *err when the file cannot be read or has no header.
+/// Safe to call while another process writes the journal (status of a live run).
+bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err);
+
+/// Which process holds the journal's lock: its pid, or 0 when unlocked.
+int JournalLockHolder(const std::string& path);
+
+}  // namespace comfyrun

@@ -1,0 +1,87 @@
+#pragma once
+// How a node type runs. The executor (engine/) owns the graph and the journal; a NodeKind
+// only turns resolved inputs into a NodeResult.
+//
+// Two modes:
+//  - kBlocking: Run() is called on a worker thread (shell, media, value). It may block, and
+//    should check ctx.cancelled() now and then.
+//  - kAsync: Start() is called on the executor thread and must return at once; the work goes
+//    on as HttpLoop requests and timers, and `done` is called exactly once, from any thread.
+//    Remote generations are async: they hold no thread while they wait.
+//
+// Remote jobs and the journal (DESIGN.md §5): as soon as a provider accepts a submission, the
+// node calls ctx.RecordSubmission({...provider id...}); it returns once the record is on disk.
+// On resume, or on a retry after a transient failure, ctx.submission holds that record and
+// the node must re-attach to the job (poll it) instead of submitting again.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "comfyrun/config.h"
+#include "comfyrun/json.h"
+#include "comfyrun/node_result.h"
+
+namespace comfyrun {
+
+class HttpLoop;
+class ComfyuiPool;
+
+struct NodeContext {
+  std::string run_id;
+  std::string node_id;
+  std::string type;           ///< canonical type name (aliases resolved)
+  int attempt = 1;            ///< 1-based
+  Json inputs;                ///< templates resolved, defaults filled in
+  std::string node_dir;       ///< absolute; created before the attempt; outputs go here
+  std::string run_dir;        ///< absolute: generated/runs/<runId>
+  double attempt_timeout = 0; ///< seconds; 0 = none (the executor enforces it too)
+  const Config* config = nullptr;
+  HttpLoop* http = nullptr;
+  ComfyuiPool* comfyui = nullptr;  ///< shared server pool (null when no servers configured)
+
+  /// The last submission recorded for this node that did not finish (resume / retry), or null.
+  Json submission;
+  /// Journals a submission durably (fsync per --durability) before returning. Thread-safe.
+  std::function<void(const Json& submission)> record_submission;
+  /// Reports progress for the status line ("sampling 12/30"). Thread-safe, may be empty.
+  std::function<void(const std::string&)> report_progress;
+
+  std::atomic<bool> cancel_requested{false};
+  bool cancelled() const { return cancel_requested.load(std::memory_order_relaxed); }
+
+  void RecordSubmission(const Json& s) {
+    if (record_submission) record_submission(s);
+    submission = s;
+  }
+  void Progress(const std::string& text) const {
+    if (report_progress) report_progress(text);
+  }
+};
+
+class NodeKind {
+ public:
+  enum class Mode { kBlocking, kAsync };
+  virtual ~NodeKind() = default;
+  virtual Mode mode() const = 0;
+
+  /// kBlocking: runs the attempt on a worker thread. Never throws (wrap bodies in try/catch).
+  virtual NodeResult Run(NodeContext& /*ctx*/) {
+    return NodeResult::Failure(ErrorType::kInternal, "Run not implemented");
+  }
+  /// kAsync: starts the attempt and returns at once; `done` is called exactly once.
+  virtual void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) {
+    (void)ctx;
+    done(NodeResult::Failure(ErrorType::kInternal, "Start not implemented"));
+  }
+  /// kAsync: asks a started attempt to stop (timeout, Ctrl-C, --fail-fast): cancel remote
+  /// work where the provider allows it, then call `done` with kCancelled (or kTimeout when
+  /// ctx says so). Called on the executor thread; must return at once.
+  virtual void Cancel(std::shared_ptr<NodeContext> ctx) { ctx->cancel_requested = true; }
+};
+
+/// The implementation of a node type (canonical name), or nullptr when it has none yet.
+/// Defined in src/nodes/node_kinds.cc, the one table of implementations.
+NodeKind* FindNodeKind(const std::string& type);
+
+}  // namespace comfyrun
