@@ -30,6 +30,40 @@ struct NodesOptions {
 };
 int NodesCommand(const NodesOptions& options);
 
+/// Options shared by run, resume and abtest.
+struct ExecutionOptions {
+  std::string out_dir = "generated";
+  int jobs = 0;                      ///< 0 = default (16, or the journal's on resume)
+  std::string durability;            ///< "" = default (batch, or the journal's on resume)
+  bool fail_fast = false;
+  bool offline = false;
+  double max_cost = -1;
+  bool quiet = false;
+  bool json = false;                 ///< summary as JSON on stdout
+  std::vector<std::string> comfyui;  ///< --comfyui URL (repeatable)
+};
+
+struct RunOptionsCli {
+  std::string file;
+  std::vector<std::string> params;
+  std::string journal;               ///< "" = <out>/journals/<runId>.jsonl
+  ExecutionOptions exec;
+};
+int RunCommand(const RunOptionsCli& options);
+
+struct ResumeOptions {
+  std::string journal;
+  ExecutionOptions exec;
+  bool offline_given = false, fail_fast_given = false, out_given = false;
+};
+int ResumeCommand(const ResumeOptions& options);
+
+struct StatusOptions {
+  std::string journal;
+  bool json = false;
+};
+int StatusCommand(const StatusOptions& options);
+
 /// Prints diagnostics to stderr, errors last so they stay visible.
 void PrintDiagnostics(const std::vector<Diagnostic>& diags);
 

@@ -47,6 +47,10 @@ struct NodeContext {
   /// Reports progress for the status line ("sampling 12/30"). Thread-safe, may be empty.
   std::function<void(const std::string&)> report_progress;
 
+  /// For the node kind's own use: what Cancel needs to find (a request id, a child pid).
+  /// Set in Start/Run, read in Cancel; both on threads the kind controls.
+  std::shared_ptr<void> kind_state;
+
   std::atomic<bool> cancel_requested{false};
   bool cancelled() const { return cancel_requested.load(std::memory_order_relaxed); }
 

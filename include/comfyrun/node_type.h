@@ -56,6 +56,9 @@ struct NodeTypeSpec {
   double default_attempt_timeout = 0; ///< seconds; 0 = none unless the workflow sets one
   std::string default_pool;           ///< pool the node runs in unless it names one
   bool paid = false;                  ///< calls a paid API (needs a key unless --offline)
+  /// Running it again is free and changes nothing outside its folder (value, media_probe):
+  /// its completion needs no fsync before dependents start.
+  bool side_effect_free = false;
 
   const InputSpec* FindInput(const std::string& input) const;
   bool HasOutput(const std::string& output) const;

@@ -40,12 +40,52 @@ int RunCli(int argc, char** argv) {
   nodes_cmd->add_option("type", nodes.type, "show one type in full");
   nodes_cmd->add_flag("--json", nodes.json, "print as JSON");
 
+  auto add_exec = [](CLI::App* cmd, ExecutionOptions& exec) {
+    cmd->add_option("-o,--out", exec.out_dir, "output directory (runs/, journals/, metrics/)")->capture_default_str();
+    cmd->add_option("-j,--jobs", exec.jobs, "nodes running at once (default 16)")->check(CLI::Range(1, 100000));
+    cmd->add_option("--durability", exec.durability,
+                    "full: fsync every proof record; batch (default): group commit, dependents wait for it; "
+                    "none: no fsync (an OS crash may lose the tail)")
+        ->check(CLI::IsMember({"full", "batch", "none"}));
+    cmd->add_flag("--fail-fast", exec.fail_fast, "stop everything at the first failed node");
+    cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
+    cmd->add_option("--max-cost", exec.max_cost, "USD: refuse to start above it; never start a paid node that could pass it");
+    cmd->add_flag("-q,--quiet", exec.quiet, "print only failures and the summary");
+    cmd->add_flag("--json", exec.json, "print the run summary as JSON on stdout");
+    cmd->add_option("--comfyui", exec.comfyui, "a ComfyUI server URL (repeatable; adds to COMFYUI_URL)");
+  };
+
+  RunOptionsCli run;
+  auto* run_cmd = app.add_subcommand("run", "run a workflow; exit 0 when every node succeeded");
+  run_cmd->add_option("file", run.file, "workflow file")->required();
+  run_cmd->add_option("-p,--param", run.params, "NAME=VALUE for <<params.NAME>> (repeatable)");
+  run_cmd->add_option("--journal", run.journal, "journal path (default <out>/journals/<runId>.jsonl)");
+  add_exec(run_cmd, run.exec);
+
+  ResumeOptions resume;
+  auto* resume_cmd = app.add_subcommand("resume", "continue an interrupted or failed run from its journal");
+  resume_cmd->add_option("journal", resume.journal, "the run's journal (.jsonl)")->required();
+  add_exec(resume_cmd, resume.exec);
+
+  StatusOptions status;
+  auto* status_cmd = app.add_subcommand("status", "progress, cost and running nodes of a live or finished run");
+  status_cmd->add_option("journal", status.journal, "the run's journal (.jsonl)")->required();
+  status_cmd->add_flag("--json", status.json, "print the run's metrics as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitInvalid;
   }
+  if (*run_cmd) return RunCommand(run);
+  if (*resume_cmd) {
+    resume.offline_given = resume_cmd->count("--offline") > 0;
+    resume.fail_fast_given = resume_cmd->count("--fail-fast") > 0;
+    resume.out_given = resume_cmd->count("--out") > 0;
+    return ResumeCommand(resume);
+  }
+  if (*status_cmd) return StatusCommand(status);
   if (*validate_cmd) return ValidateCommand(validate);
   if (*plan_cmd) return PlanCommand(plan);
   if (*nodes_cmd) return NodesCommand(nodes);

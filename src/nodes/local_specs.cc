@@ -82,6 +82,7 @@ NodeTypeSpec MediaProbeSpec() {
                Out("qualityScore", T::kNumber, "0..1 from the checks, for A/B tests")};
   s.expected_seconds = 1;
   s.default_pool = "media";
+  s.side_effect_free = true;
   return s;
 }
 
@@ -137,6 +138,7 @@ NodeTypeSpec ValueSpec() {
   s.open_outputs = OpenOutputs::kFromInputs;
   s.expected_seconds = 0;
   s.default_pool = "";
+  s.side_effect_free = true;
   return s;
 }
 

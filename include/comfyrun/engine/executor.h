@@ -1,0 +1,84 @@
+#pragma once
+// Executor: runs a validated workflow (DESIGN.md §4-§5). Its main loop is the one owner of
+// run state: it asks the Scheduler what to start, starts node attempts (blocking kinds on the
+// WorkerPool, async kinds on the HttpLoop), and waits on one completion queue to which
+// workers and the HTTP loop post NodeResults. Nothing about the graph is locked.
+//
+// Journal discipline (ninja's FinishCommand): an outcome is journaled before the graph moves
+// on; with --durability batch the records of every outcome that arrived together share one
+// fsync, and dependents start only after it.
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "comfyrun/config.h"
+#include "comfyrun/engine/status_printer.h"
+#include "comfyrun/journal.h"
+#include "comfyrun/node_kind.h"
+#include "comfyrun/workflow.h"
+
+namespace comfyrun {
+
+struct RunOptions {
+  std::string out_dir = "generated";   ///< everything goes below it
+  int jobs = 16;                       ///< nodes running at once
+  Durability durability = Durability::kBatch;
+  bool fail_fast = false;              ///< first failure stops everything
+  double max_cost = -1;                ///< USD; < 0 = no limit
+  StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
+  Config config;                       ///< keys, endpoints, offline, ComfyUI servers
+};
+
+struct RunSummary {
+  std::string run_id;
+  std::string status;                  ///< "succeeded", "failed", "interrupted"
+  double total_cost = 0;               ///< USD over every run of this journal
+  int64_t duration_ms = 0;             ///< this invocation
+  std::string journal_path;
+  std::string metrics_path;
+  std::vector<std::pair<std::string, std::string>> failed;  ///< node id, "Error: message"
+  int exit_code = 0;
+};
+
+using NodeKindLookup = std::function<NodeKind*(const std::string& type)>;
+
+class Executor {
+ public:
+  /// `workflow` must be valid and outlive the executor. `journal` is open and locked; for a
+  /// new run the caller has written the header.
+  Executor(const Workflow& workflow, RunOptions options, std::string run_id, JournalWriter* journal,
+           NodeKindLookup kinds = FindNodeKind);
+  ~Executor();
+
+  /// Resume: takes what the journal says. Completed nodes whose files still exist are not run
+  /// again; unfinished submissions are re-attached; failed and skipped nodes start afresh.
+  void SeedFromReplay(const JournalReplay& replay);
+
+  /// Runs until every node has succeeded, failed or been skipped, or until interrupted.
+  RunSummary Run();
+
+  /// SIGINT/SIGTERM: the first asks the run to stop cleanly (exit 130); a second exits at once.
+  static void InstallSignalHandlers();
+  /// For tests: behave as if a signal had arrived.
+  static void RequestInterrupt();
+  static void ResetInterrupt();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Absolute form of a path (relative to the working directory), without resolving links.
+std::string AbsolutePath(const std::string& path);
+
+/// generated/runs/<runId>, generated/journals/<runId>.jsonl, generated/metrics/<runId>.json
+std::string RunDirectory(const std::string& out_dir, const std::string& run_id);
+std::string DefaultJournalPath(const std::string& out_dir, const std::string& run_id);
+std::string MetricsPath(const std::string& out_dir, const std::string& run_id);
+
+/// "<workflowId>-<UTC stamp>-<6 hex>"
+std::string NewRunId(const std::string& workflow_id);
+
+}  // namespace comfyrun

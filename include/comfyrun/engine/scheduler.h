@@ -1,0 +1,95 @@
+#pragma once
+// Scheduler: which node runs next (ninja's Plan + Pool, STYLE.md §2.6).
+//
+// Pure bookkeeping, no threads and no clocks: the executor's main loop is its only user and
+// drives it with FindWork / NodeSucceeded / NodeFailed, so unit tests can drive it by hand.
+//
+// A node is ready when every node it depends on has succeeded. Among ready nodes the one with
+// the longest remaining critical path goes first (ties: workflow order). A node whose pool is
+// full waits in that pool until a slot frees. At most `jobs` nodes run at once.
+#include <map>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "comfyrun/dag.h"
+
+namespace comfyrun {
+
+class Scheduler {
+ public:
+  enum class State {
+    kWaiting, kReady, kRunning, kRetryWait,
+    kFinishing,  ///< succeeded, waiting for its journal record to be durable; holds no slot
+    kSucceeded, kFailed, kSkipped };
+
+  /// `pools[i]` is node i's pool name ("" = none); `pool_depths` the limits of named pools
+  /// (a pool without a limit is unbounded); `priority[i]` the remaining critical path.
+  Scheduler(DepLists deps, std::vector<double> priority, std::vector<std::string> pools,
+            std::map<std::string, int> pool_depths, int jobs);
+
+  /// Before the first FindWork: node already succeeded (resume). Its dependents may be ready.
+  void MarkSucceeded(size_t node);
+  /// Starts scheduling: nodes with no pending dependencies become ready.
+  void Start();
+
+  /// The next node to start, or nullopt when none can start now. The node becomes kRunning
+  /// and holds a job slot and a pool slot.
+  std::optional<size_t> FindWork();
+
+  /// A running node succeeded but its record is not yet durable: frees its slots, so other
+  /// work can start, while its dependents keep waiting.
+  void NodeFinishing(size_t node);
+  /// A running or finishing node succeeded: frees its slots if still held; dependents whose
+  /// dependencies have all succeeded become ready and are appended to *now_ready (optional).
+  void NodeSucceeded(size_t node, std::vector<size_t>* now_ready = nullptr);
+  /// A running node will be tried again later: frees its slots until Requeue.
+  void NodeRetryWait(size_t node);
+  /// A node waiting for a retry becomes ready again.
+  void Requeue(size_t node);
+  /// A running (or retry-waiting) node failed for good. Returns the nodes that depend on it,
+  /// directly or not, that are now skipped.
+  std::vector<size_t> NodeFailed(size_t node);
+  /// Stops everything not yet started (--fail-fast, Ctrl-C): returns the nodes now skipped.
+  /// Running nodes stay running until their outcome is reported.
+  std::vector<size_t> SkipNotStarted();
+
+  State state(size_t node) const { return state_[node]; }
+  size_t running() const { return running_; }
+  /// True when no node is waiting, ready, running or waiting for a retry.
+  bool Finished() const;
+  size_t count(State s) const;
+
+ private:
+  struct ReadyEntry {
+    double priority;
+    size_t node;
+    bool operator<(const ReadyEntry& o) const {  // max-heap: higher priority, then lower index
+      return priority != o.priority ? priority < o.priority : node > o.node;
+    }
+  };
+  struct Pool {
+    int depth = 0;  // 0 = unbounded
+    int current = 0;
+    std::priority_queue<ReadyEntry> delayed;
+  };
+  void SetState(size_t node, State s);
+  void MakeReady(size_t node);
+  void ReleaseSlots(size_t node);
+  Pool* PoolOf(size_t node);
+
+  DepLists deps_;
+  DepLists dependents_;
+  std::vector<double> priority_;
+  std::vector<std::string> pool_names_;
+  std::map<std::string, Pool> pools_;
+  std::vector<State> state_;
+  std::vector<size_t> unfinished_deps_;
+  std::priority_queue<ReadyEntry> ready_;
+  int jobs_;
+  size_t running_ = 0;
+  size_t counts_[8] = {};  // nodes per State, so Finished() and count() are O(1)
+};
+
+}  // namespace comfyrun

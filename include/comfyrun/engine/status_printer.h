@@ -1,0 +1,49 @@
+#pragma once
+// What a person sees while a run goes on (stderr; stdout stays free for --json).
+// On a terminal: one ninja-like line, rewritten in place:
+//   [3/10] running 2: clip_1 (sampling 12/30), clip_2 | $1.35 | 0:42
+// Elsewhere (a pipe, a log file, cron): one plain line per event. --quiet: failures only.
+// Called only from the executor's thread.
+#include <chrono>
+#include <map>
+#include <string>
+
+namespace comfyrun {
+
+class StatusPrinter {
+ public:
+  enum class Mode { kAuto, kTerminal, kPlain, kQuiet };
+  StatusPrinter(size_t total_nodes, Mode mode);
+
+  void SetAlreadyDone(size_t done, double cost);  ///< resume: nodes completed earlier
+  void NodeStarted(const std::string& node, int attempt);
+  void NodeCompleted(const std::string& node, double seconds, double cost, bool cached);
+  void NodeRetrying(const std::string& node, int attempt, const std::string& error, const std::string& message,
+                    double delay);
+  void NodeFailed(const std::string& node, const std::string& error, const std::string& message);
+  void NodeSkipped(const std::string& node, const std::string& because);
+  void NodeProgress(const std::string& node, const std::string& text);
+  void Info(const std::string& text);
+  void Warning(const std::string& text);
+  void Error(const std::string& text);
+  /// Refreshes the terminal line (elapsed time); cheap, call it from the main loop.
+  void Tick();
+  /// Clears the terminal line before the final summary.
+  void Finish();
+
+ private:
+  void Print(const std::string& line, bool important);
+  void Redraw();
+  std::string Prefix() const;
+
+  size_t total_;
+  size_t done_ = 0;
+  double cost_ = 0;
+  Mode mode_;
+  bool line_shown_ = false;
+  std::map<std::string, std::string> running_;  // node -> progress text
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_redraw_;
+};
+
+}  // namespace comfyrun

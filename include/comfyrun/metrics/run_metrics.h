@@ -1,0 +1,26 @@
+#pragma once
+// Run metrics (DESIGN.md §6), computed from the journal alone, so that a run, a resumed run
+// and `status` of a live run all report the same numbers.
+//
+// Shape (schemaVersion first, so readers can check it before anything else):
+//   {"schemaVersion":1, "runId", "workflowId", "status", "startedAt", "finishedAt",
+//    "durationMs", "totalCost", "criticalPath":[ids], "criticalPathMs", "peakParallelism",
+//    "counts":{"completed":n,"failed":n,"skipped":n,"running":n,"pending":n},
+//    "errors":{"RateLimited":n,...}, "runs": n,
+//    "nodes":[{"id","type","provider","model","status","attempts","start","end","durationMs",
+//              "queueWaitMs","cost","cached","outputs","error":{"type","message"}}]}
+#include <string>
+
+#include "comfyrun/journal.h"
+#include "comfyrun/json.h"
+
+namespace comfyrun {
+
+/// Builds the metrics of a run from its journal. Nodes are listed in workflow order (from
+/// the header's workflow); nodes the journal never mentions are "pending".
+Json BuildRunMetrics(const JournalReplay& replay);
+
+/// "completed", "failed", "skipped", "running", "pending"
+const char* JournalStatusName(JournalNode::Status status);
+
+}  // namespace comfyrun

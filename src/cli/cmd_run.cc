@@ -1,0 +1,256 @@
+// run, resume and status: the commands that execute workflows or read their journals.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "comfyrun/cli.h"
+#include "comfyrun/commands.h"
+#include "comfyrun/engine/executor.h"
+#include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/models.h"
+#include "comfyrun/plan_report.h"
+#include "comfyrun/validate.h"
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+namespace {
+
+/// Checks that everything below --out can be written, before anything is spent.
+bool PrepareOutputDirectory(const std::string& out_dir, std::string* err) {
+  for (const char* sub : {"runs", "journals", "metrics"})
+    if (!MakeDirs(out_dir + "/" + sub, err)) return false;
+  std::string probe = out_dir + "/runs/.write-test-" + RandomHex(6);
+  if (!WriteFileAtomic(probe, "", err)) {
+    *err = fmt::format("output directory {} is not writable: {}", out_dir, *err);
+    return false;
+  }
+  std::filesystem::remove(probe);
+  return true;
+}
+
+RunOptions ToRunOptions(const ExecutionOptions& e) {
+  RunOptions o;
+  o.out_dir = e.out_dir;
+  o.jobs = e.jobs > 0 ? e.jobs : 16;
+  if (!e.durability.empty()) ParseDurability(e.durability, &o.durability);
+  o.fail_fast = e.fail_fast;
+  o.max_cost = e.max_cost;
+  o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
+  o.config = Config::FromEnvironment();
+  o.config.offline = e.offline;
+  for (const auto& url : e.comfyui) o.config.comfyui_servers.push_back(url);
+  return o;
+}
+
+/// Writes metrics from the journal; returns the metrics path ("" on failure, with a warning).
+std::string WriteMetrics(const std::string& journal_path, const std::string& out_dir, const std::string& run_id) {
+  JournalReplay replay;
+  std::string err;
+  std::string path = MetricsPath(out_dir, run_id);
+  if (!ReadJournal(journal_path, &replay, &err) || !WriteFileAtomic(path, BuildRunMetrics(replay).dump(2) + "\n", &err)) {
+    fmt::print(stderr, "warning: cannot write metrics {}: {}\n", path, err);
+    return "";
+  }
+  return path;
+}
+
+int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
+  if (exec.json) {
+    Json failed = Json::array();
+    for (const auto& [node, error] : summary.failed) failed.push_back({{"node", node}, {"error", error}});
+    Json out = {{"runId", summary.run_id},       {"status", summary.status},        {"totalCost", summary.total_cost},
+                {"durationMs", summary.duration_ms}, {"journal", summary.journal_path}, {"metrics", summary.metrics_path},
+                {"failed", failed}};
+    fmt::print("{}\n", out.dump(2));
+  }
+  fmt::print(stderr, "run {} {} in {}, cost ${:.2f}\n  journal: {}\n  metrics: {}\n", summary.run_id, summary.status,
+             FormatDuration(summary.duration_ms / 1000.0), summary.total_cost, summary.journal_path,
+             summary.metrics_path);
+  if (summary.status == "interrupted")
+    fmt::print(stderr, "  continue with: comfyrun resume {}\n", summary.journal_path);
+  else if (summary.status == "failed")
+    fmt::print(stderr, "  after fixing the cause: comfyrun resume {}\n", summary.journal_path);
+  return summary.exit_code;
+}
+
+/// Checks done before anything runs: model table, budget.
+bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) {
+  std::string catalog_error;
+  ActiveModelCatalog(&catalog_error);
+  if (!catalog_error.empty()) {
+    *err = catalog_error;
+    return false;
+  }
+  if (options.max_cost >= 0) {
+    PlanReport plan = BuildPlanReport(wf, options.config.offline);
+    if (plan.total_cost > options.max_cost + 1e-9) {
+      *err = fmt::format("the estimated cost ${:.2f} is above --max-cost ${:.2f}; nothing was run "
+                         "(see `comfyrun plan {}`)", plan.total_cost, options.max_cost, wf.file);
+      return false;
+    }
+  }
+  return true;
+}
+
+Json HeaderOptions(const RunOptions& o) {
+  return {{"out", AbsolutePath(o.out_dir)}, {"jobs", o.jobs}, {"durability", DurabilityName(o.durability)},
+          {"offline", o.config.offline}, {"failFast", o.fail_fast}, {"maxCost", o.max_cost},
+          {"comfyui", o.config.comfyui_servers}};
+}
+
+}  // namespace
+
+int RunCommand(const RunOptionsCli& cli) {
+  std::vector<Diagnostic> diags;
+  auto overrides = ParseParamArguments(cli.params, &diags);
+  Workflow wf;
+  if (!LoadWorkflow(cli.file, overrides, &wf, &diags) || CountErrors(diags) > 0) {
+    PrintDiagnostics(diags);
+    fmt::print(stderr, "{}: invalid; nothing was run\n", cli.file);
+    return kExitInvalid;
+  }
+  PrintDiagnostics(diags);
+  RunOptions options = ToRunOptions(cli.exec);
+  std::string err;
+  if (!Preflight(wf, options, &err) || !PrepareOutputDirectory(options.out_dir, &err)) {
+    fmt::print(stderr, "comfyrun run: {}\n", err);
+    return kExitInvalid;
+  }
+  std::string run_id = NewRunId(wf.workflow_id);
+  std::string journal_path = cli.journal.empty() ? DefaultJournalPath(options.out_dir, run_id) : cli.journal;
+  if (!cli.journal.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(journal_path, ec) && std::filesystem::file_size(journal_path, ec) > 0) {
+      fmt::print(stderr, "comfyrun run: journal {} already exists; resume it with `comfyrun resume {}`, or choose another path\n",
+                 journal_path, journal_path);
+      return kExitInvalid;
+    }
+    auto parent = std::filesystem::path(journal_path).parent_path();
+    if (!parent.empty() && !MakeDirs(parent.string(), &err)) {
+      fmt::print(stderr, "comfyrun run: {}\n", err);
+      return kExitInvalid;
+    }
+  }
+  auto journal = JournalWriter::Open(journal_path, options.durability, &err);
+  if (!journal) {
+    fmt::print(stderr, "comfyrun run: {}\n", err);
+    return kExitInvalid;
+  }
+  Json header = {{"type", "header"}, {"format", kJournalFormat}, {"runId", run_id}, {"workflowId", wf.workflow_id},
+                 {"file", AbsolutePath(wf.file)}, {"workflow", wf.document}, {"params", wf.params},
+                 {"hash", Sha256Hex(wf.document.dump() + wf.params.dump())}, {"options", HeaderOptions(options)},
+                 {"comfyrun", COMFYRUN_VERSION}};
+  if (!journal->Append(header, /*proof=*/true, &err)) {
+    fmt::print(stderr, "comfyrun run: cannot write the journal {}: {}\n", journal_path, err);
+    return kExitInvalid;
+  }
+  Executor::InstallSignalHandlers();
+  RunSummary summary;
+  {
+    Executor executor(wf, options, run_id, journal.get());
+    summary = executor.Run();
+  }
+  journal.reset();
+  summary.metrics_path = WriteMetrics(journal_path, options.out_dir, run_id);
+  return Finish(summary, cli.exec);
+}
+
+int ResumeCommand(const ResumeOptions& cli) {
+  JournalReplay replay;
+  std::string err;
+  if (!ReadJournal(cli.journal, &replay, &err)) {
+    fmt::print(stderr, "comfyrun resume: {}: {}\n", cli.journal, err);
+    return kExitInvalid;
+  }
+  for (const auto& w : replay.warnings) fmt::print(stderr, "warning: {}: {}\n", cli.journal, w);
+  const Json& header = replay.header;
+  std::string run_id = header.value("runId", "");
+  if (replay.finished && replay.final_status == "succeeded") {
+    fmt::print(stderr, "run {} already finished successfully; nothing to do\n", run_id);
+    return kExitOk;
+  }
+  // The workflow as it was when the run started (the header holds all of it).
+  std::vector<ParamOverride> overrides;
+  if (header.contains("params") && header["params"].is_object())
+    for (auto it = header["params"].begin(); it != header["params"].end(); ++it)
+      overrides.push_back({it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump()});
+  std::vector<Diagnostic> diags;
+  Workflow wf;
+  std::string file = header.value("file", cli.journal);
+  if (!BuildWorkflow(header.value("workflow", Json()), file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
+    PrintDiagnostics(diags);
+    fmt::print(stderr, "comfyrun resume: the journal's workflow is not valid for this comfyrun; nothing was run\n");
+    return kExitInvalid;
+  }
+  // Options: as the run started, unless given again now.
+  ExecutionOptions exec = cli.exec;
+  const Json saved = header.value("options", Json::object());
+  if (!cli.out_given && saved.contains("out")) exec.out_dir = saved["out"].get<std::string>();
+  if (exec.jobs == 0) exec.jobs = saved.value("jobs", 16);
+  if (exec.durability.empty()) exec.durability = saved.value("durability", "batch");
+  if (!cli.offline_given) exec.offline = saved.value("offline", false);
+  if (!cli.fail_fast_given) exec.fail_fast = saved.value("failFast", false);
+  if (exec.max_cost < 0) exec.max_cost = saved.value("maxCost", -1.0);
+  if (exec.comfyui.empty() && saved.contains("comfyui"))
+    for (const auto& url : saved["comfyui"]) exec.comfyui.push_back(url.get<std::string>());
+  RunOptions options = ToRunOptions(exec);
+  if (!PrepareOutputDirectory(options.out_dir, &err)) {
+    fmt::print(stderr, "comfyrun resume: {}\n", err);
+    return kExitInvalid;
+  }
+  auto journal = JournalWriter::Open(cli.journal, options.durability, &err);
+  if (!journal) {
+    fmt::print(stderr, "comfyrun resume: {}\n", err);
+    return kExitInvalid;
+  }
+  Executor::InstallSignalHandlers();
+  RunSummary summary;
+  {
+    Executor executor(wf, options, run_id, journal.get());
+    executor.SeedFromReplay(replay);
+    summary = executor.Run();
+  }
+  journal.reset();
+  summary.metrics_path = WriteMetrics(cli.journal, options.out_dir, run_id);
+  return Finish(summary, exec);
+}
+
+int StatusCommand(const StatusOptions& cli) {
+  JournalReplay replay;
+  std::string err;
+  if (!ReadJournal(cli.journal, &replay, &err)) {
+    fmt::print(stderr, "comfyrun status: {}: {}\n", cli.journal, err);
+    return kExitInvalid;
+  }
+  Json metrics = BuildRunMetrics(replay);
+  int holder = JournalLockHolder(cli.journal);
+  metrics["live"] = holder != 0;
+  if (holder) metrics["pid"] = holder;
+  if (cli.json) {
+    fmt::print("{}\n", metrics.dump(2));
+    return kExitOk;
+  }
+  const Json& counts = metrics["counts"];
+  size_t total = metrics["nodes"].size();
+  std::string state = holder ? fmt::format("running (pid {})", holder)
+                     : replay.finished ? std::string(replay.final_status)
+                                       : "stopped (not finished; `comfyrun resume` continues it)";
+  fmt::print("run {}: {}\n", metrics["runId"].get<std::string>(), state);
+  fmt::print("  progress: {}/{} completed, {} failed, {} skipped, {} running, {} pending\n",
+             counts["completed"].get<int>(), total, counts["failed"].get<int>(), counts["skipped"].get<int>(),
+             counts["running"].get<int>(), counts["pending"].get<int>());
+  fmt::print("  cost so far: ${:.2f}\n", replay.total_cost);
+  for (const auto& n : metrics["nodes"]) {
+    std::string s = n["status"].get<std::string>();
+    if (s == "running" && holder) fmt::print("  running: {} (attempt {}, since {})\n", n["id"].get<std::string>(),
+                                             n["attempts"].get<int>(), n["start"].get<std::string>());
+    if (s == "failed")
+      fmt::print("  failed: {}: {}\n", n["id"].get<std::string>(),
+                 n.contains("error") ? n["error"]["type"].get<std::string>() + ": " + n["error"]["message"].get<std::string>() : "");
+  }
+  return kExitOk;
+}
+
+}  // namespace comfyrun

@@ -1,0 +1,656 @@
+#include "comfyrun/engine/executor.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "comfyrun/dag.h"
+#include "comfyrun/engine/retry.h"
+#include "comfyrun/engine/scheduler.h"
+#include "comfyrun/engine/worker_pool.h"
+#include "comfyrun/net/http_loop.h"
+#include "comfyrun/plan_report.h"
+#include "comfyrun/template.h"
+#include "comfyrun/util.h"
+
+// Implementation details
+// - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.
+//   Worker threads and the HTTP loop thread touch only the CompletionQueue (mutex-guarded)
+//   and the NodeContext of the attempt they run (whose cancel flag is atomic), and the
+//   journal (thread-safe) through NodeContext::record_submission.
+// - Each attempt has a number; results of an attempt that was abandoned (timed out, or the
+//   run is stopping) arrive with an old number and are dropped.
+
+namespace comfyrun {
+namespace {
+
+std::atomic<int> g_interrupts{0};
+
+void OnSignal(int) {
+  // A second Ctrl-C exits at once. Journal records are written with one write(2) each, so
+  // the file holds whole records plus at most a torn last line, which readers ignore.
+  if (g_interrupts.fetch_add(1) >= 1) _exit(130);
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/// What workers, the HTTP loop and the sync thread post back.
+struct Event {
+  size_t node;
+  int attempt;
+  bool is_progress = false;
+  NodeResult result;
+  std::string progress;
+  bool is_durable = false;  ///< the sync thread made records up to `ticket` durable
+  uint64_t ticket = 0;
+  std::string sync_error;
+};
+
+class CompletionQueue {
+ public:
+  void Post(Event e) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      events_.push_back(std::move(e));
+    }
+    ready_.notify_one();
+  }
+  /// Waits until an event arrives or `seconds` pass; returns everything queued.
+  std::deque<Event> Wait(double seconds) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (events_.empty() && seconds > 0)
+      ready_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return !events_.empty(); });
+    std::deque<Event> out;
+    out.swap(events_);
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Event> events_;
+};
+
+/// Group commit for --durability batch: fsyncs the journal on its own thread whenever asked,
+/// covering every request made meanwhile, and posts a durable event. The executor thread
+/// never waits for the disk; only the dependents of a completed node wait for its record.
+class SyncThread {
+ public:
+  SyncThread(JournalWriter* journal, std::shared_ptr<CompletionQueue> queue)
+      : journal_(journal), queue_(std::move(queue)), thread_([this] { Loop(); }) {}
+  ~SyncThread() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  /// Asks for records appended so far to become durable; `ticket` comes back in the event.
+  void Request(uint64_t ticket) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      requested_ = std::max(requested_, ticket);
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || requested_ > synced_; });
+      if (requested_ <= synced_) return;  // stopping, nothing pending
+      uint64_t target = requested_;
+      lock.unlock();
+      std::string err;
+      journal_->Sync(&err);  // covers every record appended before this call
+      Event e{0, 0};
+      e.is_durable = true;
+      e.ticket = target;
+      e.sync_error = err;
+      queue_->Post(std::move(e));
+      lock.lock();
+      synced_ = target;
+    }
+  }
+  JournalWriter* journal_;
+  std::shared_ptr<CompletionQueue> queue_;
+  std::mutex mutex_;  // guards requested_, synced_, stopping_ (executor thread + sync thread)
+  std::condition_variable wake_;
+  uint64_t requested_ = 0, synced_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+enum class TimerKind { kRetry, kAttemptTimeout, kTotalTimeout };
+struct Timer {
+  size_t node;
+  int attempt;
+  TimerKind kind;
+};
+
+/// True when every file this node produced (strings naming paths under `root`) still exists.
+bool OutputFilesExist(const Json& value, const std::string& root, std::string* missing) {
+  if (value.is_string()) {
+    const std::string& s = value.get_ref<const std::string&>();
+    if (StartsWith(s, root + "/")) {
+      std::error_code ec;
+      if (!std::filesystem::exists(s, ec)) {
+        *missing = s;
+        return false;
+      }
+    }
+    return true;
+  }
+  if (value.is_array() || value.is_object()) {
+    for (const auto& v : value)
+      if (!OutputFilesExist(v, root, missing)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+std::string RunDirectory(const std::string& out_dir, const std::string& run_id) {
+  return AbsolutePath(out_dir) + "/runs/" + run_id;
+}
+std::string DefaultJournalPath(const std::string& out_dir, const std::string& run_id) {
+  return AbsolutePath(out_dir) + "/journals/" + run_id + ".jsonl";
+}
+std::string MetricsPath(const std::string& out_dir, const std::string& run_id) {
+  return AbsolutePath(out_dir) + "/metrics/" + run_id + ".json";
+}
+std::string NewRunId(const std::string& workflow_id) {
+  return fmt::format("{}-{}-{}", workflow_id, UtcStamp(), RandomHex(6));
+}
+
+void Executor::InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+void Executor::RequestInterrupt() { g_interrupts.store(1); }
+void Executor::ResetInterrupt() { g_interrupts.store(0); }
+
+struct Executor::Impl {
+  /// Per-node bookkeeping of this invocation.
+  struct NodeRun {
+    int attempt = 0;             // last attempt number in the journal (over all runs)
+    int attempts_this_run = 0;   // what the retry policy counts
+    double first_start = 0;      // steady time of the first attempt in this run
+    double ready_since = 0;      // steady time it became startable (queue wait)
+    int64_t started_ms = 0;      // unix ms of the current attempt's start
+    Json outputs;                // when succeeded
+    Json submission;             // unfinished remote job to re-attach to
+    double estimate = 0;         // expected cost, for --max-cost
+    bool running = false;
+    std::shared_ptr<NodeContext> ctx;
+  };
+
+  const Workflow& wf;
+  RunOptions options;
+  std::string run_id;
+  JournalWriter* journal;
+  NodeKindLookup kinds;
+  std::string out_root, run_dir;
+  Json run_value;
+  std::vector<NodeRun> runs;
+  std::unique_ptr<Scheduler> scheduler;
+  std::shared_ptr<CompletionQueue> queue = std::make_shared<CompletionQueue>();
+  std::multimap<double, Timer> timers;
+  std::unique_ptr<StatusPrinter> status;
+  std::unique_ptr<HttpLoop> http;
+  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<SyncThread> syncer;
+  uint64_t next_ticket = 1;
+  std::deque<std::pair<uint64_t, size_t>> awaiting_durable;  // (ticket, node), tickets ascending
+  std::mt19937_64 rng{std::random_device{}()};
+  double spent = 0;              // USD, all runs of this journal
+  double committed_estimate = 0; // expected cost of paid nodes now running
+  size_t already_done = 0;
+  bool stopping = false;
+  bool journal_broken = false;
+  std::string stop_reason;
+  std::vector<std::pair<std::string, std::string>> failed;
+
+  Impl(const Workflow& w, RunOptions o, std::string id, JournalWriter* j, NodeKindLookup k)
+      : wf(w), options(std::move(o)), run_id(std::move(id)), journal(j), kinds(std::move(k)) {
+    out_root = AbsolutePath(options.out_dir);
+    run_dir = RunDirectory(options.out_dir, run_id);
+    run_value = {{"id", run_id}, {"dir", run_dir}};
+    runs.resize(wf.nodes.size());
+    DepLists deps;
+    std::vector<double> weights;
+    std::vector<std::string> pools;
+    for (size_t i = 0; i < wf.nodes.size(); ++i) {
+      deps.push_back(wf.nodes[i].deps);
+      NodeEstimate e = EstimateNode(wf, i, options.config.offline);
+      weights.push_back(e.seconds);
+      runs[i].estimate = e.cost;
+      pools.push_back(wf.nodes[i].pool);
+    }
+    std::map<std::string, int> depths = {{"gemini", 8}, {"veo", 8}, {"sora", 8}, {"media", 2}};
+    for (const auto& [name, depth] : wf.pools) depths[name] = depth;
+    scheduler = std::make_unique<Scheduler>(deps, RemainingCriticalPath(deps, weights), pools, depths, options.jobs);
+    status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
+  }
+
+  // --- journal -------------------------------------------------------------------------
+  /// Appends a record; a failure (disk full) stops the run, since work that cannot be
+  /// recorded could be paid for twice.
+  void Record(Json record, bool proof) {
+    if (journal_broken) return;
+    std::string err;
+    bool immediate_proof = proof && options.durability == Durability::kFull;
+    if (!journal->Append(record, immediate_proof, &err)) {
+      journal_broken = true;
+      status->Error(fmt::format("cannot write the journal {}: {}; stopping (resume continues from what was written)",
+                                journal->path(), err));
+      Stop("journal write failed");
+    }
+  }
+
+  // --- starting attempts -----------------------------------------------------------------
+  const Json* Lookup(const std::string& root) {
+    if (root == "params") return &wf.params;
+    if (root == "run") return &run_value;
+    auto it = wf.index.find(root);
+    if (it == wf.index.end() || scheduler->state(it->second) != Scheduler::State::kSucceeded) return nullptr;
+    return &runs[it->second].outputs;
+  }
+
+  bool ResolveInputs(size_t i, Json* inputs, std::string* err) {
+    const WorkflowNode& node = wf.nodes[i];
+    if (!ResolveTemplates(node.inputs, [this](const std::string& r) { return Lookup(r); }, inputs, err)) return false;
+    if (node.spec)
+      for (const auto& in : node.spec->inputs)
+        if (!inputs->contains(in.name) && !in.default_value.is_null()) (*inputs)[in.name] = in.default_value;
+    return true;
+  }
+
+  void StartNode(size_t i) {
+    const WorkflowNode& node = wf.nodes[i];
+    NodeRun& run = runs[i];
+    double now = Now();
+    if (run.attempts_this_run == 0) run.first_start = now;
+    ++run.attempt;
+    ++run.attempts_this_run;
+    run.started_ms = NowUnixMs();
+    int64_t queue_wait_ms = run.ready_since > 0 ? static_cast<int64_t>((now - run.ready_since) * 1000) : 0;
+    Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
+    status->NodeStarted(node.id, run.attempt);
+
+    auto fail_now = [&](ErrorType type, const std::string& message) {
+      queue->Post(Event{i, run.attempt, false, NodeResult::Failure(type, message), ""});
+    };
+    NodeKind* kind = node.spec ? kinds(node.spec->name) : nullptr;
+    if (!kind) return fail_now(ErrorType::kInternal, fmt::format("node type '{}' cannot run yet in this build", node.type));
+    auto ctx = std::make_shared<NodeContext>();
+    ctx->run_id = run_id;
+    ctx->node_id = node.id;
+    ctx->type = node.spec->name;
+    ctx->attempt = run.attempt;
+    ctx->run_dir = run_dir;
+    ctx->node_dir = run_dir + "/" + node.id;
+    ctx->attempt_timeout = node.timeout.attempt;
+    ctx->config = &options.config;
+    ctx->submission = run.submission;
+    std::string err;
+    if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
+    if (!MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
+    if (kind->mode() == NodeKind::Mode::kAsync && !http) http = std::make_unique<HttpLoop>();
+    ctx->http = http.get();
+    int attempt = run.attempt;
+    std::string node_id = node.id;
+    ctx->record_submission = [this, node_id, attempt](const Json& submission) {
+      // Called from a worker or the HTTP loop thread; the journal is thread-safe. Proof:
+      // durable before the provider is polled, so a crash never submits again.
+      std::string e;
+      Json record = {{"type", "submitted"}, {"node", node_id}, {"attempt", attempt}, {"submission", submission}};
+      if (!journal->Append(record, options.durability != Durability::kNone, &e))
+        fmt::print(stderr, "error: cannot journal the submission of {}: {}\n", node_id, e);
+    };
+    auto q = queue;
+    ctx->report_progress = [q, i, attempt](const std::string& text) { q->Post(Event{i, attempt, true, {}, text}); };
+    run.ctx = ctx;
+    run.running = true;
+    if (node.spec->paid) committed_estimate += run.estimate;
+    if (node.timeout.attempt > 0) timers.emplace(now + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
+    if (node.timeout.total > 0 && run.attempts_this_run == 1)
+      timers.emplace(run.first_start + node.timeout.total, Timer{i, attempt, TimerKind::kTotalTimeout});
+
+    if (kind->mode() == NodeKind::Mode::kAsync) {
+      kind->Start(ctx, [q, i, attempt](NodeResult r) { q->Post(Event{i, attempt, false, std::move(r), ""}); });
+      return;
+    }
+    if (!workers) workers = std::make_unique<WorkerPool>(static_cast<size_t>(options.jobs));
+    workers->Submit([q, i, attempt, kind, ctx] {
+      NodeResult r;
+      try {
+        r = kind->Run(*ctx);
+      } catch (const std::exception& e) {
+        r = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
+      } catch (...) {
+        r = NodeResult::Failure(ErrorType::kInternal, "unexpected error");
+      }
+      q->Post(Event{i, attempt, false, std::move(r), ""});
+    });
+  }
+
+  /// Whether starting node i could take the run past --max-cost.
+  bool OverBudget(size_t i) const {
+    if (options.max_cost < 0 || !wf.nodes[i].spec || !wf.nodes[i].spec->paid) return false;
+    return spent + committed_estimate + runs[i].estimate > options.max_cost + 1e-9;
+  }
+
+  void StartReadyNodes() {
+    while (!stopping) {
+      auto next = scheduler->FindWork();
+      if (!next) return;
+      if (OverBudget(*next)) {
+        FailNode(*next, ErrorType::kCancelled,
+                 fmt::format("not started: its estimated ${:.2f} could take the run past --max-cost ${:.2f} "
+                             "(spent ${:.2f})", runs[*next].estimate, options.max_cost, spent));
+        continue;
+      }
+      StartNode(*next);
+    }
+  }
+
+  // --- outcomes --------------------------------------------------------------------------
+  void EndAttempt(size_t i) {
+    NodeRun& run = runs[i];
+    run.running = false;
+    run.ctx.reset();
+    if (wf.nodes[i].spec && wf.nodes[i].spec->paid) committed_estimate -= run.estimate;
+  }
+
+  void SkipDependents(const std::vector<size_t>& skipped, const std::string& because) {
+    for (size_t d : skipped) {
+      Record({{"type", "node_skipped"}, {"node", wf.nodes[d].id}, {"because", because}}, false);
+      status->NodeSkipped(wf.nodes[d].id, because);
+    }
+  }
+
+  void FailNode(size_t i, ErrorType type, const std::string& message) {
+    const std::string& id = wf.nodes[i].id;
+    Record({{"type", "node_failed"}, {"node", id}, {"attempts", runs[i].attempt}, {"error", ErrorTypeName(type)},
+            {"message", message}},
+           false);
+    status->NodeFailed(id, std::string(ErrorTypeName(type)), message);
+    failed.emplace_back(id, fmt::format("{}: {}", ErrorTypeName(type), message));
+    SkipDependents(scheduler->NodeFailed(i), fmt::format("{} failed", id));
+    if (options.fail_fast && !stopping) Stop("--fail-fast: " + id + " failed");
+  }
+
+  /// Handles a finished attempt. Successes are journaled here and applied by the caller
+  /// after the batch's fsync (see Drain).
+  void OnResult(size_t i, NodeResult result, std::vector<size_t>* succeeded) {
+    const WorkflowNode& node = wf.nodes[i];
+    NodeRun& run = runs[i];
+    EndAttempt(i);
+    spent += result.cost;
+    int64_t now_ms = NowUnixMs();
+    if (result.ok()) {
+      run.outputs = std::move(result.outputs);
+      run.submission = nullptr;
+      Record({{"type", "completed"}, {"node", node.id}, {"attempt", run.attempt}, {"outputs", run.outputs},
+              {"cost", result.cost}, {"provider", result.provider}, {"model", result.model},
+              {"startedAt", run.started_ms}, {"durationMs", now_ms - run.started_ms}},
+             true);
+      status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, false);
+      if (options.durability == Durability::kBatch && !node.spec->side_effect_free) {
+        // Free the slot now; dependents start once the record is on disk.
+        scheduler->NodeFinishing(i);
+        if (!syncer) syncer = std::make_unique<SyncThread>(journal, queue);
+        awaiting_durable.emplace_back(next_ticket, i);
+        syncer->Request(next_ticket++);
+      } else {
+        succeeded->push_back(i);
+      }
+      return;
+    }
+    if (result.submission_finished) run.submission = nullptr;
+    else if (run.submission.is_null() && !result.details.is_null() && result.details.contains("submission"))
+      run.submission = result.details["submission"];
+    std::string message = Redactor::Redact(result.message);
+    RetryDecision decision;
+    if (stopping) {
+      decision.why_not = "the run is stopping";
+    } else {
+      std::uniform_real_distribution<double> unit(0, 1);
+      decision = DecideRetry(node.retry, result.error, run.attempts_this_run, result.retry_after,
+                             Now() - run.first_start, node.timeout.total, unit(rng));
+    }
+    Json record = {{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt},
+                   {"error", ErrorTypeName(result.error)}, {"message", message}, {"cost", result.cost},
+                   {"submissionFinished", run.submission.is_null()}};
+    if (decision.retry) record["retryIn"] = decision.delay;
+    if (!result.details.empty()) record["details"] = result.details;
+    Record(record, result.cost > 0 || !run.submission.is_null());
+    if (stopping) {
+      // Interrupted: the node is neither failed nor done; resume runs it again.
+      scheduler->NodeRetryWait(i);
+      return;
+    }
+    if (decision.retry) {
+      scheduler->NodeRetryWait(i);
+      status->NodeRetrying(node.id, run.attempt, std::string(ErrorTypeName(result.error)), message, decision.delay);
+      timers.emplace(Now() + decision.delay, Timer{i, run.attempt, TimerKind::kRetry});
+      return;
+    }
+    FailNode(i, result.error, decision.why_not.empty() || result.error == ErrorType::kCancelled
+                                  ? message
+                                  : fmt::format("{} ({})", message, decision.why_not));
+  }
+
+  void MarkSucceeded(const std::vector<size_t>& nodes) {
+    std::vector<size_t> now_ready;
+    for (size_t i : nodes) scheduler->NodeSucceeded(i, &now_ready);
+    double now = Now();
+    for (size_t r : now_ready) runs[r].ready_since = now;
+  }
+
+  void OnDurable(const Event& e) {
+    if (!e.sync_error.empty() && !journal_broken) {
+      journal_broken = true;
+      status->Error(fmt::format("cannot sync the journal {}: {}; stopping", journal->path(), e.sync_error));
+      Stop("journal sync failed");
+    }
+    std::vector<size_t> durable;
+    while (!awaiting_durable.empty() && awaiting_durable.front().first <= e.ticket) {
+      durable.push_back(awaiting_durable.front().second);
+      awaiting_durable.pop_front();
+    }
+    if (journal_broken) return;  // not provably recorded: resume decides
+    MarkSucceeded(durable);
+  }
+
+  void Drain(std::deque<Event> events) {
+    std::vector<size_t> succeeded;
+    for (auto& e : events) {
+      if (e.is_durable) {
+        OnDurable(e);
+        continue;
+      }
+      NodeRun& run = runs[e.node];
+      if (!run.running || e.attempt != run.attempt) continue;  // abandoned attempt
+      if (e.is_progress) {
+        status->NodeProgress(wf.nodes[e.node].id, e.progress);
+        continue;
+      }
+      OnResult(e.node, std::move(e.result), &succeeded);
+    }
+    MarkSucceeded(succeeded);
+  }
+
+  void FireTimers() {
+    double now = Now();
+    while (!timers.empty() && timers.begin()->first <= now) {
+      Timer t = timers.begin()->second;
+      timers.erase(timers.begin());
+      NodeRun& run = runs[t.node];
+      if (t.kind == TimerKind::kRetry) {
+        if (!stopping && scheduler->state(t.node) == Scheduler::State::kRetryWait) {
+          scheduler->Requeue(t.node);
+          run.ready_since = now;
+        }
+        continue;
+      }
+      if (!run.running || (t.kind == TimerKind::kAttemptTimeout && run.attempt != t.attempt)) continue;
+      // Timeout: ask the attempt to stop (ComfyUI interrupt, kill the process) and move on at
+      // once without waiting for it to land; its late result is dropped.
+      const WorkflowNode& node = wf.nodes[t.node];
+      double limit = t.kind == TimerKind::kAttemptTimeout ? node.timeout.attempt : node.timeout.total;
+      CancelAttempt(t.node);
+      NodeResult r = NodeResult::Failure(
+          ErrorType::kTimeout, fmt::format("{} timeout of {} reached",
+                                           t.kind == TimerKind::kAttemptTimeout ? "attempt" : "total", FormatDuration(limit)));
+      r.submission_finished = false;  // the remote job may still finish: re-attach next time
+      std::vector<size_t> succeeded;
+      if (t.kind == TimerKind::kTotalTimeout) {
+        EndAttempt(t.node);
+        Record({{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt}, {"error", "Timeout"},
+                {"message", r.message}, {"cost", 0}, {"submissionFinished", run.submission.is_null()}},
+               false);
+        FailNode(t.node, ErrorType::kTimeout, r.message);
+      } else {
+        OnResult(t.node, std::move(r), &succeeded);
+      }
+    }
+  }
+
+  void CancelAttempt(size_t i) {
+    NodeRun& run = runs[i];
+    if (!run.ctx) return;
+    run.ctx->cancel_requested = true;
+    NodeKind* kind = wf.nodes[i].spec ? kinds(wf.nodes[i].spec->name) : nullptr;
+    if (kind && kind->mode() == NodeKind::Mode::kAsync) kind->Cancel(run.ctx);
+  }
+
+  void Stop(const std::string& reason) {
+    if (stopping) return;
+    stopping = true;
+    stop_reason = reason;
+    std::vector<size_t> skipped = scheduler->SkipNotStarted();
+    if (reason.rfind("--fail-fast", 0) == 0) SkipDependents(skipped, reason);
+    for (size_t i = 0; i < runs.size(); ++i)
+      if (runs[i].running) CancelAttempt(i);
+  }
+
+  RunSummary Execute() {
+    double start = Now();
+    Record({{"type", "run_started"}, {"pid", static_cast<int>(getpid())}, {"resume", already_done > 0 ? 1 : 0}}, false);
+    scheduler->Start();
+    double now = Now();
+    for (size_t i = 0; i < runs.size(); ++i)
+      if (scheduler->state(i) == Scheduler::State::kReady) runs[i].ready_since = now;
+    bool interrupted = false;
+    double stop_deadline = 0;
+    for (;;) {
+      if (g_interrupts.load() > 0 && !interrupted) {
+        interrupted = true;
+        status->Warning("interrupted: stopping; `comfyrun resume` continues from the journal (Ctrl-C again to quit now)");
+        Stop("interrupted");
+      }
+      if (stopping && stop_deadline == 0) stop_deadline = Now() + 5;
+      StartReadyNodes();
+      if (scheduler->running() == 0 && awaiting_durable.empty()) {
+        if (stopping || scheduler->Finished()) break;
+        // Nothing running or finishing: only retry timers can move the run on.
+        if (timers.empty() && scheduler->count(Scheduler::State::kReady) == 0) break;
+      }
+      if (stopping && Now() > stop_deadline) break;  // abandon attempts that do not stop
+      double wait = 0.1;
+      if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - Now()));
+      Drain(queue->Wait(wait));
+      FireTimers();
+      status->Tick();
+    }
+    // Anything still running was abandoned (interrupt): resume runs it again.
+    std::string final_status = interrupted || journal_broken ? "interrupted"
+                               : failed.empty() && scheduler->count(Scheduler::State::kSkipped) == 0 ? "succeeded"
+                                                                                                     : "failed";
+    int64_t duration_ms = static_cast<int64_t>((Now() - start) * 1000);
+    Record({{"type", "run_finished"}, {"status", final_status}, {"durationMs", duration_ms}, {"totalCost", spent}}, true);
+    std::string err;
+    if (!journal_broken) journal->Sync(&err);
+    status->Finish();
+    RunSummary summary;
+    summary.run_id = run_id;
+    summary.status = final_status;
+    summary.total_cost = spent;
+    summary.duration_ms = duration_ms;
+    summary.journal_path = journal->path();
+    summary.failed = failed;
+    summary.exit_code = final_status == "succeeded" ? 0 : final_status == "interrupted" ? 130 : 1;
+    if (journal_broken) summary.exit_code = 1;
+    return summary;
+  }
+};
+
+Executor::Executor(const Workflow& workflow, RunOptions options, std::string run_id, JournalWriter* journal,
+                   NodeKindLookup kinds)
+    : impl_(std::make_unique<Impl>(workflow, std::move(options), std::move(run_id), journal, std::move(kinds))) {}
+
+Executor::~Executor() {
+  if (!impl_) return;
+  // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
+  // for blocking bodies, which were asked to cancel.
+  impl_->http.reset();
+  impl_->workers.reset();
+  impl_->syncer.reset();
+}
+
+void Executor::SeedFromReplay(const JournalReplay& replay) {
+  Impl& im = *impl_;
+  im.spent = replay.total_cost;
+  size_t done = 0;
+  for (size_t i = 0; i < im.wf.nodes.size(); ++i) {
+    auto it = replay.nodes.find(im.wf.nodes[i].id);
+    if (it == replay.nodes.end()) continue;
+    const JournalNode& jn = it->second;
+    Impl::NodeRun& run = im.runs[i];
+    run.attempt = jn.attempts;
+    if (jn.status == JournalNode::Status::kCompleted) {
+      std::string missing;
+      if (OutputFilesExist(jn.outputs, im.out_root, &missing)) {
+        run.outputs = jn.outputs;
+        im.scheduler->MarkSucceeded(i);
+        ++done;
+        continue;
+      }
+      im.status->Warning(fmt::format("{}: its output {} is gone; running it again", im.wf.nodes[i].id, missing));
+    }
+    run.submission = jn.open_submission;
+  }
+  im.already_done = done;
+  im.status->SetAlreadyDone(done, replay.total_cost);
+}
+
+RunSummary Executor::Run() { return impl_->Execute(); }
+
+}  // namespace comfyrun

@@ -1,0 +1,118 @@
+#include "comfyrun/engine/status_printer.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+
+StatusPrinter::StatusPrinter(size_t total_nodes, Mode mode) : total_(total_nodes), mode_(mode) {
+  if (mode_ == Mode::kAuto) {
+    const char* term = getenv("TERM");
+    bool dumb = term && std::string(term) == "dumb";
+    mode_ = isatty(STDERR_FILENO) && !dumb ? Mode::kTerminal : Mode::kPlain;
+  }
+  start_ = last_redraw_ = std::chrono::steady_clock::now();
+}
+
+void StatusPrinter::SetAlreadyDone(size_t done, double cost) {
+  done_ = done;
+  cost_ = cost;
+}
+
+std::string StatusPrinter::Prefix() const { return fmt::format("[{}/{}]", done_, total_); }
+
+void StatusPrinter::Print(const std::string& line, bool important) {
+  if (mode_ == Mode::kQuiet && !important) return;
+  if (mode_ == Mode::kTerminal && line_shown_) fputs("\r\x1b[K", stderr);
+  fmt::print(stderr, "{}\n", line);
+  line_shown_ = false;
+  if (mode_ == Mode::kTerminal) Redraw();
+}
+
+void StatusPrinter::Redraw() {
+  if (mode_ != Mode::kTerminal) return;
+  last_redraw_ = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(last_redraw_ - start_).count();
+  std::string names;
+  size_t shown = 0;
+  for (const auto& [node, progress] : running_) {
+    if (shown == 3) {
+      names += fmt::format(", +{}", running_.size() - 3);
+      break;
+    }
+    names += (shown++ ? ", " : "") + node + (progress.empty() ? "" : " (" + progress + ")");
+  }
+  std::string line = fmt::format("{} running {}: {} | ${:.2f} | {}", Prefix(), running_.size(), names, cost_,
+                                 FormatDuration(elapsed));
+  // Keep to one terminal row so that \r rewrites it.
+  if (line.size() > 150) line = line.substr(0, 147) + "...";
+  fmt::print(stderr, "\r\x1b[K{}", line);
+  fflush(stderr);
+  line_shown_ = true;
+}
+
+void StatusPrinter::NodeStarted(const std::string& node, int attempt) {
+  running_[node] = attempt > 1 ? fmt::format("attempt {}", attempt) : "";
+  if (mode_ == Mode::kTerminal) Redraw();
+  else Print(fmt::format("{} start {}{}", Prefix(), node, attempt > 1 ? fmt::format(" (attempt {})", attempt) : ""), false);
+}
+
+void StatusPrinter::NodeCompleted(const std::string& node, double seconds, double cost, bool cached) {
+  running_.erase(node);
+  ++done_;
+  cost_ += cost;
+  Print(fmt::format("{} done  {} in {}{}{}", Prefix(), node, FormatDuration(seconds),
+                    cost > 0 ? fmt::format(", ${:.2f}", cost) : "", cached ? " (cached)" : ""),
+        false);
+}
+
+void StatusPrinter::NodeRetrying(const std::string& node, int attempt, const std::string& error,
+                                 const std::string& message, double delay) {
+  running_.erase(node);
+  Print(fmt::format("{} retry {}: attempt {} failed ({}: {}); next in {}", Prefix(), node, attempt, error, message,
+                    FormatDuration(delay)),
+        false);
+}
+
+void StatusPrinter::NodeFailed(const std::string& node, const std::string& error, const std::string& message) {
+  running_.erase(node);
+  ++done_;
+  Print(fmt::format("{} FAILED {}: {}: {}", Prefix(), node, error, message), true);
+}
+
+void StatusPrinter::NodeSkipped(const std::string& node, const std::string& because) {
+  ++done_;
+  Print(fmt::format("{} skip  {} ({})", Prefix(), node, because), false);
+}
+
+void StatusPrinter::NodeProgress(const std::string& node, const std::string& text) {
+  auto it = running_.find(node);
+  if (it == running_.end()) return;
+  it->second = text;
+  if (mode_ == Mode::kTerminal) Tick();
+}
+
+void StatusPrinter::Info(const std::string& text) { Print(text, false); }
+void StatusPrinter::Warning(const std::string& text) { Print("warning: " + text, true); }
+void StatusPrinter::Error(const std::string& text) { Print("error: " + text, true); }
+
+void StatusPrinter::Tick() {
+  if (mode_ != Mode::kTerminal) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_redraw_ < std::chrono::milliseconds(100)) return;  // at most 10 redraws a second
+  Redraw();
+}
+
+void StatusPrinter::Finish() {
+  if (mode_ == Mode::kTerminal && line_shown_) {
+    fputs("\r\x1b[K", stderr);
+    line_shown_ = false;
+  }
+}
+
+}  // namespace comfyrun
