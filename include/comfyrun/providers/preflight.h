@@ -1,0 +1,20 @@
+#pragma once
+// Checks, before any node starts, that every paid generation node has the API key its
+// provider needs (issue 4: "a missing key is reported before any node starts").
+#include <string>
+#include <vector>
+
+#include "comfyrun/config.h"
+#include "comfyrun/workflow.h"
+
+namespace comfyrun {
+
+/// One message per generation node whose provider key is missing, e.g.
+///   node 'video_1' (veo) needs GEMINI_API_KEY; set it in the environment or .env, or run
+///   with --offline
+/// Empty when every key is there, or when config.offline is set. The provider comes from the
+/// node's model (a literal, a default, or a <<params.X>> reference); when it cannot be known
+/// before the run, a node needs either key.
+std::vector<std::string> MissingProviderKeys(const Workflow& workflow, const Config& config);
+
+}  // namespace comfyrun

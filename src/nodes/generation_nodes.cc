@@ -1,0 +1,102 @@
+// The generation node kinds: character_image, video_generation, sora2_video. Each Start()
+// reads the inputs, resolves the model through the catalog (models.h), and starts one
+// provider job (providers/jobs.h), or an offline job under --offline.
+#include "comfyrun/providers/generation_nodes.h"
+
+#include <fmt/format.h>
+
+#include "comfyrun/models.h"
+#include "comfyrun/providers/jobs.h"
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+namespace {
+
+enum class Accepts { kImage, kAnyVideo, kSoraOnly };
+
+class GenerationNodeKind : public NodeKind {
+ public:
+  GenerationNodeKind(Accepts accepts, std::string default_model)
+      : accepts_(accepts), default_model_(std::move(default_model)) {}
+
+  Mode mode() const override { return Mode::kAsync; }
+
+  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+    try {
+      std::shared_ptr<RemoteJob> job = MakeJob(ctx, done);
+      if (job) job->Start();
+    } catch (const std::exception& e) {
+      done(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
+    } catch (...) {
+      done(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
+    }
+  }
+
+  void Cancel(std::shared_ptr<NodeContext> ctx) override {
+    ctx->cancel_requested = true;
+    CancelJobFor(ctx.get());
+  }
+
+ private:
+  /// Builds the job, or calls `done` with InvalidInput and returns null.
+  std::shared_ptr<RemoteJob> MakeJob(const std::shared_ptr<NodeContext>& ctx,
+                                     const std::function<void(NodeResult)>& done) {
+    auto fail = [&](ErrorType type, const std::string& message) {
+      done(NodeResult::Failure(type, message));
+      return nullptr;
+    };
+    if (!ctx->config) return fail(ErrorType::kInternal, "no configuration in the node context");
+    const Json& in = ctx->inputs;
+    std::string name = default_model_;
+    if (in.contains("model") && in["model"].is_string() && !in["model"].get<std::string>().empty())
+      name = in["model"].get<std::string>();
+    std::string err;
+    const ModelInfo* found = ActiveModelCatalog().Resolve(name, &err);
+    if (!found) return fail(ErrorType::kInvalidInput, err);
+    ModelInfo model = *found;
+    bool image_model = model.provider == Provider::kGemini;
+    if (accepts_ == Accepts::kImage && !image_model)
+      return fail(ErrorType::kInvalidInput, fmt::format("{} is a video model; {} needs an image model such as "
+                                                        "'nanobanana'", Quote(model.id), ctx->type));
+    if (accepts_ != Accepts::kImage && image_model)
+      return fail(ErrorType::kInvalidInput, fmt::format("{} is an image model; {} needs a video model such as "
+                                                        "'veo3-fast' or 'sora-2'", Quote(model.id), ctx->type));
+    if (accepts_ == Accepts::kSoraOnly && model.provider != Provider::kSora)
+      return fail(ErrorType::kInvalidInput, fmt::format("sora2_video runs Sora models; {} is a Veo model (use "
+                                                        "video_generation for Veo)", Quote(model.id)));
+
+    if (accepts_ == Accepts::kImage) {
+      ImageRequest request;
+      if (!ParseImageRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
+      if (ctx->config->offline) return MakeOfflineImageJob(ctx, model.id, std::move(request), done);
+      return MakeGeminiImageJob(ctx, model, std::move(request), done);
+    }
+    VideoRequest request;
+    if (!ParseVideoRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
+    if (ctx->config->offline) return MakeOfflineVideoJob(ctx, model.id, std::move(request), done);
+    if (model.provider == Provider::kSora) return MakeSoraJob(ctx, model, std::move(request), done);
+    return MakeVeoJob(ctx, model, std::move(request), done);
+  }
+
+  Accepts accepts_;
+  std::string default_model_;
+};
+
+}  // namespace
+
+NodeKind* ImageGenerationNodeKind() {
+  static GenerationNodeKind kind(Accepts::kImage, "nanobanana");
+  return &kind;
+}
+
+NodeKind* VideoGenerationNodeKind() {
+  static GenerationNodeKind kind(Accepts::kAnyVideo, "veo3-fast");
+  return &kind;
+}
+
+NodeKind* Sora2VideoNodeKind() {
+  static GenerationNodeKind kind(Accepts::kSoraOnly, "sora-2");
+  return &kind;
+}
+
+}  // namespace comfyrun

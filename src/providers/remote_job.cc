@@ -1,0 +1,137 @@
+#include "comfyrun/providers/remote_job.h"
+
+#include <thread>
+
+#include "comfyrun/config.h"
+
+namespace comfyrun {
+RemoteJob::RemoteJob(std::shared_ptr<NodeContext> ctx, Done done) : ctx_(std::move(ctx)), done_(std::move(done)) {}
+
+void RemoteJob::Start() {
+  started_ = std::chrono::steady_clock::now();
+  // A weak_ptr: the context must not keep the job (which holds the context) alive.
+  ctx_->kind_state = std::make_shared<std::weak_ptr<RemoteJob>>(weak_from_this());
+  auto self = shared_from_this();
+  OnLoop([self] {
+    if (self->ctx_->cancelled()) {
+      NodeResult r = NodeResult::Failure(ErrorType::kCancelled, "cancelled before it started");
+      r.submission_finished = self->ctx_->submission.is_null();
+      self->Finish(std::move(r));
+      return;
+    }
+    self->Begin();
+  });
+}
+
+void RemoteJob::Cancel() {
+  ctx_->cancel_requested = true;
+  auto self = shared_from_this();
+  OnLoop([self] { self->OnCancel(); });
+}
+
+void RemoteJob::OnCancel() {
+  if (finished()) return;
+  if (request_active_ && ctx_->http) ctx_->http->Cancel(request_);
+  if (timer_active_ && ctx_->http) ctx_->http->CancelTimer(timer_);
+  request_active_ = timer_active_ = false;
+  NodeResult r = NodeResult::Failure(ErrorType::kCancelled, "cancelled");
+  // A remote job that was accepted may still run: keep it for a resume to re-attach to.
+  r.submission_finished = ctx_->submission.is_null();
+  Finish(std::move(r));
+}
+
+void RemoteJob::Send(HttpRequest request, std::function<void(HttpResponse)> then) {
+  if (!ctx_->http) {
+    Finish(NodeResult::Failure(ErrorType::kInternal, "no HTTP loop in the node context"));
+    return;
+  }
+  auto self = shared_from_this();
+  uint64_t seq = ++request_seq_;
+  request_active_ = true;
+  HttpLoop::RequestId id =
+      ctx_->http->Send(std::move(request), [self, seq, then = std::move(then)](HttpResponse response) {
+        if (self->request_seq_ == seq) self->request_active_ = false;
+        if (self->finished()) return;
+        then(std::move(response));
+      });
+  // The callback may already have run (Send on the loop thread can fail at once).
+  if (request_seq_ == seq && request_active_) request_ = id;
+}
+
+void RemoteJob::After(double seconds, std::function<void()> then) {
+  if (!ctx_->http) {
+    Finish(NodeResult::Failure(ErrorType::kInternal, "no HTTP loop in the node context"));
+    return;
+  }
+  auto self = shared_from_this();
+  uint64_t seq = ++timer_seq_;
+  timer_active_ = true;
+  HttpLoop::TimerId id = ctx_->http->After(seconds, [self, seq, then = std::move(then)] {
+    if (self->timer_seq_ == seq) self->timer_active_ = false;
+    if (self->finished()) return;
+    then();
+  });
+  if (timer_seq_ == seq && timer_active_) timer_ = id;
+}
+
+void RemoteJob::OffLoop(std::function<void()> work) {
+  auto self = shared_from_this();
+  try {
+    std::thread([self, work = std::move(work)] {
+      try {
+        work();
+      } catch (const std::exception& e) {
+        self->Finish(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
+      } catch (...) {
+        self->Finish(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
+      }
+    }).detach();
+  } catch (const std::exception& e) {
+    Finish(NodeResult::Failure(ErrorType::kInternal, std::string("cannot start a worker thread: ") + e.what()));
+  }
+}
+
+void RemoteJob::OnLoop(std::function<void()> fn) {
+  auto self = shared_from_this();
+  auto guarded = [self, fn = std::move(fn)] {
+    if (self->finished()) return;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      self->Finish(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
+    } catch (...) {
+      self->Finish(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
+    }
+  };
+  if (ctx_->http)
+    ctx_->http->Post(std::move(guarded));
+  else
+    guarded();
+}
+
+void RemoteJob::Finish(NodeResult result) {
+  if (finished_.exchange(true)) return;
+  result.message = Redactor::Redact(std::move(result.message));
+  Done done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(std::move(result));
+}
+
+double RemoteJob::Elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+double RemoteJob::RequestTimeout(double wanted) const {
+  if (ctx_->attempt_timeout > 0 && ctx_->attempt_timeout < wanted) return ctx_->attempt_timeout;
+  return wanted;
+}
+
+bool CancelJobFor(const NodeContext* ctx) {
+  auto weak = std::static_pointer_cast<std::weak_ptr<RemoteJob>>(ctx->kind_state);
+  std::shared_ptr<RemoteJob> job = weak ? weak->lock() : nullptr;
+  if (!job) return false;
+  job->Cancel();
+  return true;
+}
+
+}  // namespace comfyrun

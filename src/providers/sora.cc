@@ -1,0 +1,194 @@
+// Sora through the OpenAI videos API (PROVIDERS.md §3), or any endpoint speaking it:
+//   submit   POST {base}/videos, multipart: model, prompt, seconds ("4"), size ("1280x720"),
+//            input_reference (file part) -> video object {id, status}
+//   journal  {provider: "sora", videoId, model, seconds}   (before any poll)
+//   poll     GET {base}/videos/{id}, waiting openai-poll-after-ms when the reply has it;
+//            status queued | in_progress | completed | failed (error {code, message})
+//   download GET {base}/videos/{id}/content
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "comfyrun/util.h"
+#include "video_job.h"
+
+namespace comfyrun {
+namespace {
+
+constexpr double kSoraDefaultPoll = 2;
+
+class SoraJob : public VideoJobBase {
+ public:
+  using VideoJobBase::VideoJobBase;
+
+ protected:
+  const char* provider_name() const override { return "sora"; }
+  std::string JobLabel() const override {
+    return job_id_.empty() ? fmt::format("sora {}", model_.id) : fmt::format("sora video {}", job_id_);
+  }
+
+  void Begin() override {
+    base_ = TrimTrailingSlash(ctx_->config->openai_base_url);
+    key_ = ctx_->config->openai_api_key;
+    if (key_.empty()) {
+      Finish(Tag(NodeResult::Failure(ErrorType::kAuth, fmt::format("no OpenAI API key: set {} in the environment or "
+                                                                   ".env, or run with --offline",
+                                                                   Config::kOpenAiKeyVariable)),
+                 false));
+      return;
+    }
+    const Json& s = ctx_->submission;
+    if (s.is_object() && s.value("provider", "") == "sora" && s.contains("videoId") && s["videoId"].is_string()) {
+      job_id_ = s["videoId"].get<std::string>();
+      reattached_ = true;
+      if (s.contains("seconds") && s["seconds"].is_number_integer()) request_.seconds = s["seconds"].get<int>();
+      ctx_->Progress("sora: re-attached to " + job_id_);
+      Poll();
+      return;
+    }
+    Submit();
+  }
+
+ private:
+  HttpRequest Authorized(std::string url) const {
+    HttpRequest r;
+    r.url = std::move(url);
+    r.headers = {{"Authorization", "Bearer " + key_}};
+    r.secret_headers = {"authorization"};
+    return r;
+  }
+
+  void Submit() {
+    HttpRequest r = Authorized(base_ + "/videos");
+    r.method = "POST";
+    r.multipart = {{"model", model_.id}, {"prompt", request_.prompt}, {"seconds", std::to_string(request_.seconds)},
+                   {"size", SoraSize(request_)}};
+    if (!request_.image_path.empty()) {
+      MultipartPart part;
+      part.name = "input_reference";
+      part.file_path = request_.image_path;
+      part.filename = std::filesystem::path(request_.image_path).filename().string();
+      part.content_type = GuessMimeType(request_.image_path, "");
+      r.multipart.push_back(std::move(part));
+    }
+    r.timeout = RequestTimeout(120);
+    r.stall_timeout = RequestTimeout(60);
+    ctx_->Progress("sora: submitting");
+    auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
+    Send(std::move(r), [self](HttpResponse resp) { self->OnSubmitted(std::move(resp)); });
+  }
+
+  void OnSubmitted(HttpResponse resp) {
+    std::string what = fmt::format("sora POST /videos {}", model_.id);
+    if (!resp.ok()) {
+      NodeResult f = OpenAiHttpFailure(resp, what);
+      if (f.error == ErrorType::kInvalidInput && resp.status == 404)
+        f.message = fmt::format("{}: model {} is not available at this endpoint (HTTP 404); OpenAI retired the Sora 2 "
+                                "API on 2026-09-24, set OPENAI_BASE_URL to an endpoint that speaks it", what,
+                                Quote(model_.id));
+      f.submission_finished = true;
+      Finish(Tag(std::move(f), false));
+      return;
+    }
+    auto body = ParseJsonBody(resp.body);
+    if (!body || !body->is_object() || !body->contains("id") || !(*body)["id"].is_string()) {
+      Finish(Tag(NodeResult::Failure(ErrorType::kUnavailable,
+                                     fmt::format("{}: the reply is not a video object (malformed JSON or no id)", what)),
+                 false));
+      return;
+    }
+    job_id_ = (*body)["id"].get<std::string>();
+    ctx_->RecordSubmission({{"provider", "sora"}, {"videoId", job_id_}, {"model", model_.id}, {"seconds", request_.seconds}});
+    OnPolled(*body, resp);
+  }
+
+  void Poll() {
+    HttpRequest r = Authorized(fmt::format("{}/videos/{}", base_, job_id_));
+    r.timeout = RequestTimeout(60);
+    r.stall_timeout = RequestTimeout(30);
+    auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
+    Send(std::move(r), [self](HttpResponse resp) {
+      std::string what = fmt::format("polling {}", self->JobLabel());
+      if (!resp.ok()) {
+        NodeResult f = OpenAiHttpFailure(resp, what);
+        if (resp.transport_error == ErrorType::kNone && resp.status == 404) {
+          f.error = ErrorType::kUnavailable;
+          f.message = fmt::format("{}: the provider does not know this video (HTTP 404){}; the next attempt submits anew",
+                                  what, self->reattached_ ? " (expired since it was journaled?)" : "");
+          f.submission_finished = true;
+          self->Finish(self->Tag(std::move(f), false));
+          return;
+        }
+        if (f.error == ErrorType::kAuth || f.error == ErrorType::kInvalidInput) {
+          f.submission_finished = false;
+          self->Finish(self->Tag(std::move(f), false));
+          return;
+        }
+        self->PollFailed(std::move(f), self->NextDelay(resp), [self] { self->Poll(); });
+        return;
+      }
+      auto body = ParseJsonBody(resp.body);
+      if (!body || !body->is_object()) {
+        self->PollFailed(NodeResult::Failure(ErrorType::kUnavailable, what + ": malformed JSON in the reply"),
+                         self->NextDelay(resp), [self] { self->Poll(); });
+        return;
+      }
+      self->PollSucceeded();
+      self->OnPolled(*body, resp);
+    });
+  }
+
+  /// The server's openai-poll-after-ms when present, else the configured interval.
+  double NextDelay(const HttpResponse& resp) const {
+    if (auto it = resp.headers.find("openai-poll-after-ms"); it != resp.headers.end()) {
+      if (auto ms = ParseDelaySeconds(it->second)) return std::max(*ms / 1000.0, PollInterval(0));
+    }
+    return PollInterval(kSoraDefaultPoll);
+  }
+
+  void OnPolled(const Json& video, const HttpResponse& resp) {
+    std::string status = video.value("status", "");
+    if (status == "queued" || status == "in_progress" || status.empty()) {
+      int progress = video.contains("progress") && video["progress"].is_number() ? video["progress"].get<int>() : 0;
+      ctx_->Progress(fmt::format("sora: {} {}%", status.empty() ? "waiting" : status, progress));
+      auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
+      After(NextDelay(resp), [self] { self->Poll(); });
+      return;
+    }
+    if (status == "completed") {
+      HttpRequest r = Authorized(fmt::format("{}/videos/{}/content", base_, job_id_));
+      r.headers.push_back({"Accept", "application/binary"});
+      Download(std::move(r));
+      return;
+    }
+    // failed, or a state this client does not know (cancelled, expired, ...): the job is over.
+    Json error = video.contains("error") && video["error"].is_object() ? video["error"] : Json::object();
+    std::string code = error.value("code", "");
+    std::string message = error.value("message", "");
+    ErrorType type = ErrorType::kExecution;
+    auto has = [&](const char* word) {
+      return code.find(word) != std::string::npos || message.find(word) != std::string::npos;
+    };
+    if (has("moderation") || has("policy") || has("safety") || has("blocked")) type = ErrorType::kContentBlocked;
+    else if (has("invalid")) type = ErrorType::kInvalidInput;
+    NodeResult f = NodeResult::Failure(type, fmt::format("{}: {}{}{}", JobLabel(), status,
+                                                         code.empty() ? "" : " (" + code + ")",
+                                                         message.empty() ? "" : ": " + message));
+    if (!code.empty()) f.details["code"] = code;
+    f.submission_finished = true;
+    Finish(Tag(std::move(f), false));
+  }
+
+  std::string base_;
+  std::string key_;
+  bool reattached_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<RemoteJob> MakeSoraJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, VideoRequest request,
+                                       RemoteJob::Done done) {
+  return std::make_shared<SoraJob>(std::move(ctx), std::move(model), std::move(request), std::move(done));
+}
+
+}  // namespace comfyrun
