@@ -1,0 +1,89 @@
+#pragma once
+// ComfyuiJob: one attempt of a comfyui node as a state machine driven by HttpLoop callbacks
+// (see include/comfyrun/comfyui/comfyui_node.h for the protocol steps). Private to
+// src/comfyui/.
+//
+// Threading: constructed on the executor thread; every other method runs on the HttpLoop
+// thread, so its fields need no locks. The job keeps itself alive through the shared_ptr
+// captured by its pending callbacks; `finished_` makes late callbacks no-ops.
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "comfyrun/comfyui/pool.h"
+#include "comfyrun/comfyui/protocol.h"
+#include "comfyrun/node_kind.h"
+
+namespace comfyrun {
+
+class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
+ public:
+  /// `graph` is the loaded graph with overrides applied (ignored when re-attaching).
+  /// `on_finish` runs on the loop thread right before `done` (the kind unregisters the job).
+  ComfyuiJob(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done, Json graph,
+             std::function<void()> on_finish);
+
+  /// Starts the attempt (loop thread).
+  void Begin();
+  /// Stops the attempt: interrupts and dequeues the prompt if one was submitted, gives the
+  /// slot back and calls done with `type` (loop thread). No-op once finished.
+  void Abort(ErrorType type, const std::string& message);
+
+ private:
+  void AcquireSlot();
+  void OnSlot(const std::string& server, const std::string& error);
+  void UploadNext(size_t index);
+  void SubmitPrompt();
+  void OnServerUnreachable(const std::string& reason);
+  void SchedulePoll(double delay);
+  void Poll();
+  void CheckQueue();
+  void OnPollFailure(const std::string& reason);
+  void DownloadNext(size_t index);
+  void FinishSuccess();
+  void SendInterrupt();
+  void ReleaseSlot();
+  void Fail(ErrorType type, const std::string& message, bool submission_finished,
+            Json details = Json::object());
+  void Finish(NodeResult result);
+  /// Sends a request as the job's current one; `then` runs unless the job has finished.
+  void Send(HttpRequest request, std::function<void(const HttpResponse&)> then);
+  std::string Host() const;
+
+  std::shared_ptr<NodeContext> ctx_;
+  std::function<void(NodeResult)> done_;
+  std::function<void()> on_finish_;
+  ComfyuiPool* pool_;
+  HttpLoop* loop_;
+
+  Json graph_;          ///< with overrides, local paths still in place
+  Json prompt_graph_;   ///< graph_ with uploaded names, for the current server
+  std::vector<ComfyUpload> uploads_;
+  std::string pinned_;  ///< server the attempt must use ("" = any)
+  std::string server_;  ///< server holding our slot
+  bool holding_slot_ = false;
+  ComfyuiPool::WaiterId waiter_ = 0;
+  int failovers_ = 0;
+
+  bool reattach_ = false;
+  bool submitting_ = false;  ///< POST /prompt in flight (prompt_id_ is our proposed id)
+  bool accepted_ = false;    ///< the server holds prompt_id_
+  std::string prompt_id_;
+  std::string client_id_;
+
+  HttpLoop::RequestId request_ = 0;
+  HttpLoop::TimerId poll_timer_ = 0;
+  HttpLoop::TimerId timeout_timer_ = 0;
+  int poll_failures_ = 0;
+  int absent_count_ = 0;
+  std::string last_progress_;
+
+  std::vector<ComfyOutputFile> files_;
+  std::vector<std::string> local_paths_;
+  std::set<std::string> used_names_;
+  bool finished_ = false;
+};
+
+}  // namespace comfyrun

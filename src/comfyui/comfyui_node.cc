@@ -1,0 +1,82 @@
+// Implementation details: the kind validates the graph synchronously in Start (a small file
+// read), then hands the attempt to a ComfyuiJob on the HttpLoop thread. A table of running
+// jobs, keyed by their NodeContext, lets Cancel (executor thread) find the job; it is the
+// only state shared between threads and is guarded by a mutex.
+#include "comfyrun/comfyui/comfyui_node.h"
+
+#include <mutex>
+#include <unordered_map>
+
+#include "comfyrun/comfyui/pool.h"
+#include "comfyrun/comfyui/protocol.h"
+#include "comfyrun/net/http_loop.h"
+#include "comfyui_job.h"
+
+namespace comfyrun {
+namespace {
+
+class ComfyuiKind : public NodeKind {
+ public:
+  Mode mode() const override { return Mode::kAsync; }
+
+  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+    auto fail = [&](ErrorType type, const std::string& message) {
+      NodeResult r = NodeResult::Failure(type, message);
+      r.provider = "comfyui";
+      done(std::move(r));
+    };
+    if (!ctx->http) {
+      fail(ErrorType::kInternal, "comfyui node started without an HTTP loop");
+      return;
+    }
+    if (!ctx->comfyui) {
+      fail(ErrorType::kInvalidInput, "no ComfyUI server configured: set COMFYUI_URL or pass --comfyui URL");
+      return;
+    }
+    Json graph;
+    bool reattach = ctx->submission.is_object() && ctx->submission.contains("promptId");
+    if (!reattach) {
+      std::string err;
+      const Json& workflow = ctx->inputs.contains("workflow") ? ctx->inputs["workflow"] : Json();
+      const Json& set = ctx->inputs.contains("set") ? ctx->inputs["set"] : Json();
+      if (!LoadComfyGraph(workflow, &graph, &err) || !ApplyComfyOverrides(&graph, set, &err)) {
+        fail(ErrorType::kInvalidInput, err);
+        return;
+      }
+    }
+    const NodeContext* key = ctx.get();
+    auto job = std::make_shared<ComfyuiJob>(ctx, std::move(done), std::move(graph), [this, key] {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.erase(key);
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_[key] = job;
+    }
+    ctx->http->Post([job] { job->Begin(); });
+  }
+
+  void Cancel(std::shared_ptr<NodeContext> ctx) override {
+    ctx->cancel_requested = true;
+    std::shared_ptr<ComfyuiJob> job;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(ctx.get());
+      if (it != jobs_.end()) job = it->second.lock();
+    }
+    if (job && ctx->http) ctx->http->Post([job] { job->Abort(ErrorType::kCancelled, "cancelled"); });
+  }
+
+ private:
+  std::mutex mu_;  ///< guards jobs_: written by Start (executor thread) and by jobs finishing (loop thread)
+  std::unordered_map<const NodeContext*, std::weak_ptr<ComfyuiJob>> jobs_;
+};
+
+}  // namespace
+
+NodeKind* ComfyuiNodeKind() {
+  static ComfyuiKind kind;
+  return &kind;
+}
+
+}  // namespace comfyrun
