@@ -1,5 +1,6 @@
 #include "comfyrun/models.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <mutex>
 
@@ -48,7 +49,11 @@ Json DefaultModelCatalogJson() {
       "sora-2": "sora-2",
       "sora2": "sora-2",
       "sora-2-pro": "sora-2-pro",
-      "sora2-pro": "sora-2-pro"
+      "sora2-pro": "sora-2-pro",
+      "veo-3": "veo-3.1-generate-preview",
+      "veo-3-fast": "veo-3.1-fast-generate-preview",
+      "veo3.1-lite": "veo-3.1-lite-generate-preview",
+      "nanobanana-2.1": "gemini-nano-banana-2.1"
     },
     "models": {
       "gemini-3.1-flash-image":       {"provider": "gemini", "usdPerImage": 0.039},
@@ -59,7 +64,10 @@ Json DefaultModelCatalogJson() {
       "veo-3.1-fast-generate-preview":{"provider": "veo", "usdPerSecond": 0.15},
       "veo-3.1-lite-generate-preview":{"provider": "veo", "usdPerSecond": 0.08},
       "sora-2":                       {"provider": "sora", "usdPerSecond": 0.10},
-      "sora-2-pro":                   {"provider": "sora", "usdPerSecond": 0.30, "usdPerSecondHigh": 0.50}
+      "sora-2-pro":                   {"provider": "sora", "usdPerSecond": 0.30, "usdPerSecondHigh": 0.50},
+      "sora-2-2025-10-06":            {"provider": "sora", "usdPerSecond": 0.10},
+      "sora-2-2025-12-08":            {"provider": "sora", "usdPerSecond": 0.10},
+      "sora-2-pro-2025-10-06":        {"provider": "sora", "usdPerSecond": 0.30, "usdPerSecondHigh": 0.50}
     },
     "retired": {
       "gemini-2.5-flash-image-preview": {"successor": "gemini-3.1-flash-image", "date": "2026-01-15"},
@@ -152,27 +160,61 @@ const ModelCatalog& ActiveModelCatalog(std::string* err) {
 }
 
 const ModelInfo* ModelCatalog::Resolve(const std::string& name, std::string* err) const {
-  std::string id = name;
-  if (auto a = aliases.find(name); a != aliases.end()) id = a->second;
-  if (auto r = retired.find(id); r != retired.end()) {
-    *err = fmt::format("model {} was retired by its provider ({}); use '{}'", Quote(id),
-                       r->second.date.empty() ? "no date" : "shut down " + r->second.date, r->second.successor);
+  // Accept "models/<id>" (the SDK's spelling), surrounding spaces and any letter case.
+  std::string wanted = Trim(name);
+  if (StartsWith(wanted, "models/")) wanted = wanted.substr(7);
+  auto lower = [](std::string s) {
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  auto find_key = [&](const auto& table, const std::string& key) {
+    auto it = table.find(key);
+    if (it != table.end()) return it;
+    std::string l = lower(key);
+    for (auto i = table.begin(); i != table.end(); ++i)
+      if (lower(i->first) == l) return i;
+    return table.end();
+  };
+  std::string id = wanted;
+  std::string via;  // the alias used, for messages
+  for (int hops = 0; hops < 8; ++hops) {  // aliases may name aliases (user overrides)
+    auto a = find_key(aliases, id);
+    if (a == aliases.end() || a->second == id) break;
+    if (via.empty()) via = a->first;
+    id = a->second;
+  }
+  if (auto r = find_key(retired, id); r != retired.end()) {
+    std::string successor = r->second.successor;
+    std::string successor_alias;
+    for (const auto& [alias, target] : aliases)
+      if (target == successor && (successor_alias.empty() || alias.size() < successor_alias.size())) successor_alias = alias;
+    *err = fmt::format("model {}{} was retired by its provider ({}); use '{}'{}", Quote(r->first),
+                       via.empty() ? "" : fmt::format(" (alias '{}')", via),
+                       r->second.date.empty() ? "no date given" : "shut down " + r->second.date, successor,
+                       successor_alias.empty() ? "" : fmt::format(" (alias '{}')", successor_alias));
     return nullptr;
   }
-  if (auto m = models.find(id); m != models.end()) return &m->second;
+  if (auto m = find_key(models, id); m != models.end()) return &m->second;
+  if (!via.empty()) {
+    *err = fmt::format("alias '{}' names model {}, which is not in the model table; add it under \"models\" in "
+                       "the file named by COMFYRUN_MODELS", via, Quote(id));
+    return nullptr;
+  }
   std::vector<std::string> names;
   for (const auto& [alias, target] : aliases) names.push_back(alias);
   for (const auto& [model, info] : models) names.push_back(model);
-  std::string close = ClosestMatch(name, names);
+  std::string close = ClosestMatch(lower(wanted), names);
   *err = fmt::format("unknown model {}{}", Quote(name),
-                     close.empty() ? " (run `comfyrun models` for the list, or add it with COMFYRUN_MODELS)"
+                     close.empty() ? "; run `comfyrun models` for the list, or add it with COMFYRUN_MODELS"
                                    : fmt::format("; did you mean '{}'?", close));
   return nullptr;
 }
 
 double EstimateGenerationCost(const ModelInfo& model, double seconds, const std::string& resolution) {
   if (model.provider == Provider::kGemini) return model.usd_per_image;
-  bool high = resolution == "4k" || resolution == "1024p" || resolution == "1792x1024" || resolution == "1024x1792";
+  std::string r;
+  for (char c : resolution) r += char(std::tolower(static_cast<unsigned char>(c)));
+  bool high = r == "4k" || r == "2160p" || r == "1024p" || r == "1792x1024" || r == "1024x1792";
   double rate = high && model.usd_per_second_high > 0 ? model.usd_per_second_high : model.usd_per_second;
   return rate * seconds;
 }
