@@ -5,6 +5,8 @@
 // Secrets: every key read here is registered with the Redactor, which removes it from any
 // text before the text reaches a journal, metrics, a log or an error message.
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace comfyrun {
@@ -26,8 +28,18 @@ struct Config {
   static constexpr const char* kOpenAiKeyVariable = "OPENAI_API_KEY";
 };
 
-/// Looks a variable up in the environment, then in ./.env (read once). "" when unset.
+/// Looks a variable up in the environment, then in ./.env (read once). "" when unset; a
+/// variable set to "" in the environment counts as unset.
 std::string GetConfigValue(const std::string& name);
+
+/// Parses .env text: KEY=VALUE lines, `#` comments (whole-line, or after whitespace in an
+/// unquoted value), an optional `export ` prefix, values optionally in '...' (literal) or
+/// "..." (\n, \", \\ escapes). Malformed lines are skipped. Later lines win.
+std::vector<std::pair<std::string, std::string>> ParseDotEnv(std::string_view text);
+
+/// Forgets the cached ./.env so the next lookup reads it again. For tests, which change the
+/// working directory's .env; production code reads it once.
+void ReloadDotEnvForTesting();
 
 /// Removes registered secrets from text. Thread-safe.
 class Redactor {

@@ -1,0 +1,223 @@
+#include "comfyrun/config.h"
+
+// Implementation details: ./.env is parsed once into a process-wide map guarded by a mutex
+// (any thread may look a value up). The Redactor's secrets are a process-wide set guarded by
+// another mutex; Redact copies nothing but the text it returns.
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+namespace comfyrun {
+namespace {
+
+constexpr size_t kMinSecretLength = 6;
+constexpr const char* kRedacted = "[REDACTED]";
+
+std::string TrimCopy(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+    --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Parses a value after '='; handles quotes and trailing comments.
+std::string ParseValue(std::string_view raw) {
+  std::string v = TrimCopy(raw);
+  if (v.size() >= 2 && v[0] == '\'') {
+    size_t close = v.find('\'', 1);
+    if (close != std::string::npos) return v.substr(1, close - 1);
+  }
+  if (v.size() >= 2 && v[0] == '"') {
+    std::string out;
+    for (size_t i = 1; i < v.size(); ++i) {
+      char c = v[i];
+      if (c == '"') return out;
+      if (c == '\\' && i + 1 < v.size()) {
+        char n = v[++i];
+        out += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+        continue;
+      }
+      out += c;
+    }
+    return v;  // no closing quote: keep the text as written
+  }
+  // Unquoted: " #" starts a comment (a bare '#' may be part of a value such as a URL fragment).
+  for (size_t i = 1; i < v.size(); ++i) {
+    if (v[i] == '#' && (v[i - 1] == ' ' || v[i - 1] == '\t')) return TrimCopy(v.substr(0, i));
+  }
+  return v;
+}
+
+struct DotEnv {
+  std::mutex mu;
+  bool loaded = false;  // guarded by mu
+  std::map<std::string, std::string> values;  // guarded by mu
+};
+
+DotEnv& TheDotEnv() {
+  static DotEnv* env = new DotEnv;  // leaked on purpose: usable during static destruction
+  return *env;
+}
+
+std::string LookupDotEnv(const std::string& name) {
+  DotEnv& env = TheDotEnv();
+  std::lock_guard<std::mutex> lock(env.mu);
+  if (!env.loaded) {
+    env.loaded = true;
+    env.values.clear();
+    std::ifstream in(".env", std::ios::binary);
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      for (auto& [k, v] : ParseDotEnv(ss.str())) env.values[k] = v;
+    }
+  }
+  auto it = env.values.find(name);
+  return it == env.values.end() ? std::string() : it->second;
+}
+
+std::string LookupEnvironment(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  return v ? std::string(v) : std::string();
+}
+
+// The real environment wins over .env for every alias: an exported GOOGLE_API_KEY beats a
+// GEMINI_API_KEY left in .env, because what the user exported is the more deliberate choice.
+std::string FirstOf(std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    std::string v = LookupEnvironment(n);
+    if (!v.empty()) return v;
+  }
+  for (const char* n : names) {
+    std::string v = LookupDotEnv(n);
+    if (!v.empty()) return v;
+  }
+  return "";
+}
+
+std::string StripTrailingSlashes(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+std::string PercentEncode(std::string_view s, bool upper) {
+  const char* hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+void ReplaceAll(std::string* text, const std::string& needle) {
+  if (needle.empty()) return;
+  size_t pos = 0;
+  while ((pos = text->find(needle, pos)) != std::string::npos) {
+    text->replace(pos, needle.size(), kRedacted);
+    pos += std::char_traits<char>::length(kRedacted);
+  }
+}
+
+// Longest first, so a secret that contains another is redacted whole.
+struct LongestFirst {
+  bool operator()(const std::string& a, const std::string& b) const {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  }
+};
+
+struct Secrets {
+  std::mutex mu;
+  std::set<std::string, LongestFirst> forms;  // guarded by mu: each secret and its encodings
+};
+
+Secrets& TheSecrets() {
+  static Secrets* s = new Secrets;  // leaked on purpose: loggers may redact during exit
+  return *s;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ParseDotEnv(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line = TrimCopy(text.substr(start, end - start));
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    if (line.rfind("export ", 0) == 0) line = TrimCopy(std::string_view(line).substr(7));
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string key = TrimCopy(std::string_view(line).substr(0, eq));
+    if (key.empty() || key.find_first_of(" \t") != std::string::npos) continue;
+    out.emplace_back(key, ParseValue(std::string_view(line).substr(eq + 1)));
+  }
+  return out;
+}
+
+void ReloadDotEnvForTesting() {
+  DotEnv& env = TheDotEnv();
+  std::lock_guard<std::mutex> lock(env.mu);
+  env.loaded = false;
+  env.values.clear();
+}
+
+std::string GetConfigValue(const std::string& name) {
+  std::string v = LookupEnvironment(name);
+  if (!v.empty()) return v;
+  return LookupDotEnv(name);
+}
+
+Config Config::FromEnvironment() {
+  Config c;
+  c.gemini_api_key = FirstOf({"GEMINI_API_KEY", "GOOGLE_API_KEY"});
+  c.openai_api_key = FirstOf({"OPENAI_API_KEY", "SORA2_API_KEY"});
+  if (std::string v = FirstOf({"GEMINI_BASE_URL"}); !v.empty())
+    c.gemini_base_url = StripTrailingSlashes(v);
+  if (std::string v = FirstOf({"OPENAI_BASE_URL", "SORA2_ENDPOINT"}); !v.empty())
+    c.openai_base_url = StripTrailingSlashes(v);
+  std::string servers = FirstOf({"COMFYUI_URL"});
+  size_t start = 0;
+  while (start <= servers.size() && !servers.empty()) {
+    size_t comma = servers.find(',', start);
+    if (comma == std::string::npos) comma = servers.size();
+    std::string s = StripTrailingSlashes(TrimCopy(std::string_view(servers).substr(start, comma - start)));
+    if (!s.empty()) c.comfyui_servers.push_back(s);
+    start = comma + 1;
+  }
+  Redactor::AddSecret(c.gemini_api_key);
+  Redactor::AddSecret(c.openai_api_key);
+  return c;
+}
+
+void Redactor::AddSecret(const std::string& secret) {
+  if (secret.size() < kMinSecretLength) return;
+  Secrets& s = TheSecrets();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.forms.insert(secret);
+  // URL-encoded forms: a key in a query string or a logged form body.
+  s.forms.insert(PercentEncode(secret, /*upper=*/true));
+  s.forms.insert(PercentEncode(secret, /*upper=*/false));
+}
+
+std::string Redactor::Redact(std::string text) {
+  Secrets& s = TheSecrets();
+  std::lock_guard<std::mutex> lock(s.mu);
+  for (const std::string& form : s.forms) ReplaceAll(&text, form);
+  return text;
+}
+
+}  // namespace comfyrun
