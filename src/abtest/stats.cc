@@ -516,7 +516,8 @@ double Exp1FromBits(uint64_t x) {
 }
 
 uint64_t IndexFromBits(uint64_t x, uint64_t n) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(x) * n) >> 64);
+  __extension__ typedef unsigned __int128 U128;  // GCC/Clang; the spec's uint128(x)·n
+  return static_cast<uint64_t>((static_cast<U128>(x) * n) >> 64);
 }
 
 std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a,
