@@ -1,0 +1,230 @@
+// Executor tests with fake node kinds: order, failures, retries, resume, budget, interrupts.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "comfyrun/engine/executor.h"
+#include "comfyrun/journal.h"
+#include "comfyrun/validate.h"
+
+using namespace comfyrun;
+
+namespace {
+
+/// A blocking kind whose behaviour each test scripts by node id.
+class FakeKind : public NodeKind {
+ public:
+  Mode mode() const override { return Mode::kBlocking; }
+  NodeResult Run(NodeContext& ctx) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      order.push_back(ctx.node_id);
+      ++calls[ctx.node_id];
+      current = running.fetch_add(1) + 1;
+      peak = std::max(peak, current);
+    }
+    NodeResult r;
+    if (sleep_ms.count(ctx.node_id)) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms[ctx.node_id]));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      int left = failures[ctx.node_id];
+      if (left > 0) {
+        failures[ctx.node_id] = left - 1;
+        r = NodeResult::Failure(fail_type, "scripted failure");
+      } else {
+        r = NodeResult::Success(ctx.inputs);
+        r.cost = cost;
+      }
+      running.fetch_sub(1);
+    }
+    while (wait_for_cancel.count(ctx.node_id) && !ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (ctx.cancelled()) return NodeResult::Failure(ErrorType::kCancelled, "stopped");
+    return r;
+  }
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::map<std::string, int> calls, failures, sleep_ms;
+  std::set<std::string> wait_for_cancel;
+  ErrorType fail_type = ErrorType::kUnavailable;
+  std::atomic<int> running{0};
+  int current = 0, peak = 0;
+  double cost = 0;
+};
+
+Workflow Build(const std::string& text) {
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  Json doc = Json::parse(text);
+  REQUIRE(BuildWorkflow(doc, "test.json", {}, &wf, &diags));
+  REQUIRE(ValidateWorkflow(&wf, &diags));
+  return wf;
+}
+
+struct Harness {
+  explicit Harness(const std::string& text, int jobs = 4) : wf(Build(text)) {
+    options.out_dir = "out-" + std::to_string(counter++);
+    options.jobs = jobs;
+    options.status_mode = StatusPrinter::Mode::kQuiet;
+    journal_path = options.out_dir + "/journal.jsonl";
+    std::filesystem::create_directories(options.out_dir);
+  }
+  RunSummary Run(const JournalReplay* replay = nullptr) {
+    std::string err;
+    auto journal = JournalWriter::Open(journal_path, options.durability, &err);
+    REQUIRE_MESSAGE(journal, err);
+    if (!replay) journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", wf.document}}, true, &err);
+    Executor executor(wf, options, "r1", journal.get(), [this](const std::string&) -> NodeKind* { return &kind; });
+    if (replay) executor.SeedFromReplay(*replay);
+    return executor.Run();
+  }
+  JournalReplay Replay() {
+    JournalReplay r;
+    std::string err;
+    REQUIRE(ReadJournal(journal_path, &r, &err));
+    return r;
+  }
+  static inline int counter = 0;
+  Workflow wf;
+  RunOptions options;
+  std::string journal_path;
+  FakeKind kind;
+};
+
+const char* kChain = R"({"workflowId": "t", "nodes": [
+  {"id": "a", "type": "value", "inputs": {"x": 1}},
+  {"id": "b", "type": "value", "inputs": {"y": "<<a.x>>"}},
+  {"id": "c", "type": "value", "inputs": {"z": "<<b.y>>", "s": "got <<a.x>>"}}]})";
+
+}  // namespace
+
+TEST_SUITE("Executor") {
+TEST_CASE("dependencies run first and their outputs reach templates with their types" * doctest::timeout(20)) {
+  Harness h(kChain);
+  RunSummary s = h.Run();
+  CHECK(s.status == "succeeded");
+  CHECK(s.exit_code == 0);
+  CHECK(h.kind.order == std::vector<std::string>{"a", "b", "c"});
+  JournalReplay r = h.Replay();
+  CHECK(r.nodes["c"].outputs["z"] == 1);
+  CHECK(r.nodes["c"].outputs["s"] == "got 1");
+  CHECK(r.finished);
+  CHECK(r.final_status == "succeeded");
+}
+
+TEST_CASE("a failing node is retried, then fails; its dependents are skipped, others run" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "defaults": {"retry": {"maximumAttempts": 2, "initialInterval": "10ms"}}, "nodes": [
+    {"id": "a", "type": "value", "inputs": {}},
+    {"id": "b", "type": "value", "inputs": {"v": "<<a.x>>"}, "dependsOn": ["a"]},
+    {"id": "c", "type": "value", "inputs": {"v": 2}}]})");
+  h.kind.failures["a"] = 5;
+  RunSummary s = h.Run();
+  CHECK(s.status == "failed");
+  CHECK(s.exit_code == 1);
+  CHECK(h.kind.calls["a"] == 2);
+  CHECK(h.kind.calls["b"] == 0);
+  CHECK(h.kind.calls["c"] == 1);
+  JournalReplay r = h.Replay();
+  CHECK(r.nodes["a"].status == JournalNode::Status::kFailed);
+  CHECK(r.nodes["b"].status == JournalNode::Status::kSkipped);
+  CHECK(r.nodes["c"].status == JournalNode::Status::kCompleted);
+}
+
+TEST_CASE("non-retryable errors fail at once" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "nodes": [{"id": "a", "type": "value", "inputs": {}}]})");
+  h.kind.failures["a"] = 5;
+  h.kind.fail_type = ErrorType::kAuth;
+  CHECK(h.Run().status == "failed");
+  CHECK(h.kind.calls["a"] == 1);
+}
+
+TEST_CASE("--fail-fast stops everything after the first failure" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "defaults": {"retry": 1}, "nodes": [
+    {"id": "a", "type": "value", "inputs": {}},
+    {"id": "b", "type": "value", "inputs": {}, "dependsOn": ["a"]},
+    {"id": "c", "type": "value", "inputs": {}, "dependsOn": ["b"]}]})", 1);
+  h.options.fail_fast = true;
+  h.kind.failures["a"] = 1;
+  CHECK(h.Run().status == "failed");
+  CHECK(h.kind.calls["b"] == 0);
+  CHECK(h.Replay().nodes["c"].status == JournalNode::Status::kSkipped);
+}
+
+TEST_CASE("a pool of depth 1 never runs two of its nodes at once" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "pools": {"one": 1}, "nodes": [
+    {"id": "a", "type": "value", "inputs": {}, "pool": "one"},
+    {"id": "b", "type": "value", "inputs": {}, "pool": "one"},
+    {"id": "c", "type": "value", "inputs": {}, "pool": "one"}]})", 8);
+  for (auto id : {"a", "b", "c"}) h.kind.sleep_ms[id] = 30;
+  CHECK(h.Run().status == "succeeded");
+  CHECK(h.kind.peak == 1);
+}
+
+TEST_CASE("independent nodes run in parallel up to -j" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "nodes": [
+    {"id": "a", "type": "value", "inputs": {}}, {"id": "b", "type": "value", "inputs": {}},
+    {"id": "c", "type": "value", "inputs": {}}, {"id": "d", "type": "value", "inputs": {}}]})", 2);
+  for (auto id : {"a", "b", "c", "d"}) h.kind.sleep_ms[id] = 60;
+  CHECK(h.Run().status == "succeeded");
+  CHECK(h.kind.peak == 2);
+}
+
+TEST_CASE("resume runs only what did not complete" * doctest::timeout(20)) {
+  Harness h(kChain);
+  h.kind.failures["b"] = 10;
+  h.wf.nodes[1].retry.maximum_attempts = 1;
+  CHECK(h.Run().status == "failed");
+  CHECK(h.kind.calls["a"] == 1);
+  h.kind.failures["b"] = 0;
+  JournalReplay replay = h.Replay();
+  RunSummary s = h.Run(&replay);
+  CHECK(s.status == "succeeded");
+  CHECK(h.kind.calls["a"] == 1);  // not again
+  CHECK(h.kind.calls["b"] == 2);
+  CHECK(h.kind.calls["c"] == 1);
+}
+
+TEST_CASE("an interrupt stops the run with status interrupted and exit 130" * doctest::timeout(20)) {
+  Harness h(kChain);
+  h.kind.wait_for_cancel.insert("a");
+  std::thread interrupter([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Executor::RequestInterrupt();
+  });
+  RunSummary s = h.Run();
+  interrupter.join();
+  Executor::ResetInterrupt();
+  CHECK(s.status == "interrupted");
+  CHECK(s.exit_code == 130);
+  CHECK(h.kind.calls["b"] == 0);
+  JournalReplay replay = h.Replay();
+  CHECK(replay.nodes["a"].status != JournalNode::Status::kCompleted);
+  h.kind.wait_for_cancel.clear();
+  CHECK(h.Run(&replay).status == "succeeded");
+  CHECK(h.kind.calls["a"] == 2);
+}
+
+TEST_CASE("an attempt timeout fails the attempt without waiting for it" * doctest::timeout(20)) {
+  Harness h(R"({"workflowId": "t", "nodes": [{"id": "a", "type": "value", "inputs": {}, "timeout": "100ms", "retry": 1}]})");
+  h.kind.wait_for_cancel.insert("a");
+  auto start = std::chrono::steady_clock::now();
+  RunSummary s = h.Run();
+  CHECK(s.status == "failed");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  CHECK(h.Replay().nodes["a"].last_error == ErrorType::kTimeout);
+}
+
+TEST_CASE("every durability level journals the same outcomes" * doctest::timeout(30)) {
+  for (Durability d : {Durability::kFull, Durability::kBatch, Durability::kNone}) {
+    Harness h(kChain);
+    h.options.durability = d;
+    CHECK(h.Run().status == "succeeded");
+    CHECK(h.Replay().nodes["c"].status == JournalNode::Status::kCompleted);
+  }
+}
+}
