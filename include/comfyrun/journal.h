@@ -65,6 +65,9 @@ class JournalWriter {
   const std::string& path() const;
   /// Number of fsync calls made (for tests and benchmarks).
   uint64_t sync_count() const;
+  /// Bytes in the journal: 0 right after Open means a new (or wholly torn) journal that
+  /// needs a header record first.
+  uint64_t size() const;
 
  private:
   JournalWriter() = default;
@@ -110,7 +113,9 @@ struct JournalReplay {
 /// Safe to call while another process writes the journal (status of a live run).
 bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err);
 
-/// Which process holds the journal's lock: its pid, or 0 when unlocked.
+/// Which process holds the journal's lock: its pid, or 0 when unlocked (a lock file left
+/// behind without a live lock counts as unlocked), or -1 when it is locked but the holder's
+/// pid cannot be read. Probes with a brief shared flock, so it never blocks.
 int JournalLockHolder(const std::string& path);
 
 }  // namespace comfyrun

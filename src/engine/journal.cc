@@ -1,0 +1,647 @@
+// Journal writer and reader (format documented in comfyrun/journal.h).
+//
+// Implementation details:
+// - Writer: one fd opened O_APPEND. Every record is one write(2) of the whole line, made under
+//   mu_, so lines never interleave and a crash tears at most the last line. Because we hold
+//   the lock file, this process is the only writer and size_ always equals the file size; a
+//   short write is undone with ftruncate(size_).
+// - Group commit (kBatch): appenders count records in written_seq_; a proof appender waits
+//   until synced_seq_ covers its record. The first waiter finding no sync in progress becomes
+//   the leader: it gives proof appenders already inside Append a short window to write, then
+//   fdatasyncs outside the mutex and publishes the covered sequence number to all followers.
+// - Reader: reads the file in large chunks and parses each complete line in place (no copy
+//   per line); the parsed record is moved into its node's events, so nothing is copied twice.
+#include "comfyrun/journal.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <string_view>
+#include <thread>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "comfyrun/util.h"
+
+namespace comfyrun {
+
+namespace {
+
+/// How long a group-commit leader waits for proof appenders already inside Append.
+constexpr auto kBatchWindow = std::chrono::milliseconds(2);
+/// How long Open retries a held lock before reporting it (a status probe holds it briefly).
+constexpr int kLockRetries = 20;
+constexpr auto kLockRetryDelay = std::chrono::milliseconds(5);
+/// Read size for ReadJournal.
+constexpr size_t kReadChunk = 1 << 20;
+/// Bad lines reported individually; the rest are counted in one final warning.
+constexpr size_t kMaxLineWarnings = 20;
+
+std::string ErrnoText(int e) {
+  switch (e) {
+    case ENOSPC: return "disk full";
+    case EDQUOT: return "disk quota exceeded";
+    case EFBIG: return "file too large (file size limit reached)";
+    default: return std::strerror(e);
+  }
+}
+
+std::string LockPath(const std::string& path) { return path + ".lock"; }
+
+/// Reads the holder's record from a lock file: its pid and "since" text. False if unreadable.
+bool ReadLockInfo(int fd, int* pid, std::string* since) {
+  char buf[512];
+  ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return false;
+  Json info = Json::parse(buf, buf + n, nullptr, false);
+  if (info.is_discarded() || !info.is_object()) return false;
+  auto p = info.find("pid");
+  if (p == info.end() || !p->is_number_integer() || p->get<int64_t>() <= 0) return false;
+  *pid = p->get<int>();
+  auto s = info.find("since");
+  if (since) *since = (s != info.end() && s->is_string()) ? s->get<std::string>() : "?";
+  return true;
+}
+
+bool WriteAll(int fd, const char* data, size_t len, int* err_no) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err_no = errno;
+      return false;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+/// Cuts a torn last line (bytes after the last '\n') off the journal. *size is the new size.
+bool CutTornTail(int fd, uint64_t* size, uint64_t* cut, std::string* err) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *err = std::string("stat: ") + std::strerror(errno);
+    return false;
+  }
+  uint64_t end = static_cast<uint64_t>(st.st_size);
+  *size = end;
+  *cut = 0;
+  if (end == 0) return true;
+  char buf[4096];
+  uint64_t pos = end;
+  uint64_t keep = 0;  // stays 0 when no newline at all: the whole file is one torn line
+  bool last_checked = false;
+  while (pos > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(pos, sizeof(buf)));
+    pos -= n;
+    ssize_t got = pread(fd, buf, n, static_cast<off_t>(pos));
+    if (got != static_cast<ssize_t>(n)) {
+      *err = std::string("reading journal tail: ") + (got < 0 ? std::strerror(errno) : "short read");
+      return false;
+    }
+    if (!last_checked) {
+      if (buf[n - 1] == '\n') return true;  // ends cleanly: the common case
+      last_checked = true;
+    }
+    const void* nl = memrchr(buf, '\n', n);
+    if (nl) {
+      keep = pos + static_cast<uint64_t>(static_cast<const char*>(nl) - buf) + 1;
+      break;
+    }
+  }
+  if (ftruncate(fd, static_cast<off_t>(keep)) != 0) {
+    *err = std::string("cutting torn last line: ") + std::strerror(errno);
+    return false;
+  }
+  *cut = end - keep;
+  *size = keep;
+  return true;
+}
+
+}  // namespace
+
+bool ParseDurability(const std::string& name, Durability* out) {
+  if (name == "full") *out = Durability::kFull;
+  else if (name == "batch") *out = Durability::kBatch;
+  else if (name == "none") *out = Durability::kNone;
+  else return false;
+  return true;
+}
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kFull: return "full";
+    case Durability::kBatch: return "batch";
+    case Durability::kNone: return "none";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+struct JournalWriter::Impl {
+  std::string path;
+  Durability durability = Durability::kBatch;
+  int fd = -1;       // the journal; written only under mu, fdatasync'd outside it
+  int lock_fd = -1;  // <journal>.lock, flock'ed for the writer's lifetime; Open/destructor only
+  bool locked = false;  // we hold the flock on lock_fd (and wrote our pid into it)
+
+  // Everything below is guarded by mu; any appending thread may take it.
+  std::mutex mu;
+  std::condition_variable cv;  // signalled when a sync ends or a batched appender has written
+  uint64_t size = 0;           // file size: we are the only writer
+  uint64_t written_seq = 0;    // records written so far
+  uint64_t synced_seq = 0;     // records covered by a finished fdatasync
+  bool sync_in_progress = false;  // a leader is waiting for the window or in fdatasync
+  int proof_arriving = 0;      // proof appenders inside Append that have not written yet
+  std::string broken;          // set after an error that left the file uncertain
+
+  // Read and written by any thread without mu (relaxed: a statistic).
+  std::atomic<uint64_t> syncs{0};
+
+  bool DoSync(std::string* err) {
+    syncs.fetch_add(1, std::memory_order_relaxed);
+    if (fdatasync(fd) != 0) {
+      *err = "syncing journal " + path + ": " + ErrnoText(errno);
+      return false;
+    }
+    return true;
+  }
+
+  /// Waits until records 1..seq are durable, syncing as the leader if nobody else is.
+  /// `lock` holds mu on entry and on return.
+  bool SyncThrough(std::unique_lock<std::mutex>& lock, uint64_t seq, std::string* err) {
+    while (synced_seq < seq) {
+      if (!broken.empty()) {
+        *err = broken;
+        return false;
+      }
+      if (sync_in_progress) {
+        cv.wait(lock);
+        continue;
+      }
+      sync_in_progress = true;
+      if (durability == Durability::kBatch && proof_arriving > 0)
+        cv.wait_for(lock, kBatchWindow, [this] { return proof_arriving == 0; });
+      uint64_t target = written_seq;
+      lock.unlock();
+      std::string sync_err;
+      bool ok = DoSync(&sync_err);
+      lock.lock();
+      sync_in_progress = false;
+      // After a failed fdatasync the kernel may have dropped the dirty pages: nothing written
+      // so far can be trusted to be durable, so the writer stops for good.
+      if (!ok) broken = sync_err;
+      else synced_seq = std::max(synced_seq, target);
+      cv.notify_all();
+    }
+    return true;
+  }
+};
+
+std::unique_ptr<JournalWriter> JournalWriter::Open(const std::string& path, Durability durability,
+                                                   std::string* err) {
+  std::unique_ptr<JournalWriter> writer(new JournalWriter());
+  writer->impl_ = std::make_unique<Impl>();
+  Impl& im = *writer->impl_;
+  im.path = path;
+  im.durability = durability;
+
+  // Lock first: nothing touches the journal before we own it.
+  std::string lock_path = LockPath(path);
+  im.lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (im.lock_fd < 0) {
+    *err = "opening lock file " + lock_path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  for (int i = 0;; ++i) {
+    if (flock(im.lock_fd, LOCK_EX | LOCK_NB) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) {
+      *err = "locking " + lock_path + ": " + std::strerror(errno);
+      return nullptr;  // the destructor closes the fds
+    }
+    // Held. A status probe holds it for microseconds, and a new holder may not have written
+    // its pid yet, so retry briefly before blaming anyone.
+    if (i < kLockRetries) {
+      std::this_thread::sleep_for(kLockRetryDelay);
+      continue;
+    }
+    int pid = 0;
+    std::string since;
+    if (ReadLockInfo(im.lock_fd, &pid, &since))
+      *err = "journal " + path + " is in use by comfyrun pid " + std::to_string(pid) +
+             " (since " + since + "); wait for it or stop it";
+    else
+      *err = "journal " + path + " is in use by another process (lock " + lock_path + ")";
+    return nullptr;
+  }
+  int64_t now = NowUnixMs();
+  Json info = {{"pid", static_cast<int64_t>(getpid())}, {"since", IsoTime(now)}, {"t", now}};
+  std::string info_text = info.dump() + "\n";
+  im.locked = true;
+  int e = 0;
+  if (ftruncate(im.lock_fd, 0) != 0) e = errno;
+  if (e == 0) WriteAll(im.lock_fd, info_text.data(), info_text.size(), &e);
+  if (e != 0) {
+    *err = "writing lock file " + lock_path + ": " + ErrnoText(e);
+    return nullptr;
+  }
+
+  im.fd = open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (im.fd < 0) {
+    *err = "opening journal " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  uint64_t cut = 0;
+  std::string cut_err;
+  if (!CutTornTail(im.fd, &im.size, &cut, &cut_err)) {
+    *err = "journal " + path + ": " + cut_err;
+    return nullptr;
+  }
+  // Make the cut (or the new file's existence) durable before appending after it.
+  if (durability != Durability::kNone && (cut > 0 || im.size == 0)) {
+    std::string sync_err;
+    if (!im.DoSync(&sync_err)) {
+      *err = sync_err;
+      return nullptr;
+    }
+    if (im.size == 0) {
+      std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+      int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        fsync(dfd);  // best effort: some filesystems refuse fsync on directories
+        close(dfd);
+      }
+    }
+  }
+  return writer;
+}
+
+JournalWriter::~JournalWriter() {
+  if (!impl_) return;
+  if (impl_->fd >= 0) {
+    std::string err;
+    Sync(&err);  // nothing to report to: a failed final sync leaves a tail resume tolerates
+    close(impl_->fd);
+  }
+  if (impl_->lock_fd >= 0) {
+    // Empty the pid record before unlocking; the file itself stays, since unlinking a lock
+    // file races with a process that opened it just before.
+    if (impl_->locked && ftruncate(impl_->lock_fd, 0) != 0) {
+      // harmless: a stale pid without a lock means unlocked
+    }
+    close(impl_->lock_fd);
+  }
+}
+
+bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
+  Impl& im = *impl_;
+  if (!record.is_object()) {
+    *err = "journal record is not a JSON object";
+    return false;
+  }
+  bool batch_proof = proof && im.durability == Durability::kBatch;
+  if (batch_proof) {
+    std::lock_guard<std::mutex> lock(im.mu);
+    ++im.proof_arriving;
+  }
+  // Tells a waiting group-commit leader that this appender has written (or given up).
+  auto arrived = [&im, batch_proof]() {
+    if (!batch_proof) return;
+    if (--im.proof_arriving == 0 && im.sync_in_progress) im.cv.notify_all();
+  };
+
+  std::string line;
+  try {
+    line = record.dump(-1, ' ', false, Json::error_handler_t::replace);
+  } catch (const std::exception& ex) {
+    std::lock_guard<std::mutex> lock(im.mu);
+    arrived();
+    *err = std::string("serializing journal record: ") + ex.what();
+    return false;
+  }
+  if (record.find("t") == record.end()) {
+    // Splice "t" in before the closing brace instead of copying the record.
+    std::string t = "\"t\":" + std::to_string(NowUnixMs());
+    line.pop_back();
+    if (line.size() > 1) line += ',';
+    line += t;
+    line += '}';
+  }
+  line += '\n';
+
+  std::unique_lock<std::mutex> lock(im.mu);
+  if (!im.broken.empty()) {
+    arrived();
+    *err = im.broken;
+    return false;
+  }
+  ssize_t n;
+  do n = write(im.fd, line.data(), line.size());
+  while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(line.size())) {
+    int e = errno;
+    if (n >= 0) {
+      // Short write: a retry of the rest gives the real reason (ENOSPC, EFBIG), or succeeds.
+      e = 0;
+      if (WriteAll(im.fd, line.data() + n, line.size() - static_cast<size_t>(n), &e)) n = static_cast<ssize_t>(line.size());
+    }
+    if (n != static_cast<ssize_t>(line.size())) {
+      *err = "writing journal " + im.path + ": " + ErrnoText(e ? e : EIO);
+      // Take back whatever part of the line reached the file so readers never see it.
+      if (ftruncate(im.fd, static_cast<off_t>(im.size)) != 0)
+        im.broken = *err + " (and a partial record could not be removed)";
+      arrived();
+      return false;
+    }
+  }
+  im.size += line.size();
+  uint64_t seq = ++im.written_seq;
+  arrived();
+  if (!proof) return true;
+  switch (im.durability) {
+    case Durability::kNone:
+      return true;
+    case Durability::kFull: {
+      lock.unlock();
+      std::string sync_err;
+      if (im.DoSync(&sync_err)) return true;
+      lock.lock();
+      if (im.broken.empty()) im.broken = sync_err;
+      *err = sync_err;
+      return false;
+    }
+    case Durability::kBatch:
+      return im.SyncThrough(lock, seq, err);
+  }
+  return true;
+}
+
+bool JournalWriter::Sync(std::string* err) {
+  Impl& im = *impl_;
+  std::unique_lock<std::mutex> lock(im.mu);
+  return im.SyncThrough(lock, im.written_seq, err);
+}
+
+const std::string& JournalWriter::path() const { return impl_->path; }
+
+uint64_t JournalWriter::sync_count() const { return impl_->syncs.load(std::memory_order_relaxed); }
+
+uint64_t JournalWriter::size() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->size;
+}
+
+int JournalLockHolder(const std::string& path) {
+  int fd = open(LockPath(path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int holder = 0;
+  // A shared probe conflicts with the writer's exclusive lock but not with other probes.
+  if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+    flock(fd, LOCK_UN);
+  } else {
+    holder = -1;
+    // A new holder writes its pid right after locking; give it a moment.
+    for (int i = 0; i < 50; ++i) {
+      int pid = 0;
+      if (ReadLockInfo(fd, &pid, nullptr)) {
+        holder = pid;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  close(fd);
+  return holder;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+namespace {
+
+int64_t IntField(const Json& rec, const char* key, int64_t dflt = 0) {
+  auto it = rec.find(key);
+  if (it == rec.end() || !it->is_number()) return dflt;
+  return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
+}
+
+double NumField(const Json& rec, const char* key) {
+  auto it = rec.find(key);
+  return it != rec.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+const std::string* StrField(const Json& rec, const char* key) {
+  auto it = rec.find(key);
+  return it != rec.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+}
+
+/// Folds one parsed record (not the header) into the replay. `rec` may be moved from.
+void Fold(Json& rec, JournalReplay* r) {
+  const std::string* type = StrField(rec, "type");
+  int64_t t = IntField(rec, "t");
+  if (t > r->last_event_at) r->last_event_at = t;
+  if (*type == "run_started") {
+    ++r->runs;
+    r->finished = false;
+    if (r->first_started_at == 0) r->first_started_at = t;
+    return;
+  }
+  if (*type == "run_finished") {
+    r->finished = true;
+    const std::string* status = StrField(rec, "status");
+    r->final_status = status ? *status : "";
+    return;
+  }
+  const std::string* id = StrField(rec, "node");
+  if (!id) return;  // an unknown node-less record type, or a malformed one: ignored
+  auto [it, inserted] = r->nodes.try_emplace(*id);
+  if (inserted) r->node_order.push_back(*id);
+  JournalNode& n = it->second;
+
+  if (*type == "node_started") {
+    n.status = JournalNode::Status::kRunning;
+    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
+    if (n.started_at == 0) n.started_at = t;
+  } else if (*type == "submitted") {
+    auto s = rec.find("submission");
+    n.open_submission = s != rec.end() ? *s : Json(nullptr);
+  } else if (*type == "completed") {
+    n.status = JournalNode::Status::kCompleted;
+    auto o = rec.find("outputs");
+    n.outputs = o != rec.end() ? *o : Json(nullptr);
+    double cost = NumField(rec, "cost");
+    n.cost += cost;
+    r->total_cost += cost;
+    if (const std::string* p = StrField(rec, "provider")) n.provider = *p;
+    if (const std::string* m = StrField(rec, "model")) n.model = *m;
+    if (n.started_at == 0) n.started_at = IntField(rec, "startedAt");
+    n.duration_ms = IntField(rec, "durationMs");
+    n.queue_wait_ms = IntField(rec, "queueWaitMs");
+    auto c = rec.find("cached");
+    n.cached = c != rec.end() && c->is_boolean() && c->get<bool>();
+    n.open_submission = nullptr;
+    n.finished_at = t;
+  } else if (*type == "attempt_failed") {
+    double cost = NumField(rec, "cost");
+    n.cost += cost;
+    r->total_cost += cost;
+    const std::string* e = StrField(rec, "error");
+    n.last_error = e ? ParseErrorType(*e).value_or(ErrorType::kInternal) : ErrorType::kInternal;
+    const std::string* msg = StrField(rec, "message");
+    n.last_message = msg ? *msg : "";
+    auto f = rec.find("submissionFinished");
+    bool finished = f == rec.end() || !f->is_boolean() || f->get<bool>();
+    if (finished) n.open_submission = nullptr;
+  } else if (*type == "node_failed") {
+    n.status = JournalNode::Status::kFailed;
+    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempts")));
+    if (const std::string* e = StrField(rec, "error"))
+      n.last_error = ParseErrorType(*e).value_or(ErrorType::kInternal);
+    if (const std::string* msg = StrField(rec, "message")) n.last_message = *msg;
+    n.finished_at = t;
+  } else if (*type == "node_skipped") {
+    n.status = JournalNode::Status::kSkipped;
+    n.finished_at = t;
+  }
+  // Unknown types that name a node are kept for traces but change nothing.
+  n.events.push_back(std::move(rec));
+}
+
+class LineFolder {
+ public:
+  explicit LineFolder(JournalReplay* r) : r_(r) {}
+
+  /// Handles one complete line (without its '\n'). False with *err for a fatal header problem.
+  bool Line(const char* begin, const char* end, std::string* err) {
+    ++line_no_;
+    if (begin == end) return true;  // blank line: nothing to say
+    Json rec = Json::parse(begin, end, nullptr, /*allow_exceptions=*/false);
+    const std::string* type = nullptr;
+    if (!rec.is_discarded() && rec.is_object()) type = StrField(rec, "type");
+    if (!have_header_) {
+      if (!type || *type != "header") {
+        *err = "not a comfyrun journal (line 1 is not a header record)";
+        return false;
+      }
+      auto f = rec.find("format");
+      if (f == rec.end() || !f->is_number_integer()) {
+        *err = "journal header has no format version";
+        return false;
+      }
+      int64_t format = f->get<int64_t>();
+      if (format > kJournalFormat) {
+        *err = "journal format " + std::to_string(format) + " is newer than this comfyrun (" +
+               std::to_string(kJournalFormat) + "); upgrade comfyrun";
+        return false;
+      }
+      have_header_ = true;
+      ++r_->records;
+      int64_t t = IntField(rec, "t");
+      r_->last_event_at = t;
+      r_->header = std::move(rec);
+      return true;
+    }
+    if (!type) {
+      Warn(rec.is_discarded() ? "not valid JSON" : "not a journal record");
+      return true;
+    }
+    ++r_->records;
+    if (*type == "header") return true;  // a repeated header carries nothing new
+    Fold(rec, r_);
+    return true;
+  }
+
+  void Warn(const char* what) {
+    if (++bad_lines_ <= kMaxLineWarnings)
+      r_->warnings.push_back("line " + std::to_string(line_no_) + ": " + what + ", skipped");
+  }
+
+  void Finish() {
+    if (bad_lines_ > kMaxLineWarnings)
+      r_->warnings.push_back("and " + std::to_string(bad_lines_ - kMaxLineWarnings) +
+                             " more bad lines skipped");
+    if (r_->first_started_at == 0 && r_->header.is_object())
+      r_->first_started_at = IntField(r_->header, "t");
+  }
+
+  bool have_header() const { return have_header_; }
+
+ private:
+  JournalReplay* r_;
+  size_t line_no_ = 0;
+  size_t bad_lines_ = 0;
+  bool have_header_ = false;
+};
+
+}  // namespace
+
+bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err) {
+  *replay = JournalReplay();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = std::string(errno == ENOENT ? "no such file" : std::strerror(errno));
+    return false;
+  }
+  bool ok = true;
+  try {
+    LineFolder folder(replay);
+    std::string buf;  // [0, used) holds unprocessed bytes: at most one partial line
+    size_t used = 0;
+    while (ok) {
+      if (buf.size() < used + kReadChunk) buf.resize(std::max(buf.size() * 2, used + kReadChunk));
+      ssize_t n = read(fd, buf.data() + used, buf.size() - used);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *err = std::string("reading: ") + std::strerror(errno);
+        ok = false;
+        break;
+      }
+      if (n == 0) break;
+      size_t end = used + static_cast<size_t>(n);
+      const char* base = buf.data();
+      size_t start = 0;
+      // Only the new bytes can hold the next '\n'; earlier carried bytes had none.
+      size_t scan = used;
+      while (true) {
+        const void* nl = memchr(base + scan, '\n', end - scan);
+        if (!nl) break;
+        size_t pos = static_cast<size_t>(static_cast<const char*>(nl) - base);
+        if (!folder.Line(base + start, base + pos, err)) {
+          ok = false;
+          break;
+        }
+        start = scan = pos + 1;
+      }
+      used = end - start;
+      if (start > 0 && used > 0) std::memmove(buf.data(), buf.data() + start, used);
+    }
+    if (ok) {
+      replay->torn_tail = used > 0;
+      folder.Finish();
+      if (!folder.have_header()) {
+        *err = replay->torn_tail ? "journal has no complete header (torn first line)"
+                                 : "journal is empty (no header)";
+        ok = false;
+      }
+    }
+  } catch (const std::exception& ex) {
+    *err = std::string("reading journal: ") + ex.what();
+    ok = false;
+  }
+  close(fd);
+  return ok;
+}
+
+}  // namespace comfyrun
