@@ -88,8 +88,8 @@ WelchResult WelchTTest(const std::vector<double>& a, const std::vector<double>& 
                        double alpha = 0.05);
 
 /// Mann–Whitney U, two-sided (§2.2), with SciPy 1.10's method='auto' choice: exact when
-/// min(n_x, n_y) <= 8 and there are no ties, else normal approximation with tie correction and
-/// continuity correction. u_x counts pairs x > y plus ½ per tie.
+/// min(n_x, n_y) <= 8 and there are no ties (and n_x·n_y <= 250000), else normal approximation
+/// with tie correction and continuity correction. u_x counts pairs x > y plus ½ per tie.
 struct MannWhitneyResult {
   std::string error;  ///< "INSUFFICIENT_DATA" when a sample is empty
   double u_x = 0, u_y = 0, p = 1;
