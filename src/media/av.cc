@@ -36,7 +36,7 @@ PacketPtr MakePacket() { return PacketPtr(av_packet_alloc()); }
 
 void QuietLibavLogs() {
   static std::once_flag once;
-  std::call_once(once, [] { av_log_set_level(AV_LOG_ERROR); });
+  std::call_once(once, [] { av_log_set_level(AV_LOG_FATAL); });
 }
 
 bool OpenInput(const std::string& path, InputFormatPtr* out, std::string* err) {

@@ -161,13 +161,19 @@ bool BuildVideoGraph(const SyntheticVideoSpec& spec, const AVFrame* picture, boo
     desc = "[img]scale=" + std::to_string(spec.width) + ":" + std::to_string(spec.height) +
            ":force_original_aspect_ratio=decrease,pad=" + std::to_string(spec.width) + ":" +
            std::to_string(spec.height) + ":(ow-iw)/2:(oh-ih)/2:color=" + Hex6(h) + ",setsar=1";
+  } else if (!spec.source_filter.empty()) {
+    const char sep = spec.source_filter.find('=') == std::string::npos ? '=' : ':';
+    desc = spec.source_filter + sep + "size=" + std::to_string(spec.width) + "x" +
+           std::to_string(spec.height) + ":rate=" + std::to_string(spec.fps.num) + "/" +
+           std::to_string(spec.fps.den) + ",setsar=1";
   } else {
     desc = Background(spec.width, spec.height, spec.fps, h);
   }
-  desc += Decorations(spec.prompt, spec.width, spec.height, h, draw_text, true) +
-          ",format=yuv420p[vout]";
+  if (spec.source_filter.empty() || draw_text)
+    desc += Decorations(spec.prompt, spec.width, spec.height, h, draw_text, true);
+  desc += ",format=yuv420p[vout]";
   if (spec.audio) {
-    const int freq = 220 + static_cast<int>((h >> 32) % 440);
+    const int freq = spec.tone_hz > 0 ? spec.tone_hz : 220 + static_cast<int>((h >> 32) % 440);
     desc += ";sine=f=" + std::to_string(freq) +
             ":r=48000,volume=0.08,aformat=sample_fmts=fltp:channel_layouts=stereo[aout]";
   }

@@ -101,6 +101,15 @@ bool CanStreamCopy(const std::vector<Clip>& clips) {
   return true;
 }
 
+/// A file whose readable media ends well before its declared duration is truncated or
+/// damaged; joining it would silently shorten the output.
+bool CheckComplete(const Clip& c, double readable, std::string* err) {
+  if (readable >= c.duration * 0.9 - 0.1) return true;
+  *err = c.path + ": truncated or damaged file (" + Seconds(c.duration) + " declared, " +
+         Seconds(readable) + " readable)";
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------
 // Stream copy
 
@@ -189,6 +198,7 @@ bool StreamCopy(const StitchRequest& req, std::vector<Clip>& clips, StitchResult
         return false;
       }
     }
+    if (!CheckComplete(c, end_us / static_cast<double>(AV_TIME_BASE), err)) return false;
     offset_us += end_us;
   }
   rc = av_write_trailer(oc.get());
@@ -507,6 +517,7 @@ bool Stitcher::DecodeClip(size_t i, std::string* err) {
     *err = c.path + ": no decodable video frames";
     return false;
   }
+  if (!CheckComplete(c, last_end * av_q2d(c.video->time_base), err)) return false;
   while (picture_index_ < frames_[i]) {  // clip ran short: hold the last picture
     if (!OnPicture(i, FramePtr(av_frame_clone(last.get())), err)) return false;
   }
@@ -675,7 +686,7 @@ bool StitchImpl(const StitchRequest& req, StitchResult* result, std::string* err
     }
     if (!OpenClip(req.inputs[i], &clips[i], err)) return false;
   }
-  if (req.transition == "none" && CanStreamCopy(clips)) return StreamCopy(req, clips, result, err);
+  if (req.transition == "none" && !req.force_reencode && CanStreamCopy(clips)) return StreamCopy(req, clips, result, err);
   Stitcher stitcher(req, clips);
   return stitcher.Run(result, err);
 }

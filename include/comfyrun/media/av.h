@@ -87,7 +87,8 @@ class Dict {
 FramePtr MakeFrame();
 PacketPtr MakePacket();
 
-/// Sets libav's global log level once (errors only), so library chatter stays off stderr.
+/// Sets libav's global log level once (fatal only): errors reach the caller through `err`
+/// strings, and library chatter would garble the progress line.
 void QuietLibavLogs();
 
 /// Opens and probes a media file. Errors name the file: "clip.mp4: No such file or directory".

@@ -38,6 +38,10 @@ struct SyntheticVideoSpec {
   std::string first_frame_image;     ///< "" or a picture to show
   std::string preset = "ultrafast";  ///< libx264 preset
   bool draw_text = true;             ///< draw the prompt when drawtext exists
+  /// "" or a lavfi source replacing the generated background, e.g. "color=c=black" or
+  /// "testsrc2" (size and rate are appended); for test fixtures.
+  std::string source_filter;
+  int tone_hz = 0;  ///< 0: pitch from the prompt
 };
 bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& output_mp4,
                           std::string* err);

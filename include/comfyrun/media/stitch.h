@@ -38,6 +38,7 @@ struct StitchRequest {
   double transition_seconds = 0.5;   ///< length of each transition (ignored for "none")
   std::string output_path;           ///< the MP4 to write (replaced if it exists)
   const std::atomic<bool>* cancel = nullptr;  ///< polled per frame; may be null
+  bool force_reencode = false;  ///< never stream-copy (benchmarks, broken source muxing)
 };
 
 struct StitchResult {
