@@ -259,7 +259,7 @@ TEST_CASE("V5 Beta-Binomial P(pB > pA), V6 Beta posteriors, V11 P(best)") {
     CHECK(b.alpha == v["expected"]["posterior_b"][0].get<double>());
     CHECK(b.beta == v["expected"]["posterior_b"][1].get<double>());
     CHECK_NEAR(ProbBetaGreater(a.alpha, a.beta, b.alpha, b.beta), v["expected"]["prob_b_gt_a"].get<double>());
-    // The closed form agrees with the quadrature path (non-integer trigger: shift by 0).
+    // Quadrature (BetaProbBest with two arms) agrees with the closed form.
     CHECK_NEAR_TOL(BetaProbBest({{a.alpha, a.beta}, {b.alpha, b.beta}})[1],
                    v["expected"]["quadrature_check"].get<double>(), 1e-9);
   }
