@@ -72,6 +72,9 @@ std::string Slurp(const std::string& path) {
 }
 
 void Spit(const std::string& path, const std::string& data) {
+  // A new file rather than O_TRUNC: ext4 flushes files truncated and rewritten (auto_da_alloc),
+  // which made the every-offset tests take seconds.
+  unlink(path.c_str());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << data;
 }
@@ -283,8 +286,9 @@ TEST_CASE("the next writer cuts a torn tail and appends readable records" * doct
   WriteRecords("full.jsonl", SampleRecords());
   std::string data = Slurp("full.jsonl");
   size_t header_end = data.find('\n') + 1;
-  // Every offset inside the last two records, plus a torn header.
-  size_t from = data.rfind('\n', data.rfind('\n', data.size() - 2) - 1);
+  // Every offset inside the last record, plus a torn header (each writer fsyncs at close, so
+  // every offset of the file would be slow; the reader test above covers those).
+  size_t from = data.rfind('\n', data.size() - 2);
   std::vector<size_t> offsets = {header_end / 2};
   for (size_t len = from; len < data.size(); ++len) offsets.push_back(len);
   for (size_t len : offsets) {

@@ -448,7 +448,7 @@ const std::string* StrField(const Json& rec, const char* key) {
 }
 
 /// Folds one parsed record (not the header) into the replay. `rec` may be moved from.
-void Fold(Json& rec, JournalReplay* r) {
+void Fold(Json& rec, bool keep_events, JournalReplay* r) {
   const std::string* type = StrField(rec, "type");
   int64_t t = IntField(rec, "t");
   if (t > r->last_event_at) r->last_event_at = t;
@@ -516,20 +516,101 @@ void Fold(Json& rec, JournalReplay* r) {
     n.finished_at = t;
   }
   // Unknown types that name a node are kept for traces but change nothing.
-  n.events.push_back(std::move(rec));
+  if (keep_events) n.events.push_back(std::move(rec));
 }
+
+/// Builds a Json value from nlohmann's SAX events, sizing each object exactly once: the
+/// default DOM parser grows every ordered_map by doubling, which dominated replay time.
+/// Scratch stacks are reused across lines, so a record costs only its own allocations.
+class RecordBuilder {
+ public:
+  /// Parses [begin, end) into *out. False (and *out unspecified) when it is not valid JSON.
+  bool Parse(const char* begin, const char* end, Json* out) {
+    values_.clear();
+    keys_.clear();
+    frames_.clear();
+    result_ = nullptr;
+    if (!Json::sax_parse(begin, end, this, nlohmann::detail::input_format_t::json, true, false))
+      return false;
+    *out = std::move(result_);
+    return true;
+  }
+
+  // nlohmann SAX interface.
+  bool null() { return Add(Json(nullptr)); }
+  bool boolean(bool v) { return Add(Json(v)); }
+  bool number_integer(Json::number_integer_t v) { return Add(Json(v)); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Add(Json(v)); }
+  bool number_float(Json::number_float_t v, const std::string&) { return Add(Json(v)); }
+  bool string(std::string& v) { return Add(Json(std::move(v))); }
+  bool binary(Json::binary_t&) { return Add(Json(nullptr)); }  // not produced by JSON text
+  bool start_object(size_t) {
+    frames_.push_back({values_.size(), keys_.size()});
+    return true;
+  }
+  bool key(std::string& k) {
+    keys_.push_back(std::move(k));
+    return true;
+  }
+  bool end_object() {
+    Frame f = frames_.back();
+    frames_.pop_back();
+    Json obj(Json::value_t::object);
+    auto& map = obj.get_ref<Json::object_t&>();
+    map.reserve(values_.size() - f.first_value);
+    for (size_t i = f.first_value, k = f.first_key; i < values_.size(); ++i, ++k)
+      map[std::move(keys_[k])] = std::move(values_[i]);  // a repeated key: the last one wins
+    values_.resize(f.first_value);
+    keys_.resize(f.first_key);
+    return Add(std::move(obj));
+  }
+  bool start_array(size_t) {
+    frames_.push_back({values_.size(), kArrayFrame});
+    return true;
+  }
+  bool end_array() {
+    Frame f = frames_.back();
+    frames_.pop_back();
+    Json arr(Json::value_t::array);
+    auto& vec = arr.get_ref<Json::array_t&>();
+    vec.reserve(values_.size() - f.first_value);
+    for (size_t i = f.first_value; i < values_.size(); ++i) vec.push_back(std::move(values_[i]));
+    values_.resize(f.first_value);
+    return Add(std::move(arr));
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  static constexpr size_t kArrayFrame = ~size_t{0};
+  struct Frame {
+    size_t first_value;  ///< this container's first entry in values_
+    size_t first_key;    ///< its first entry in keys_ (kArrayFrame for arrays)
+  };
+
+  bool Add(Json&& v) {
+    if (frames_.empty()) result_ = std::move(v);
+    else values_.push_back(std::move(v));
+    return true;
+  }
+
+  std::vector<Json> values_;        ///< entries of the open containers, innermost last
+  std::vector<std::string> keys_;   ///< keys of the open objects, parallel to their values
+  std::vector<Frame> frames_;
+  Json result_;
+};
 
 class LineFolder {
  public:
-  explicit LineFolder(JournalReplay* r) : r_(r) {}
+  LineFolder(bool keep_events, JournalReplay* r) : keep_events_(keep_events), r_(r) {}
 
   /// Handles one complete line (without its '\n'). False with *err for a fatal header problem.
   bool Line(const char* begin, const char* end, std::string* err) {
     ++line_no_;
     if (begin == end) return true;  // blank line: nothing to say
-    Json rec = Json::parse(begin, end, nullptr, /*allow_exceptions=*/false);
+    Json rec;
+    bool parsed = builder_.Parse(begin, end, &rec);
     const std::string* type = nullptr;
-    if (!rec.is_discarded() && rec.is_object()) type = StrField(rec, "type");
+    if (parsed && rec.is_object()) type = StrField(rec, "type");
     if (!have_header_) {
       if (!type || *type != "header") {
         *err = "not a comfyrun journal (line 1 is not a header record)";
@@ -554,12 +635,12 @@ class LineFolder {
       return true;
     }
     if (!type) {
-      Warn(rec.is_discarded() ? "not valid JSON" : "not a journal record");
+      Warn(parsed ? "not a journal record" : "not valid JSON");
       return true;
     }
     ++r_->records;
     if (*type == "header") return true;  // a repeated header carries nothing new
-    Fold(rec, r_);
+    Fold(rec, keep_events_, r_);
     return true;
   }
 
@@ -579,7 +660,9 @@ class LineFolder {
   bool have_header() const { return have_header_; }
 
  private:
+  bool keep_events_;
   JournalReplay* r_;
+  RecordBuilder builder_;
   size_t line_no_ = 0;
   size_t bad_lines_ = 0;
   bool have_header_ = false;
@@ -588,6 +671,11 @@ class LineFolder {
 }  // namespace
 
 bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err) {
+  return ReadJournal(path, JournalReadOptions(), replay, err);
+}
+
+bool ReadJournal(const std::string& path, const JournalReadOptions& options,
+                 JournalReplay* replay, std::string* err) {
   *replay = JournalReplay();
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -596,7 +684,7 @@ bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* er
   }
   bool ok = true;
   try {
-    LineFolder folder(replay);
+    LineFolder folder(options.keep_events, replay);
     std::string buf;  // [0, used) holds unprocessed bytes: at most one partial line
     size_t used = 0;
     while (ok) {
