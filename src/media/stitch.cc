@@ -686,7 +686,9 @@ bool StitchImpl(const StitchRequest& req, StitchResult* result, std::string* err
     }
     if (!OpenClip(req.inputs[i], &clips[i], err)) return false;
   }
-  if (req.transition == "none" && !req.force_reencode && CanStreamCopy(clips)) return StreamCopy(req, clips, result, err);
+  // A single clip has nothing to transition to: copy it when it can be.
+  const bool cuts = req.transition == "none" || clips.size() == 1;
+  if (cuts && !req.force_reencode && CanStreamCopy(clips)) return StreamCopy(req, clips, result, err);
   Stitcher stitcher(req, clips);
   return stitcher.Run(result, err);
 }
