@@ -8,17 +8,20 @@
 
 namespace comfyrun {
 
-/// Parses a duration: a number of seconds ("2.5") or a number with one unit
-/// ("500ms", "10s", "15m", "2h", "1d"). Returns seconds, or nullopt with *err set.
+/// Parses a duration: a number of seconds ("2.5"), a number with a unit ("500ms", "10s",
+/// "15m", "2h", "1d"), or several such pairs ("1h30m", "1m 30s"). Returns seconds, or
+/// nullopt with *err set ("bad duration '10 parsecs': unknown unit 'parsecs' ...").
 std::optional<double> ParseDuration(std::string_view text, std::string* err);
 
 /// Formats seconds for people: "850ms", "12.3s", "4m05s", "2h03m".
 std::string FormatDuration(double seconds);
 
-/// Levenshtein distance, for "did you mean" hints.
+/// Edit distance for "did you mean" hints: insertions, deletions, substitutions and swaps of
+/// two adjacent characters each count one ("vidoe" -> "video" is 1).
 size_t EditDistance(std::string_view a, std::string_view b);
 
-/// The candidate closest to `word` if it is close enough to be a likely typo, else "".
+/// The candidate closest to `word` if it is close enough to be a likely typo (at most one edit
+/// per three characters, at least one), else "". Ties go to the earlier candidate.
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
 /// Reads a whole file. Returns false with *err ("no such file", ...) on failure.
@@ -44,6 +47,10 @@ std::string RandomHex(size_t n);
 
 /// Hex SHA-256 of bytes (OpenSSL's EVP; libcurl already pulls libssl in).
 std::string Sha256Hex(std::string_view data);
+
+/// The JSON path of member `key` of the value at `base`: "$.inputs.prompt", or
+/// "$.inputs['my key']" when the key is not a plain name.
+std::string JsonPathMember(std::string_view base, std::string_view key);
 
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);

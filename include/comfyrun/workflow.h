@@ -93,6 +93,10 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
 bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides,
                   Workflow* workflow, std::vector<Diagnostic>* diags);
 
+/// The same as LoadWorkflow for JSON text already in memory; `file` names it in diagnostics.
+bool LoadWorkflowText(const std::string& text, const std::string& file, const std::vector<ParamOverride>& overrides,
+                      Workflow* workflow, std::vector<Diagnostic>* diags);
+
 /// Parses a --param argument "NAME=VALUE". Returns false with *err on a malformed argument.
 bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err);
 

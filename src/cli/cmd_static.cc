@@ -51,7 +51,7 @@ int ValidateCommand(const ValidateOptions& options) {
     if (!options.json) {
       PrintDiagnostics(diags);
       size_t errors = CountErrors(diags);
-      if (ok) fmt::print(stderr, "{}: valid ({} nodes)\n", file, wf.nodes.size());
+      if (ok) fmt::print(stderr, "{}: valid ({} node{})\n", file, wf.nodes.size(), wf.nodes.size() == 1 ? "" : "s");
       else fmt::print(stderr, "{}: {} error{}\n", file, errors, errors == 1 ? "" : "s");
     }
     all.insert(all.end(), diags.begin(), diags.end());

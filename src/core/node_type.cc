@@ -2,6 +2,8 @@
 
 #include "comfyrun/util.h"
 
+#include <cmath>
+
 namespace comfyrun {
 
 const char* ValueTypeName(ValueType type) {
@@ -24,8 +26,11 @@ bool ValueHasType(const Json& value, ValueType type) {
     case ValueType::kString: return value.is_string();
     case ValueType::kNumber: return value.is_number();
     case ValueType::kInteger:
+      // 4.0 counts as an integer; casting a float outside long long's range is undefined, so
+      // compare with trunc instead of a cast.
       return value.is_number_integer() ||
-             (value.is_number_float() && value.get<double>() == static_cast<long long>(value.get<double>()));
+             (value.is_number_float() && std::trunc(value.get<double>()) == value.get<double>() &&
+              std::fabs(value.get<double>()) < 9.0e15);
     case ValueType::kBoolean: return value.is_boolean();
     case ValueType::kArray: return value.is_array();
     case ValueType::kObject: return value.is_object();

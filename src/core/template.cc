@@ -31,8 +31,15 @@ void Scan(const std::string& s, std::vector<Piece>* pieces) {
     bool angle = s.compare(i, 2, "<<") == 0;
     bool brace = s.compare(i, 2, "{{") == 0;
     if (angle || brace) {
+      const char* open = angle ? "<<" : "{{";
       const char* close = angle ? ">>" : "}}";
       size_t end = s.find(close, i + 2);
+      // The template is the innermost pair: in "1 << 2 then <<a.b>>" the first "<<" is text.
+      size_t reopen = s.find(open, i + 1);
+      if (end != std::string::npos && reopen < end) {
+        literal += s[i++];
+        continue;
+      }
       if (end != std::string::npos) {
         if (!literal.empty()) pieces->push_back({false, literal, ""});
         literal.clear();
@@ -60,8 +67,7 @@ void FindInString(const std::string& s, const std::string& path, std::vector<Ref
     std::string err;
     auto ref = ParseReference(piece.text, &err);
     if (!ref) {
-      errors->emplace_back(path, fmt::format("bad template {}: {} (write \\\\<< in JSON for a "
-                                             "literal '<<')", Quote(piece.original), err));
+      errors->emplace_back(path, fmt::format("bad template {}: {}", Quote(piece.original), err));
       continue;
     }
     ref->text = piece.original;
@@ -118,7 +124,7 @@ void FindReferences(const Json& value, const std::string& base_path, std::vector
       FindReferences(value[i], fmt::format("{}[{}]", base_path, i), refs, errors);
   } else if (value.is_object()) {
     for (auto it = value.begin(); it != value.end(); ++it)
-      FindReferences(it.value(), base_path + "." + it.key(), refs, errors);
+      FindReferences(it.value(), JsonPathMember(base_path, it.key()), refs, errors);
   }
 }
 

@@ -19,34 +19,68 @@
 namespace comfyrun {
 
 std::optional<double> ParseDuration(std::string_view text, std::string* err) {
+  // A bare number is seconds; otherwise one or more NUMBER UNIT pairs ("1h30m", "1m 30s").
+  const std::string kForms = "write seconds as a number, or a number with a unit (\"500ms\", \"10s\", \"15m\", \"2h\")";
   std::string s = Trim(text);
   if (s.empty()) {
-    *err = "empty duration";
+    *err = "empty duration; " + kForms;
     return std::nullopt;
   }
+  if (s[0] == '-') {
+    *err = fmt::format("duration {} is negative", Quote(text));
+    return std::nullopt;
+  }
+  double total = 0;
   size_t i = 0;
-  while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  std::string number = s.substr(0, i);
-  std::string unit = Trim(s.substr(i));
-  char* end = nullptr;
-  double value = number.empty() ? NAN : strtod(number.c_str(), &end);
-  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value)) {
-    *err = fmt::format("bad duration {}: write seconds as a number, or a number with a unit "
-                       "(\"500ms\", \"10s\", \"15m\", \"2h\")", Quote(text));
+  bool first = true;
+  while (i < s.size()) {
+    size_t start = i;
+    while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    std::string number = s.substr(start, i - start);
+    while (i < s.size() && s[i] == ' ') ++i;
+    size_t unit_start = i;
+    while (i < s.size() && isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    std::string unit = s.substr(unit_start, i - unit_start);
+    while (i < s.size() && s[i] == ' ') ++i;
+    char* end = nullptr;
+    double value = number.empty() ? NAN : strtod(number.c_str(), &end);
+    if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value)) {
+      *err = fmt::format("bad duration {}: {}", Quote(text), kForms);
+      return std::nullopt;
+    }
+    double scale = 0;
+    if (unit.empty()) {
+      if (!first || i < s.size()) {  // "1h30" or "30 1h": a unit is missing
+        *err = fmt::format("bad duration {}: every number needs a unit when there are several", Quote(text));
+        return std::nullopt;
+      }
+      scale = 1;
+    } else if (unit == "s" || unit == "sec") {
+      scale = 1;
+    } else if (unit == "ms") {
+      scale = 0.001;
+    } else if (unit == "m" || unit == "min") {
+      scale = 60;
+    } else if (unit == "h") {
+      scale = 3600;
+    } else if (unit == "d") {
+      scale = 86400;
+    } else {
+      *err = fmt::format("bad duration {}: unknown unit {} (use ms, s, m, h or d)", Quote(text), Quote(unit));
+      return std::nullopt;
+    }
+    total += value * scale;
+    first = false;
+    if (i < s.size() && !isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') {
+      *err = fmt::format("bad duration {}: {}", Quote(text), kForms);
+      return std::nullopt;
+    }
+  }
+  if (!std::isfinite(total)) {
+    *err = fmt::format("duration {} is too long", Quote(text));
     return std::nullopt;
   }
-  double scale;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "ms") scale = 0.001;
-  else if (unit == "m" || unit == "min") scale = 60;
-  else if (unit == "h") scale = 3600;
-  else if (unit == "d") scale = 86400;
-  else {
-    *err = fmt::format("bad duration {}: unknown unit {} (use ms, s, m, h or d)", Quote(text),
-                       Quote(unit));
-    return std::nullopt;
-  }
-  return value * scale;
+  return total;
 }
 
 std::string FormatDuration(double seconds) {
@@ -59,34 +93,40 @@ std::string FormatDuration(double seconds) {
 }
 
 size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  // Optimal string alignment: Levenshtein plus adjacent transpositions, three rows.
+  std::vector<size_t> before(b.size() + 1), previous(b.size() + 1), current(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
   for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
+    current[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      size_t substitution = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
-      diagonal = above;
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        current[j] = std::min(current[j], before[j - 2] + 1);
     }
+    std::swap(before, previous);
+    std::swap(previous, current);
   }
-  return row[b.size()];
+  return previous[b.size()];
 }
 
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  // A typo is a few edits relative to the word's length; beyond that a hint misleads
+  // ("zz" is not a typo of "a"). Candidates whose length differs by more than the limit
+  // cannot be close enough, so they are skipped without computing a distance.
+  size_t limit = std::max<size_t>(1, word.size() / 3);
   std::string best;
-  size_t best_distance = SIZE_MAX;
+  size_t best_distance = limit + 1;
   for (const auto& c : candidates) {
+    size_t gap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (gap >= best_distance) continue;
     size_t d = EditDistance(word, c);
-    if (d < best_distance) {
+    if (d < best_distance && d < std::max(word.size(), c.size())) {
       best_distance = d;
       best = c;
     }
   }
-  // A typo is a few edits relative to the word's length; beyond that a hint misleads.
-  size_t limit = std::max<size_t>(2, word.size() / 3);
-  return best_distance <= limit ? best : std::string();
+  return best;
 }
 
 bool ReadFile(const std::string& path, std::string* contents, std::string* err) {
@@ -214,6 +254,19 @@ std::string Sha256Hex(std::string_view data) {
   out.reserve(length * 2);
   for (unsigned i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
   return out;
+}
+
+std::string JsonPathMember(std::string_view base, std::string_view key) {
+  bool plain = !key.empty() && !isdigit(static_cast<unsigned char>(key[0]));
+  for (char c : key)
+    plain = plain && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  if (plain) return fmt::format("{}.{}", base, key);
+  std::string quoted;
+  for (char c : key) {
+    if (c == '\\' || c == '\'') quoted += '\\';
+    quoted += c;
+  }
+  return fmt::format("{}['{}']", base, quoted);
 }
 
 bool StartsWith(std::string_view s, std::string_view prefix) {

@@ -11,13 +11,56 @@
 namespace comfyrun {
 namespace {
 
-bool spec_is_generation(const std::string& type) {
+bool IsGenerationType(const std::string& type) {
   return type == "character_image" || type == "video_generation" || type == "sora2_video";
+}
+
+/// "a number", "an integer", "an array": type names as they read in a sentence.
+std::string WithArticle(ValueType type) {
+  std::string name = ValueTypeName(type);
+  bool vowel = name[0] == 'a' || name[0] == 'e' || name[0] == 'i' || name[0] == 'o' || name[0] == 'u';
+  return (vowel ? "an " : "a ") + name;
+}
+
+/// At most `limit` names joined with ", ", then "... (N in all)": hints stay one line even
+/// for a workflow of 100,000 nodes.
+std::string JoinSome(const std::vector<std::string>& names, size_t limit = 12) {
+  if (names.size() <= limit) return fmt::format("{}", fmt::join(names, ", "));
+  std::vector<std::string> head(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(limit));
+  return fmt::format("{}, ... ({} in all)", fmt::join(head, ", "), names.size());
+}
+
+std::string DidYouMean(const std::string& close) {
+  return close.empty() ? "" : fmt::format("; did you mean '{}'?", close);
+}
+
+/// The type of a literal value; kAny for null and for strings holding a template (their type
+/// is only known once resolved).
+ValueType LiteralType(const Json& v) {
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    return s.find("<<") != std::string::npos || s.find("{{") != std::string::npos ? ValueType::kAny
+                                                                                     : ValueType::kString;
+  }
+  if (v.is_number_integer()) return ValueType::kInteger;
+  if (v.is_number()) return ValueType::kNumber;
+  if (v.is_boolean()) return ValueType::kBoolean;
+  if (v.is_array()) return ValueType::kArray;
+  if (v.is_object()) return ValueType::kObject;
+  return ValueType::kAny;
 }
 
 struct Checker {
   const Workflow& wf;
   std::vector<Diagnostic>* diags;
+  std::vector<std::string> ids_;  ///< every node id, built on the first unknown-node error
+
+  const std::vector<std::string>& NodeIds() {
+    if (ids_.empty())
+      for (const auto& n : wf.nodes)
+        if (!n.id.empty()) ids_.push_back(n.id);
+    return ids_;
+  }
 
   void Error(const WorkflowNode& node, const std::string& path, std::string message, std::string hint = "") {
     AddError(diags, wf.file, node.id, path, std::move(message), std::move(hint));
@@ -58,30 +101,30 @@ struct Checker {
         std::vector<std::string> names;
         for (auto it = wf.params.begin(); it != wf.params.end(); ++it) names.push_back(it.key());
         std::string close = ClosestMatch(name, names);
-        Error(node, ref.json_path, fmt::format("{} refers to undeclared param {}", ref.text, Quote(name)),
-              close.empty() ? fmt::format("declare it: \"params\": {{\"{}\": default}}", name)
-                            : fmt::format("did you mean '{}'?", close));
+        Error(node, ref.json_path,
+              fmt::format("{} names undeclared param {}{}", ref.text, Quote(name), DidYouMean(close)),
+              close.empty() ? fmt::format("declare it: \"params\": {{\"{}\": DEFAULT}}", name) : "");
       }
       return;
     }
     if (ref.root == "run") {
       if (ref.steps.size() != 1 || ref.steps[0].is_index() ||
           (ref.steps[0].field() != "id" && ref.steps[0].field() != "dir"))
-        Error(node, ref.json_path, fmt::format("{}: run has only 'id' and 'dir'", ref.text));
+        Error(node, ref.json_path, fmt::format("{}: run has only 'id' and 'dir'", ref.text),
+              "write <<run.id>> or <<run.dir>>");
       return;
     }
     const WorkflowNode* target = wf.Find(ref.root);
     if (!target) {
-      std::vector<std::string> ids;
-      for (const auto& n : wf.nodes) if (!n.id.empty()) ids.push_back(n.id);
-      std::string close = ClosestMatch(ref.root, ids);
-      Error(node, ref.json_path, fmt::format("{} refers to unknown node {}", ref.text, Quote(ref.root)),
-            close.empty() ? "node ids: " + fmt::format("{}", fmt::join(ids, ", "))
-                          : fmt::format("did you mean '{}'?", close));
+      std::string close = ClosestMatch(ref.root, NodeIds());
+      Error(node, ref.json_path,
+            fmt::format("{} names unknown node {}{}", ref.text, Quote(ref.root), DidYouMean(close)),
+            close.empty() ? "node ids: " + JoinSome(NodeIds()) : "");
       return;
     }
     if (target == &node) {
-      Error(node, ref.json_path, fmt::format("{}: a node cannot use its own outputs", ref.text));
+      Error(node, ref.json_path, fmt::format("{}: a node cannot use its own outputs", ref.text),
+            "use a value node for a constant both need, or split the node in two");
       return;
     }
     if (ref.steps.empty() || ref.steps[0].is_index()) {
@@ -95,9 +138,9 @@ struct Checker {
     if (open || std::find(outputs.begin(), outputs.end(), output) != outputs.end()) return;
     std::string close = ClosestMatch(output, outputs);
     Error(node, ref.json_path,
-          fmt::format("{}: node '{}' ({}) has no output {}", ref.text, ref.root, target->type, Quote(output)),
-          close.empty() ? fmt::format("its outputs: {}", fmt::join(outputs, ", "))
-                        : fmt::format("did you mean '{}'?", close));
+          fmt::format("{}: node '{}' ({}) has no output {}{}", ref.text, ref.root, target->type, Quote(output),
+                      DidYouMean(close)),
+          fmt::format("its outputs: {}", JoinSome(outputs)));
   }
 
   /// Checks a value against an input declaration. Values that hold templates are checked as
@@ -112,8 +155,9 @@ struct Checker {
         bool whole = refs.size() == 1 && Trim(s) == s && refs[0].text == s;
         if (!whole) {  // text substitution: the result is a string
           if (spec.type != ValueType::kString && spec.type != ValueType::kAny && spec.type != ValueType::kDuration)
-            Error(node, path, fmt::format("{} expects {}, but {} makes a string", spec.name,
-                                          ValueTypeName(spec.type), Quote(s)));
+            Error(node, path,
+                  fmt::format("{} expects {}, but {} makes a string", spec.name, WithArticle(spec.type), Quote(s)),
+                  "a string that is exactly one template keeps the referenced value's type");
           return;
         }
         ValueType produced = ReferenceType(wf, refs[0]);
@@ -122,8 +166,8 @@ struct Checker {
             !(spec.type == ValueType::kDuration &&
               (produced == ValueType::kNumber || produced == ValueType::kInteger || produced == ValueType::kString)) &&
             produced != spec.type)
-          Error(node, path, fmt::format("{} expects {}, but {} is {}", spec.name, ValueTypeName(spec.type), s,
-                                        ValueTypeName(produced)));
+          Error(node, path, fmt::format("{} expects {}, but {} is {}", spec.name, WithArticle(spec.type), s,
+                                        WithArticle(produced)));
         return;
       }
     }
@@ -133,7 +177,14 @@ struct Checker {
         std::string err;
         if (auto d = ParseDuration(value.get<std::string>(), &err)) hint = fmt::format("write {} (a number)", *d);
       }
-      Error(node, path, fmt::format("{} expects {}, got {} {}", spec.name, ValueTypeName(spec.type),
+      if (spec.type == ValueType::kDuration && (value.is_string() || value.is_number())) {
+        std::string err;
+        if (value.is_string()) ParseDuration(value.get<std::string>(), &err);
+        else err = fmt::format("duration {} is negative", value.dump());
+        Error(node, path, fmt::format("{}: {}", spec.name, err));
+        return;
+      }
+      Error(node, path, fmt::format("{} expects {}, got {} {}", spec.name, WithArticle(spec.type),
                                     value.type_name(), value.dump().substr(0, 60)), hint);
       return;
     }
@@ -141,13 +192,18 @@ struct Checker {
       std::vector<std::string> options;
       for (const auto& a : spec.allowed) options.push_back(a.is_string() ? a.get<std::string>() : a.dump());
       std::string close = value.is_string() ? ClosestMatch(value.get<std::string>(), options) : "";
-      Error(node, path, fmt::format("{} cannot be {}", spec.name, value.dump()),
-            close.empty() ? fmt::format("one of: {}", fmt::join(options, ", ")) : fmt::format("did you mean '{}'?", close));
+      Error(node, path, fmt::format("{} cannot be {}{}", spec.name, value.dump().substr(0, 60), DidYouMean(close)),
+            fmt::format("one of: {}", fmt::join(options, ", ")));
       return;
     }
-    if (value.is_number() && (value.get<double>() < spec.minimum || value.get<double>() > spec.maximum))
-      Error(node, path, fmt::format("{} is {}; it must be between {} and {}", spec.name, value.dump(), spec.minimum,
-                                    spec.maximum));
+    if (value.is_number() && (value.get<double>() < spec.minimum || value.get<double>() > spec.maximum)) {
+      // Bounds of +-1e300 mean "none"; very large ones are technical limits, not worth naming.
+      bool has_max = spec.maximum < 1e9, has_min = spec.minimum > -1e9;
+      std::string range = has_min && has_max ? fmt::format("between {} and {}", spec.minimum, spec.maximum)
+                          : has_min         ? fmt::format("at least {}", spec.minimum)
+                                            : fmt::format("at most {}", spec.maximum);
+      Error(node, path, fmt::format("{} is {}; it must be {}", spec.name, value.dump(), range));
+    }
   }
 
   void CheckSpecifics(const WorkflowNode& node) {
@@ -161,13 +217,13 @@ struct Checker {
           if (!in["argv"][i].is_string() && !in["argv"][i].is_number())
             Error(node, fmt::format("{}.argv[{}]", base, i), "each argument is a string");
       }
-      bool shell = in.value("shell", false) == true;
+      bool shell = in.contains("shell") && in["shell"].is_boolean() && in["shell"].get<bool>();
       if (in.contains("command") && !shell)
         Error(node, base + ".command", "command runs through /bin/sh only with \"shell\": true",
               "add \"shell\": true, or give \"argv\" as a list");
       if (in.contains("command") && in.contains("argv"))
         Error(node, base, "give either argv or command, not both");
-    } else if (spec_is_generation(type)) {
+    } else if (IsGenerationType(type)) {
       if (in.contains("model") && in["model"].is_string() && in["model"].get<std::string>().find("<<") == std::string::npos &&
           in["model"].get<std::string>().find("{{") == std::string::npos) {
         std::string err;
@@ -178,9 +234,10 @@ struct Checker {
           bool image_node = type == "character_image";
           bool image_model = model->provider == Provider::kGemini;
           if (image_node != image_model)
-            Error(node, base + ".model", fmt::format("{} is a{} model; {} needs a{} model", Quote(model->id),
-                                                     image_model ? "n image" : " video", type,
-                                                     image_node ? "n image" : " video"));
+            Error(node, base + ".model",
+                  fmt::format("{} is a{} model; {} needs a{} model", Quote(model->id), image_model ? "n image" : " video",
+                              type, image_node ? "n image" : " video"),
+                  image_node ? "e.g. \"model\": \"nanobanana\"" : "e.g. \"model\": \"veo3-fast\" or \"sora-2\"");
           else if (type == "sora2_video" && model->provider != Provider::kSora)
             Error(node, base + ".model", fmt::format("sora2_video runs Sora models; {} is a Veo model", Quote(model->id)),
                   "use video_generation for Veo");
@@ -214,11 +271,10 @@ struct Checker {
         if (dep == node.id) Error(node, fmt::format("{}.dependsOn[{}]", node.json_path, i), "a node cannot depend on itself");
         continue;
       }
-      std::vector<std::string> ids;
-      for (const auto& n : wf.nodes) if (!n.id.empty()) ids.push_back(n.id);
-      std::string close = ClosestMatch(dep, ids);
-      Error(node, fmt::format("{}.dependsOn[{}]", node.json_path, i), fmt::format("dependsOn names unknown node {}", Quote(dep)),
-            close.empty() ? "" : fmt::format("did you mean '{}'?", close));
+      std::string close = ClosestMatch(dep, NodeIds());
+      Error(node, fmt::format("{}.dependsOn[{}]", node.json_path, i),
+            fmt::format("dependsOn names unknown node {}{}", Quote(dep), DidYouMean(close)),
+            close.empty() ? "node ids: " + JoinSome(NodeIds()) : "");
     }
     if (!node.spec) return;
     const NodeTypeSpec& spec = *node.spec;
@@ -230,12 +286,12 @@ struct Checker {
         const InputSpec* input = spec.FindInput(it.key());
         if (!input) {
           std::string close = ClosestMatch(it.key(), names);
-          Error(node, base + "." + it.key(), fmt::format("{} has no input {}", spec.name, Quote(it.key())),
-                close.empty() ? fmt::format("its inputs: {}", fmt::join(names, ", "))
-                              : fmt::format("did you mean '{}'?", close));
+          Error(node, JsonPathMember(base, it.key()),
+                fmt::format("{} has no input {}{}", spec.name, Quote(it.key()), DidYouMean(close)),
+                fmt::format("its inputs: {}", JoinSome(names, 20)));
           continue;
         }
-        CheckInput(node, *input, it.value(), base + "." + it.key());
+        CheckInput(node, *input, it.value(), JsonPathMember(base, it.key()));
       }
       for (const auto& input : spec.inputs)
         if (input.required && !node.inputs.contains(input.name))
@@ -245,7 +301,8 @@ struct Checker {
         bool any = false;
         for (const auto& name : spec.one_of_required) any = any || node.inputs.contains(name);
         if (!any)
-          Error(node, base, fmt::format("{} needs one of: {}", spec.name, fmt::join(spec.one_of_required, ", ")));
+          Error(node, base, fmt::format("{} needs one of these inputs: {}", spec.name,
+                                        fmt::join(spec.one_of_required, ", ")));
       }
       CheckSpecifics(node);
     }
@@ -256,8 +313,8 @@ struct Checker {
       if (std::find(outputs.begin(), outputs.end(), name) != outputs.end()) continue;
       std::string close = ClosestMatch(name, outputs);
       Error(node, fmt::format("{}.outputs[{}]", node.json_path, i),
-            fmt::format("{} has no output {}", spec.name, Quote(name)),
-            close.empty() ? fmt::format("its outputs: {}", fmt::join(outputs, ", ")) : fmt::format("did you mean '{}'?", close));
+            fmt::format("{} has no output {}{}", spec.name, Quote(name), DidYouMean(close)),
+            fmt::format("its outputs: {}", JoinSome(outputs, 20)));
     }
   }
 };
@@ -269,17 +326,14 @@ ValueType ReferenceType(const Workflow& wf, const Reference& ref) {
     if (ref.steps.size() != 1 || ref.steps[0].is_index() || !wf.params.contains(ref.steps[0].field()))
       return ValueType::kAny;
     const Json& v = wf.params[ref.steps[0].field()];
-    if (v.is_string()) return ValueType::kString;
-    if (v.is_number_integer()) return ValueType::kInteger;
-    if (v.is_number()) return ValueType::kNumber;
-    if (v.is_boolean()) return ValueType::kBoolean;
-    if (v.is_array()) return ValueType::kArray;
-    if (v.is_object()) return ValueType::kObject;
-    return ValueType::kAny;
+    return v.is_string() ? ValueType::kString : LiteralType(v);
   }
   if (ref.root == "run") return ValueType::kString;
   const WorkflowNode* target = wf.Find(ref.root);
   if (!target || !target->spec || ref.steps.size() != 1 || ref.steps[0].is_index()) return ValueType::kAny;
+  // A value node's outputs are its inputs: their type is known when they are literals.
+  if (target->spec->open_outputs == OpenOutputs::kFromInputs && target->inputs.contains(ref.steps[0].field()))
+    return LiteralType(target->inputs[ref.steps[0].field()]);
   for (const auto& o : target->spec->outputs)
     if (o.name == ref.steps[0].field()) return o.type;
   return ValueType::kAny;

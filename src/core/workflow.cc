@@ -20,6 +20,11 @@ const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "me
                                                 "params", "defaults", "pools", "name", "version"};
 const std::vector<std::string> kNodeKeys = {"id", "type", "inputs", "outputs", "dependsOn", "retry",
                                             "timeout", "pool", "cache", "description", "name", "metadata"};
+/// Error type names a retry policy can list (error_type.h), for messages and hints.
+const std::vector<std::string> kErrorTypeNames = {"InvalidInput", "Auth", "RateLimited", "Unavailable",
+                                                  "Timeout", "ContentBlocked", "NoImage", "NoFace",
+                                                  "OutputInvalid", "Cancelled", "Execution", "Internal"};
+constexpr long long kMaxAttempts = 1000000;
 const std::vector<std::string> kRetryKeys = {"maximumAttempts", "initialInterval", "backoffCoefficient",
                                              "maximumInterval", "nonRetryableErrorTypes"};
 
@@ -76,11 +81,12 @@ void CheckKnownKeys(const Json& object, const std::vector<std::string>& known, c
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
     std::string close = ClosestMatch(it.key(), known);
-    std::string hint = close.empty() ? fmt::format("known keys: {}", fmt::join(known, ", "))
-                                     : fmt::format("did you mean '{}'?", close);
     std::string message = fmt::format("unknown key {}", Quote(it.key()));
-    if (as_error) ctx.Error(node, path + "." + it.key(), message, hint);
-    else ctx.Warning(node, path + "." + it.key(), message + " (ignored)", hint);
+    if (!as_error) message += " (ignored)";
+    if (!close.empty()) message += fmt::format("; did you mean '{}'?", close);
+    std::string hint = fmt::format("known keys: {}", fmt::join(known, ", "));
+    if (as_error) ctx.Error(node, JsonPathMember(path, it.key()), message, hint);
+    else ctx.Warning(node, JsonPathMember(path, it.key()), message, hint);
   }
 }
 
@@ -108,8 +114,11 @@ std::optional<double> ReadDuration(const Json& value, const std::string& node, c
 void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry,
                Context& ctx) {
   if (value.is_number_integer()) {  // shorthand: "retry": 5 = maximumAttempts
-    retry->maximum_attempts = value.get<int>();
-    if (retry->maximum_attempts < 0) ctx.Error(node, path, "maximumAttempts cannot be negative");
+    if (value.get<long long>() < 0 || value.get<long long>() > kMaxAttempts)
+      ctx.Error(node, path, fmt::format("retry {} is not a number of attempts from 0 to {}", value.dump(), kMaxAttempts),
+                "\"retry\": 3 means at most 3 attempts; 0 means no limit");
+    else
+      retry->maximum_attempts = value.get<int>();
     return;
   }
   if (!value.is_object()) {
@@ -120,8 +129,10 @@ void ReadRetry(const Json& value, const std::string& node, const std::string& pa
   bool max_interval_given = false;
   if (value.contains("maximumAttempts")) {
     const Json& v = value["maximumAttempts"];
-    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 1000000)
-      ctx.Error(node, path + ".maximumAttempts", "maximumAttempts is a whole number >= 0 (0 = unlimited)");
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > kMaxAttempts)
+      ctx.Error(node, path + ".maximumAttempts",
+                fmt::format("maximumAttempts is a whole number from 0 to {} (0 = unlimited), got {}", kMaxAttempts,
+                            v.dump()));
     else
       retry->maximum_attempts = v.get<int>();
   }
@@ -130,8 +141,9 @@ void ReadRetry(const Json& value, const std::string& node, const std::string& pa
       retry->initial_interval = *d;
   if (value.contains("backoffCoefficient")) {
     const Json& v = value["backoffCoefficient"];
-    if (!v.is_number() || v.get<double>() < 1)
-      ctx.Error(node, path + ".backoffCoefficient", "backoffCoefficient is a number >= 1");
+    if (!v.is_number() || v.get<double>() < 1 || v.get<double>() > 100)
+      ctx.Error(node, path + ".backoffCoefficient",
+                fmt::format("backoffCoefficient is a number from 1 to 100, got {}", v.dump()));
     else
       retry->backoff_coefficient = v.get<double>();
   }
@@ -141,18 +153,25 @@ void ReadRetry(const Json& value, const std::string& node, const std::string& pa
       max_interval_given = true;
     }
   if (!max_interval_given) retry->maximum_interval = 100 * retry->initial_interval;
+  if (max_interval_given && retry->maximum_interval < retry->initial_interval)
+    ctx.Error(node, path + ".maximumInterval",
+              fmt::format("maximumInterval ({}) is shorter than initialInterval ({})",
+                          FormatDuration(retry->maximum_interval), FormatDuration(retry->initial_interval)));
   if (value.contains("nonRetryableErrorTypes")) {
     const Json& v = value["nonRetryableErrorTypes"];
     if (!v.is_array()) {
-      ctx.Error(node, path + ".nonRetryableErrorTypes", "a list of error type names");
+      ctx.Error(node, path + ".nonRetryableErrorTypes",
+                fmt::format("nonRetryableErrorTypes is a list of error type names, got {}", v.type_name()));
     } else {
       retry->non_retryable.clear();
       for (size_t i = 0; i < v.size(); ++i) {
         std::string p = fmt::format("{}.nonRetryableErrorTypes[{}]", path, i);
         if (!v[i].is_string() || !ParseErrorType(v[i].get<std::string>())) {
-          ctx.Error(node, p, fmt::format("unknown error type {}", v[i].dump()),
-                    "error types: InvalidInput, Auth, RateLimited, Unavailable, Timeout, ContentBlocked, "
-                    "NoImage, NoFace, OutputInvalid, Cancelled, Execution, Internal");
+          std::string close = v[i].is_string() ? ClosestMatch(v[i].get<std::string>(), kErrorTypeNames) : "";
+          ctx.Error(node, p,
+                    fmt::format("unknown error type {}{}", v[i].dump(),
+                                close.empty() ? "" : fmt::format("; did you mean '{}'?", close)),
+                    fmt::format("error types: {}", fmt::join(kErrorTypeNames, ", ")));
         } else {
           retry->non_retryable.push_back(v[i].get<std::string>());
         }
@@ -192,7 +211,7 @@ bool ConvertParam(const std::string& text, const Json& default_value, Json* out,
       (default_value.is_array() && !parsed.is_array()) ||
       (default_value.is_object() && !parsed.is_object())) {
     *err = fmt::format("expected {} like its default {}, got {}", default_value.type_name(),
-                       default_value.dump(), Quote(text));
+                       default_value.dump().substr(0, 60), Quote(text));
     return false;
   }
   *out = parsed;
@@ -213,10 +232,11 @@ void ReadParams(const Json& doc, const std::vector<ParamOverride>& overrides, Wo
       std::vector<std::string> names;
       for (auto it = defaults.begin(); it != defaults.end(); ++it) names.push_back(it.key());
       std::string close = ClosestMatch(o.name, names);
-      ctx.Error("", "", fmt::format("--param {}: the workflow declares no param {}", o.name, Quote(o.name)),
-                close.empty() ? (names.empty() ? "declare it under \"params\" in the workflow"
-                                               : fmt::format("declared params: {}", fmt::join(names, ", ")))
-                              : fmt::format("did you mean '{}'?", close));
+      ctx.Error("", "",
+                fmt::format("--param {}: the workflow declares no param {}{}", o.name, Quote(o.name),
+                            close.empty() ? "" : fmt::format("; did you mean '{}'?", close)),
+                names.empty() ? "declare it under \"params\" in the workflow"
+                              : fmt::format("declared params: {}", fmt::join(names, ", ")));
       continue;
     }
     std::string err;
@@ -228,7 +248,7 @@ void ReadParams(const Json& doc, const std::vector<ParamOverride>& overrides, Wo
   }
   for (auto it = wf->params.begin(); it != wf->params.end(); ++it)
     if (it.value().is_null())
-      ctx.Error("", "$.params." + it.key(), fmt::format("param {} has no value", Quote(it.key())),
+      ctx.Error("", JsonPathMember("$.params", it.key()), fmt::format("param {} has no value", Quote(it.key())),
                 fmt::format("pass --param {}=VALUE", it.key()));
 }
 
@@ -267,14 +287,16 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
   if (!raw.contains("type")) {
     ctx.Error(id, path, "node has no \"type\"", "run `comfyrun nodes` to list the types");
   } else if (!raw["type"].is_string()) {
-    ctx.Error(id, path + ".type", "type is a string");
+    ctx.Error(id, path + ".type", fmt::format("type is a string, got {}", raw["type"].type_name()));
   } else {
     node.type = raw["type"].get<std::string>();
     node.spec = FindNodeType(node.type);
     if (!node.spec) {
       std::string close = ClosestMatch(node.type, AllNodeTypeNames());
-      ctx.Error(id, path + ".type", fmt::format("unknown node type {}", Quote(node.type)),
-                close.empty() ? "run `comfyrun nodes` to list the types" : fmt::format("did you mean '{}'?", close));
+      ctx.Error(id, path + ".type",
+                fmt::format("unknown node type {}{}", Quote(node.type),
+                            close.empty() ? "" : fmt::format("; did you mean '{}'?", close)),
+                "run `comfyrun nodes` to list the types");
     }
   }
   if (raw.contains("inputs")) {
@@ -286,7 +308,7 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
   if (raw.contains("outputs")) {
     const Json& outputs = raw["outputs"];
     if (!outputs.is_array()) {
-      ctx.Error(id, path + ".outputs", "outputs is a list of output names");
+      ctx.Error(id, path + ".outputs", fmt::format("outputs is a list of output names, got {}", outputs.type_name()));
     } else {
       for (size_t i = 0; i < outputs.size(); ++i) {
         if (!outputs[i].is_string()) ctx.Error(id, fmt::format("{}.outputs[{}]", path, i), "an output name is a string");
@@ -299,7 +321,7 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
     if (deps.is_string()) {
       node.depends_on.push_back(deps.get<std::string>());
     } else if (!deps.is_array()) {
-      ctx.Error(id, path + ".dependsOn", "dependsOn is a list of node ids");
+      ctx.Error(id, path + ".dependsOn", fmt::format("dependsOn is a list of node ids, got {}", deps.type_name()));
     } else {
       for (size_t i = 0; i < deps.size(); ++i) {
         if (!deps[i].is_string()) ctx.Error(id, fmt::format("{}.dependsOn[{}]", path, i), "a node id is a string");
@@ -307,25 +329,31 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
       }
     }
   }
-  // Defaults first, then the node's own settings on top.
+  // Defaults first, then the node's own settings on top. Errors in the defaults were
+  // reported once by BuildWorkflow, so they are read here without reporting.
+  std::vector<Diagnostic> ignored;
+  Context quiet{ctx.file, &ignored};
   if (node.spec && node.spec->default_attempt_timeout > 0) node.timeout.attempt = node.spec->default_attempt_timeout;
-  if (defaults.contains("retry")) ReadRetry(defaults["retry"], "", "$.defaults.retry", &node.retry, ctx);
-  if (defaults.contains("timeout")) ReadTimeout(defaults["timeout"], "", "$.defaults.timeout", &node.timeout, ctx);
+  if (defaults.contains("retry")) ReadRetry(defaults["retry"], "", "$.defaults.retry", &node.retry, quiet);
+  if (defaults.contains("timeout")) ReadTimeout(defaults["timeout"], "", "$.defaults.timeout", &node.timeout, quiet);
   if (defaults.contains("cache") && defaults["cache"].is_boolean()) node.cache = defaults["cache"].get<bool>();
   if (raw.contains("retry")) ReadRetry(raw["retry"], id, path + ".retry", &node.retry, ctx);
   if (raw.contains("timeout")) ReadTimeout(raw["timeout"], id, path + ".timeout", &node.timeout, ctx);
   if (raw.contains("cache")) {
-    if (!raw["cache"].is_boolean()) ctx.Error(id, path + ".cache", "cache is true or false");
+    if (!raw["cache"].is_boolean())
+      ctx.Error(id, path + ".cache", fmt::format("cache is true or false, got {}", raw["cache"].type_name()));
     else node.cache = raw["cache"].get<bool>();
   }
   node.pool = node.spec ? node.spec->default_pool : "";
   if (raw.contains("pool")) {
-    if (!raw["pool"].is_string()) ctx.Error(id, path + ".pool", "pool is the name of a pool");
+    if (!raw["pool"].is_string() || raw["pool"].get_ref<const std::string&>().empty())
+      ctx.Error(id, path + ".pool", fmt::format("pool is the name of a pool, got {}", raw["pool"].dump().substr(0, 60)));
     else node.pool = raw["pool"].get<std::string>();
   }
   std::vector<std::pair<std::string, std::string>> template_errors;
   FindReferences(node.inputs, path + ".inputs", &node.references, &template_errors);
-  for (auto& [p, message] : template_errors) ctx.Error(id, p, message);
+  for (auto& [p, message] : template_errors)
+    ctx.Error(id, p, message, "a reference is <<node.output>>; for a literal '<<' or '{{' write \\\\<< or \\\\{{ in the JSON string");
   wf->nodes.push_back(std::move(node));
 }
 
@@ -439,7 +467,9 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
       for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it) {
         const Json& v = it.value();
         if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100000)
-          ctx.Error("", "$.pools." + it.key(), "a pool's concurrency is a whole number >= 1");
+          ctx.Error("", JsonPathMember("$.pools", it.key()),
+                    fmt::format("pool {}: concurrency is a whole number from 1 to 100000, got {}", Quote(it.key()),
+                                v.dump().substr(0, 60)));
         else
           wf->pools[it.key()] = v.get<int>();
       }
@@ -453,6 +483,10 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
       CheckKnownKeys(defaults, {"retry", "timeout", "cache"}, "", "$.defaults", ctx, true);
       if (defaults.contains("cache") && !defaults["cache"].is_boolean())
         ctx.Error("", "$.defaults.cache", "cache is true or false");
+      RetryPolicy retry;
+      NodeTimeouts timeout;
+      if (defaults.contains("retry")) ReadRetry(defaults["retry"], "", "$.defaults.retry", &retry, ctx);
+      if (defaults.contains("timeout")) ReadTimeout(defaults["timeout"], "", "$.defaults.timeout", &timeout, ctx);
     }
   }
 
@@ -483,33 +517,49 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
   // Edges: references to nodes, and dependsOn. Unknown targets are reported by validation.
   for (auto& node : wf->nodes) {
     std::set<size_t> deps;
+    // A node naming itself is reported once by validation, not a second time as a cycle.
     for (const auto& ref : node.references) {
       auto it = wf->index.find(ref.root);
-      if (it != wf->index.end()) deps.insert(it->second);
+      if (it != wf->index.end() && it->first != node.id) deps.insert(it->second);
     }
     for (const auto& dep : node.depends_on) {
       auto it = wf->index.find(dep);
-      if (it != wf->index.end()) deps.insert(it->second);
+      if (it != wf->index.end() && it->first != node.id) deps.insert(it->second);
     }
     node.deps.assign(deps.begin(), deps.end());
   }
   return CountErrors(*diags) == errors_before;
 }
 
+namespace {
+bool BuildAndValidate(Json doc, const std::string& file, const std::vector<ParamOverride>& overrides, Workflow* wf,
+                      std::vector<Diagnostic>* diags) {
+  bool built = BuildWorkflow(doc, file, overrides, wf, diags);
+  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) return false;
+  bool valid = ValidateWorkflow(wf, diags);
+  return built && valid;
+}
+}  // namespace
+
 bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides, Workflow* wf,
                   std::vector<Diagnostic>* diags) {
   Json doc;
   if (!LoadJsonFile(path, &doc, diags)) return false;
-  bool built = BuildWorkflow(doc, path, overrides, wf, diags);
-  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) return false;
-  bool valid = ValidateWorkflow(wf, diags);
-  return built && valid;
+  return BuildAndValidate(std::move(doc), path, overrides, wf, diags);
+}
+
+bool LoadWorkflowText(const std::string& text, const std::string& file, const std::vector<ParamOverride>& overrides,
+                      Workflow* wf, std::vector<Diagnostic>* diags) {
+  Json doc;
+  if (!ParseJsonDocument(text, file, &doc, diags)) return false;
+  return BuildAndValidate(std::move(doc), file, overrides, wf, diags);
 }
 
 bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err) {
   size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0) {
-    *err = fmt::format("--param {}: write NAME=VALUE", Quote(arg));
+    *err = fmt::format("--param {}: {}; write --param NAME=VALUE", Quote(arg),
+                       eq == 0 ? "the name is missing" : "the value is missing");
     return false;
   }
   out->name = arg.substr(0, eq);

@@ -88,7 +88,7 @@ run 0 --version
 grep -Eq "^comfyrun [0-9]+\.[0-9]+\.[0-9]+" out.txt || fail "--version prints no version"
 run 0 --help
 grep -q "validate" out.txt || fail "--help does not list validate"
-subcommands=$(timeout 20 "$COMFYRUN" --help | awk '/^SUBCOMMANDS:/{on=1; next} on && /^  [a-z]/{print $1}')
+subcommands=$(timeout 20 "$COMFYRUN" --help | awk 'tolower($0) ~ /^subcommands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
 [ -n "$subcommands" ] || fail "--help lists no subcommands"
 for sub in $subcommands; do
   run 0 "$sub" --help
@@ -160,7 +160,7 @@ expect_err "^garbage.json: not (valid JSON|a JSON text)"
 
 printf '{"nodes": [\n  {"id": "a",, }\n]}' >syntax.json
 run 2 validate syntax.json
-expect_err "^syntax.json: not valid JSON at line 2, column 13: "
+expect_err "^syntax.json: not valid JSON at line 2, column 14: "
 
 printf '[1, 2]' >array.json
 run 2 validate array.json
