@@ -1,6 +1,7 @@
 #include "comfyrun/validate.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -54,6 +55,20 @@ struct Checker {
   const Workflow& wf;
   std::vector<Diagnostic>* diags;
   std::vector<std::string> ids_;  ///< every node id, built on the first unknown-node error
+
+  /// Model names resolved so far: a workflow of 100,000 clips names the same few models.
+  std::unordered_map<std::string, std::pair<const ModelInfo*, std::string>> models_;
+
+  const ModelInfo* ResolveModel(const std::string& name, std::string* err) {
+    auto it = models_.find(name);
+    if (it == models_.end()) {
+      std::string e;
+      const ModelInfo* info = ActiveModelCatalog().Resolve(name, &e);
+      it = models_.emplace(name, std::make_pair(info, e)).first;
+    }
+    *err = it->second.second;
+    return it->second.first;
+  }
 
   const std::vector<std::string>& NodeIds() {
     if (ids_.empty())
@@ -227,7 +242,7 @@ struct Checker {
       if (in.contains("model") && in["model"].is_string() && in["model"].get<std::string>().find("<<") == std::string::npos &&
           in["model"].get<std::string>().find("{{") == std::string::npos) {
         std::string err;
-        const ModelInfo* model = ActiveModelCatalog().Resolve(in["model"].get<std::string>(), &err);
+        const ModelInfo* model = ResolveModel(in["model"].get<std::string>(), &err);
         if (!model) {
           Error(node, base + ".model", err);
         } else {
