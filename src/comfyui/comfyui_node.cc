@@ -51,6 +51,9 @@ class ComfyuiKind : public NodeKind {
     });
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // Attempts abandoned without finishing (their HttpLoop was destroyed) leave expired
+      // entries; sweep them so the table stays as small as the number of live attempts.
+      std::erase_if(jobs_, [](const auto& entry) { return entry.second.expired(); });
       jobs_[key] = job;
     }
     ctx->http->Post([job] { job->Begin(); });

@@ -115,13 +115,9 @@ ComfyuiPool::ComfyuiPool(HttpLoop* loop, std::vector<ComfyuiServerSpec> servers,
   }
 }
 
-ComfyuiPool::~ComfyuiPool() {
-  *alive_ = false;
-  for (auto& s : servers_) {
-    if (s->recheck_timer) loop_->CancelTimer(s->recheck_timer);
-    if (s->check_request) loop_->Cancel(s->check_request);
-  }
-}
+// Touches no HttpLoop: the loop is normally gone already (see Lifetime in pool.h), and any
+// timer or check still queued finds alive_ false and does nothing.
+ComfyuiPool::~ComfyuiPool() { *alive_ = false; }
 
 std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpLoop* loop,
                                                      std::string* err, ComfyuiPoolOptions options) {

@@ -20,7 +20,8 @@
 // HttpLoop::Post. Waiters are plain records in a queue, so thousands can wait without threads.
 //
 // Lifetime: destroy the pool after its HttpLoop (whose destructor runs the pool's pending
-// health-check callbacks with kCancelled), or on the loop thread.
+// health-check callbacks with kCancelled and drops its timers), or on the loop thread. The
+// destructor never calls the loop.
 #include <cstdint>
 #include <deque>
 #include <functional>

@@ -1,0 +1,581 @@
+// Tests of the comfyui node kind, the server pool and the protocol helpers, against
+// FakeComfyui servers on 127.0.0.1. Each test drives ComfyuiNodeKind() directly with a real
+// HttpLoop, a NodeContext and a ComfyuiPool, the way the executor does.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "comfyrun/comfyui/comfyui_node.h"
+#include "comfyrun/comfyui/pool.h"
+#include "comfyrun/comfyui/protocol.h"
+#include "comfyrun/net/http_loop.h"
+#include "comfyrun/util.h"
+#include "support/fake_comfyui.h"
+
+using namespace comfyrun;
+namespace fs = std::filesystem;
+
+namespace {
+
+ComfyuiPoolOptions FastOptions() {
+  ComfyuiPoolOptions o;
+  o.health_timeout = 2;
+  o.initial_backoff = 0.2;
+  o.max_backoff = 1;
+  o.poll_interval = 0.03;
+  o.request_timeout = 5;
+  o.download_timeout = 10;
+  return o;
+}
+
+/// EmptyImage -> ImageInvert -> SaveImage, as in the transcript.
+Json ProbeGraph() {
+  return Json::parse(R"({
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 1234}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "probe"}}
+  })");
+}
+
+/// Image, preview and video outputs.
+Json MixedGraph() {
+  return Json::parse(R"({
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "still"}},
+    "4": {"class_type": "CreateVideo", "inputs": {"images": ["2", 0], "fps": 12.0}},
+    "5": {"class_type": "SaveVideo", "inputs": {"video": ["4", 0], "filename_prefix": "video/clip"}},
+    "6": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}
+  })");
+}
+
+/// A face swap whose failure is scripted by the fake.
+Json FaceGraph() {
+  return Json::parse(R"({
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0}},
+    "2": {"class_type": "ReActorFaceSwap", "inputs": {"input_image": ["1", 0], "source_image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "swap"}}
+  })");
+}
+
+/// A real HttpLoop and a pool over the given servers; runs comfyui attempts to completion.
+struct Harness {
+  std::unique_ptr<HttpLoop> loop;
+  std::unique_ptr<ComfyuiPool> pool;
+  Config config;
+  std::mutex mu;
+  std::vector<Json> submissions;          // every RecordSubmission, in order
+  std::vector<std::string> progress;      // every Progress text
+  std::atomic<int> done_calls{0};
+
+  explicit Harness(const std::vector<std::string>& servers, ComfyuiPoolOptions options = FastOptions()) {
+    loop = std::make_unique<HttpLoop>();
+    config.comfyui_servers = servers;
+    std::string err;
+    pool = ComfyuiPool::FromConfig(config, loop.get(), &err, options);
+    REQUIRE_MESSAGE(err.empty(), err);
+  }
+  ~Harness() {
+    loop.reset();  // first: runs pending callbacks with kCancelled while the pool still exists
+    pool.reset();
+  }
+
+  std::shared_ptr<NodeContext> Context(const std::string& node_id, Json inputs) {
+    auto ctx = std::make_shared<NodeContext>();
+    ctx->run_id = "run";
+    ctx->node_id = node_id;
+    ctx->type = "comfyui";
+    ctx->node_dir = (fs::current_path() / "runs" / node_id).string();
+    ctx->run_dir = (fs::current_path() / "runs").string();
+    fs::create_directories(ctx->node_dir);
+    ctx->attempt_timeout = 30;
+    ctx->config = &config;
+    ctx->http = loop.get();
+    ctx->comfyui = pool.get();
+    if (!inputs.contains("minImageBytes")) inputs["minImageBytes"] = 1024;
+    if (!inputs.contains("minVideoBytes")) inputs["minVideoBytes"] = 10240;
+    if (!inputs.contains("set")) inputs["set"] = Json::object();
+    ctx->inputs = std::move(inputs);
+    ctx->record_submission = [this](const Json& s) {
+      std::lock_guard<std::mutex> lock(mu);
+      submissions.push_back(s);
+    };
+    ctx->report_progress = [this](const std::string& text) {
+      std::lock_guard<std::mutex> lock(mu);
+      progress.push_back(text);
+    };
+    return ctx;
+  }
+
+  std::future<NodeResult> Start(std::shared_ptr<NodeContext> ctx) {
+    auto promise = std::make_shared<std::promise<NodeResult>>();
+    auto future = promise->get_future();
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    ComfyuiNodeKind()->Start(ctx, [this, promise, calls](NodeResult r) {
+      done_calls++;
+      if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
+    });
+    return future;
+  }
+
+  static NodeResult Wait(std::future<NodeResult>& f, double seconds = 15) {
+    if (f.wait_for(std::chrono::duration<double>(seconds)) != std::future_status::ready) {
+      FAIL("comfyui attempt did not finish in time");
+      return NodeResult::Failure(ErrorType::kInternal, "test timeout");
+    }
+    return f.get();
+  }
+
+  NodeResult Run(std::shared_ptr<NodeContext> ctx, double seconds = 15) {
+    auto f = Start(ctx);
+    return Wait(f, seconds);
+  }
+
+  /// Runs `fn` on the loop thread and returns its result (pool state lives there).
+  template <typename F>
+  auto OnLoop(F fn) -> decltype(fn()) {
+    std::promise<decltype(fn())> p;
+    auto f = p.get_future();
+    loop->Post([&] { p.set_value(fn()); });
+    REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+    return f.get();
+  }
+};
+
+/// Polls `pred` for up to `seconds`.
+template <typename P>
+bool Eventually(P pred, double seconds = 5) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::string text, err;
+  ReadFile(path, &text, &err);
+  return text;
+}
+
+}  // namespace
+
+TEST_SUITE("Comfyui") {
+
+TEST_CASE("server list syntax: commas, slots fragment, duplicates" * doctest::timeout(5)) {
+  std::vector<ComfyuiServerSpec> specs;
+  std::string err;
+  REQUIRE(ParseComfyuiServers({"http://a:8188, http://b:8188/#slots=2", "http://a:8188#slots=3"}, &specs, &err));
+  REQUIRE(specs.size() == 2);
+  CHECK(specs[0].url == "http://a:8188");
+  CHECK(specs[0].slots == 3);
+  CHECK(specs[1].url == "http://b:8188");
+  CHECK(specs[1].slots == 2);
+  CHECK_FALSE(ParseComfyuiServers({"ftp://x"}, &specs, &err));
+  CHECK(err.find("http://") != std::string::npos);
+  CHECK_FALSE(ParseComfyuiServers({"http://x#slots=0"}, &specs, &err));
+  CHECK_FALSE(ParseComfyuiServers({"http://x#gpus=2"}, &specs, &err));
+  CHECK(ParseComfyuiServers({"", " , "}, &specs, &err));
+  CHECK(specs.empty());
+}
+
+TEST_CASE("protocol: validation replies name ComfyUI nodes and messages" * doctest::timeout(5)) {
+  HttpResponse r;
+  r.status = 400;
+  r.body = R"({"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}}, "node_errors": {"1": {"errors": [{"type": "value_bigger_than_max", "message": "Value 999999 bigger than max of 16384", "details": "width", "extra_info": {"input_name": "width", "received_value": 999999}}], "dependent_outputs": ["3"], "class_type": "EmptyImage"}}})";
+  ComfyPromptReply reply = ParsePromptReply(r);
+  CHECK(reply.error == ErrorType::kInvalidInput);
+  CHECK(reply.message.find("node 1 (EmptyImage)") != std::string::npos);
+  CHECK(reply.message.find("Value 999999 bigger than max of 16384: width") != std::string::npos);
+  CHECK(reply.details["comfyNodeIds"] == Json::array({"1"}));
+
+  r.body = R"({"error": {"type": "invalid_prompt", "message": "Cannot execute because node NoSuchNodeClass does not exist.", "details": "Node ID '#1'", "extra_info": {}}, "node_errors": {}})";
+  reply = ParsePromptReply(r);
+  CHECK(reply.message.find("NoSuchNodeClass does not exist. (Node ID '#1')") != std::string::npos);
+
+  r.status = 500;
+  r.body = "500 Internal Server Error\n\nServer got itself in trouble";
+  CHECK(ParsePromptReply(r).error == ErrorType::kUnavailable);
+}
+
+TEST_CASE("protocol: history, queue and no-face phrasing" * doctest::timeout(5)) {
+  std::string err;
+  auto absent = ParseHistoryReply("{}", "p1", &err);
+  REQUIRE(absent);
+  CHECK(absent->state == ComfyHistory::State::kAbsent);
+  // history_interrupted from the transcript
+  auto interrupted = ParseHistoryReply(R"({"p1": {"prompt": [14, "p1", {}, {}, ["4"]], "outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [["execution_start", {"prompt_id": "p1", "timestamp": 1}], ["execution_interrupted", {"prompt_id": "p1", "node_id": "3", "node_type": "ImageBlur", "executed": ["2", "1"], "timestamp": 2}]]}, "meta": {}}})", "p1", &err);
+  REQUIRE(interrupted);
+  CHECK(interrupted->state == ComfyHistory::State::kFailed);
+  CHECK(interrupted->error == ErrorType::kExecution);
+  CHECK(interrupted->message.find("node 3 (ImageBlur)") != std::string::npos);
+  auto ok = ParseHistoryReply(R"({"p1": {"outputs": {"3": {"images": [{"filename": "probe_00001_.png", "subfolder": "", "type": "output"}]}, "9": {"images": [{"filename": "v_00001_.mp4", "subfolder": "video", "type": "output"}], "animated": [true]}, "7": {"audio": [{"filename": "a.flac", "subfolder": "", "type": "output"}]}, "8": {"text": ["hello"]}}, "status": {"status_str": "success", "completed": true, "messages": []}}})", "p1", &err);
+  REQUIRE(ok);
+  REQUIRE(ok->files.size() == 3);
+  CHECK(ok->files[0].kind == "image");
+  CHECK(ok->files[1].kind == "video");
+  CHECK(ok->files[1].subfolder == "video");
+  CHECK(ok->files[2].kind == "audio");
+
+  auto queue = ParseQueueReply(R"({"queue_running": [[14, "a", {}, {}, []]], "queue_pending": [[16, "c", {}, {}, []], [15, "b", {}, {}, []]]})", "c", &err);
+  REQUIRE(queue);
+  CHECK(queue->state == ComfyQueuePosition::State::kPending);
+  CHECK(queue->ahead == 2);
+  CHECK(ParseQueueReply(R"({"queue_running": [], "queue_pending": []})", "c", &err)->state ==
+        ComfyQueuePosition::State::kAbsent);
+
+  CHECK(IsNoFaceMessage("No face detected in the source image"));
+  CHECK(IsNoFaceMessage("Face not found in target image"));
+  CHECK(IsNoFaceMessage("insightface: could not detect any face"));
+  CHECK_FALSE(IsNoFaceMessage("CUDA out of memory"));
+  CHECK_FALSE(IsNoFaceMessage("file not found: model.safetensors"));
+
+  std::string uuid = NewUuid4();
+  CHECK(uuid.size() == 36);
+  CHECK(uuid[14] == '4');
+  std::set<std::string> used;
+  ComfyOutputFile f{"3", "image", "probe_00001_.png", "", "output"};
+  CHECK(LocalOutputName(f, &used) == "3_probe_00001_.png");
+  CHECK(LocalOutputName(f, &used) == "3_probe_00001_-2.png");
+}
+
+TEST_CASE("set overrides: applied, and unknown ids or inputs are named" * doctest::timeout(5)) {
+  Json graph = ProbeGraph();
+  std::string err;
+  CHECK(ApplyComfyOverrides(&graph, Json{{"1.width", 96}, {"3.filename_prefix", "x"}}, &err));
+  CHECK(graph["1"]["inputs"]["width"] == 96);
+  CHECK_FALSE(ApplyComfyOverrides(&graph, Json{{"9.width", 1}}, &err));
+  CHECK(err.find("no node '9'") != std::string::npos);
+  CHECK_FALSE(ApplyComfyOverrides(&graph, Json{{"1.widht", 1}}, &err));
+  CHECK(err.find("no input 'widht'") != std::string::npos);
+  CHECK(err.find("did you mean 'width'") != std::string::npos);
+  CHECK_FALSE(LoadComfyGraph(Json{{"nodes", Json::array()}, {"links", Json::array()}}, &graph, &err));
+  CHECK(err.find("API Format") != std::string::npos);
+  CHECK_FALSE(LoadComfyGraph("missing_workflow_api.json", &graph, &err));
+}
+
+TEST_CASE("success: every output file is downloaded into the node folder" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  // The workflow as a file path, as exported from ComfyUI.
+  { std::ofstream("workflow_api.json") << MixedGraph().dump(2); }
+  auto ctx = h.Context("gen", Json{{"workflow", "workflow_api.json"}, {"set", {{"1.width", 96}}}});
+  NodeResult r = h.Run(ctx);
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(r.provider == "comfyui");
+  const Json& out = r.outputs;
+  REQUIRE(out["images"].size() == 2);  // SaveImage + PreviewImage
+  REQUIRE(out["videos"].size() == 1);
+  CHECK(out["audio"].empty());
+  REQUIRE(out["files"].size() == 3);
+  CHECK(out["imagePath"] == out["images"][0]);
+  CHECK(out["videoPath"] == out["videos"][0]);
+  CHECK(out["server"] == fake.url());
+  for (const Json& f : out["files"]) {
+    std::string path = f["path"].get<std::string>();
+    CHECK(fs::path(path).parent_path() == fs::path(ctx->node_dir));
+    CHECK(fs::exists(path));
+    CHECK_FALSE(fs::exists(path + ".part"));
+  }
+  std::string png = ReadAll(out["imagePath"].get<std::string>());
+  CHECK(png.substr(1, 3) == "PNG");
+  CHECK(png.size() > 1024);
+  CHECK(ReadAll(out["videoPath"].get<std::string>()).substr(4, 4) == "ftyp");
+  // The override reached the server, and the submission was journaled before completion.
+  CHECK(fake.last_prompt()["1"]["inputs"]["width"] == 96);
+  REQUIRE(h.submissions.size() == 1);
+  CHECK(h.submissions[0]["provider"] == "comfyui");
+  CHECK(h.submissions[0]["server"] == fake.url());
+  CHECK(h.submissions[0]["promptId"] == out["promptId"]);
+  CHECK(h.submissions[0]["clientId"].get<std::string>().size() > 8);
+  CHECK(fake.prompts_submitted() == 1);
+  CHECK_FALSE(h.progress.empty());
+  CHECK(h.done_calls == 1);
+}
+
+TEST_CASE("identical graphs in two nodes: cached server files get distinct local names" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  NodeResult a = h.Run(h.Context("a", Json{{"workflow", ProbeGraph()}}));
+  NodeResult b = h.Run(h.Context("b", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(a.ok(), a.message);
+  REQUIRE_MESSAGE(b.ok(), b.message);
+  // ComfyUI serves the second run from cache and names the same file.
+  CHECK(a.outputs["files"][0]["filename"] == b.outputs["files"][0]["filename"]);
+  CHECK(a.outputs["imagePath"] != b.outputs["imagePath"]);
+  CHECK(fs::exists(a.outputs["imagePath"].get<std::string>()));
+  CHECK(fs::exists(b.outputs["imagePath"].get<std::string>()));
+}
+
+TEST_CASE("local files given to LoadImage are uploaded first" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  { std::ofstream("face.png", std::ios::binary) << MakeUncompressedPng(32, 32, 0xFF0000); }
+  Json graph = Json::parse(R"({
+    "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "probe_load"}}
+  })");
+  std::string local = (fs::current_path() / "face.png").string();
+  NodeResult r = h.Run(h.Context("load", Json{{"workflow", graph}, {"set", {{"1.image", local}}}}));
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(fake.uploads() == 1);
+  CHECK(fake.last_prompt()["1"]["inputs"]["image"] == "face.png");
+
+  // A name that is not a local file is passed through, and the server rejects it as the
+  // real one does (custom_validation_failed).
+  NodeResult bad = h.Run(h.Context("load2", Json{{"workflow", graph}, {"set", {{"1.image", "not_uploaded.png"}}}}));
+  CHECK(bad.error == ErrorType::kInvalidInput);
+  CHECK(bad.message.find("Invalid image file: not_uploaded.png") != std::string::npos);
+}
+
+TEST_CASE("validation error: InvalidInput naming the ComfyUI node, nothing queued" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  NodeResult r = h.Run(h.Context("v", Json{{"workflow", ProbeGraph()}, {"set", {{"1.width", 999999}}}}));
+  CHECK(r.error == ErrorType::kInvalidInput);
+  CHECK(r.message.find("node 1 (EmptyImage)") != std::string::npos);
+  CHECK(r.message.find("bigger than max of 16384") != std::string::npos);
+  CHECK(r.details["comfyNodeIds"] == Json::array({"1"}));
+  CHECK(r.submission_finished);
+  CHECK(fake.prompts_submitted() == 0);
+  CHECK(fake.prompts_rejected() == 1);
+  CHECK(h.submissions.empty());
+
+  // Unknown override ids never reach the server.
+  NodeResult unknown = h.Run(h.Context("u", Json{{"workflow", ProbeGraph()}, {"set", {{"42.seed", 1}}}}));
+  CHECK(unknown.error == ErrorType::kInvalidInput);
+  CHECK(unknown.message.find("'42'") != std::string::npos);
+  CHECK(fake.prompts_rejected() == 1);
+  // The slot was given back each time.
+  CHECK(h.OnLoop([&] { return h.pool->in_use(fake.url()); }) == 0);
+}
+
+TEST_CASE("execution_error: Execution with the node and exception message" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetFault(FakeComfyui::Fault::kExecutionError, 1);
+  Harness h({fake.url()});
+  NodeResult r = h.Run(h.Context("e", Json{{"workflow", ProbeGraph()}}));
+  CHECK(r.error == ErrorType::kExecution);
+  CHECK(r.message.find("CUDA out of memory") != std::string::npos);
+  CHECK(r.message.find("node 1 (EmptyImage)") != std::string::npos);
+  CHECK(r.details["node"] == "1");
+  CHECK(r.submission_finished);
+  // The fault was for one prompt: the next attempt succeeds.
+  CHECK(h.Run(h.Context("e", Json{{"workflow", ProbeGraph()}})).ok());
+}
+
+TEST_CASE("a face node that finds no face: NoFace" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetFault(FakeComfyui::Fault::kNoFace, 1);
+  Harness h({fake.url()});
+  NodeResult r = h.Run(h.Context("f", Json{{"workflow", FaceGraph()}}));
+  CHECK(r.error == ErrorType::kNoFace);
+  CHECK(r.message.find("No face detected") != std::string::npos);
+  CHECK(r.details["nodeType"] == "ReActorFaceSwap");
+}
+
+TEST_CASE("outputs below the minimum size: OutputInvalid" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetFault(FakeComfyui::Fault::kTinyOutput, 1);
+  Harness h({fake.url()});
+  NodeResult r = h.Run(h.Context("t", Json{{"workflow", ProbeGraph()}}));
+  CHECK(r.error == ErrorType::kOutputInvalid);
+  CHECK(r.message.find("minImageBytes") != std::string::npos);
+  // A file the history names but /view does not have.
+  fake.SetFault(FakeComfyui::Fault::kLoseOutput, 1);
+  Json g = ProbeGraph();
+  g["1"]["inputs"]["color"] = 7;  // not cached
+  NodeResult lost = h.Run(h.Context("t2", Json{{"workflow", g}}));
+  CHECK(lost.error == ErrorType::kOutputInvalid);
+  CHECK(lost.message.find("404") != std::string::npos);
+}
+
+TEST_CASE("a server that is down is skipped, and a refused connection fails over" * doctest::timeout(30)) {
+  FakeComfyui a, b;
+  REQUIRE(a.Start());
+  REQUIRE(b.Start());
+  Harness h({a.url(), b.url()});
+  // Both healthy: the first job goes to the first server, the next (tie) round-robin to b.
+  NodeResult first = h.Run(h.Context("n1", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(first.ok(), first.message);
+  CHECK(first.outputs["server"] == a.url());
+  NodeResult second = h.Run(h.Context("n2", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE(second.ok());
+  CHECK(second.outputs["server"] == b.url());
+  // a goes down while the pool still believes it healthy: the next job is refused there,
+  // marks it down and runs on b within the same attempt.
+  a.Stop();
+  NodeResult third = h.Run(h.Context("n3", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(third.ok(), third.message);
+  CHECK(third.outputs["server"] == b.url());
+  CHECK(h.OnLoop([&] { return h.pool->health(a.url()); }) == ComfyuiPool::Health::kDown);
+  CHECK(a.prompts_submitted() == 1);
+  CHECK(b.prompts_submitted() == 2);
+  CHECK(h.submissions.size() == 3);
+}
+
+TEST_CASE("every server down: Unavailable, fresh submission next time" * doctest::timeout(20)) {
+  FakeComfyui a;
+  REQUIRE(a.Start());
+  std::string url = a.url();
+  a.Stop();
+  Harness h({url});
+  NodeResult r = h.Run(h.Context("d", Json{{"workflow", ProbeGraph()}}));
+  CHECK(r.error == ErrorType::kUnavailable);
+  CHECK(r.message.find(url) != std::string::npos);
+  CHECK(r.submission_finished);
+  CHECK(h.OnLoop([&] { return h.pool->health(url); }) == ComfyuiPool::Health::kDown);
+}
+
+TEST_CASE("timeout: interrupt and queue delete are sent, done is not delayed" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetRunSeconds(60);
+  Harness h({fake.url()});
+  auto ctx = h.Context("slow", Json{{"workflow", ProbeGraph()}});
+  ctx->attempt_timeout = 0.5;
+  auto started = std::chrono::steady_clock::now();
+  NodeResult r = h.Run(ctx, 10);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  CHECK(r.error == ErrorType::kTimeout);
+  CHECK(took < 3);
+  CHECK(r.submission_finished);
+  CHECK(Eventually([&] { return fake.interrupts() >= 1 && fake.queue_deletes() >= 1; }));
+  CHECK(Eventually([&] { return fake.running_now() == 0; }));
+  CHECK(h.OnLoop([&] { return h.pool->in_use(fake.url()); }) == 0);
+  CHECK(h.done_calls == 1);
+}
+
+TEST_CASE("cancel: a queued prompt is deleted and done comes at once" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetRunSeconds(60);
+  Harness h({fake.url() + "#slots=2"});  // the pool allows 2; the fake runs 1, so one waits
+  auto running = h.Context("r", Json{{"workflow", ProbeGraph()}});
+  Json g = ProbeGraph();
+  g["1"]["inputs"]["color"] = 5;
+  auto queued = h.Context("q", Json{{"workflow", g}});
+  auto fr = h.Start(running);
+  auto fq = h.Start(queued);
+  REQUIRE(Eventually([&] { return fake.running_now() == 1 && fake.pending_now() == 1; }));
+  ComfyuiNodeKind()->Cancel(queued);
+  NodeResult rq = Harness::Wait(fq, 3);
+  CHECK(rq.error == ErrorType::kCancelled);
+  CHECK(Eventually([&] { return fake.pending_now() == 0; }));
+  ComfyuiNodeKind()->Cancel(running);
+  NodeResult rr = Harness::Wait(fr, 3);
+  CHECK(rr.error == ErrorType::kCancelled);
+  CHECK(Eventually([&] { return fake.running_now() == 0; }));
+  CHECK(h.done_calls == 2);
+}
+
+TEST_CASE("re-attach from a recorded submission without a new prompt" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetRunSeconds(0.5);
+  // A first process submitted the prompt, journaled it, and died.
+  std::string prompt_id, client_id;
+  {
+    Harness first({fake.url()});
+    auto ctx = first.Context("job", Json{{"workflow", ProbeGraph()}});
+    auto f = first.Start(ctx);
+    REQUIRE(Eventually([&] {
+      std::lock_guard<std::mutex> lock(first.mu);
+      return !first.submissions.empty();
+    }));
+    std::lock_guard<std::mutex> lock(first.mu);
+    prompt_id = first.submissions[0]["promptId"];
+    client_id = first.submissions[0]["clientId"];
+    // Leaving the scope stops the loop without Cancel: like kill -9, no interrupt is sent.
+  }
+  CHECK(fake.interrupts() == 0);
+  Harness second({fake.url()});
+  auto ctx = second.Context("job", Json{{"workflow", ProbeGraph()}});
+  ctx->submission = Json{{"provider", "comfyui"}, {"server", fake.url()}, {"promptId", prompt_id}, {"clientId", client_id}};
+  NodeResult r = second.Run(ctx);
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(r.outputs["promptId"] == prompt_id);
+  CHECK(fs::exists(r.outputs["imagePath"].get<std::string>()));
+  CHECK(fake.prompts_submitted() == 1);  // no duplicate prompt
+  CHECK(second.submissions.empty());
+}
+
+TEST_CASE("re-attach to a prompt the server forgot: Unavailable, submission finished" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  auto ctx = h.Context("gone", Json{{"workflow", ProbeGraph()}});
+  ctx->submission = Json{{"provider", "comfyui"}, {"server", fake.url()},
+                         {"promptId", "51c608cd-ee1b-485d-80a5-41d6d52aa214"}, {"clientId", "x"}};
+  NodeResult r = h.Run(ctx);
+  CHECK(r.error == ErrorType::kUnavailable);
+  CHECK(r.submission_finished);
+  CHECK(r.message.find("no longer known") != std::string::npos);
+  CHECK(fake.prompts_submitted() == 0);
+
+  // A pending prompt lost in a server restart while we wait on it.
+  fake.SetRunSeconds(30);
+  auto busy = h.Context("busy", Json{{"workflow", ProbeGraph()}});
+  auto waiting = h.Start(busy);
+  REQUIRE(Eventually([&] { return fake.running_now() == 1; }));
+  fake.Forget();
+  NodeResult lost = Harness::Wait(waiting, 5);
+  CHECK(lost.error == ErrorType::kUnavailable);
+  CHECK(lost.submission_finished);
+}
+
+TEST_CASE("2 servers x 1 slot: 6 nodes, never two jobs on one server" * doctest::timeout(40)) {
+  FakeComfyui::Options options;
+  options.slots = 4;  // the fakes could run 4 at once: only the pool keeps it to 1
+  options.run_seconds = 0.25;
+  FakeComfyui a(options), b(options);
+  REQUIRE(a.Start());
+  REQUIRE(b.Start());
+  Harness h({a.url(), b.url()});
+  std::vector<std::future<NodeResult>> futures;
+  for (int i = 0; i < 6; ++i) {
+    Json g = ProbeGraph();
+    g["1"]["inputs"]["color"] = i;  // distinct graphs: no cache hits
+    futures.push_back(h.Start(h.Context("n" + std::to_string(i), Json{{"workflow", g}})));
+  }
+  std::map<std::string, int> per_server;
+  for (auto& f : futures) {
+    NodeResult r = Harness::Wait(f, 30);
+    REQUIRE_MESSAGE(r.ok(), r.message);
+    per_server[r.outputs["server"].get<std::string>()]++;
+  }
+  CHECK(a.prompts_submitted() + b.prompts_submitted() == 6);
+  CHECK(a.max_outstanding() == 1);
+  CHECK(b.max_outstanding() == 1);
+  CHECK(a.max_running() == 1);
+  CHECK(b.max_running() == 1);
+  CHECK(per_server[a.url()] >= 2);
+  CHECK(per_server[b.url()] >= 2);
+  CHECK(h.done_calls == 6);
+}
+
+// Not a test: `comfyrun_tests -tc="serve a fake ComfyUI*" --no-skip` serves a fake until
+// killed, for end-to-end scripts (FAKE_COMFYUI_SLOTS, FAKE_COMFYUI_RUN_SECONDS; the URL is
+// printed on stdout).
+TEST_CASE("serve a fake ComfyUI until killed" * doctest::skip()) {
+  const char* slots = std::getenv("FAKE_COMFYUI_SLOTS");
+  const char* run = std::getenv("FAKE_COMFYUI_RUN_SECONDS");
+  RunFakeComfyuiForever(0, slots ? std::atoi(slots) : 1, run ? std::atof(run) : 0.5);
+}
+
+}  // TEST_SUITE
