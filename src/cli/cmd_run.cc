@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "comfyrun/cli.h"
 #include "comfyrun/commands.h"
@@ -11,6 +12,7 @@
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/models.h"
 #include "comfyrun/plan_report.h"
+#include "comfyrun/providers/preflight.h"
 #include "comfyrun/validate.h"
 #include "comfyrun/util.h"
 
@@ -75,8 +77,15 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
   return summary.exit_code;
 }
 
-/// Checks done before anything runs: model table, budget.
+/// Checks done before anything runs: model table, keys, budget.
 bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) {
+  if (!options.config.offline) {
+    std::vector<std::string> missing = MissingProviderKeys(wf, options.config);
+    if (!missing.empty()) {
+      *err = fmt::format("missing API keys; nothing was run:\n  {}", fmt::join(missing, "\n  "));
+      return false;
+    }
+  }
   std::string catalog_error;
   ActiveModelCatalog(&catalog_error);
   if (!catalog_error.empty()) {
@@ -196,7 +205,11 @@ int ResumeCommand(const ResumeOptions& cli) {
   if (exec.comfyui.empty() && saved.contains("comfyui"))
     for (const auto& url : saved["comfyui"]) exec.comfyui.push_back(url.get<std::string>());
   RunOptions options = ToRunOptions(exec);
-  if (!PrepareOutputDirectory(options.out_dir, &err)) {
+  // The up-front budget check is for a whole run; on resume the executor's per-node check,
+  // which counts what was already spent, is the one that applies.
+  RunOptions preflight_options = options;
+  preflight_options.max_cost = -1;
+  if (!Preflight(wf, preflight_options, &err) || !PrepareOutputDirectory(options.out_dir, &err)) {
     fmt::print(stderr, "comfyrun resume: {}\n", err);
     return kExitInvalid;
   }

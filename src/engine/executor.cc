@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/comfyui/pool.h"
 #include "comfyrun/dag.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
@@ -224,6 +225,7 @@ struct Executor::Impl {
   std::unique_ptr<StatusPrinter> status;
   std::unique_ptr<HttpLoop> http;
   std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<ComfyuiPool> comfyui;  // loop-thread state; destroyed after the loop
   std::unique_ptr<SyncThread> syncer;
   uint64_t next_ticket = 1;
   std::deque<std::pair<uint64_t, size_t>> awaiting_durable;  // (ticket, node), tickets ascending
@@ -302,6 +304,8 @@ struct Executor::Impl {
     int64_t queue_wait_ms = run.ready_since > 0 ? static_cast<int64_t>((now - run.ready_since) * 1000) : 0;
     Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
     status->NodeStarted(node.id, run.attempt);
+    run.running = true;  // from here on, exactly one result event ends this attempt
+    if (node.spec && node.spec->paid) committed_estimate += run.estimate;
 
     auto fail_now = [&](ErrorType type, const std::string& message) {
       queue->Post(Event{i, run.attempt, false, NodeResult::Failure(type, message), ""});
@@ -323,6 +327,13 @@ struct Executor::Impl {
     if (!MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
     if (kind->mode() == NodeKind::Mode::kAsync && !http) http = std::make_unique<HttpLoop>();
     ctx->http = http.get();
+    if (ctx->type == "comfyui") {
+      if (!comfyui) comfyui = ComfyuiPool::FromConfig(options.config, http.get(), &err);
+      if (!comfyui)
+        return fail_now(ErrorType::kInvalidInput,
+                        err.empty() ? "no ComfyUI server: set COMFYUI_URL or pass --comfyui URL" : err);
+      ctx->comfyui = comfyui.get();
+    }
     int attempt = run.attempt;
     std::string node_id = node.id;
     ctx->record_submission = [this, node_id, attempt](const Json& submission) {
@@ -336,8 +347,6 @@ struct Executor::Impl {
     auto q = queue;
     ctx->report_progress = [q, i, attempt](const std::string& text) { q->Post(Event{i, attempt, true, {}, text}); };
     run.ctx = ctx;
-    run.running = true;
-    if (node.spec->paid) committed_estimate += run.estimate;
     if (node.timeout.attempt > 0) timers.emplace(now + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
     if (node.timeout.total > 0 && run.attempts_this_run == 1)
       timers.emplace(run.first_start + node.timeout.total, Timer{i, attempt, TimerKind::kTotalTimeout});
@@ -620,7 +629,8 @@ Executor::~Executor() {
   if (!impl_) return;
   // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
   // for blocking bodies, which were asked to cancel.
-  impl_->http.reset();
+  impl_->http.reset();  // the ComfyUI pool lives on the loop thread: it goes after the loop
+  impl_->comfyui.reset();
   impl_->workers.reset();
   impl_->syncer.reset();
 }

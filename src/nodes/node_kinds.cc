@@ -4,7 +4,10 @@
 
 #include <string>
 
+#include "comfyrun/comfyui/comfyui_node.h"
+#include "comfyrun/media/media_nodes.h"
 #include "comfyrun/nodes/builtin_nodes.h"
+#include "comfyrun/providers/generation_nodes.h"
 
 namespace comfyrun {
 
@@ -12,6 +15,12 @@ NodeKind* FindNodeKind(const std::string& type) {
   if (type == "value") return ValueNodeKind();
   if (type == "shell") return ShellNodeKind();
   if (type == "http") return HttpNodeKind();
+  if (type == "character_image") return ImageGenerationNodeKind();
+  if (type == "video_generation") return VideoGenerationNodeKind();
+  if (type == "sora2_video") return Sora2VideoNodeKind();
+  if (type == "comfyui") return ComfyuiNodeKind();
+  if (type == "video_stitch") return VideoStitchNodeKind();
+  if (type == "media_probe") return MediaProbeNodeKind();
   return nullptr;
 }
 
