@@ -233,7 +233,7 @@ TEST_SUITE("Executor") {
 TEST_CASE("a node that cannot start fails (no hang): missing implementation, unresolvable input" * doctest::timeout(20)) {
   Harness h(R"({"workflowId": "t", "nodes": [
     {"id": "a", "type": "shell", "inputs": {"argv": ["x"]}},
-    {"id": "b", "type": "value", "inputs": {"v": "<<c.missing>>"}},
+    {"id": "b", "type": "value", "inputs": {"v": "<<c.w.missing>>"}},
     {"id": "c", "type": "value", "inputs": {"w": 1}}]})");
   std::string err;
   auto journal = JournalWriter::Open(h.journal_path, h.options.durability, &err);
@@ -245,7 +245,7 @@ TEST_CASE("a node that cannot start fails (no hang): missing implementation, unr
   CHECK(s.status == "failed");
   JournalReplay r = h.Replay();
   CHECK(r.nodes["a"].last_error == ErrorType::kInternal);
-  CHECK(r.nodes["b"].last_error == ErrorType::kInvalidInput);  // c has no output 'missing'
+  CHECK(r.nodes["b"].last_error == ErrorType::kInvalidInput);  // c.w is a number: no field
   CHECK(r.nodes["b"].last_message.find("missing") != std::string::npos);
 }
 }
