@@ -590,6 +590,48 @@ TEST_CASE("edge cases: one variant, zero successes, all equal, empty") {
   }
 }
 
+TEST_CASE("a variant with no successful run is never the winner") {
+  // Fast, free failures against slow, costly successes: with the success weight at 0 the
+  // posterior favours the failing variant, yet it must not win (product decision).
+  std::vector<AbRun> runs;
+  for (int i = 0; i < 5; ++i) {
+    runs.push_back(Run("slow", true, 100 + i, 1 + 0.1 * i));
+    runs.push_back(Run("broken", false, 0.1 + 0.01 * i, 0.001 * (i + 1)));
+  }
+  AbAnalysisOptions o;
+  o.weights = {0, 0.4, 0.35, 0.25};
+  const AbAnalysis a = AnalyzeAbTest({{"slow", "wf"}, {"broken", "wf"}}, runs, o);
+  REQUIRE(a.posterior_computed);
+  CHECK(a.variants[1].prob_best.value() > 0.9);
+  CHECK(a.winner == std::optional<std::string>("slow"));
+  CHECK(a.confidence == doctest::Approx(a.variants[0].prob_best.value()));
+  CHECK(a.decision_status == "inconclusive");
+  CHECK(a.legacy_winner == std::optional<std::string>("slow"));
+  bool reason = false;
+  for (const auto& r : a.decision_reasons) reason |= r.find("broken has no successful run") != std::string::npos;
+  CHECK(reason);
+
+  SUBCASE("without a posterior the observed composite does not make it win either") {
+    const AbAnalysis one = AnalyzeAbTest({{"slow", "wf"}, {"broken", "wf"}}, {runs[0], runs[1]}, o);
+    CHECK(!one.posterior_computed);
+    CHECK(one.winner == std::optional<std::string>("slow"));
+  }
+  SUBCASE("when nothing succeeded there is no winner") {
+    std::vector<AbRun> failed;
+    for (int i = 0; i < 3; ++i) {
+      failed.push_back(Run("a", false, 1 + i, 0));
+      failed.push_back(Run("b", false, 2 + i, 0));
+    }
+    const AbAnalysis none = AnalyzeAbTest({{"a", "wf"}, {"b", "wf"}}, failed);
+    CHECK(!none.winner);
+    CHECK(none.confidence == 0);
+    CHECK(!none.legacy_winner);
+    const Json j = AbResultJson("none", "", none);
+    CHECK(j["winner"].is_null());
+    CHECK(AllFinite(j));
+  }
+}
+
 TEST_CASE("probability of being best is seeded and reproducible") {
   const ExampleData d = LoadExample(Vector("composite_hybrid_prob_best")["input"]);
   AbAnalysisOptions o;

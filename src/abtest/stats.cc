@@ -966,20 +966,37 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
   }
 
   // 8. Winner and decision (§5.1).
+  // Product decision: a variant with no successful run can never be the winner, whatever its
+  // cost and duration terms add up to; with no successful run anywhere there is no winner.
+  auto can_win = [&](size_t i) { return a.variants[i].successes > 0; };
   if (a.posterior_computed) {
-    size_t best = eligible.front();
+    std::optional<size_t> best;
     for (size_t i : eligible) {
-      if (*a.variants[i].prob_best > *a.variants[best].prob_best) best = i;
+      if (can_win(i) && (!best || *a.variants[i].prob_best > *a.variants[*best].prob_best)) best = i;
     }
-    a.winner = a.variants[best].variant_id;
-    a.confidence = *a.variants[best].prob_best;
     const bool all_enough = insufficient.empty();
-    a.decision_status = a.confidence >= options.winner_threshold && all_enough ? "winner" : "inconclusive";
-    if (a.confidence < options.winner_threshold) a.decision_reasons.push_back("probabilityOfBest below threshold");
+    for (size_t i : eligible) {
+      if (!can_win(i) && (!best || *a.variants[i].prob_best > *a.variants[*best].prob_best)) {
+        a.decision_reasons.push_back(fmt::format(
+            "variant {} has no successful run, so it cannot win whatever its probabilityOfBest",
+            a.variants[i].variant_id));
+      }
+    }
+    if (best) {
+      a.winner = a.variants[*best].variant_id;
+      a.confidence = *a.variants[*best].prob_best;
+      a.decision_status = a.confidence >= options.winner_threshold && all_enough ? "winner" : "inconclusive";
+      if (a.confidence < options.winner_threshold) a.decision_reasons.push_back("probabilityOfBest below threshold");
+    } else {
+      a.confidence = 0;
+      a.decision_status = "inconclusive";
+      a.decision_reasons.push_back("no variant has a successful run");
+    }
   } else {
     std::optional<size_t> best;
     for (size_t i = 0; i < a.variants.size(); ++i) {
-      if (a.variants[i].composite && (!best || *a.variants[i].composite > *a.variants[*best].composite)) best = i;
+      if (can_win(i) && a.variants[i].composite &&
+          (!best || *a.variants[i].composite > *a.variants[*best].composite)) best = i;
     }
     if (best) a.winner = a.variants[*best].variant_id;
     a.confidence = 0;
@@ -1008,7 +1025,8 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     if (v.n == 0) continue;
     v.legacy_score = LegacyScore(*v.cost_usd.summary.mean, v.quality.summary.mean, *v.duration_ms.summary.mean);
     legacy.push_back(*v.legacy_score);
-    if (!legacy_best || *v.legacy_score > *a.variants[*legacy_best].legacy_score) legacy_best = i;
+    if (v.successes > 0 && (!legacy_best || *v.legacy_score > *a.variants[*legacy_best].legacy_score))
+      legacy_best = i;
   }
   if (legacy_best) a.legacy_winner = a.variants[*legacy_best].variant_id;
   a.legacy_confidence = LegacyConfidence(legacy);

@@ -281,6 +281,9 @@ struct AbAnalysis {
   bool posterior_computed = false;
   std::vector<AbVariantResult> variants;
   std::vector<AbComparison> comparisons;
+  /// The eligible variant with the highest P(best) among those with at least one successful
+  /// run (without a posterior: the highest observed composite among them). A variant with no
+  /// successful run is never the winner; null when no variant succeeded.
   std::optional<std::string> winner;
   double confidence = 0;
   std::string decision_status;  ///< "winner" | "inconclusive" | "insufficient_data"
