@@ -201,7 +201,8 @@ TEST_CASE("gemini image faults map to error types and retry hints" * doctest::ti
   NodeResult missing = run(FakeFault::kNotFound);
   CHECK(missing.error == ErrorType::kInvalidInput);
   CHECK(missing.message.find("gemini-3.1-flash-image") != std::string::npos);
-  CHECK(h.gemini.total_submissions() == 0);
+  // Only the truncated reply was a generated (and paid) image; nothing else reached the model.
+  CHECK(h.gemini.total_submissions() == 1);
 
   // A wrong key in the configuration: the fake answers 400 API_KEY_INVALID.
   h.config.gemini_api_key = "wrong-key-abcdefgh";
@@ -584,7 +585,7 @@ TEST_CASE("model table resolves aliases and names successors of retired models" 
 }
 
 TEST_CASE("provider helpers: base64, origins, delays, media checks" * doctest::timeout(30)) {
-  for (std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)})
     CHECK(Base64Decode(Base64Encode(s)) == s);
   CHECK(Base64Encode("hello") == "aGVsbG8=");
   CHECK_FALSE(Base64Decode("a$b").has_value());

@@ -210,12 +210,14 @@ NodeResult OpenAiHttpFailure(const HttpResponse& r, const std::string& what) {
   std::string message = Cut(Str(err, "message"));
   std::string code = Str(err, "code");
   std::string type = Str(err, "type");
-  std::string said = fmt::format("HTTP {}{}{}", r.status, code.empty() ? "" : " " + code,
-                                 message.empty() ? "" : ": " + message);
+  std::string param = Str(err, "param");
+  std::string said = fmt::format("HTTP {}{}{}{}", r.status, code.empty() ? "" : " " + code,
+                                 param.empty() ? "" : " for " + param, message.empty() ? "" : ": " + message);
   NodeResult res;
   res.details = {{"httpStatus", r.status}};
   if (!code.empty()) res.details["code"] = code;
   if (!type.empty()) res.details["type"] = type;
+  if (!param.empty()) res.details["param"] = param;
   const char* key_var = Config::kOpenAiKeyVariable;
   double retry_after = r.retry_after;
   if (auto it = r.headers.find("retry-after-ms"); it != r.headers.end()) {
