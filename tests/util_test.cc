@@ -103,6 +103,19 @@ TEST_CASE("Quote escapes control characters and cuts long strings") {
   CHECK(Quote(std::string(100, 'x')) == "'" + std::string(80, 'x') + "...'");
 }
 
+TEST_CASE("Quote and Abbreviate never cut inside a UTF-8 character") {
+  std::string e_acute = "\xc3\xa9";
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += e_acute;
+  std::string quoted = Quote(many);
+  CHECK(quoted.size() == 1 + 80 + 3 + 1);  // 40 characters of 2 bytes, "...", quotes
+  CHECK(quoted.substr(1, 80).find("\xc3\xa9") == 0);
+  CHECK(Abbreviate("abcdef", 10) == "abcdef");
+  CHECK(Abbreviate("abcdef", 3) == "abc...");
+  CHECK(Abbreviate("a" + e_acute + "b", 2) == "a...");
+  CHECK(Abbreviate("a" + e_acute + "b", 3) == "a" + e_acute + "...");
+}
+
 TEST_CASE("JsonPathMember brackets keys that are not plain names") {
   CHECK(JsonPathMember("$", "nodes") == "$.nodes");
   CHECK(JsonPathMember("$.a", "my key") == "$.a['my key']");

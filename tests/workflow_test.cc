@@ -76,6 +76,14 @@ TEST_CASE("binary data and deep nesting are refused before parsing") {
   CHECK(diags.empty());
 }
 
+TEST_CASE("a number too large for a double is an error with its position, not a crash") {
+  std::vector<Diagnostic> diags;
+  Json doc;
+  CHECK_FALSE(ParseJsonDocument("{\"a\":\n  1e400}", "n.json", &doc, &diags));
+  REQUIRE(diags.size() == 1);
+  CHECK(diags[0].message == "not valid JSON at line 2, column 3: number overflow parsing '1e400'");
+}
+
 TEST_CASE("IsValidNodeId accepts what a template can name") {
   CHECK(IsValidNodeId("video_segment-1"));
   CHECK(IsValidNodeId(std::string(128, 'a')));

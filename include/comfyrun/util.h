@@ -34,7 +34,11 @@ bool WriteFileAtomic(const std::string& path, std::string_view contents, std::st
 /// Creates a directory and its parents; true if it exists afterwards.
 bool MakeDirs(const std::string& path, std::string* err);
 
-/// Quotes a string for messages: 'abc' with control characters escaped, cut at 80 chars.
+/// `s` cut to at most `max_bytes` (at a UTF-8 character boundary) with "..." added when cut.
+std::string Abbreviate(std::string_view s, size_t max_bytes);
+
+/// Quotes a string for messages: 'abc' with control characters escaped, cut after 80 bytes
+/// (never inside a UTF-8 character).
 std::string Quote(std::string_view s);
 
 /// Current UTC time as "20261122T041100Z" (for run ids) and ISO-8601 ("2026-11-22T04:11:00.123Z").

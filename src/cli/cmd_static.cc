@@ -59,7 +59,8 @@ int ValidateCommand(const ValidateOptions& options) {
   if (options.json) {
     Json out = {{"valid", invalid == 0}, {"diagnostics", Json::array()}};
     for (const auto& d : all) out["diagnostics"].push_back(DiagnosticToJson(d));
-    fmt::print("{}\n", out.dump(2));
+    // Replace invalid UTF-8 rather than throw: messages quote user input.
+    fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
   }
   return invalid == 0 ? kExitOk : kExitInvalid;
 }

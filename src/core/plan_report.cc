@@ -64,9 +64,19 @@ std::string FormatPlanText(const Workflow& wf, const PlanReport& report) {
       out += "\n";
     }
   }
+  // A long path shows its first and last nodes: a chain of 100,000 nodes stays one readable line.
   std::vector<std::string> path;
-  for (size_t i : report.critical_path) path.push_back(wf.nodes[i].id);
-  out += fmt::format("critical path (~{}): {}\n", FormatDuration(report.critical_seconds), fmt::join(path, " -> "));
+  const auto& critical = report.critical_path;
+  constexpr size_t kShown = 10;
+  for (size_t k = 0; k < critical.size(); ++k) {
+    if (critical.size() > 2 * kShown && k == kShown) {
+      path.push_back(fmt::format("... ({} more)", critical.size() - 2 * kShown));
+      k = critical.size() - kShown;
+    }
+    path.push_back(wf.nodes[critical[k]].id);
+  }
+  out += fmt::format("critical path (~{}, {} node{}): {}\n", FormatDuration(report.critical_seconds), critical.size(),
+                     critical.size() == 1 ? "" : "s", fmt::join(path, " -> "));
   out += fmt::format("estimated cost: ${:.2f}\n", report.total_cost);
   return out;
 }

@@ -200,11 +200,20 @@ bool MakeDirs(const std::string& path, std::string* err) {
   return false;
 }
 
+std::string Abbreviate(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  // Back off to the start of a UTF-8 sequence so the result stays valid UTF-8.
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + "...";
+}
+
 std::string Quote(std::string_view s) {
   std::string out = "'";
   size_t n = 0;
   for (char c : s) {
-    if (++n > 80) {
+    // Stop at 80 bytes, but never inside a UTF-8 sequence.
+    if (++n > 80 && (static_cast<unsigned char>(c) & 0xC0) != 0x80) {
       out += "...";
       break;
     }

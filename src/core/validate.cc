@@ -200,14 +200,14 @@ struct Checker {
         return;
       }
       Error(node, path, fmt::format("{} expects {}, got {} {}", spec.name, WithArticle(spec.type),
-                                    value.type_name(), value.dump().substr(0, 60)), hint);
+                                    value.type_name(), Abbreviate(value.dump(), 60)), hint);
       return;
     }
     if (!spec.allowed.empty() && std::find(spec.allowed.begin(), spec.allowed.end(), value) == spec.allowed.end()) {
       std::vector<std::string> options;
       for (const auto& a : spec.allowed) options.push_back(a.is_string() ? a.get<std::string>() : a.dump());
       std::string close = value.is_string() ? ClosestMatch(value.get<std::string>(), options) : "";
-      Error(node, path, fmt::format("{} cannot be {}{}", spec.name, value.dump().substr(0, 60), DidYouMean(close)),
+      Error(node, path, fmt::format("{} cannot be {}{}", spec.name, Abbreviate(value.dump(), 60), DidYouMean(close)),
             fmt::format("one of: {}", fmt::join(options, ", ")));
       return;
     }

@@ -211,7 +211,7 @@ bool ConvertParam(const std::string& text, const Json& default_value, Json* out,
       (default_value.is_array() && !parsed.is_array()) ||
       (default_value.is_object() && !parsed.is_object())) {
     *err = fmt::format("expected {} like its default {}, got {}", default_value.type_name(),
-                       default_value.dump().substr(0, 60), Quote(text));
+                       Abbreviate(default_value.dump(), 60), Quote(text));
     return false;
   }
   *out = parsed;
@@ -347,7 +347,7 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
   node.pool = node.spec ? node.spec->default_pool : "";
   if (raw.contains("pool")) {
     if (!raw["pool"].is_string() || raw["pool"].get_ref<const std::string&>().empty())
-      ctx.Error(id, path + ".pool", fmt::format("pool is the name of a pool, got {}", raw["pool"].dump().substr(0, 60)));
+      ctx.Error(id, path + ".pool", fmt::format("pool is the name of a pool, got {}", Abbreviate(raw["pool"].dump(), 60)));
     else node.pool = raw["pool"].get<std::string>();
   }
   std::vector<std::pair<std::string, std::string>> template_errors;
@@ -407,6 +407,20 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
     size_t colon = what.find(": ", what.find("parse error"));
     std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
     ctx.Error("", "", fmt::format("not valid JSON at line {}, column {}: {}", line, column, reason));
+    return false;
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range.406 "number overflow parsing '1e400'": no offset, so find the number.
+    std::string what = e.what();
+    size_t bracket = what.find("] ");
+    std::string reason = bracket == std::string::npos ? what : what.substr(bracket + 2);
+    size_t open = reason.find('\''), close = reason.rfind('\'');
+    size_t at = open < close ? text.find(reason.substr(open + 1, close - open - 1)) : std::string::npos;
+    if (at != std::string::npos) {
+      auto [line, column] = LineColumn(text, at);
+      ctx.Error("", "", fmt::format("not valid JSON at line {}, column {}: {}", line, column, reason));
+    } else {
+      ctx.Error("", "", fmt::format("not valid JSON: {}", reason));
+    }
     return false;
   }
   return true;
@@ -469,7 +483,7 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
         if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100000)
           ctx.Error("", JsonPathMember("$.pools", it.key()),
                     fmt::format("pool {}: concurrency is a whole number from 1 to 100000, got {}", Quote(it.key()),
-                                v.dump().substr(0, 60)));
+                                Abbreviate(v.dump(), 60)));
         else
           wf->pools[it.key()] = v.get<int>();
       }
