@@ -255,7 +255,7 @@ TEST_CASE("replay: open submission survives an unfinished failure only" * doctes
   CHECK(r.nodes.at("v").cost == doctest::Approx(0.4));
 }
 
-TEST_CASE("truncated at every byte offset, a journal reads as a prefix" * doctest::timeout(60)) {
+TEST_CASE("truncated at every byte offset, a journal reads as a prefix" * doctest::timeout(300)) {
   WriteRecords("full.jsonl", SampleRecords());
   std::string data = Slurp("full.jsonl");
   size_t header_end = data.find('\n') + 1;
@@ -282,7 +282,7 @@ TEST_CASE("truncated at every byte offset, a journal reads as a prefix" * doctes
   CHECK(prev_records == SampleRecords().size());
 }
 
-TEST_CASE("the next writer cuts a torn tail and appends readable records" * doctest::timeout(60)) {
+TEST_CASE("the next writer cuts a torn tail and appends readable records" * doctest::timeout(300)) {
   WriteRecords("full.jsonl", SampleRecords());
   std::string data = Slurp("full.jsonl");
   size_t header_end = data.find('\n') + 1;
@@ -412,6 +412,17 @@ TEST_CASE("garbage lines in the middle are skipped with a warning" * doctest::ti
   r = MustRead("many.jsonl");
   CHECK(r.warnings.size() < 30);
   CHECK(r.warnings.back().find("980 more") != std::string::npos);
+}
+
+TEST_CASE("records longer than the read buffer are read whole" * doctest::timeout(20)) {
+  std::string big(3 << 20, 'x');  // 3 MB: longer than the 1 MB read chunk
+  WriteRecords("big.jsonl", {Header(),
+                             {{"type", "completed"}, {"node", "a"}, {"outputs", {{"text", big}}}},
+                             {{"type", "node_skipped"}, {"node", "b"}, {"because", "a"}}});
+  JournalReplay r = MustRead("big.jsonl");
+  CHECK(r.records == 3);
+  CHECK(r.nodes.at("a").outputs["text"].get<std::string>().size() == big.size());
+  CHECK(r.nodes.at("b").status == JournalNode::Status::kSkipped);
 }
 
 TEST_CASE("kFull syncs every proof record, and only proof records" * doctest::timeout(20)) {

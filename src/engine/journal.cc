@@ -685,11 +685,22 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
   bool ok = true;
   try {
     LineFolder folder(options.keep_events, replay);
-    std::string buf;  // [0, used) holds unprocessed bytes: at most one partial line
-    size_t used = 0;
+    // Sized to the file (a small journal must not pay for zeroing a big buffer), at most
+    // kReadChunk; it grows only for a line longer than itself. Not zero-initialized.
+    struct stat st;
+    size_t cap = kReadChunk;
+    if (fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) < kReadChunk)
+      cap = std::max<size_t>(static_cast<size_t>(st.st_size) + 1, 4096);
+    std::unique_ptr<char[]> buf(new char[cap]);
+    size_t used = 0;  // [0, used) holds unprocessed bytes: at most one partial line
     while (ok) {
-      if (buf.size() < used + kReadChunk) buf.resize(std::max(buf.size() * 2, used + kReadChunk));
-      ssize_t n = read(fd, buf.data() + used, buf.size() - used);
+      if (used == cap) {
+        std::unique_ptr<char[]> bigger(new char[cap * 2]);
+        std::memcpy(bigger.get(), buf.get(), used);
+        buf = std::move(bigger);
+        cap *= 2;
+      }
+      ssize_t n = read(fd, buf.get() + used, cap - used);
       if (n < 0) {
         if (errno == EINTR) continue;
         *err = std::string("reading: ") + std::strerror(errno);
@@ -698,7 +709,7 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
       }
       if (n == 0) break;
       size_t end = used + static_cast<size_t>(n);
-      const char* base = buf.data();
+      const char* base = buf.get();
       size_t start = 0;
       // Only the new bytes can hold the next '\n'; earlier carried bytes had none.
       size_t scan = used;
@@ -713,7 +724,7 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
         start = scan = pos + 1;
       }
       used = end - start;
-      if (start > 0 && used > 0) std::memmove(buf.data(), buf.data() + start, used);
+      if (start > 0 && used > 0) std::memmove(buf.get(), buf.get() + start, used);
     }
     if (ok) {
       replay->torn_tail = used > 0;
