@@ -14,7 +14,7 @@ make_workflow() {  # $1 = round
   for i in $(seq 1 20); do
     local deps=""
     [ $i -gt 5 ] && deps=", \"dependsOn\": [\"s$(( (i - 1) / 2 ))\"]"
-    nodes+=("{\"id\": \"s$i\", \"type\": \"shell\", \"inputs\": {\"argv\": [\"sh\", \"-c\", \"echo s$i >> effects-$1.log; sleep 0.0$(( RANDOM % 9 + 1 ))\"]}$deps}")
+    nodes+=("{\"id\": \"s$i\", \"type\": \"shell\", \"inputs\": {\"argv\": [\"sh\", \"-c\", \"echo s$i >> $E2E_DIR/effects-$1.log; sleep 0.0$(( RANDOM % 9 + 1 ))\"]}$deps}")
   done
   for i in $(seq 1 10); do
     nodes+=("{\"id\": \"h$i\", \"type\": \"http\", \"inputs\": {\"url\": \"http://127.0.0.1:$HTTP_PORT/json?round=$1&node=h$i&delay=0.0$(( RANDOM % 9 + 1 ))&after=<<s$(( i * 2 )).exitCode>>\"}}")
@@ -43,6 +43,12 @@ while [ $total_kills -lt "$KILLS" ]; do
     if kill -9 $pid 2>/dev/null; then
       wait $pid 2>/dev/null || true
       total_kills=$((total_kills + 1))
+      if [ ! -s $journal ] || [ "$(head -c 1 $journal)" != "{" ] || ! head -n 1 $journal | jq -e '.type == "header"' >/dev/null 2>&1; then
+        # Killed before the header was on disk: nothing ran, so start the run again.
+        rm -f $journal
+        first=1
+        continue
+      fi
       "$COMFYRUN" status $journal --json > status.json 2>status.err || { cat status.err >&2; fail "journal unreadable after kill $total_kills"; }
       continue
     fi
