@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -64,8 +65,14 @@ struct HttpResponse {
 };
 
 /// The error type a reply maps to when it is not a success: 401/403 Auth, 429 RateLimited,
-/// 408/5xx Unavailable, other 4xx InvalidInput; transport errors as they are.
+/// 408/5xx Unavailable, other 4xx InvalidInput; transport errors as they are. kNone for 2xx.
+/// A 3xx that was not followed (max_redirects spent or 0) is InvalidInput: retrying the same
+/// request gets the same redirect.
 ErrorType ClassifyHttpError(const HttpResponse& response);
+
+/// Parses a Retry-After header value: delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct
+/// 2015 07:28:00 GMT", relative to `now_unix`, never below 0). -1 when unparseable.
+double ParseRetryAfter(std::string_view value, int64_t now_unix);
 
 class HttpLoop {
  public:
@@ -74,11 +81,16 @@ class HttpLoop {
   using Callback = std::function<void(HttpResponse)>;
 
   HttpLoop();   ///< starts the loop thread
-  ~HttpLoop();  ///< cancels everything (callbacks get kCancelled) and joins the thread
+  /// Cancels every transfer (callbacks get kCancelled, and a Send from such a callback is
+  /// cancelled too), drops pending timers and posted functions, and joins the thread. Must
+  /// not be called from a callback (the loop thread would join itself).
+  ~HttpLoop();
   HttpLoop(const HttpLoop&) = delete;
   HttpLoop& operator=(const HttpLoop&) = delete;
 
-  /// Starts a transfer; `done` runs once on the loop thread when it ends in any way.
+  /// Starts a transfer; `done` runs once on the loop thread when it ends in any way. Called
+  /// after the loop's destructor has finished cancelling (a bug in the caller), `done` runs at
+  /// once on the calling thread with kCancelled.
   RequestId Send(HttpRequest request, Callback done);
   /// Aborts a transfer; its callback runs with transport_error kCancelled (if not already done).
   void Cancel(RequestId id);
