@@ -320,6 +320,9 @@ bool ParseVideoRequest(const Json& in, VideoRequest* req, std::string* err) {
       return false;
     }
     req->poll_interval = *s;
+  } else if (std::string env = GetConfigValue("COMFYRUN_POLL_INTERVAL"); !env.empty()) {
+    // A default for every node that does not set pollInterval (tests against local fakes).
+    if (auto s = ParseDelaySeconds(env); s && *s >= 0) req->poll_interval = *s;
   }
   return true;
 }

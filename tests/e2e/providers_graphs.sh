@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The older system's workflows run end to end through the binary against the fake Gemini/Veo
+# and Sora servers; a run killed after its submissions resumes without submitting again.
+source "$(dirname "$0")/support/lib.sh"
+export COMFYRUN_POLL_INTERVAL=0.05
+: "${COMFYRUN_FAKES:?set COMFYRUN_FAKES to the comfyrun_fakes binary}"
+"$COMFYRUN_FAKES" providers > fakes.json &
+BG_PIDS+=($!)
+for _ in $(seq 100); do [ -s fakes.json ] && break; sleep 0.05; done
+export GEMINI_BASE_URL=$(jq -r .gemini fakes.json) GEMINI_API_KEY=$(jq -r .geminiKey fakes.json)
+export OPENAI_BASE_URL=$(jq -r .sora fakes.json) OPENAI_API_KEY=$(jq -r .soraKey fakes.json)
+[ -n "$GEMINI_BASE_URL" ] || fail "fake servers did not start"
+stats() { curl -s "$GEMINI_BASE_URL/_fake/stats"; }
+
+for graph in character-video multi-video-series sora2-simple text-to-video; do
+  expect_exit 0 "$COMFYRUN" run "$COMFYRUN_SOURCE_DIR/graphs/$graph.json" --json -q
+  jq -e '.status == "succeeded" and .totalCost > 0' last.out >/dev/null || fail "$graph: $(cat last.out) $(tail -3 last.err)"
+  metrics=$(jq -r .metrics last.out)
+  jq -e '[.nodes[] | select(.type != "video_stitch") | .provider] | all(. == "gemini" or . == "veo" or . == "sora")' "$metrics" >/dev/null \
+    || fail "$graph: providers in metrics"
+  pass "$graph runs against the fakes"
+done
+
+# Keys never reach journals, metrics or output.
+if grep -rqF -e "$GEMINI_API_KEY" -e "$OPENAI_API_KEY" generated last.out last.err; then fail "a key leaked into generated/ or output"; fi
+pass "no key in generated/ or output"
+
+# A missing key is reported before anything runs, naming the variable.
+expect_exit 2 env -u GEMINI_API_KEY -u GOOGLE_API_KEY "$COMFYRUN" run "$COMFYRUN_SOURCE_DIR/graphs/text-to-video.json"
+grep -q "GEMINI_API_KEY" last.err || fail "missing key message: $(cat last.err)"
+pass "missing key: exit 2 naming GEMINI_API_KEY"
+
+# Kill -9 after the Veo submissions were journaled; resume re-attaches, no new submission.
+before=$(stats | jq .totalSubmissions)
+"$COMFYRUN" run "$COMFYRUN_SOURCE_DIR/graphs/multi-video-series.json" --journal j/kill.jsonl -q 2>/dev/null &
+pid=$!
+for _ in $(seq 400); do [ "$(grep -c '"type":"submitted"' j/kill.jsonl 2>/dev/null)" -ge 2 ] && break; sleep 0.025; done
+kill -9 $pid; wait $pid 2>/dev/null || true
+submitted=$(grep -c '"type":"submitted"' j/kill.jsonl || true)
+[ "$submitted" -ge 1 ] || fail "no submission journaled before the kill"
+expect_exit 0 "$COMFYRUN" resume j/kill.jsonl -q
+after=$(stats | jq .totalSubmissions)
+# 1 image + 3 videos: a resume that re-attaches makes exactly 4 submissions in all.
+[ $((after - before)) -eq 4 ] || fail "expected 4 submissions for the run, the fakes counted $((after - before))"
+pass "kill -9 after submission, resume: no duplicate submission ($submitted journaled before the kill)"
