@@ -20,6 +20,9 @@
 #include "support/fake_comfyui.h"
 
 using namespace comfyrun;
+using comfyrun::testing::FakeComfyui;
+using comfyrun::testing::MakeUncompressedPng;
+using comfyrun::testing::RunFakeComfyuiForever;
 namespace fs = std::filesystem;
 
 namespace {
@@ -109,6 +112,7 @@ struct Harness {
     };
     ctx->report_progress = [this](const std::string& text) {
       std::lock_guard<std::mutex> lock(mu);
+      if (std::getenv("COMFYUI_TEST_VERBOSE")) fprintf(stderr, "progress: %s\n", text.c_str());
       progress.push_back(text);
     };
     return ctx;

@@ -42,13 +42,12 @@ void ComfyuiJob::Begin() {
     return;
   }
   if (ctx_->attempt_timeout > 0) {
-    std::weak_ptr<ComfyuiJob> weak = weak_from_this();
+    // Timers hold the job strongly (between polls nothing else does); Finish cancels them.
+    auto self = shared_from_this();
     double limit = ctx_->attempt_timeout;
-    timeout_timer_ = loop_->After(limit, [weak, limit] {
-      if (auto self = weak.lock()) {
-        self->timeout_timer_ = 0;
-        self->Abort(ErrorType::kTimeout, "no result from ComfyUI after " + FormatDuration(limit));
-      }
+    timeout_timer_ = loop_->After(limit, [self, limit] {
+      self->timeout_timer_ = 0;
+      self->Abort(ErrorType::kTimeout, "no result from ComfyUI after " + FormatDuration(limit));
     });
   }
   const Json& sub = ctx_->submission;
@@ -203,12 +202,10 @@ void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
 }
 
 void ComfyuiJob::SchedulePoll(double delay) {
-  std::weak_ptr<ComfyuiJob> weak = weak_from_this();
-  poll_timer_ = loop_->After(delay, [weak] {
-    if (auto self = weak.lock()) {
-      self->poll_timer_ = 0;
-      if (!self->finished_) self->Poll();
-    }
+  auto self = shared_from_this();
+  poll_timer_ = loop_->After(delay, [self] {
+    self->poll_timer_ = 0;
+    if (!self->finished_) self->Poll();
   });
 }
 

@@ -5,7 +5,8 @@
 //
 // Threading: constructed on the executor thread; every other method runs on the HttpLoop
 // thread, so its fields need no locks. The job keeps itself alive through the shared_ptr
-// captured by its pending callbacks; `finished_` makes late callbacks no-ops.
+// captured by its pending request callbacks, timers and pool waiter (Finish cancels them);
+// `finished_` makes late callbacks no-ops.
 #include <functional>
 #include <memory>
 #include <set>

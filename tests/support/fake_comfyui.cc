@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -16,7 +17,7 @@
 
 #include "comfyrun/util.h"
 
-namespace comfyrun {
+namespace comfyrun::testing {
 namespace {
 
 double Now() {
@@ -56,7 +57,8 @@ void PngChunk(std::string* png, const char* type, const std::string& data) {
 
 std::string FixtureMp4() {
   static std::string bytes = [] {
-    std::string path = std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/comfyui_clip.mp4";
+    // Found beside this source file, so the fake works in any target (tests, fakes process).
+    std::string path = (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "comfyui_clip.mp4").string();
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -182,7 +184,7 @@ FakeComfyui::~FakeComfyui() { Stop(); }
 
 bool FakeComfyui::Start() {
   if (server_) return true;
-  server_ = std::make_unique<testing::LocalServer>();
+  server_ = std::make_unique<LocalServer>();
   port_ = server_->port();
   Install(*server_);
   return true;
@@ -513,9 +515,6 @@ Json FakeComfyui::ValidatePrompt(const Json& graph, int* status) const {
 
 namespace {
 
-using testing::LocalRequest;
-using testing::LocalResponse;
-
 LocalResponse JsonReply(int status, const Json& body) {
   LocalResponse r;
   r.status = status;
@@ -578,8 +577,8 @@ LocalResponse FakeComfyui::PostPrompt(const LocalRequest& req) {
 }
 
 LocalResponse FakeComfyui::PostUpload(const LocalRequest& req) {
-  std::vector<testing::LocalPart> parts = testing::ParseMultipart(req);
-  const testing::LocalPart* file = nullptr;
+  std::vector<LocalPart> parts = ParseMultipart(req);
+  const LocalPart* file = nullptr;
   std::string subfolder;
   bool overwrite = false;
   for (const auto& part : parts) {
@@ -634,7 +633,7 @@ LocalResponse FakeComfyui::GetView(const LocalRequest& req) {
   return r;
 }
 
-void FakeComfyui::Install(testing::LocalServer& svr) {
+void FakeComfyui::Install(LocalServer& svr) {
   for (std::string pre : {"", "/api"}) {
     svr.Handle("GET", pre + "/system_stats", [this](const LocalRequest&) {
       Json body = {{"system", {{"os", "posix"}, {"ram_total", 135148564480LL}, {"ram_free", 134075088896LL},
@@ -736,4 +735,4 @@ int RunFakeComfyuiForever(int port, int slots, double run_seconds) {
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
-}  // namespace comfyrun
+}  // namespace comfyrun::testing

@@ -43,12 +43,10 @@
 #include "comfyrun/json.h"
 
 namespace comfyrun::testing {
+
 class LocalServer;
 struct LocalRequest;
 struct LocalResponse;
-}  // namespace comfyrun::testing
-
-namespace comfyrun {
 
 class FakeComfyui {
  public:
@@ -117,10 +115,10 @@ class FakeComfyui {
     Fault fault = Fault::kNone;
   };
 
-  void Install(testing::LocalServer& server);
-  testing::LocalResponse PostPrompt(const testing::LocalRequest& req);
-  testing::LocalResponse PostUpload(const testing::LocalRequest& req);
-  testing::LocalResponse GetView(const testing::LocalRequest& req);
+  void Install(LocalServer& server);
+  LocalResponse PostPrompt(const LocalRequest& req);
+  LocalResponse PostUpload(const LocalRequest& req);
+  LocalResponse GetView(const LocalRequest& req);
   void Advance(double now);  ///< mu_ held
   void StartPending(double at);  ///< mu_ held
   void Complete(const Prompt& p, double at);  ///< mu_ held
@@ -130,7 +128,7 @@ class FakeComfyui {
 
   Options options_;
   int port_ = 0;
-  std::unique_ptr<testing::LocalServer> server_;
+  std::unique_ptr<LocalServer> server_;
 
   mutable std::mutex mu_;
   std::deque<Prompt> pending_;
@@ -160,4 +158,4 @@ int RunFakeComfyuiForever(int port, int slots, double run_seconds = 0.5);
 /// about 3*w*h bytes).
 std::string MakeUncompressedPng(int width, int height, uint32_t rgb);
 
-}  // namespace comfyrun
+}  // namespace comfyrun::testing
