@@ -58,6 +58,17 @@ struct ResumeOptions {
 };
 int ResumeCommand(const ResumeOptions& options);
 
+/// `abtest TEST.json` runs an A/B test; `abtest --resume JOURNAL` continues one (the same as
+/// `resume JOURNAL`, which recognises an A/B test's journal). abtest/runner.h has the format.
+struct AbTestOptions {
+  std::string file;                  ///< the test definition; "" with --resume
+  std::string resume;                ///< --resume JOURNAL
+  int repeats = 0;                   ///< --repeats N: runs per variant (0 = as the file says)
+  ExecutionOptions exec;
+  bool offline_given = false, fail_fast_given = false, out_given = false;  ///< for --resume
+};
+int AbTestCommand(const AbTestOptions& options);
+
 struct StatusOptions {
   std::string journal;
   bool json = false;

@@ -67,6 +67,15 @@ int RunCli(int argc, char** argv) {
   resume_cmd->add_option("journal", resume.journal, "the run's journal (.jsonl)")->required();
   add_exec(resume_cmd, resume.exec);
 
+  AbTestOptions abtest;
+  auto* abtest_cmd = app.add_subcommand(
+      "abtest", "run the variants of an A/B test, compare them, pick a winner; exit 1 when no variant succeeded");
+  abtest_cmd->add_option("file", abtest.file, "A/B test definition (see README.md, A/B tests)");
+  abtest_cmd->add_option("--repeats", abtest.repeats, "runs per variant (overrides the file)")
+      ->check(CLI::Range(1, 1000));
+  abtest_cmd->add_option("--resume", abtest.resume, "continue an interrupted A/B test from its journal");
+  add_exec(abtest_cmd, abtest.exec);
+
   StatusOptions status;
   auto* status_cmd = app.add_subcommand("status", "progress, cost and running nodes of a live or finished run");
   status_cmd->add_option("journal", status.journal, "the run's journal (.jsonl)")->required();
@@ -84,6 +93,12 @@ int RunCli(int argc, char** argv) {
     resume.fail_fast_given = resume_cmd->count("--fail-fast") > 0;
     resume.out_given = resume_cmd->count("--out") > 0;
     return ResumeCommand(resume);
+  }
+  if (*abtest_cmd) {
+    abtest.offline_given = abtest_cmd->count("--offline") > 0;
+    abtest.fail_fast_given = abtest_cmd->count("--fail-fast") > 0;
+    abtest.out_given = abtest_cmd->count("--out") > 0;
+    return AbTestCommand(abtest);
   }
   if (*status_cmd) return StatusCommand(status);
   if (*validate_cmd) return ValidateCommand(validate);

@@ -15,9 +15,11 @@
 #include "comfyrun/providers/preflight.h"
 #include "comfyrun/validate.h"
 #include "comfyrun/util.h"
+#include "run_support.h"
 
 namespace comfyrun {
-namespace {
+
+// The helpers up to RunCommand are shared with `abtest` (run_support.h).
 
 /// Checks that everything below --out can be written, before anything is spent.
 bool PrepareOutputDirectory(const std::string& out_dir, std::string* err) {
@@ -109,7 +111,12 @@ Json HeaderOptions(const RunOptions& o) {
           {"comfyui", o.config.comfyui_servers}};
 }
 
-}  // namespace
+Json RunHeader(const Workflow& wf, const std::string& run_id, const RunOptions& options) {
+  return {{"type", "header"}, {"format", kJournalFormat}, {"runId", run_id}, {"workflowId", wf.workflow_id},
+          {"file", AbsolutePath(wf.file)}, {"workflow", wf.document}, {"params", wf.params},
+          {"hash", Sha256Hex(wf.document.dump() + wf.params.dump())}, {"options", HeaderOptions(options)},
+          {"comfyrun", COMFYRUN_VERSION}};
+}
 
 int RunCommand(const RunOptionsCli& cli) {
   std::vector<Diagnostic> diags;
@@ -147,10 +154,7 @@ int RunCommand(const RunOptionsCli& cli) {
     fmt::print(stderr, "comfyrun run: {}\n", err);
     return kExitInvalid;
   }
-  Json header = {{"type", "header"}, {"format", kJournalFormat}, {"runId", run_id}, {"workflowId", wf.workflow_id},
-                 {"file", AbsolutePath(wf.file)}, {"workflow", wf.document}, {"params", wf.params},
-                 {"hash", Sha256Hex(wf.document.dump() + wf.params.dump())}, {"options", HeaderOptions(options)},
-                 {"comfyrun", COMFYRUN_VERSION}};
+  Json header = RunHeader(wf, run_id, options);
   if (!journal->Append(header, /*proof=*/true, &err)) {
     fmt::print(stderr, "comfyrun run: cannot write the journal {}: {}\n", journal_path, err);
     return kExitInvalid;
@@ -188,7 +192,8 @@ int ResumeCommand(const ResumeOptions& cli) {
   std::vector<Diagnostic> diags;
   Workflow wf;
   std::string file = header.value("file", cli.journal);
-  if (!BuildWorkflow(header.value("workflow", Json()), file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
+  Json doc = header.contains("abtest") ? AbTestResumeDocument(header, replay) : header.value("workflow", Json());
+  if (!BuildWorkflow(doc, file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
     PrintDiagnostics(diags);
     fmt::print(stderr, "comfyrun resume: the journal's workflow is not valid for this comfyrun; nothing was run\n");
     return kExitInvalid;
@@ -227,6 +232,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   }
   journal.reset();
   summary.metrics_path = WriteMetrics(cli.journal, options.out_dir, run_id);
+  if (header.contains("abtest")) return FinishAbTest(header, summary, exec);  // cmd_abtest.cc
   return Finish(summary, exec);
 }
 
