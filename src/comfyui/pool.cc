@@ -125,6 +125,10 @@ std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpL
   std::vector<ComfyuiServerSpec> specs;
   if (!ParseComfyuiServers(config.comfyui_servers, &specs, err)) return nullptr;
   if (specs.empty()) return nullptr;
+  if (std::string env = GetConfigValue("COMFYRUN_POLL_INTERVAL"); !env.empty()) {
+    std::string ignored;
+    if (auto seconds = ParseDuration(env, &ignored); seconds && *seconds > 0) options.poll_interval = *seconds;
+  }
   return std::make_unique<ComfyuiPool>(loop, std::move(specs), options);
 }
 
@@ -153,7 +157,7 @@ ComfyuiPool::WaiterId ComfyuiPool::Acquire(const std::string& preferred, SlotCal
   WaiterId id = next_waiter_++;
   std::string pin;
   if (!preferred.empty()) pin = FindOrAdd(preferred)->spec.url;
-  waiters_.push_back(Waiter{id, pin, std::move(done)});
+  waiters_.push_back(Waiter{id, pin, std::move(done), false});
   Dispatch();
   return id;
 }
@@ -281,6 +285,10 @@ void ComfyuiPool::Dispatch() {
       Server* best = nullptr;
       bool pending = false;  // some candidate is up-but-full or being checked
       for (Server* s : candidates) {
+        if (s->health == Health::kDown && !it->preferred.empty() && !it->forced_check) {
+          it->forced_check = true;
+          StartCheck(s);
+        }
         if (s->health == Health::kDown && now >= s->down_until) StartCheck(s);
         if (s->health == Health::kUnknown) StartCheck(s);
         if (s->health == Health::kChecking) pending = true;

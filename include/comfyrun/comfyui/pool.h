@@ -78,7 +78,9 @@ class ComfyuiPool {
   ComfyuiPool& operator=(const ComfyuiPool&) = delete;
 
   /// Builds the pool of Config::comfyui_servers; nullptr (with *err empty) when no server is
-  /// configured, nullptr with *err on a bad entry. Callable from any thread (touches no state).
+  /// configured, nullptr with *err on a bad entry. COMFYRUN_POLL_INTERVAL (a duration, as for
+  /// the other providers) overrides options.poll_interval, for tests against local fakes.
+  /// Callable from any thread (touches no pool state).
   static std::unique_ptr<ComfyuiPool> FromConfig(const Config& config, HttpLoop* loop,
                                                  std::string* err,
                                                  ComfyuiPoolOptions options = {});
@@ -124,6 +126,9 @@ class ComfyuiPool {
     WaiterId id;
     std::string preferred;
     SlotCallback done;
+    /// A pinned waiter (a re-attach) re-checks a down server once, back-off or not, before
+    /// giving up on it: failing would make the node submit its prompt again elsewhere.
+    bool forced_check = false;
   };
 
   Server* Find(const std::string& url);
