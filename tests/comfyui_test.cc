@@ -191,6 +191,43 @@ TEST_CASE("server list syntax: commas, slots fragment, duplicates" * doctest::ti
   CHECK(specs.empty());
 }
 
+TEST_CASE("pool: 300 queued waiters share 3 slots without threads" * doctest::timeout(20)) {
+  FakeComfyui a, b;
+  REQUIRE(a.Start());
+  REQUIRE(b.Start());
+  Harness h({a.url() + "#slots=2", b.url()});
+  struct State {
+    int granted = 0, peak_a = 0, peak_b = 0, failed = 0;
+    std::promise<void> all;
+  };
+  auto st = std::make_shared<State>();
+  ComfyuiPool* pool = h.pool.get();
+  HttpLoop* loop = h.loop.get();
+  std::string ua = a.url(), ub = b.url();
+  loop->Post([=] {
+    for (int i = 0; i < 300; ++i) {
+      pool->Acquire("", [=](const std::string& server, const std::string& error) {
+        if (server.empty()) {
+          st->failed++;
+        } else {
+          st->peak_a = std::max(st->peak_a, pool->in_use(ua));
+          st->peak_b = std::max(st->peak_b, pool->in_use(ub));
+          // Hold the slot briefly, then give it back.
+          loop->After(0.001, [=] { pool->Release(server); });
+        }
+        (void)error;
+        if (++st->granted == 300) st->all.set_value();
+      });
+    }
+  });
+  REQUIRE(st->all.get_future().wait_for(std::chrono::seconds(15)) == std::future_status::ready);
+  CHECK(st->failed == 0);
+  CHECK(st->peak_a == 2);
+  CHECK(st->peak_b == 1);
+  CHECK(h.OnLoop([&] { return pool->waiting(); }) == 0);
+  CHECK(Eventually([&] { return h.OnLoop([&] { return pool->in_use(ua) + pool->in_use(ub); }) == 0; }));
+}
+
 TEST_CASE("protocol: validation replies name ComfyUI nodes and messages" * doctest::timeout(5)) {
   HttpResponse r;
   r.status = 400;
@@ -414,22 +451,26 @@ TEST_CASE("a server that is down is skipped, and a refused connection fails over
   REQUIRE(a.Start());
   REQUIRE(b.Start());
   Harness h({a.url(), b.url()});
-  // Both healthy: the first job goes to the first server, the next (tie) round-robin to b.
+  // The first job goes to whichever server answered its health check first; with both up,
+  // the next one goes round-robin to the other.
   NodeResult first = h.Run(h.Context("n1", Json{{"workflow", ProbeGraph()}}));
   REQUIRE_MESSAGE(first.ok(), first.message);
-  CHECK(first.outputs["server"] == a.url());
   NodeResult second = h.Run(h.Context("n2", Json{{"workflow", ProbeGraph()}}));
   REQUIRE(second.ok());
-  CHECK(second.outputs["server"] == b.url());
-  // a goes down while the pool still believes it healthy: the next job is refused there,
-  // marks it down and runs on b within the same attempt.
-  a.Stop();
+  CHECK(first.outputs["server"] != second.outputs["server"]);
+  FakeComfyui& s1 = first.outputs["server"] == a.url() ? a : b;
+  FakeComfyui& s2 = &s1 == &a ? b : a;
+  std::string url1 = s1.url(), url2 = s2.url();
+  // The third job goes to s1 (granted longest ago), which went down while the pool still
+  // believes it healthy: refused there, s1 is marked down and the job runs on s2 within the
+  // same attempt.
+  s1.Stop();
   NodeResult third = h.Run(h.Context("n3", Json{{"workflow", ProbeGraph()}}));
   REQUIRE_MESSAGE(third.ok(), third.message);
-  CHECK(third.outputs["server"] == b.url());
-  CHECK(h.OnLoop([&] { return h.pool->health(a.url()); }) == ComfyuiPool::Health::kDown);
-  CHECK(a.prompts_submitted() == 1);
-  CHECK(b.prompts_submitted() == 2);
+  CHECK(third.outputs["server"] == url2);
+  CHECK(h.OnLoop([&] { return h.pool->health(url1); }) == ComfyuiPool::Health::kDown);
+  CHECK(s1.prompts_submitted() == 1);
+  CHECK(s2.prompts_submitted() == 2);
   CHECK(h.submissions.size() == 3);
 }
 
