@@ -175,11 +175,11 @@ TEST_CASE("every invalid variant is reported at once, with file, variant, node a
         std::string::npos);
   CHECK(all.find("at $.variants[1].params.promt: variant 'typo':") != std::string::npos);
   CHECK(all.find("did you mean 'prompt'?") != std::string::npos);
-  CHECK(all.find("at $.variants[2].graph: variant 'missing': graph file \"graphs/none.json\" not found") !=
+  CHECK(all.find("at $.variants[2].graph: variant 'missing': graph file 'graphs/none.json' not found") !=
         std::string::npos);
-  CHECK(all.find("at $.variants[3].quality: variant 'q': quality \"judge.score\" names no node") !=
+  CHECK(all.find("at $.variants[3].quality: variant 'q': quality 'judge.score' names no node") !=
         std::string::npos);
-  CHECK(all.find("duplicate variantId \"inline\"") != std::string::npos);
+  CHECK(all.find("duplicate variantId 'inline'") != std::string::npos);
   CHECK(all.find("at $.variants[5].variantId") != std::string::npos);
 }
 

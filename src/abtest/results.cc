@@ -275,8 +275,8 @@ std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
   for (const AbWarning& w : a.warnings) {
     std::string ids;
     for (const std::string& id : w.variant_ids) ids += (ids.empty() ? "" : ",") + id;
-    out += fmt::format("warning {}{}{}\n", w.code, ids.empty() ? "" : " [" + ids + "]",
-                       w.message.empty() ? "" : ": " + w.message);
+    out += fmt::format("warning {}{}{}{}\n", w.code, ids.empty() ? "" : " [" + ids + "]",
+                       w.metric.empty() ? "" : " " + w.metric, w.message.empty() ? "" : ": " + w.message);
   }
   return out;
 }
