@@ -116,7 +116,9 @@ struct AbCombined {
 ///    "variants": [{"variantId", "workflowId", "graph", "repeats", "quality" (text or null),
 ///                  "nodes": [{"id", "type"}]}],
 ///    "runs": [{"variantId", "repeat"}]}
-/// Fails (with an error diagnostic) only when a combined node id would be too long.
+/// `spec` must come from a successful ParseAbTest (which checks that every combined node id is
+/// valid); then this cannot fail, and the result builds and validates as a workflow. `diags`
+/// is for future checks of the combination itself.
 bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Diagnostic>* diags);
 
 /// The quality score of one run, normalised to 0-10 (see the top of this file). `outputs`
