@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# ComfyUI through the binary: a workflow of comfyui nodes on two fake servers (one slot each)
+# runs; killed with SIGKILL after prompts were accepted and journaled, it resumes through
+# /history and /queue without submitting any prompt twice.
+source "$(dirname "$0")/support/lib.sh"
+: "${COMFYRUN_FAKES:?set COMFYRUN_FAKES to the comfyrun_fakes binary}"
+export COMFYRUN_POLL_INTERVAL=0.05
+for f in a b; do
+  "$COMFYRUN_FAKES" comfyui 1 > $f.txt 2>/dev/null &
+  BG_PIDS+=($!)
+done
+for _ in $(seq 100); do grep -q listening a.txt b.txt 2>/dev/null && [ -s b.txt ] && break; sleep 0.05; done
+A=$(grep -o 'http://[0-9.:]*' a.txt || true); B=$(grep -o 'http://[0-9.:]*' b.txt || true)
+[ -n "$A" ] && [ -n "$B" ] || fail "fake ComfyUI servers did not start"
+
+nodes=()
+for i in 1 2 3 4; do
+  nodes+=("{\"id\": \"img$i\", \"type\": \"comfyui\", \"inputs\": {\"workflow\": {
+    \"1\": {\"class_type\": \"EmptyImage\", \"inputs\": {\"width\": 64, \"height\": 64, \"batch_size\": 1, \"color\": 0}},
+    \"2\": {\"class_type\": \"SaveImage\", \"inputs\": {\"images\": [\"1\", 0], \"filename_prefix\": \"e2e\"}}},
+    \"set\": {\"1.color\": $((i * 1000))}}}")
+done
+IFS=, ; echo "{\"workflowId\": \"comfy-e2e\", \"nodes\": [${nodes[*]}]}" > comfy.json; unset IFS
+
+prompts() { curl -s "$1/history" | jq 'length'; }
+
+"$COMFYRUN" run comfy.json --comfyui "$A" --comfyui "$B" --journal j/c.jsonl -q 2>run.err &
+pid=$!
+for _ in $(seq 400); do
+  n=$(grep -c '"type":"submitted"' j/c.jsonl 2>/dev/null || true)
+  [ "${n:-0}" -ge 1 ] && break
+  sleep 0.02
+done
+kill -9 $pid; wait $pid 2>/dev/null || true
+submitted=$(grep -c '"type":"submitted"' j/c.jsonl || true)
+[ "$submitted" -ge 1 ] || fail "no prompt journaled before the kill: $(cat run.err)"
+expect_exit 0 "$COMFYRUN" resume j/c.jsonl -q
+# Wait until both fakes have finished everything, then count prompts: one per node.
+sleep 1
+total=$(( $(prompts "$A") + $(prompts "$B") ))
+[ "$total" -eq 4 ] || fail "the fakes ran $total prompts for 4 nodes ($submitted journaled before the kill)"
+for i in 1 2 3 4; do
+  jq -e -s "map(select(.type==\"completed\" and .node==\"img$i\"))[0].outputs.imagePath" j/c.jsonl >/dev/null || fail "img$i has no image"
+done
+pass "comfyui: kill -9 after $submitted accepted prompts, resume re-attached; 4 prompts for 4 nodes"
