@@ -119,7 +119,7 @@ TEST_CASE("dependencies run first and their outputs reach templates with their t
 
 TEST_CASE("a failing node is retried, then fails; its dependents are skipped, others run" * doctest::timeout(20)) {
   Harness h(R"({"workflowId": "t", "defaults": {"retry": {"maximumAttempts": 2, "initialInterval": "10ms"}}, "nodes": [
-    {"id": "a", "type": "value", "inputs": {}},
+    {"id": "a", "type": "value", "inputs": {"x": 1}},
     {"id": "b", "type": "value", "inputs": {"v": "<<a.x>>"}, "dependsOn": ["a"]},
     {"id": "c", "type": "value", "inputs": {"v": 2}}]})");
   h.kind.failures["a"] = 5;
