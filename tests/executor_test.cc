@@ -238,6 +238,7 @@ TEST_CASE("a node that cannot start fails (no hang): missing implementation, unr
   std::string err;
   auto journal = JournalWriter::Open(h.journal_path, h.options.durability, &err);
   REQUIRE(journal);
+  journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", h.wf.document}}, true, &err);
   Executor executor(h.wf, h.options, "r1", journal.get(), [&h](const std::string& type) -> NodeKind* {
     return type == "shell" ? nullptr : &h.kind;
   });
