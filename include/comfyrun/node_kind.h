@@ -68,6 +68,9 @@ class NodeKind {
   enum class Mode { kBlocking, kAsync };
   virtual ~NodeKind() = default;
   virtual Mode mode() const = 0;
+  /// kBlocking kinds whose Run is trivial (microseconds, no I/O, no folder) run on the
+  /// executor thread itself: a hop through the worker pool would cost more than the work.
+  virtual bool runs_inline() const { return false; }
 
   /// kBlocking: runs the attempt on a worker thread. Never throws (wrap bodies in try/catch).
   virtual NodeResult Run(NodeContext& /*ctx*/) {

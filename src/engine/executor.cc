@@ -324,7 +324,8 @@ struct Executor::Impl {
     ctx->submission = run.submission;
     std::string err;
     if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
-    if (!MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
+    // Inline kinds write nothing: no folder for them (100,000 value nodes, 100,000 mkdirs).
+    if (!kind->runs_inline() && !MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
     if (kind->mode() == NodeKind::Mode::kAsync && !http) http = std::make_unique<HttpLoop>();
     ctx->http = http.get();
     if (ctx->type == "comfyui") {
@@ -353,6 +354,10 @@ struct Executor::Impl {
 
     if (kind->mode() == NodeKind::Mode::kAsync) {
       kind->Start(ctx, [q, i, attempt](NodeResult r) { q->Post(Event{i, attempt, false, std::move(r), ""}); });
+      return;
+    }
+    if (kind->runs_inline()) {
+      queue->Post(Event{i, attempt, false, kind->Run(*ctx), ""});
       return;
     }
     if (!workers) workers = std::make_unique<WorkerPool>(static_cast<size_t>(options.jobs));

@@ -6,6 +6,7 @@ namespace {
 class ValueNode : public NodeKind {
  public:
   Mode mode() const override { return Mode::kBlocking; }
+  bool runs_inline() const override { return true; }
   NodeResult Run(NodeContext& ctx) override { return NodeResult::Success(ctx.inputs); }
 };
 }  // namespace
