@@ -56,6 +56,10 @@ std::string Sha256Hex(std::string_view data);
 /// "$.inputs['my key']" when the key is not a plain name.
 std::string JsonPathMember(std::string_view base, std::string_view key);
 
+enum class HexCase { kUpper, kLower };
+/// Percent-encodes everything but RFC 3986 unreserved characters (letters, digits, -_.~).
+std::string PercentEncode(std::string_view s, HexCase hex_case = HexCase::kUpper);
+
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 std::string Trim(std::string_view s);

@@ -211,7 +211,7 @@ void ComfyuiJob::SchedulePoll(double delay) {
 
 void ComfyuiJob::Poll() {
   HttpRequest req;
-  req.url = server_ + "/history/" + UrlEncode(prompt_id_);
+  req.url = server_ + "/history/" + PercentEncode(prompt_id_);
   req.timeout = pool_->options().request_timeout;
   Send(std::move(req), [this](const HttpResponse& r) {
     if (!r.ok()) {

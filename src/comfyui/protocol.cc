@@ -381,24 +381,10 @@ bool IsNoFaceMessage(std::string_view message) {
   return false;
 }
 
-std::string UrlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string ComfyViewUrl(const std::string& server, const ComfyOutputFile& file) {
-  return server + "/view?filename=" + UrlEncode(file.filename) + "&subfolder=" + UrlEncode(file.subfolder) +
-         "&type=" + UrlEncode(file.type);
+  return server + "/view?filename=" + PercentEncode(file.filename) + "&subfolder=" + PercentEncode(file.subfolder) +
+         "&type=" + PercentEncode(file.type);
 }
 
 std::string LocalOutputName(const ComfyOutputFile& file, std::set<std::string>* used) {

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "comfyrun/util.h"
+
 namespace comfyrun {
 namespace {
 
@@ -106,21 +108,6 @@ std::string StripTrailingSlashes(std::string s) {
   return s;
 }
 
-std::string PercentEncode(std::string_view s, bool upper) {
-  const char* hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 void ReplaceAll(std::string* text, const std::string& needle) {
   if (needle.empty()) return;
   size_t pos = 0;
@@ -209,8 +196,8 @@ void Redactor::AddSecret(const std::string& secret) {
   std::lock_guard<std::mutex> lock(s.mu);
   s.forms.insert(secret);
   // URL-encoded forms: a key in a query string or a logged form body.
-  s.forms.insert(PercentEncode(secret, /*upper=*/true));
-  s.forms.insert(PercentEncode(secret, /*upper=*/false));
+  s.forms.insert(PercentEncode(secret, HexCase::kUpper));
+  s.forms.insert(PercentEncode(secret, HexCase::kLower));
 }
 
 std::string Redactor::Redact(std::string text) {

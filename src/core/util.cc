@@ -278,6 +278,21 @@ std::string JsonPathMember(std::string_view base, std::string_view key) {
   return fmt::format("{}['{}']", base, quoted);
 }
 
+std::string PercentEncode(std::string_view s, HexCase hex_case) {
+  const char* hex = hex_case == HexCase::kUpper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }

@@ -112,9 +112,6 @@ std::string ComfyViewUrl(const std::string& server, const ComfyOutputFile& file)
 /// the names taken so far and gets the new one.
 std::string LocalOutputName(const ComfyOutputFile& file, std::set<std::string>* used);
 
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-std::string UrlEncode(std::string_view s);
-
 /// A random lowercase RFC 4122 version-4 UUID (the prompt_id form newer servers require).
 std::string NewUuid4();
 
