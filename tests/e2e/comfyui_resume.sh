@@ -26,11 +26,7 @@ prompts() { curl -s "$1/history" | jq 'length'; }
 
 "$COMFYRUN" run comfy.json --comfyui "$A" --comfyui "$B" --journal j/c.jsonl -q 2>run.err &
 pid=$!
-for _ in $(seq 400); do
-  n=$(grep -c '"type":"submitted"' j/c.jsonl 2>/dev/null || true)
-  [ "${n:-0}" -ge 1 ] && break
-  sleep 0.02
-done
+wait_for_lines '"type":"submitted"' j/c.jsonl 1
 kill -9 $pid; wait $pid 2>/dev/null || true
 submitted=$(grep -c '"type":"submitted"' j/c.jsonl || true)
 [ "$submitted" -ge 1 ] || fail "no prompt journaled before the kill: $(cat run.err)"

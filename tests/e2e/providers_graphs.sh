@@ -34,11 +34,7 @@ pass "missing key: exit 2 naming GEMINI_API_KEY"
 before=$(stats | jq .totalSubmissions)
 "$COMFYRUN" run "$COMFYRUN_SOURCE_DIR/graphs/multi-video-series.json" --journal j/kill.jsonl -q 2>/dev/null &
 pid=$!
-for _ in $(seq 400); do
-  n=$(grep -c '"type":"submitted"' j/kill.jsonl 2>/dev/null || true)
-  [ "${n:-0}" -ge 2 ] && break
-  sleep 0.025
-done
+wait_for_lines '"type":"submitted"' j/kill.jsonl 2
 kill -9 $pid; wait $pid 2>/dev/null || true
 submitted=$(grep -c '"type":"submitted"' j/kill.jsonl || true)
 [ "$submitted" -ge 1 ] || fail "no submission journaled before the kill"

@@ -35,3 +35,14 @@ start_http_server() {
   HTTP_PORT=$(cat "$E2E_DIR/http-port")
   [ -n "$HTTP_PORT" ] || fail "test HTTP server did not start"
 }
+
+# wait_for_lines PATTERN FILE N: waits (up to 10 s) until FILE has N lines containing PATTERN.
+wait_for_lines() {
+  local n
+  for _ in $(seq 500); do
+    n=$(grep -c -- "$1" "$2" 2>/dev/null || true)
+    [ "${n:-0}" -ge "$3" ] && return 0
+    sleep 0.02
+  done
+  return 0
+}
