@@ -1,18 +1,74 @@
 // comfyrun_fakes: the in-process fake provider servers as one process, for end-to-end tests
 // that drive the comfyrun binary. Listens on free 127.0.0.1 ports and prints where.
-//   comfyrun_fakes providers        {"gemini": URL, "sora": URL, "geminiKey": K, "soraKey": K}
+//   comfyrun_fakes providers [--gemini-key K] [--sora-key K]
+//                                   {"gemini": URL, "sora": URL, "geminiKey": K, "soraKey": K}
 //   comfyrun_fakes comfyui SLOTS    fake comfyui listening on http://127.0.0.1:PORT
+// Options for both: --faults SPEC (or COMFYRUN_FAKE_FAULTS=SPEC; the flag wins) makes every
+// server fail a seeded share of its requests (support/fault_plan.h); each server answers
+// GET /__stats (counts) and POST /__faults (a new spec, or "off").
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "support/fake_comfyui.h"
 #include "support/fake_gemini.h"
+#include "support/fake_sora.h"
+#include "support/local_server.h"
+
+namespace {
+
+int Usage() {
+  std::cerr << "usage: comfyrun_fakes providers [--gemini-key K] [--sora-key K] [--faults SPEC]\n"
+               "       comfyrun_fakes comfyui SLOTS [--faults SPEC]\n";
+  return 2;
+}
+
+int RunProviders(const std::string& gemini_key, const std::string& sora_key) {
+  using namespace comfyrun::testing;
+  FakeGemini::Options gopt;
+  if (!gemini_key.empty()) gopt.api_key = gemini_key;
+  FakeSora::Options sopt;
+  if (!sora_key.empty()) sopt.api_key = sora_key;
+  FakeGemini gemini(gopt);
+  FakeSora sora(sopt);
+  comfyrun::Json line = {{"gemini", gemini.base_url()}, {"sora", sora.base_url()},
+                         {"geminiKey", gemini.api_key()}, {"soraKey", sora.api_key()}};
+  std::cout << line.dump() << std::endl;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string what = argc > 1 ? argv[1] : "";
-  if (what == "providers") return comfyrun::testing::RunFakeServersForever(0, 0);
-  if (what == "comfyui") return comfyrun::testing::RunFakeComfyuiForever(0, argc > 2 ? std::atoi(argv[2]) : 1);
-  std::cerr << "usage: comfyrun_fakes providers | comfyrun_fakes comfyui SLOTS\n";
-  return 2;
+  int slots = 1;
+  int first_option = 2;
+  if (what == "comfyui" && argc > 2 && argv[2][0] != '-') {
+    slots = std::atoi(argv[2]);
+    first_option = 3;
+  }
+  std::string gemini_key, sora_key;
+  const char* env_faults = std::getenv("COMFYRUN_FAKE_FAULTS");
+  std::string faults = env_faults ? env_faults : "";
+  for (int i = first_option; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i + 1 >= argc) return Usage();
+    if (arg == "--faults") faults = argv[++i];
+    else if (arg == "--gemini-key" && what == "providers") gemini_key = argv[++i];
+    else if (arg == "--sora-key" && what == "providers") sora_key = argv[++i];
+    else return Usage();
+  }
+  comfyrun::testing::FaultPlan plan;
+  std::string err;
+  if (!comfyrun::testing::FaultPlan::Parse(faults, &plan, &err)) {
+    std::cerr << "comfyrun_fakes: " << err << "\n";
+    return 2;
+  }
+  comfyrun::testing::LocalServer::SetDefaultFaultPlan(plan);
+  if (plan.enabled()) std::cerr << "comfyrun_fakes: faults " << plan.Describe() << "\n";
+  if (what == "providers") return RunProviders(gemini_key, sora_key);
+  if (what == "comfyui") return comfyrun::testing::RunFakeComfyuiForever(0, slots);
+  return Usage();
 }

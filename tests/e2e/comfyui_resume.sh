@@ -3,15 +3,9 @@
 # runs; killed with SIGKILL after prompts were accepted and journaled, it resumes through
 # /history and /queue without submitting any prompt twice.
 source "$(dirname "$0")/support/lib.sh"
-: "${COMFYRUN_FAKES:?set COMFYRUN_FAKES to the comfyrun_fakes binary}"
 export COMFYRUN_POLL_INTERVAL=0.05
-for f in a b; do
-  "$COMFYRUN_FAKES" comfyui 1 > $f.txt 2>/dev/null &
-  BG_PIDS+=($!)
-done
-for _ in $(seq 100); do grep -q listening a.txt b.txt 2>/dev/null && [ -s b.txt ] && break; sleep 0.05; done
-A=$(grep -o 'http://[0-9.:]*' a.txt || true); B=$(grep -o 'http://[0-9.:]*' b.txt || true)
-[ -n "$A" ] && [ -n "$B" ] || fail "fake ComfyUI servers did not start"
+start_fake_comfyui 1; A=$COMFYUI_FAKE
+start_fake_comfyui 1; B=$COMFYUI_FAKE
 
 nodes=()
 for i in 1 2 3 4; do

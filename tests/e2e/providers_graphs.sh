@@ -3,14 +3,8 @@
 # and Sora servers; a run killed after its submissions resumes without submitting again.
 source "$(dirname "$0")/support/lib.sh"
 export COMFYRUN_POLL_INTERVAL=0.05
-: "${COMFYRUN_FAKES:?set COMFYRUN_FAKES to the comfyrun_fakes binary}"
-"$COMFYRUN_FAKES" providers > fakes.json &
-BG_PIDS+=($!)
-for _ in $(seq 100); do [ -s fakes.json ] && break; sleep 0.05; done
-export GEMINI_BASE_URL=$(jq -r .gemini fakes.json) GEMINI_API_KEY=$(jq -r .geminiKey fakes.json)
-export OPENAI_BASE_URL=$(jq -r .sora fakes.json) OPENAI_API_KEY=$(jq -r .soraKey fakes.json)
-[ -n "$GEMINI_BASE_URL" ] || fail "fake servers did not start"
-stats() { curl -s "$GEMINI_BASE_URL/_fake/stats"; }
+start_fake_providers
+stats() { curl -s "$GEMINI_FAKE/_fake/stats"; }
 
 for graph in character-video multi-video-series sora2-simple text-to-video; do
   expect_exit 0 "$COMFYRUN" run "$COMFYRUN_SOURCE_DIR/graphs/$graph.json" --json -q

@@ -104,6 +104,17 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
   std::abort();
 }
 
+// The plan new servers start with, and how many servers were made (each one's fault stream).
+struct DefaultFaults {
+  std::mutex mu;
+  FaultPlan plan;
+  uint64_t servers = 0;
+};
+DefaultFaults& TheDefaultFaults() {
+  static DefaultFaults* d = new DefaultFaults;  // leaked: servers may outlive static destruction
+  return *d;
+}
+
 }  // namespace
 
 std::string LocalRequest::Header(const std::string& name) const {
@@ -217,6 +228,7 @@ struct LocalServer::Connection {
   bool stalled = false;  // hold open, send nothing more
   bool close_after_write = true;
   bool dead = false;
+  bool handed_off = false;  // the socket belongs to a LocalResponse::takeover now
 };
 
 LocalServer::LocalServer() {
@@ -237,6 +249,11 @@ LocalServer::LocalServer() {
   SetNonBlocking(listen_fd_);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) Die("LocalServer: eventfd");
+  {
+    DefaultFaults& d = TheDefaultFaults();
+    std::lock_guard<std::mutex> lock(d.mu);
+    faults_.SetPlan(d.plan, d.servers++);
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -265,7 +282,52 @@ size_t LocalServer::request_count() const {
   return requests_.size();
 }
 
+void LocalServer::SetFaultPlan(const FaultPlan& plan) { faults_.SetPlan(plan); }
+
+void LocalServer::SetDefaultFaultPlan(const FaultPlan& plan) {
+  DefaultFaults& d = TheDefaultFaults();
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.plan = plan;
+}
+
+Json LocalServer::Stats() const {
+  Json replies = Json::object();
+  size_t requests = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests = requests_.size();
+    for (const auto& [route, by_status] : replies_)
+      for (const auto& [status, n] : by_status) replies[route][std::to_string(status)] = n;
+  }
+  return {{"requests", requests}, {"faults", faults_.Stats()}, {"replies", replies}};
+}
+
+LocalResponse LocalServer::Control(const LocalRequest& request) {
+  if (request.method == "GET" && request.path == "/__stats") return LocalResponse::Json(200, Stats().dump());
+  if (request.method == "POST" && request.path == "/__faults") {
+    FaultPlan plan;
+    std::string err;
+    if (!FaultPlan::Parse(TrimWs(request.body), &plan, &err)) return LocalResponse::Text(400, err);
+    faults_.SetPlan(plan);
+    return LocalResponse::Text(200, plan.Describe());
+  }
+  return LocalResponse::Text(404, "control routes: GET /__stats, POST /__faults");
+}
+
 LocalResponse LocalServer::Dispatch(const LocalRequest& request) {
+  if (request.path.rfind("/__", 0) == 0) return Control(request);
+  if (auto fault = faults_.Decide(request)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    requests_.push_back(request);
+    return *fault;
+  }
+  LocalResponse reply = RunRoute(request);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++replies_[request.method + " " + request.path][reply.status];
+  return reply;
+}
+
+LocalResponse LocalServer::RunRoute(const LocalRequest& request) {
   LocalHandler handler;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -346,6 +408,13 @@ void LocalServer::Run() {
 
   auto start_reply = [&](Connection* c) {
     const LocalResponse& r = c->reply;
+    if (r.takeover) {
+      size_t header_end = c->in.find("\r\n\r\n");
+      std::string rest = header_end == std::string::npos ? "" : c->in.substr(header_end + 4);
+      c->handed_off = c->dead = true;
+      r.takeover(c->fd, std::move(rest));
+      return;
+    }
     if (r.mode == LocalResponse::Mode::kCloseNoReply) {
       c->dead = true;
       return;
@@ -430,7 +499,7 @@ void LocalServer::Run() {
     }
     auto gone = std::remove_if(conns.begin(), conns.end(), [&](const std::unique_ptr<Connection>& c) {
       if (!c->dead) return false;
-      close(c->fd);
+      if (!c->handed_off) close(c->fd);
       --open_connections_;
       return true;
     });

@@ -19,6 +19,14 @@
 // Threading: handlers run on the server's thread, one at a time; they must not block (use
 // LocalResponse::delay to answer later). Handle, requests() and the counters may be called
 // from any thread. Unmatched requests get 404. Every reply closes its connection.
+//
+// Fault injection and counters (for reliability tests, see fault_plan.h): a FaultPlan set with
+// SetFaultPlan (or SetDefaultFaultPlan before construction) fails a seeded share of requests
+// before their handler runs. Every server also answers two control routes, never faulted and
+// not recorded in requests():
+//   GET  /__stats    {"requests": n, "faults": FaultInjector::Stats(),
+//                     "replies": {"POST /v1/videos": {"200": 3, ...}, ...}}  (handler replies)
+//   POST /__faults   body: a fault spec ("share=0.2,kinds=429,reset,seed=7" or "off")
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -29,6 +37,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "support/fault_plan.h"
 
 namespace comfyrun::testing {
 
@@ -62,6 +72,11 @@ struct LocalResponse {
   std::string body;
   double delay = 0;  ///< seconds to wait before replying (no thread is held)
   Mode mode = Mode::kNormal;
+  /// When set, no reply is written: the connection's socket (non-blocking) and any bytes that
+  /// came after the request are handed to it, on the server thread, and the server forgets
+  /// the connection (closing it becomes the callee's job). For WebSocket upgrades
+  /// (support/local_websocket.h).
+  std::function<void(int fd, std::string leftover)> takeover;
 
   static LocalResponse Json(int status, std::string body);
   static LocalResponse Text(int status, std::string body);
@@ -108,6 +123,15 @@ class LocalServer {
   size_t open_connections() const { return open_connections_.load(); }
   size_t peak_connections() const { return peak_connections_.load(); }
 
+  /// Faults a share of the requests from now on (see fault_plan.h); an empty plan stops it.
+  void SetFaultPlan(const FaultPlan& plan);
+  /// The plan every LocalServer constructed afterwards starts with (comfyrun_fakes sets it
+  /// before making its fakes, whose servers are private). Each server gets its own random
+  /// stream: the n-th server constructed in the process uses stream n.
+  static void SetDefaultFaultPlan(const FaultPlan& plan);
+  /// The /__stats document.
+  Json Stats() const;
+
  private:
   struct Connection;
   struct Route {
@@ -118,6 +142,8 @@ class LocalServer {
 
   void Run();  // the server thread
   LocalResponse Dispatch(const LocalRequest& request);
+  LocalResponse RunRoute(const LocalRequest& request);  // records it, runs its handler
+  LocalResponse Control(const LocalRequest& request);  // the /__ routes
 
   int listen_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: the destructor writes it to stop the loop
@@ -129,6 +155,8 @@ class LocalServer {
   std::vector<LocalRequest> requests_;
   std::atomic<size_t> open_connections_{0};  // written by the server thread only
   std::atomic<size_t> peak_connections_{0};
+  FaultInjector faults_;                         // thread-safe on its own
+  std::map<std::string, std::map<int, uint64_t>> replies_;  // guarded by mu_: route -> status -> n
 };
 
 }  // namespace comfyrun::testing

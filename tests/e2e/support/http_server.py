@@ -6,7 +6,10 @@ count side effects. Paths:
   /json?delay=S        {"ok": true, "path": ..., "n": <request count>} after S seconds
   /status/CODE         that status code, with a JSON body
   /echo                the request body back as JSON {"body": ...}
-Usage: http_server.py PORT_FILE LOG_FILE
+  /redirect?to=URL     302 to URL (code=N for another 3xx)
+Usage: http_server.py PORT_FILE LOG_FILE [HEADER_LOG]
+With HEADER_LOG, every request is also appended there as a JSON line {"path", "headers"}, so
+a test can check which headers reached this server (e.g. none carrying a credential).
 """
 import json
 import sys
@@ -16,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 port_file, log_file = sys.argv[1], sys.argv[2]
+header_log = sys.argv[3] if len(sys.argv) > 3 else None
 lock = threading.Lock()
 count = 0
 
@@ -43,10 +47,19 @@ class Handler(BaseHTTPRequestHandler):
             n = count
             with open(log_file, "a") as f:
                 f.write(f"{self.command} {self.path}\n")
+            if header_log:
+                with open(header_log, "a") as f:
+                    f.write(json.dumps({"path": self.path, "headers": dict(self.headers.items())}) + "\n")
         url = urlparse(self.path)
         query = parse_qs(url.query)
         if url.path.startswith("/status/"):
             return self.reply(int(url.path.split("/")[2]), {"status": url.path})
+        if url.path == "/redirect":
+            self.send_response(int(query.get("code", ["302"])[0]))
+            self.send_header("Location", query["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if url.path == "/echo":
             return self.reply(200, {"body": body})
         time.sleep(float(query.get("delay", ["0"])[0]))
