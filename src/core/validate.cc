@@ -261,6 +261,15 @@ struct Checker {
     } else if (type == "video_stitch") {
       if (in.contains("videoPaths") && in["videoPaths"].is_array() && in["videoPaths"].empty())
         Error(node, base + ".videoPaths", "videoPaths is empty", "list at least one clip");
+      // The output is written inside the node's folder; a name that would leave it (and so
+      // possibly --out) is refused here when it is known, and by the node when a template makes it.
+      if (in.contains("output") && in["output"].is_string()) {
+        const std::string& name = in["output"].get_ref<const std::string&>();
+        if (name.find("<<") == std::string::npos && name.find("{{") == std::string::npos &&
+            (name.find('/') != std::string::npos || name == "." || name == ".."))
+          Error(node, base + ".output", fmt::format("output {} is not a file name: it must stay inside the node's folder", Quote(name)),
+                "give a plain file name such as \"final.mp4\"");
+      }
     } else if (type == "comfyui") {
       if (in.contains("workflow") && !in["workflow"].is_object() && !in["workflow"].is_string())
         Error(node, base + ".workflow", "workflow is an API-format graph (an object) or the path of one");

@@ -42,6 +42,10 @@ class HttpNode : public NodeKind {
     request.method = in.value("method", std::string("GET"));
     request.url = in["url"].get<std::string>();
     request.timeout = ctx->attempt_timeout > 0 ? ctx->attempt_timeout : 300;
+    // Credentials the user put in `headers` go only to the URL's own host, as libcurl and
+    // browsers do: a redirect to another host or port drops them.
+    request.secret_headers = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key",
+                              "x-goog-api-key"};
     bool has_content_type = false;
     if (in.contains("headers") && in["headers"].is_object())
       for (auto it = in["headers"].begin(); it != in["headers"].end(); ++it) {

@@ -98,6 +98,7 @@ class ShellNode : public NodeKind {
     sigaddset(&defaults, SIGINT);
     sigaddset(&defaults, SIGTERM);
     sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGXFSZ);  // comfyrun ignores it (main.cc); the program gets the default
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
     std::vector<std::string> env_strings = ChildEnvironment(in.contains("env") ? in["env"] : Json());
