@@ -634,6 +634,7 @@ Executor::~Executor() {
   if (!impl_) return;
   // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
   // for blocking bodies, which were asked to cancel.
+  if (impl_->comfyui) impl_->comfyui->StopEvents();  // its socket thread posts to the loop
   impl_->http.reset();  // the ComfyUI pool lives on the loop thread: it goes after the loop
   impl_->comfyui.reset();
   impl_->workers.reset();
