@@ -1,8 +1,15 @@
 // Implementation details: each step sends at most one request at a time (request_) or arms
 // the poll timer; the attempt timeout is a separate timer. Finish() is the single exit: it
 // cancels whatever is pending, gives the slot back and calls done_ exactly once.
+//
+// Events: the job watches its prompt_id on the server's socket from just before POST /prompt
+// (with the prompt_id we propose), so even a prompt that finishes before the reply arrives
+// is heard. Progress events go to the status line; a terminal event makes the job poll
+// /history at once instead of at its next (slow) tick.
 #include "comfyui_job.h"
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
@@ -15,6 +22,20 @@ namespace {
 constexpr int kMaxPollFailures = 5;
 /// Seconds allowed for the fire-and-forget /interrupt and /queue delete.
 constexpr double kCancelRequestTimeout = 10;
+/// After a terminal event, /history is polled this often (ComfyUI sends execution_success
+/// just before it writes the history entry), at most kMaxSettlePolls times.
+constexpr double kSettleDelay = 0.1;
+constexpr int kMaxSettlePolls = 20;
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string FormatCount(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -62,13 +83,13 @@ void ComfyuiJob::Begin() {
     const Json& server = ctx_->inputs.contains("server") ? ctx_->inputs["server"] : Json();
     if (server.is_string()) pinned_ = ComfyuiPool::NormalizeUrl(server.get<std::string>());
     uploads_ = FindComfyUploads(graph_);
-    client_id_ = "comfyrun-" + RandomHex(16);
+    client_id_ = pool_->client_id();
   }
   AcquireSlot();
 }
 
 void ComfyuiJob::AcquireSlot() {
-  ctx_->Progress(pinned_.empty() ? "waiting for a ComfyUI server" : "waiting for " + pinned_);
+  ShowProgress(pinned_.empty() ? "waiting for a ComfyUI server" : "waiting for " + pinned_);
   auto self = shared_from_this();
   waiter_ = pool_->Acquire(pinned_, [self](const std::string& server, const std::string& error) {
     self->waiter_ = 0;
@@ -83,14 +104,25 @@ void ComfyuiJob::AcquireSlot() {
 void ComfyuiJob::OnSlot(const std::string& server, const std::string& error) {
   if (server.empty()) {
     // A re-attach whose server is gone cannot learn the prompt's fate; the next attempt
-    // submits again rather than waiting forever on a dead host.
-    Fail(ErrorType::kUnavailable, error, /*submission_finished=*/true);
+    // submits again rather than waiting forever on a dead host. It comes no sooner than the
+    // pool's next health check: earlier ones would be refused the same way. Servers that
+    // answer 401/403 are up but refuse us: Auth, which is not retried.
+    NodeResult r = NodeResult::Failure(pool_->RefusesAuth(pinned_) ? ErrorType::kAuth : ErrorType::kUnavailable, error);
+    r.provider = "comfyui";
+    r.submission_finished = true;
+    r.retry_after = pool_->SecondsUntilRecheck(pinned_);
+    Finish(std::move(r));
     return;
   }
   server_ = server;
   holding_slot_ = true;
+  events_ = pool_->events();
+  // Open the server's socket now, so it is up by the time the prompt runs.
+  if (events_) events_->Connect(server_);
   if (reattach_) {
-    ctx_->Progress("re-attaching to " + prompt_id_ + " on " + Host());
+    ShowProgress("re-attaching to " + prompt_id_ + " on " + Host());
+    polling_ = true;
+    WatchPrompt();
     Poll();
     return;
   }
@@ -113,7 +145,7 @@ void ComfyuiJob::UploadNext(size_t index) {
     return;
   }
   const ComfyUpload& up = uploads_[index];
-  ctx_->Progress("uploading " + std::filesystem::path(up.local_path).filename().string() + " to " + Host());
+  ShowProgress("uploading " + std::filesystem::path(up.local_path).filename().string() + " to " + Host());
   HttpRequest req;
   req.method = "POST";
   req.url = server_ + "/upload/image";
@@ -155,7 +187,8 @@ void ComfyuiJob::SubmitPrompt() {
   // that races the reply still name the prompt; the id the server answers is authoritative.
   prompt_id_ = NewUuid4();
   submitting_ = true;
-  ctx_->Progress("submitting to " + Host());
+  WatchPrompt();
+  ShowProgress("submitting to " + Host());
   HttpRequest req;
   req.method = "POST";
   req.url = server_ + "/prompt";
@@ -166,6 +199,7 @@ void ComfyuiJob::SubmitPrompt() {
   Send(std::move(req), [this](const HttpResponse& r) {
     submitting_ = false;
     if (r.transport_error == ErrorType::kUnavailable) {
+      UnwatchPrompt();  // the next server gets a new prompt_id
       OnServerUnreachable(r.error);
       return;
     }
@@ -176,13 +210,18 @@ void ComfyuiJob::SubmitPrompt() {
       Fail(reply.error, reply.message, true, details);
       return;
     }
-    prompt_id_ = reply.prompt_id;
+    if (reply.prompt_id != prompt_id_) {  // the server's id is authoritative
+      UnwatchPrompt();
+      prompt_id_ = reply.prompt_id;
+      WatchPrompt();
+    }
     accepted_ = true;
+    polling_ = true;
     ctx_->RecordSubmission(
         Json{{"provider", "comfyui"}, {"server", server_}, {"promptId", prompt_id_}, {"clientId", client_id_}});
     if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
-    ctx_->Progress("queued on " + Host());
-    SchedulePoll(pool_->options().poll_interval);
+    if (!live_progress_) ShowProgress("queued on " + Host());
+    SchedulePoll(NextPollDelay());
   });
 }
 
@@ -196,17 +235,47 @@ void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
          Json{{"server", failed}});
     return;
   }
-  ctx_->Progress(Host() + " is down, trying another server");
+  ShowProgress(Host() + " is down, trying another server");
   server_.clear();
   AcquireSlot();
 }
 
 void ComfyuiJob::SchedulePoll(double delay) {
+  if (poll_again_) {
+    poll_again_ = false;
+    delay = 0;
+  }
+  poll_due_ = NowSeconds() + delay;
   auto self = shared_from_this();
-  poll_timer_ = loop_->After(delay, [self] {
+  uint64_t seq = ++poll_seq_;
+  poll_timer_ = loop_->After(delay, [self, seq] {
+    // A timer that was cancelled while already due may still run: only the latest counts.
+    if (seq != self->poll_seq_ || !self->poll_timer_) return;
     self->poll_timer_ = 0;
     if (!self->finished_) self->Poll();
   });
+}
+
+double ComfyuiJob::NextPollDelay() {
+  double normal = pool_->options().poll_interval;
+  if (terminal_hint_) {
+    if (settle_polls_++ < kMaxSettlePolls) return std::min(normal, kSettleDelay);
+    terminal_hint_ = false;  // the history never showed it: back to the ordinary cadence
+  }
+  if (ws_covers_ && events_ && events_->up(server_)) return std::max(normal, pool_->options().ws_poll_interval);
+  return normal;
+}
+
+void ComfyuiJob::PollSoon() {
+  if (!polling_ || finished_) return;  // still submitting: acceptance schedules the poll
+  if (request_) {
+    poll_again_ = true;  // the poll or queue check in flight re-polls at once when it ends
+    return;
+  }
+  if (poll_timer_) loop_->CancelTimer(poll_timer_);
+  poll_timer_ = 0;
+  ++poll_seq_;
+  Poll();
 }
 
 void ComfyuiJob::Poll() {
@@ -231,6 +300,7 @@ void ComfyuiJob::Poll() {
         return;
       case ComfyHistory::State::kFailed: {
         accepted_ = false;  // terminal on the server: nothing left to interrupt
+        polling_ = false;
         Json details = h->details;
         details["server"] = server_;
         details["promptId"] = prompt_id_;
@@ -239,6 +309,8 @@ void ComfyuiJob::Poll() {
       }
       case ComfyHistory::State::kSuccess:
         accepted_ = false;
+        polling_ = false;
+        UnwatchPrompt();
         ReleaseSlot();  // the GPU is free; downloads need no slot
         files_ = h->files;
         DownloadNext(0);
@@ -266,7 +338,8 @@ void ComfyuiJob::CheckQueue() {
     switch (pos->state) {
       case ComfyQueuePosition::State::kRunning:
         absent_count_ = 0;
-        text = "running on " + Host();
+        // Keep the finer per-node progress that events show.
+        if (!live_progress_) text = "running on " + Host();
         break;
       case ComfyQueuePosition::State::kPending:
         absent_count_ = 0;
@@ -280,17 +353,15 @@ void ComfyuiJob::CheckQueue() {
           return;
         }
         accepted_ = false;
+        polling_ = false;
         Fail(ErrorType::kUnavailable,
              "prompt " + prompt_id_ + " is no longer known to " + server_ +
                  " (server restarted?); the next attempt submits it again",
              /*submission_finished=*/true, Json{{"server", server_}, {"promptId", prompt_id_}});
         return;
     }
-    if (text != last_progress_) {
-      last_progress_ = text;
-      ctx_->Progress(text);
-    }
-    SchedulePoll(pool_->options().poll_interval);
+    if (!text.empty()) ShowProgress(text);
+    SchedulePoll(NextPollDelay());
   });
 }
 
@@ -319,7 +390,7 @@ void ComfyuiJob::DownloadNext(size_t index) {
   }
   const ComfyOutputFile& f = files_[index];
   std::string path = (std::filesystem::path(ctx_->node_dir) / LocalOutputName(f, &used_names_)).string();
-  ctx_->Progress("downloading " + std::to_string(index + 1) + "/" + std::to_string(files_.size()));
+  ShowProgress("downloading " + std::to_string(index + 1) + "/" + std::to_string(files_.size()));
   HttpRequest req;
   req.url = ComfyViewUrl(server_, f);
   req.download_path = path + ".part";
@@ -430,9 +501,84 @@ void ComfyuiJob::Fail(ErrorType type, const std::string& message, bool submissio
   Finish(std::move(r));
 }
 
+void ComfyuiJob::WatchPrompt() {
+  if (!events_ || watch_) return;
+  ws_covers_ = client_id_ == events_->client_id();
+  std::weak_ptr<ComfyuiJob> weak = weak_from_this();
+  ComfyuiEvents::Watcher w;
+  w.on_event = [weak](const ComfyEvent& e) {
+    if (auto self = weak.lock()) self->OnEvent(e);
+  };
+  w.on_link = [weak](bool up) {
+    if (auto self = weak.lock()) self->OnLink(up);
+  };
+  watch_ = events_->Watch(server_, prompt_id_, std::move(w));
+}
+
+void ComfyuiJob::UnwatchPrompt() {
+  if (events_ && watch_) events_->Unwatch(watch_);
+  watch_ = 0;
+}
+
+void ComfyuiJob::OnEvent(const ComfyEvent& e) {
+  if (finished_ || !(submitting_ || polling_)) return;
+  if (e.terminal()) {
+    terminal_hint_ = true;
+    settle_polls_ = 0;
+    PollSoon();
+    return;
+  }
+  switch (e.kind) {
+    case ComfyEvent::Kind::kStart:
+      ShowProgress("running on " + Host());
+      break;
+    case ComfyEvent::Kind::kExecuting:
+      current_node_ = e.node;
+      live_progress_ = true;
+      ShowProgress(NodeLabel(e.node) + " on " + Host());
+      break;
+    case ComfyEvent::Kind::kProgress:
+      if (e.max <= 0) break;
+      live_progress_ = true;
+      ShowProgress(NodeLabel(e.node.empty() ? current_node_ : e.node) + " " + FormatCount(e.value) + "/" +
+                   FormatCount(e.max) + " on " + Host());
+      break;
+    default:
+      break;
+  }
+}
+
+void ComfyuiJob::OnLink(bool up) {
+  if (finished_ || !polling_ || up) return;
+  // Events may be lost while the socket is down: fall back to the ordinary cadence now
+  // rather than after a slow tick.
+  double normal = pool_->options().poll_interval;
+  if (poll_timer_ && poll_due_ > NowSeconds() + normal) {
+    loop_->CancelTimer(poll_timer_);
+    poll_timer_ = 0;
+    SchedulePoll(normal);  // bumps poll_seq_: the cancelled timer can no longer poll
+  }
+}
+
+std::string ComfyuiJob::NodeLabel(const std::string& node) const {
+  if (node.empty()) return "running";
+  const Json& g = prompt_graph_;
+  if (g.is_object() && g.contains(node) && g[node].is_object() && g[node].contains("class_type") &&
+      g[node]["class_type"].is_string())
+    return g[node]["class_type"].get<std::string>() + " #" + node;
+  return "node " + node;
+}
+
+void ComfyuiJob::ShowProgress(const std::string& text) {
+  if (text == last_progress_) return;
+  last_progress_ = text;
+  ctx_->Progress(text);
+}
+
 void ComfyuiJob::Finish(NodeResult result) {
   if (finished_) return;
   finished_ = true;
+  UnwatchPrompt();
   if (request_) loop_->Cancel(request_);
   request_ = 0;
   if (poll_timer_) loop_->CancelTimer(poll_timer_);

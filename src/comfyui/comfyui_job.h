@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "comfyrun/comfyui/events.h"
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/comfyui/protocol.h"
 #include "comfyrun/node_kind.h"
@@ -39,6 +40,11 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void SubmitPrompt();
   void OnServerUnreachable(const std::string& reason);
   void SchedulePoll(double delay);
+  /// The delay before the next /history poll: short after a terminal event, slow while the
+  /// server's socket carries our events, poll_interval otherwise.
+  double NextPollDelay();
+  /// Polls now (or right after the poll in flight) because an event said the prompt ended.
+  void PollSoon();
   void Poll();
   void CheckQueue();
   void OnPollFailure(const std::string& reason);
@@ -46,6 +52,14 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void FinishSuccess();
   void SendInterrupt();
   void ReleaseSlot();
+  /// Routes the server's socket events for prompt_id_ to this job; UnwatchPrompt stops that.
+  void WatchPrompt();
+  void UnwatchPrompt();
+  void OnEvent(const ComfyEvent& event);
+  void OnLink(bool up);
+  /// "KSampler #3" when the graph names the node's class, else "node 3".
+  std::string NodeLabel(const std::string& node) const;
+  void ShowProgress(const std::string& text);
   void Fail(ErrorType type, const std::string& message, bool submission_finished,
             Json details = Json::object());
   void Finish(NodeResult result);
@@ -74,8 +88,21 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   std::string prompt_id_;
   std::string client_id_;
 
+  // Events (see comfyui/events.h): a faster signal; /history stays the source of truth.
+  ComfyuiEvents* events_ = nullptr;     ///< the pool's sockets; null when off
+  ComfyuiEvents::WatchId watch_ = 0;
+  bool ws_covers_ = false;     ///< prompt sent with this process's client_id: its events reach us
+  bool polling_ = false;       ///< accepted and waiting for /history to show the outcome
+  bool poll_again_ = false;    ///< an event asked for a poll while a request was in flight
+  bool terminal_hint_ = false; ///< an event said the prompt ended
+  int settle_polls_ = 0;       ///< quick polls made since the terminal event
+  bool live_progress_ = false; ///< the status line shows per-node progress from events
+  std::string current_node_;   ///< last `executing` node
+
   HttpLoop::RequestId request_ = 0;
   HttpLoop::TimerId poll_timer_ = 0;
+  double poll_due_ = 0;        ///< steady seconds when poll_timer_ fires
+  uint64_t poll_seq_ = 0;      ///< identifies the live poll timer (see SchedulePoll)
   HttpLoop::TimerId timeout_timer_ = 0;
   int poll_failures_ = 0;
   int absent_count_ = 0;

@@ -113,11 +113,19 @@ ComfyuiPool::ComfyuiPool(HttpLoop* loop, std::vector<ComfyuiServerSpec> servers,
     s->backoff = options_.initial_backoff;
     servers_.push_back(std::move(s));
   }
+  if (options_.websocket) events_ = std::make_unique<ComfyuiEvents>(loop_, ComfyuiClientId(), options_.events);
 }
 
 // Touches no HttpLoop: the loop is normally gone already (see Lifetime in pool.h), and any
 // timer or check still queued finds alive_ false and does nothing.
-ComfyuiPool::~ComfyuiPool() { *alive_ = false; }
+ComfyuiPool::~ComfyuiPool() {
+  StopEvents();
+  *alive_ = false;
+}
+
+void ComfyuiPool::StopEvents() {
+  if (events_) events_->Stop();
+}
 
 std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpLoop* loop,
                                                      std::string* err, ComfyuiPoolOptions options) {
@@ -128,6 +136,11 @@ std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpL
   if (std::string env = GetConfigValue("COMFYRUN_POLL_INTERVAL"); !env.empty()) {
     std::string ignored;
     if (auto seconds = ParseDuration(env, &ignored); seconds && *seconds > 0) options.poll_interval = *seconds;
+  }
+  if (std::string ws = GetConfigValue("COMFYRUN_COMFYUI_WS"); !ws.empty()) {
+    std::string v = ws;
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "0" || v == "off" || v == "false" || v == "no") options.websocket = false;
   }
   return std::make_unique<ComfyuiPool>(loop, std::move(specs), options);
 }
@@ -239,6 +252,7 @@ void ComfyuiPool::OnChecked(const std::string& url, const HttpResponse& r) {
     up = body.is_object() && body.contains("system");
     if (!up) why = "GET /system_stats did not answer a ComfyUI system_stats object";
   }
+  s->auth_refused = r.transport_error == ErrorType::kNone && (r.status == 401 || r.status == 403);
   if (up) {
     s->health = Health::kUp;
     s->backoff = options_.initial_backoff;
@@ -337,6 +351,27 @@ int ComfyuiPool::in_use(const std::string& server) const {
 ComfyuiPool::Health ComfyuiPool::health(const std::string& server) const {
   const Server* s = Find(server);
   return s ? s->health : Health::kUnknown;
+}
+
+bool ComfyuiPool::RefusesAuth(const std::string& preferred) const {
+  bool any = false;
+  for (const auto& s : servers_) {
+    if (!preferred.empty() && s.get() != Find(preferred)) continue;
+    if (!s->auth_refused) return false;
+    any = true;
+  }
+  return any;
+}
+
+double ComfyuiPool::SecondsUntilRecheck(const std::string& preferred) const {
+  double now = NowSeconds(), wait = -1;
+  for (const auto& s : servers_) {
+    if (!preferred.empty() && s.get() != Find(preferred)) continue;
+    if (s->health != Health::kDown) return 0;
+    double left = std::max(0.0, s->down_until - now);
+    wait = wait < 0 ? left : std::min(wait, left);
+  }
+  return std::max(0.0, wait);
 }
 
 std::vector<ComfyuiServerSpec> ComfyuiPool::servers() const {

@@ -5,6 +5,7 @@
 #include "support/fake_comfyui.h"
 
 #include "support/local_server.h"
+#include "support/local_websocket.h"
 
 #include <chrono>
 #include <cstdio>
@@ -180,7 +181,21 @@ std::string MakeUncompressedPng(int width, int height, uint32_t rgb) {
 FakeComfyui::FakeComfyui() : FakeComfyui(Options{}) {}
 FakeComfyui::FakeComfyui(Options options) : options_(options) {}
 
-FakeComfyui::~FakeComfyui() { Stop(); }
+FakeComfyui::~FakeComfyui() {
+  Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ticker_ = true;
+  }
+  ticker_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  std::vector<std::shared_ptr<LocalWebSocket>> retired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retired.swap(retired_);
+  }
+  retired.clear();  // joins their threads, outside mu_
+}
 
 bool FakeComfyui::Start() {
   if (server_) return true;
@@ -190,15 +205,28 @@ bool FakeComfyui::Start() {
   return true;
 }
 
-void FakeComfyui::Stop() { server_.reset(); }
+void FakeComfyui::Stop() {
+  server_.reset();
+  // A server that is down has no sockets either.
+  std::vector<std::shared_ptr<LocalWebSocket>> retired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!sockets_.empty()) RetireSocket(sockets_.begin()->first, /*drop=*/true);
+    retired.swap(retired_);
+  }
+  retired.clear();
+}
 
 void FakeComfyui::Forget() {
   std::lock_guard<std::mutex> lock(mu_);
   pending_.clear();
   running_.clear();
+  finishing_.clear();
   history_.clear();
   history_order_.clear();
   cache_.clear();
+  // A restarted server has dropped its WebSocket connections too.
+  while (!sockets_.empty()) RetireSocket(sockets_.begin()->first, /*drop=*/true);
 }
 
 bool FakeComfyui::running() const { return server_ != nullptr; }
@@ -214,6 +242,36 @@ void FakeComfyui::SetFault(Fault fault, int count) {
   fault_count_ = count;
 }
 
+void FakeComfyui::SetWebSocketEnabled(bool enabled) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ws_enabled_ = enabled;
+}
+
+void FakeComfyui::DropWebSocketMidPrompt(int count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  drop_mid_prompt_ = count;
+}
+
+void FakeComfyui::DropWebSockets() {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!sockets_.empty()) RetireSocket(sockets_.begin()->first, /*drop=*/true);
+}
+
+void FakeComfyui::BroadcastWs(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [sid, ws] : sockets_) ws->SendText(text);
+}
+
+void FakeComfyui::SetHistoryLag(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  history_lag_ = seconds;
+}
+
+int FakeComfyui::ws_open() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(sockets_.size());
+}
+
 #define FAKE_COUNTER(name)                  \
   int FakeComfyui::name() const {           \
     std::lock_guard<std::mutex> lock(mu_);  \
@@ -226,6 +284,9 @@ FAKE_COUNTER(max_outstanding)
 FAKE_COUNTER(interrupts)
 FAKE_COUNTER(queue_deletes)
 FAKE_COUNTER(uploads)
+FAKE_COUNTER(ws_connections)
+FAKE_COUNTER(ws_events)
+FAKE_COUNTER(history_requests)
 #undef FAKE_COUNTER
 
 int FakeComfyui::running_now() const {
@@ -271,8 +332,27 @@ void FakeComfyui::StartPending(double at) {
       p.fault = fault_;
       if (fault_count_ > 0 && --fault_count_ == 0) fault_ = Fault::kNone;
     }
+    if (drop_mid_prompt_ > 0) {
+      p.ws_drop = true;
+      --drop_mid_prompt_;
+    }
     running_.push_back(std::move(p));
     max_running_ = std::max(max_running_, static_cast<int>(running_.size()));
+    // The transcript's opening: status, execution_start, execution_cached, executing.
+    Prompt& r = running_.back();
+    int64_t ts = NowUnixMs();
+    EmitStatus(r);
+    Emit(r, "execution_start", Json{{"prompt_id", r.id}, {"timestamp", ts}});
+    bool cached = r.fault == Fault::kNone && cache_.count(r.graph.dump());
+    Json nodes = Json::array();
+    for (auto it = r.graph.begin(); it != r.graph.end(); ++it) {
+      if (cached) nodes.push_back(it.key());
+      std::string cls = it.value().value("class_type", "");
+      if (r.ws_node.empty() && Classes().count(cls) && !Classes().at(cls).output) r.ws_node = it.key();
+    }
+    Emit(r, "execution_cached", Json{{"nodes", nodes}, {"prompt_id", r.id}, {"timestamp", ts}});
+    if (!cached && !r.ws_node.empty())
+      Emit(r, "executing", Json{{"node", r.ws_node}, {"display_node", r.ws_node}, {"prompt_id", r.id}});
   }
 }
 
@@ -287,6 +367,102 @@ void FakeComfyui::Advance(double now) {
     StartPending(p.end);
   }
   StartPending(now);
+  while (!finishing_.empty() && finishing_.front().visible_at <= now) {
+    Finishing f = std::move(finishing_.front());
+    finishing_.pop_front();
+    Commit(f.prompt, std::move(f.entry));
+  }
+  Tick(now);
+}
+
+void FakeComfyui::Emit(const Prompt& p, const std::string& type, Json data) {
+  // Like the real server: per-prompt events go only to the socket of the prompt's client_id.
+  if (p.ws_muted || !p.extra.is_object() || !p.extra.contains("client_id") || !p.extra["client_id"].is_string())
+    return;
+  auto it = sockets_.find(p.extra["client_id"].get<std::string>());
+  if (it == sockets_.end()) return;
+  it->second->SendText(Json{{"type", type}, {"data", std::move(data)}}.dump());
+  ws_events_++;
+}
+
+void FakeComfyui::EmitStatus(const Prompt& p) {
+  if (p.ws_muted) return;
+  // A broadcast, to every socket (no sid).
+  size_t remaining = running_.size() + pending_.size() + finishing_.size();
+  std::string text = Json{{"type", "status"}, {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}}}}.dump();
+  for (auto& [sid, ws] : sockets_) ws->SendText(text);
+}
+
+void FakeComfyui::Tick(double now) {
+  for (Prompt& p : running_) {
+    if (p.ws_muted || p.ws_node.empty()) continue;
+    double span = p.end - p.start;
+    double frac = span > 0 ? (now - p.start) / span : 1;
+    if (p.ws_drop && frac >= 0.5) {
+      p.ws_muted = true;
+      if (p.extra.contains("client_id") && p.extra["client_id"].is_string())
+        RetireSocket(p.extra["client_id"].get<std::string>(), /*drop=*/true);
+      continue;
+    }
+    int steps = std::max(1, options_.progress_steps);
+    int value = std::clamp(static_cast<int>(frac * steps), 0, steps);
+    if (value <= p.ws_step) continue;
+    p.ws_step = value;
+    Emit(p, "progress", Json{{"value", value}, {"max", steps}, {"prompt_id", p.id}, {"node", p.ws_node}});
+    Emit(p, "progress_state",
+         Json{{"prompt_id", p.id},
+              {"nodes", {{p.ws_node, {{"value", value}, {"max", steps}, {"state", "running"}, {"node_id", p.ws_node},
+                                      {"prompt_id", p.id}, {"display_node_id", p.ws_node},
+                                      {"parent_node_id", nullptr}, {"real_node_id", p.ws_node}}}}}});
+  }
+}
+
+void FakeComfyui::RetireSocket(const std::string& sid, bool drop) {
+  auto it = sockets_.find(sid);
+  if (it == sockets_.end()) return;
+  if (drop) it->second->Drop();
+  retired_.push_back(std::move(it->second));
+  sockets_.erase(it);
+}
+
+void FakeComfyui::AcceptSocket(int fd, const LocalRequest& request, std::string leftover, const std::string& sid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The socket's thread may close before this returns: its on_close waits for mu_, and finds
+  // itself registered by then.
+  auto self = std::make_shared<LocalWebSocket*>(nullptr);
+  LocalWebSocket::Handlers h;
+  h.on_close = [this, sid, self] {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = sockets_.find(sid);
+    // The real server pops the sid whatever socket holds it now (server.py's `finally`);
+    // here only its own registration goes, which keeps tests free of that race.
+    if (it != sockets_.end() && it->second.get() == *self) RetireSocket(sid, /*drop=*/false);
+  };
+  auto ws = std::make_shared<LocalWebSocket>(fd, request, std::move(leftover), std::move(h));
+  *self = ws.get();
+  // A second connection with the same clientId replaces the first, which stays open but
+  // gets nothing more (as in server.py).
+  if (sockets_.count(sid)) RetireSocket(sid, /*drop=*/false);
+  sockets_[sid] = ws;
+  ws_connections_++;
+  Advance(Now());
+  size_t remaining = running_.size() + pending_.size() + finishing_.size();
+  ws->SendText(Json{{"type", "status"},
+                    {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}, {"sid", sid}}}}.dump());
+  if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+void FakeComfyui::TickerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_ticker_) {
+    Advance(Now());
+    std::vector<std::shared_ptr<LocalWebSocket>> retired;
+    retired.swap(retired_);
+    lock.unlock();
+    retired.clear();  // joins closed sockets' threads without holding mu_
+    lock.lock();
+    ticker_cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stop_ticker_; });
+  }
 }
 
 Json FakeComfyui::QueueItem(const Prompt& p) const {
@@ -407,8 +583,27 @@ void FakeComfyui::Complete(const Prompt& p, double at) {
                             {"real_node_id", it.key()}};
     }
   }
-  history_[p.id] = Json{{"prompt", QueueItem(p)}, {"outputs", outputs}, {"status", status}, {"meta", meta}};
+  // Events, in the real server's order: executed per output node, then the outcome.
+  if (status.value("status_str", "") == "success") {
+    for (auto it = outputs.begin(); it != outputs.end(); ++it)
+      Emit(p, "executed", Json{{"node", it.key()}, {"display_node", it.key()}, {"output", it.value()}, {"prompt_id", p.id}});
+  }
+  const Json& last = messages.back();  // execution_success / execution_error / execution_interrupted
+  Emit(p, last[0].get<std::string>(), last[1]);
+  Json entry = Json{{"prompt", QueueItem(p)}, {"outputs", outputs}, {"status", status}, {"meta", meta}};
+  if (history_lag_ > 0) {
+    finishing_.push_back(Finishing{p, std::move(entry), at + history_lag_});
+  } else {
+    Commit(p, std::move(entry));
+  }
+}
+
+void FakeComfyui::Commit(const Prompt& p, Json entry) {
+  history_[p.id] = std::move(entry);
   history_order_.push_back(p.id);
+  EmitStatus(p);
+  // `executing` with node null: the prompt is done and its history is there.
+  Emit(p, "executing", Json{{"node", nullptr}, {"prompt_id", p.id}});
 }
 
 Json FakeComfyui::ValidatePrompt(const Json& graph, int* status) const {
@@ -655,7 +850,7 @@ void FakeComfyui::Install(LocalServer& svr) {
     svr.Handle("GET", pre + "/prompt", [this](const LocalRequest&) {
       std::lock_guard<std::mutex> lock(mu_);
       Advance(Now());
-      return JsonReply(200, Json{{"exec_info", {{"queue_remaining", running_.size() + pending_.size()}}}});
+      return JsonReply(200, Json{{"exec_info", {{"queue_remaining", running_.size() + pending_.size() + finishing_.size()}}}});
     });
     svr.Handle("POST", pre + "/prompt", [this](const LocalRequest& req) { return PostPrompt(req); });
     svr.Handle("GET", pre + "/queue", [this](const LocalRequest&) {
@@ -663,6 +858,7 @@ void FakeComfyui::Install(LocalServer& svr) {
       Advance(Now());
       Json running = Json::array(), pending = Json::array();
       for (const Prompt& p : running_) running.push_back(QueueItem(p));
+      for (const Finishing& f : finishing_) running.push_back(QueueItem(f.prompt));  // until task_done
       for (const Prompt& p : pending_) pending.push_back(QueueItem(p));
       return JsonReply(200, Json{{"queue_running", running}, {"queue_pending", pending}});
     });
@@ -700,6 +896,7 @@ void FakeComfyui::Install(LocalServer& svr) {
       std::lock_guard<std::mutex> lock(mu_);
       Advance(Now());
       std::string id = req.path.substr(pre.size() + std::string("/history/").size());
+      history_requests_++;
       Json body = Json::object();
       auto it = history_.find(id);
       if (it != history_.end()) body[it->first] = it->second;
@@ -717,6 +914,19 @@ void FakeComfyui::Install(LocalServer& svr) {
       return JsonReply(200, body);
     });
     svr.Handle("GET", pre + "/view", [this](const LocalRequest& req) { return GetView(req); });
+    svr.Handle("GET", pre + "/ws", [this](const LocalRequest& req) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!ws_enabled_) return LocalResponse::Text(404, "404: Not Found");
+      }
+      if (LocalWebSocket::HandshakeReply(req).empty()) return LocalResponse::Text(400, "not a WebSocket upgrade");
+      std::string sid = req.QueryParam("clientId");
+      if (sid.empty()) sid = RandomHex(32);
+      LocalResponse r;
+      r.status = 101;
+      r.takeover = [this, req, sid](int fd, std::string leftover) { AcceptSocket(fd, req, std::move(leftover), sid); };
+      return r;
+    });
     svr.Handle("POST", pre + "/upload/image", [this](const LocalRequest& req) { return PostUpload(req); });
   }
 }

@@ -19,7 +19,17 @@
 //   GET  /view?filename=&subfolder=&type=      real PNG bytes (uncompressed, > 1 KB) or the
 //                                              MP4 of tests/data/comfyui_clip.mp4; 400 for
 //                                              ".." or a leading "/", 404 (empty) when missing
-// Not served: /ws (comfyrun polls /history), /object_info.
+//   GET  /ws?clientId=                         WebSocket (support/local_websocket.h): a
+//                                              `status` with the sid on connect; then, for
+//                                              prompts queued with that client_id, the
+//                                              transcript's sequence: execution_start,
+//                                              execution_cached, executing {node}, progress +
+//                                              progress_state (progress_steps of them, spread
+//                                              over the run), executed per output node,
+//                                              execution_success (or execution_error /
+//                                              execution_interrupted), status, and executing
+//                                              {node: null}. 404 while disabled.
+// Not served: /object_info.
 //
 // Known classes: EmptyImage, ImageInvert, ImageBlur, ImageScale, LoadImage, SaveImage,
 // PreviewImage, CreateVideo, SaveVideo, LoadAudio, SaveAudio, ReActorFaceSwap. Output nodes:
@@ -31,13 +41,18 @@
 // counters are exact. Running an identical graph again is "cached": the history names the same
 // files as the first run, as the real server does.
 //
+// Events need a clock of their own: while a socket is connected, a ticker thread advances the
+// queue every 10 ms (a client listening for events sends no requests that would).
+//
 // Threading: LocalServer runs the handlers on its own thread; all state is behind one mutex,
 // so the setters and counters may be called from the test thread at any time.
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comfyrun/json.h"
@@ -45,6 +60,7 @@
 namespace comfyrun::testing {
 
 class LocalServer;
+class LocalWebSocket;
 struct LocalRequest;
 struct LocalResponse;
 
@@ -53,6 +69,7 @@ class FakeComfyui {
   struct Options {
     int slots = 1;             ///< prompts executing at once
     double run_seconds = 0.2;  ///< wall time each prompt executes
+    int progress_steps = 4;    ///< `progress` events per prompt over its run
   };
   /// Scripted outcome of the next prompts to start executing.
   enum class Fault {
@@ -75,8 +92,9 @@ class FakeComfyui {
   /// port is not reused while the process lives, short of a very unlikely ephemeral reuse).
   /// State and counters are kept.
   void Stop();
-  /// A server restart while staying on the same port: queue, history and cache are lost,
-  /// as when ComfyUI is restarted, so re-attaching clients find their prompt gone.
+  /// A server restart while staying on the same port: queue, history and cache are lost and
+  /// WebSockets dropped, as when ComfyUI is restarted, so re-attaching clients find their
+  /// prompt gone.
   void Forget();
   bool running() const;
 
@@ -87,6 +105,22 @@ class FakeComfyui {
   /// Applies `fault` to the next `count` prompts that start executing (-1 = all of them).
   void SetFault(Fault fault, int count = -1);
 
+  // WebSocket switches.
+  /// While disabled, /ws answers 404 (a server behind a proxy without WebSocket support).
+  void SetWebSocketEnabled(bool enabled);
+  /// The next `count` prompts to start lose their client's socket halfway through the run:
+  /// it is dropped without a close frame, and no later event of those prompts is sent, even
+  /// after the client reconnects. Only polling can see them finish.
+  void DropWebSocketMidPrompt(int count = 1);
+  /// Drops every open socket now, without a close frame; clients may reconnect.
+  void DropWebSockets();
+  /// Sends `text` as a text message to every open socket (foreign events, for tests).
+  void BroadcastWs(const std::string& text);
+  /// A finished prompt's execution_success is sent at once, but its history entry (and the
+  /// final `executing` null) appear `seconds` later. The real server's order allows that gap:
+  /// execution_success goes out before the history is written.
+  void SetHistoryLag(double seconds);
+
   // Counters.
   int prompts_submitted() const;  ///< accepted POST /prompt
   int prompts_rejected() const;   ///< 400/500 POST /prompt
@@ -95,6 +129,10 @@ class FakeComfyui {
   int interrupts() const;         ///< POST /interrupt requests
   int queue_deletes() const;      ///< prompt ids named by POST /queue {delete}
   int uploads() const;            ///< POST /upload/image accepted
+  int ws_connections() const;     ///< WebSocket upgrades accepted
+  int ws_open() const;            ///< sockets registered now (one per clientId)
+  int ws_events() const;          ///< per-prompt event messages sent
+  int history_requests() const;   ///< GET /history/{id}
   int running_now() const;
   int pending_now() const;
   /// Accepted prompt ids, in order; and the graph of the last accepted prompt.
@@ -113,6 +151,16 @@ class FakeComfyui {
     double start = 0, end = 0;
     bool interrupted = false;
     Fault fault = Fault::kNone;
+    std::string ws_node;    ///< node shown as executing
+    int ws_step = -1;       ///< last progress value sent
+    bool ws_drop = false;   ///< DropWebSocketMidPrompt applies
+    bool ws_muted = false;  ///< no more events for this prompt
+  };
+  /// A prompt whose history entry is not visible yet (SetHistoryLag).
+  struct Finishing {
+    Prompt prompt;
+    Json entry;
+    double visible_at = 0;
   };
 
   void Install(LocalServer& server);
@@ -122,6 +170,13 @@ class FakeComfyui {
   void Advance(double now);  ///< mu_ held
   void StartPending(double at);  ///< mu_ held
   void Complete(const Prompt& p, double at);  ///< mu_ held
+  void Commit(const Prompt& p, Json entry);   ///< mu_ held: history entry, status, executing null
+  void Emit(const Prompt& p, const std::string& type, Json data);  ///< mu_ held
+  void EmitStatus(const Prompt& p);           ///< mu_ held
+  void Tick(double now);                      ///< mu_ held: progress events and planned drops
+  void AcceptSocket(int fd, const LocalRequest& request, std::string leftover, const std::string& sid);
+  void RetireSocket(const std::string& sid, bool drop);  ///< mu_ held
+  void TickerLoop();
   Json QueueItem(const Prompt& p) const;
   Json ValidatePrompt(const Json& graph, int* status) const;  ///< mu_ held; null when valid
   Json RunOutputs(const Prompt& p, bool* cached);  ///< mu_ held
@@ -146,6 +201,19 @@ class FakeComfyui {
   int interrupts_ = 0, queue_deletes_ = 0, uploads_ = 0;
   std::vector<std::string> prompt_ids_;
   Json last_prompt_;
+
+  std::deque<Finishing> finishing_;
+  std::map<std::string, std::shared_ptr<LocalWebSocket>> sockets_;  ///< clientId -> socket
+  /// Sockets no longer registered; destroyed (joined) by the ticker outside mu_, since their
+  /// threads take mu_ when they close.
+  std::vector<std::shared_ptr<LocalWebSocket>> retired_;
+  bool ws_enabled_ = true;
+  int drop_mid_prompt_ = 0;
+  double history_lag_ = 0;
+  int ws_connections_ = 0, ws_events_ = 0, history_requests_ = 0;
+  std::thread ticker_;       ///< started with the first socket
+  bool stop_ticker_ = false; ///< guarded by mu_
+  std::condition_variable ticker_cv_;
 };
 
 /// Serves a FakeComfyui with `slots` until the process is killed (for end-to-end tests that

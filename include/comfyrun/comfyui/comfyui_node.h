@@ -8,14 +8,16 @@
 //   2. take a slot from the pool (least-loaded healthy server, or the `server` input);
 //   3. upload local files named by LoadImage-style inputs (POST /upload/image) and put the
 //      server's names in their place;
-//   4. POST /prompt {prompt, client_id, prompt_id}; journal {provider:"comfyui", server,
-//      promptId, clientId} as soon as it is accepted (ctx.RecordSubmission, which fsyncs on
-//      the loop thread: a few milliseconds, once per prompt);
-//   5. wait by polling GET /history/{id} every pool.options().poll_interval; while the history
-//      is {} ask GET /queue to tell "running", "queued (n ahead)" and "gone" apart, and show
-//      that on the status line. WebSocket events are not used: libcurl 7.88 in Debian is
-//      built without WebSocket support and HttpLoop exposes no socket watching, so polling is
-//      the one completion path (TODO(comfyui): /ws?clientId= for live sampler progress);
+//   4. POST /prompt {prompt, client_id, prompt_id} with the process's client_id; journal
+//      {provider:"comfyui", server, promptId, clientId} as soon as it is accepted
+//      (ctx.RecordSubmission, which fsyncs on the loop thread: a few milliseconds, once per
+//      prompt);
+//   5. wait: the server's WebSocket (comfyui/events.h, one per server, shared by all jobs)
+//      reports node progress, shown on the status line ("KSampler #3 12/30 on gpu1:8188"), and
+//      the end of the prompt, which makes the job fetch GET /history/{id} at once. Polling
+//      /history goes on underneath as the source of truth: every ws_poll_interval (10 s) while
+//      the socket is up, every poll_interval when it is down or the server has no /ws. While
+//      the history is {} GET /queue tells "running", "queued (n ahead)" and "gone" apart;
 //   6. give the slot back, then download every output file with GET /view into ctx.node_dir
 //      as "<comfy node id>_<server filename>" (ComfyUI reuses file names across cached runs,
 //      so names are made unique per node, never taken from the server alone).

@@ -19,7 +19,8 @@
 // The pool has no locks because nothing else touches it: callers on other threads go through
 // HttpLoop::Post. Waiters are plain records in a queue, so thousands can wait without threads.
 //
-// Lifetime: destroy the pool after its HttpLoop (whose destructor runs the pool's pending
+// Lifetime: call StopEvents() before destroying the HttpLoop (the event sockets' thread posts
+// to it); destroy the pool after its HttpLoop (whose destructor runs the pool's pending
 // health-check callbacks with kCancelled and drops its timers), or on the loop thread. The
 // destructor never calls the loop.
 #include <cstdint>
@@ -31,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "comfyrun/comfyui/events.h"
 #include "comfyrun/config.h"
 #include "comfyrun/net/http_loop.h"
 
@@ -59,6 +61,13 @@ struct ComfyuiPoolOptions {
   double poll_interval = 1;       ///< how often a node polls /history and /queue (used by nodes)
   double request_timeout = 60;    ///< seconds for a single control request (/prompt, /queue...)
   double download_timeout = 600;  ///< seconds for one /view download
+  /// Listen to each server's /ws for progress and completion (COMFYRUN_COMFYUI_WS=off turns
+  /// it off; jobs then poll at poll_interval only).
+  bool websocket = true;
+  /// Poll cadence of a job whose events arrive over a live socket: a safety net, since the
+  /// events say when to look. Never below poll_interval.
+  double ws_poll_interval = 10;
+  ComfyuiEventsOptions events;    ///< socket reconnect backoff, keepalive, limits
 };
 
 class ComfyuiPool {
@@ -79,7 +88,8 @@ class ComfyuiPool {
 
   /// Builds the pool of Config::comfyui_servers; nullptr (with *err empty) when no server is
   /// configured, nullptr with *err on a bad entry. COMFYRUN_POLL_INTERVAL (a duration, as for
-  /// the other providers) overrides options.poll_interval, for tests against local fakes.
+  /// the other providers) overrides options.poll_interval, for tests against local fakes;
+  /// COMFYRUN_COMFYUI_WS=off (or 0, false, no) turns options.websocket off.
   /// Callable from any thread (touches no pool state).
   static std::unique_ptr<ComfyuiPool> FromConfig(const Config& config, HttpLoop* loop,
                                                  std::string* err,
@@ -105,10 +115,26 @@ class ComfyuiPool {
   // Introspection for tests and the status line (loop thread).
   int in_use(const std::string& server) const;
   Health health(const std::string& server) const;
+  /// Seconds until the pool re-checks the soonest of the servers a job may use (`preferred`,
+  /// or every server for ""); 0 when one of them is not down. A job refused because they are
+  /// all down waits this long before its next attempt, so its attempts are not spent on
+  /// refusals that asked no server.
+  double SecondsUntilRecheck(const std::string& preferred) const;
+  /// True when every server a job may use answered its last health check with 401 or 403:
+  /// reachable, but refusing our credentials, which a retry does not change.
+  bool RefusesAuth(const std::string& preferred) const;
   size_t waiting() const { return waiters_.size(); }
   std::vector<ComfyuiServerSpec> servers() const;
   const ComfyuiPoolOptions& options() const { return options_; }
   HttpLoop* loop() const { return loop_; }
+  /// The servers' event sockets, or nullptr when options().websocket is off (loop thread).
+  ComfyuiEvents* events() { return events_.get(); }
+  /// The client_id sent with every prompt: ComfyuiClientId(), one per process.
+  const std::string& client_id() const { return ComfyuiClientId(); }
+  /// Closes the event sockets and joins their thread, which posts to the HttpLoop: call it
+  /// before destroying the loop (the executor does). Any thread; idempotent; the destructor
+  /// calls it too.
+  void StopEvents();
 
  private:
   struct Server {
@@ -118,6 +144,7 @@ class ComfyuiPool {
     double down_until = 0;  ///< steady seconds; a down server is re-checked after this
     double backoff = 0;     ///< next back-off in seconds
     std::string last_error;
+    bool auth_refused = false;  ///< the last health check answered 401 or 403
     uint64_t last_granted = 0;  ///< grant sequence number, to spread ties round-robin
     HttpLoop::RequestId check_request = 0;
     HttpLoop::TimerId recheck_timer = 0;
@@ -153,6 +180,8 @@ class ComfyuiPool {
   bool dispatch_again_ = false;
   /// Callbacks hold a weak copy; the destructor resets it so late callbacks do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  /// Created with the pool (it starts no thread until a socket is opened); null when off.
+  std::unique_ptr<ComfyuiEvents> events_;
 };
 
 }  // namespace comfyrun
