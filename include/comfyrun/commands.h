@@ -41,6 +41,8 @@ struct ExecutionOptions {
   bool quiet = false;
   bool json = false;                 ///< summary as JSON on stdout
   std::vector<std::string> comfyui;  ///< --comfyui URL (repeatable)
+  bool cache = false;                ///< --cache: every node may reuse cached outputs (docs/cache.md)
+  bool no_cache = false;             ///< --no-cache: no cache lookup or store in this run
 };
 
 struct RunOptionsCli {
@@ -74,6 +76,16 @@ struct StatusOptions {
   bool json = false;
 };
 int StatusCommand(const StatusOptions& options);
+
+/// `cache ls` and `cache prune --older-than AGE`: the output cache under --out (cmd_cache.cc).
+struct CacheCommandOptions {
+  std::string out_dir = "generated";
+  bool json = false;                 ///< ls: entries as JSON; prune: the report as JSON
+  std::string older_than;            ///< prune: a duration since last use ("30d", "12h", "0")
+  bool dry_run = false;              ///< prune: only say what would go
+};
+int CacheLsCommand(const CacheCommandOptions& options);
+int CachePruneCommand(const CacheCommandOptions& options);
 
 /// Prints diagnostics to stderr, errors last so they stay visible.
 void PrintDiagnostics(const std::vector<Diagnostic>& diags);

@@ -44,6 +44,9 @@ enum class OpenOutputs {
 
 struct NodeTypeSpec {
   std::string name;
+  /// Part of every cache key (docs/cache.md): raise it when a change to the type makes the
+  /// outputs of earlier runs unfit to reuse (another file format, a fixed bug in its output).
+  int version = 1;
   std::vector<std::string> aliases;   ///< other names accepted in workflows
   std::string summary;                ///< one line for `nodes`
   std::vector<InputSpec> inputs;

@@ -53,6 +53,10 @@ int RunCli(int argc, char** argv) {
     cmd->add_flag("-q,--quiet", exec.quiet, "print only failures and the summary");
     cmd->add_flag("--json", exec.json, "print the run summary as JSON on stdout");
     cmd->add_option("--comfyui", exec.comfyui, "a ComfyUI server URL (repeatable; adds to COMFYUI_URL)");
+    auto* cache_on = cmd->add_flag("--cache", exec.cache,
+                                   "reuse the outputs of earlier runs with the same inputs (every node the workflow does "
+                                   "not exclude; see docs/cache.md)");
+    cmd->add_flag("--no-cache", exec.no_cache, "no cache lookup or store in this run")->excludes(cache_on);
   };
 
   RunOptionsCli run;
@@ -81,6 +85,20 @@ int RunCli(int argc, char** argv) {
   status_cmd->add_option("journal", status.journal, "the run's journal (.jsonl)")->required();
   status_cmd->add_flag("--json", status.json, "print the run's metrics as JSON");
 
+  CacheCommandOptions cache;
+  auto* cache_cmd = app.add_subcommand("cache", "list or prune the output cache (<out>/cache; docs/cache.md)");
+  cache_cmd->require_subcommand(1);
+  auto* cache_ls_cmd = cache_cmd->add_subcommand("ls", "list cache entries, most recently used first");
+  cache_ls_cmd->add_option("-o,--out", cache.out_dir, "output directory")->capture_default_str()->type_name("DIR");
+  cache_ls_cmd->add_flag("--json", cache.json, "print the entries as JSON");
+  auto* cache_prune_cmd = cache_cmd->add_subcommand("prune", "remove cache entries not used for a while");
+  cache_prune_cmd->add_option("--older-than", cache.older_than, "time since last use: 30d, 12h, 0 (everything)")
+      ->required()
+      ->type_name("AGE");
+  cache_prune_cmd->add_option("-o,--out", cache.out_dir, "output directory")->capture_default_str()->type_name("DIR");
+  cache_prune_cmd->add_flag("--dry-run", cache.dry_run, "only print what would be removed");
+  cache_prune_cmd->add_flag("--json", cache.json, "print the report as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -104,6 +122,8 @@ int RunCli(int argc, char** argv) {
   if (*validate_cmd) return ValidateCommand(validate);
   if (*plan_cmd) return PlanCommand(plan);
   if (*nodes_cmd) return NodesCommand(nodes);
+  if (*cache_ls_cmd) return CacheLsCommand(cache);
+  if (*cache_prune_cmd) return CachePruneCommand(cache);
   return kExitInvalid;
 }
 

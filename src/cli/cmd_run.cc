@@ -45,6 +45,7 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   o.config = Config::FromEnvironment();
   o.config.offline = e.offline;
   for (const auto& url : e.comfyui) o.config.comfyui_servers.push_back(url);
+  o.cache = e.no_cache ? CacheMode::kOff : e.cache ? CacheMode::kOn : CacheMode::kWorkflow;
   return o;
 }
 
@@ -108,7 +109,7 @@ bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) 
 Json HeaderOptions(const RunOptions& o) {
   return {{"out", AbsolutePath(o.out_dir)}, {"jobs", o.jobs}, {"durability", DurabilityName(o.durability)},
           {"offline", o.config.offline}, {"failFast", o.fail_fast}, {"maxCost", o.max_cost},
-          {"comfyui", o.config.comfyui_servers}};
+          {"comfyui", o.config.comfyui_servers}, {"cache", CacheModeName(o.cache)}};
 }
 
 Json RunHeader(const Workflow& wf, const std::string& run_id, const RunOptions& options) {
@@ -207,6 +208,10 @@ int ResumeCommand(const ResumeOptions& cli) {
   if (!cli.offline_given) exec.offline = saved.value("offline", false);
   if (!cli.fail_fast_given) exec.fail_fast = saved.value("failFast", false);
   if (exec.max_cost < 0) exec.max_cost = saved.value("maxCost", -1.0);
+  if (!exec.cache && !exec.no_cache) {
+    exec.cache = saved.value("cache", "") == "on";
+    exec.no_cache = saved.value("cache", "") == "off";
+  }
   if (exec.comfyui.empty() && saved.contains("comfyui"))
     for (const auto& url : saved["comfyui"]) exec.comfyui.push_back(url.get<std::string>());
   RunOptions options = ToRunOptions(exec);

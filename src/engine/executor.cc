@@ -208,6 +208,8 @@ struct Executor::Impl {
     Json submission;             // unfinished remote job to re-attach to
     double estimate = 0;         // expected cost, for --max-cost
     bool running = false;
+    std::string cache_key;       // of the current attempt; "" when it does not use the cache
+    bool cached = false;         // the current attempt is a cache hit
     std::shared_ptr<NodeContext> ctx;
   };
 
@@ -227,6 +229,7 @@ struct Executor::Impl {
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<ComfyuiPool> comfyui;  // loop-thread state; destroyed after the loop
   std::unique_ptr<SyncThread> syncer;
+  std::unique_ptr<RunCache> cache;
   uint64_t next_ticket = 1;
   std::deque<std::pair<uint64_t, size_t>> awaiting_durable;  // (ticket, node), tickets ascending
   std::mt19937_64 rng{std::random_device{}()};
@@ -258,6 +261,8 @@ struct Executor::Impl {
     for (const auto& [name, depth] : wf.pools) depths[name] = depth;
     scheduler = std::make_unique<Scheduler>(deps, RemainingCriticalPath(deps, weights), pools, depths, options.jobs);
     status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
+    cache = std::make_unique<RunCache>(out_root + "/cache", options.cache, options.config.offline, run_dir,
+                                       [this](const std::string& w) { status->Warning(w); });
   }
 
   // --- journal -------------------------------------------------------------------------
@@ -301,6 +306,8 @@ struct Executor::Impl {
     ++run.attempt;
     ++run.attempts_this_run;
     run.started_ms = NowUnixMs();
+    run.cache_key.clear();
+    run.cached = false;
     int64_t queue_wait_ms = run.ready_since > 0 ? static_cast<int64_t>((now - run.ready_since) * 1000) : 0;
     Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
     status->NodeStarted(node.id, run.attempt);
@@ -326,6 +333,15 @@ struct Executor::Impl {
     if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
     // Inline kinds write nothing: no folder for them (100,000 value nodes, 100,000 mkdirs).
     if (!kind->runs_inline() && !MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
+    if (ctx->submission.is_null() && cache->Enabled(node, *kind)) {
+      // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0.
+      auto hit = cache->Lookup(node, [this](const std::string& r) { return Lookup(r); }, ctx->node_dir, &run.cache_key);
+      if (hit) {
+        run.cached = true;
+        queue->Post(Event{i, run.attempt, false, std::move(*hit), ""});
+        return;
+      }
+    }
     if (kind->mode() == NodeKind::Mode::kAsync && !http) http = std::make_unique<HttpLoop>();
     ctx->http = http.get();
     if (ctx->type == "comfyui") {
@@ -429,13 +445,15 @@ struct Executor::Impl {
     spent += result.cost;
     int64_t now_ms = NowUnixMs();
     if (result.ok()) {
+      if (!run.cache_key.empty() && !run.cached) cache->Store(run.cache_key, node, result, run_dir + "/" + node.id);
       run.outputs = std::move(result.outputs);
       run.submission = nullptr;
-      Record({{"type", "completed"}, {"node", node.id}, {"attempt", run.attempt}, {"outputs", run.outputs},
-              {"cost", result.cost}, {"provider", result.provider}, {"model", result.model},
-              {"startedAt", run.started_ms}, {"durationMs", now_ms - run.started_ms}},
-             true);
-      status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, false);
+      Json record = {{"type", "completed"}, {"node", node.id}, {"attempt", run.attempt}, {"outputs", run.outputs},
+                     {"cost", result.cost}, {"provider", result.provider}, {"model", result.model},
+                     {"startedAt", run.started_ms}, {"durationMs", now_ms - run.started_ms}};
+      if (run.cached) record["cached"] = true;
+      Record(std::move(record), true);
+      status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, run.cached);
       if (options.durability == Durability::kBatch && !node.spec->side_effect_free) {
         // Free the slot now; dependents start once the record is on disk.
         scheduler->NodeFinishing(i);

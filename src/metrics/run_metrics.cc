@@ -97,6 +97,7 @@ Json BuildRunMetrics(const JournalReplay& replay) {
   std::vector<NodeInfo> infos = NodesOfHeader(header);
   std::map<std::string, int> counts = {{"completed", 0}, {"failed", 0}, {"skipped", 0}, {"running", 0}, {"pending", 0}};
   std::map<std::string, int> errors;
+  int cached_nodes = 0;  // completed from the output cache (docs/cache.md), at cost 0
   Json nodes = Json::array();
   static const JournalNode kNever;
   for (const auto& info : infos) {
@@ -106,6 +107,7 @@ Json BuildRunMetrics(const JournalReplay& replay) {
     // A node left running by a run that has finished was interrupted.
     if (n.status == JournalNode::Status::kRunning && replay.finished) node_status = "interrupted";
     counts[node_status == "interrupted" ? "pending" : node_status]++;
+    if (n.cached && n.status == JournalNode::Status::kCompleted) ++cached_nodes;
     Json j = {{"id", info.id}, {"type", info.type}, {"provider", n.provider}, {"model", n.model},
               {"status", node_status}, {"attempts", n.attempts},
               {"start", n.started_at ? IsoTime(n.started_at) : ""}, {"end", n.finished_at ? IsoTime(n.finished_at) : ""},
@@ -140,6 +142,7 @@ Json BuildRunMetrics(const JournalReplay& replay) {
   m["criticalPathMs"] = static_cast<int64_t>(total);
   m["peakParallelism"] = PeakParallelism(replay);
   m["counts"] = counts;
+  m["cachedNodes"] = cached_nodes;
   m["errors"] = errors;
   m["nodes"] = nodes;
   return m;

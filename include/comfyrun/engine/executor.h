@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "comfyrun/cache/run_cache.h"
 #include "comfyrun/config.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/journal.h"
@@ -28,6 +29,7 @@ struct RunOptions {
   bool fail_fast = false;              ///< first failure stops everything
   double max_cost = -1;                ///< USD; < 0 = no limit
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
+  CacheMode cache = CacheMode::kWorkflow;  ///< --cache / --no-cache (cache/run_cache.h)
   Config config;                       ///< keys, endpoints, offline, ComfyUI servers
 };
 

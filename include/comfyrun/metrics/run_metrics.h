@@ -6,6 +6,7 @@
 //   {"schemaVersion":1, "runId", "workflowId", "status", "startedAt", "finishedAt",
 //    "durationMs", "totalCost", "criticalPath":[ids], "criticalPathMs", "peakParallelism",
 //    "counts":{"completed":n,"failed":n,"skipped":n,"running":n,"pending":n},
+//    "cachedNodes": n (completed nodes whose outputs came from the cache, at cost 0),
 //    "errors":{"RateLimited":n,...}, "runs": n,
 //    "nodes":[{"id","type","provider","model","status","attempts","start","end","durationMs",
 //              "queueWaitMs","cost","cached","outputs","error":{"type","message"}}]}
