@@ -441,6 +441,9 @@ struct Executor::Impl {
   void OnResult(size_t i, NodeResult result, std::vector<size_t>* succeeded) {
     const WorkflowNode& node = wf.nodes[i];
     NodeRun& run = runs[i];
+    // The job this attempt submitted (ctx.RecordSubmission, written before the result was
+    // posted) or re-attached to: a retry must re-attach to it unless the result says it is over.
+    Json submitted = run.ctx ? run.ctx->submission : Json();
     EndAttempt(i);
     spent += result.cost;
     int64_t now_ms = NowUnixMs();
@@ -466,6 +469,7 @@ struct Executor::Impl {
       return;
     }
     if (result.submission_finished) run.submission = nullptr;
+    else if (!submitted.is_null()) run.submission = submitted;
     else if (run.submission.is_null() && !result.details.is_null() && result.details.contains("submission"))
       run.submission = result.details["submission"];
     std::string message = Redactor::Redact(result.message);
