@@ -10,7 +10,8 @@
 #     fakes count, per node, no more submissions than the journal accounts for: the journaled
 #     provider ids plus the attempts a kill cut short before their id was journaled;
 #   - shell and http side effects happened at least once and at most once per attempt;
-#   - every artifact is there and decodes (ffprobe/ffmpeg): images, 4 s videos, ComfyUI files.
+#   - every artifact is there and decodes (ffprobe/ffmpeg): images, 4 s videos, ComfyUI files
+#     (each distinct content once: intact copies of what the fakes serve are byte-identical).
 # Prints the submissions made by attempts whose id was lost to a kill (the documented window
 # between the provider's acceptance and the journal record; see docs/guarantees.md).
 source "$(dirname "$0")/support/lib.sh"
@@ -51,11 +52,10 @@ make_workflow() {  # $1 = round
   echo "{\"workflowId\": \"soak-$r\", \"nodes\": [${nodes[*]}]}"
 }
 
-# Submissions the fake providers accepted for prompts containing $1.
+# Submissions the fake providers accepted for prompts containing $1 (counts read once per
+# round into provider-stats.json).
 provider_submissions() {
-  local part=$1
-  { curl -sf "$GEMINI_FAKE/_fake/stats"; curl -sf "$SORA_FAKE/_fake/stats"; } \
-    | jq -s --arg p "$part" '[.[].submissions | to_entries[] | select(.key | contains($p)) | .value] | add // 0'
+  jq -s --arg p "$1" '[.[].submissions | to_entries[] | select(.key | contains($p)) | .value] | add // 0' provider-stats.json
 }
 
 comfy_accepted() { echo $(( $(accepted "$COMFY_A" "POST /prompt") + $(accepted "$COMFY_B" "POST /prompt") )); }
@@ -78,6 +78,8 @@ check_artifact() {
 total_kills=0
 round=0
 orphans=0
+declare -A orphans_by  # node kind -> unrecorded submissions
+checked=0
 start_time=$SECONDS
 while [ $total_kills -lt "$KILLS" ]; do
   round=$((round + 1))
@@ -93,6 +95,7 @@ while [ $total_kills -lt "$KILLS" ]; do
   attempt_counts $journal
   outputs=$(jq -R -n -c '[inputs | fromjson? | select(.type == "completed")] | map({(.node): .outputs}) | add' $journal)
 
+  { curl -sf "$GEMINI_FAKE/_fake/stats"; curl -sf "$SORA_FAKE/_fake/stats"; } > provider-stats.json
   comfy_ids=0; comfy_cut=0; round_orphans=0
   while read -r node starts cut ids; do
     case $node in
@@ -108,21 +111,32 @@ while [ $total_kills -lt "$KILLS" ]; do
         [ "$subs" -ge "$low" ] && [ "$subs" -le $((low + cut)) ] \
           || fail "round $round: $node: the fake accepted $subs submissions; the journal accounts for $low (+ $cut cut short by a kill)"
         round_orphans=$((round_orphans + subs - low))
+        orphans_by[${node%%[0-9]*}]=$(( ${orphans_by[${node%%[0-9]*}]:-0} + subs - low ))
         if [[ $node == img* ]]; then
-          check_artifact "$(jq -r ".$node.characterImagePath" <<<"$outputs")" image
+          echo "image $(jq -r ".$node.characterImagePath" <<<"$outputs")" >> artifacts-$round
         else
-          check_artifact "$(jq -r ".$node.videoPath" <<<"$outputs")" video
+          echo "video $(jq -r ".$node.videoPath" <<<"$outputs")" >> artifacts-$round
         fi ;;
       comfy*)
         comfy_ids=$((comfy_ids + ids)); comfy_cut=$((comfy_cut + cut))
-        check_artifact "$(jq -r ".$node.imagePath" <<<"$outputs")" image ;;
+        echo "image $(jq -r ".$node.imagePath" <<<"$outputs")" >> artifacts-$round ;;
     esac
   done < $journal.attempts
   comfy_subs=$(( $(comfy_accepted) - comfy_before ))
   [ "$comfy_subs" -ge "$comfy_ids" ] && [ "$comfy_subs" -le $((comfy_ids + comfy_cut)) ] \
     || fail "round $round: the ComfyUI fakes accepted $comfy_subs prompts; the journal accounts for $comfy_ids (+ $comfy_cut cut short by a kill)"
   round_orphans=$((round_orphans + comfy_subs - comfy_ids))
+  # Every artifact exists; each distinct content (intact ones are byte-identical copies of
+  # what the fakes serve, a damaged one differs) is decoded once.
+  while read -r kind file; do
+    [ -s "$file" ] || fail "round $round: artifact $file is missing or empty"
+    echo "$kind $(sha256sum < "$file" | cut -c1-64) $file"
+  done < artifacts-$round | sort -u -k1,2 > distinct-$round
+  while read -r kind _ file; do check_artifact "$file" "$kind"; done < distinct-$round
+  checked=$((checked + $(wc -l < artifacts-$round)))
+  orphans_by[comfy]=$(( ${orphans_by[comfy]:-0} + comfy_subs - comfy_ids ))
   orphans=$((orphans + round_orphans))
   echo "round $round: finished after $KILLS_MADE kills; unrecorded submissions: $round_orphans"
 done
-pass "$total_kills kills in $round rounds ($((SECONDS - start_time)) s): every run finished, no completed node ran again, no journaled submission was repeated, artifacts decode; submissions whose id a kill lost before it was journaled: $orphans"
+by_kind=$(for k in img veo sora comfy; do printf '%s %s, ' $k "${orphans_by[$k]:-0}"; done)
+pass "$total_kills kills in $round rounds ($((SECONDS - start_time)) s): every run finished, no completed node ran again, no journaled submission was repeated, $checked artifacts intact; submissions whose id a kill lost before it was journaled: $orphans (${by_kind%, })"
