@@ -400,6 +400,7 @@ class FileKind : public NodeKind {
     std::string text = ctx.inputs["argv"].dump();
     std::string path = ctx.node_dir + "/out.txt";
     WriteText(path, text);
+    if (!ctx.submission.is_null()) reattached.push_back(ctx.node_id);
     NodeResult r = NodeResult::Success({{"path", path}, {"text", text}});
     r.cost = 0.25;
     r.provider = "fake";
@@ -408,6 +409,7 @@ class FileKind : public NodeKind {
   }
   std::mutex mutex;
   std::map<std::string, int> calls;
+  std::vector<std::string> reattached;  // nodes that ran with a recorded submission
 };
 
 const char* kCachedWorkflow = R"({"workflowId": "c", "params": {"text": "hello"}, "nodes": [
@@ -421,8 +423,10 @@ struct CachedRun {
   JournalReplay replay;
 };
 
-/// Runs kCachedWorkflow (with --param text=`text`) in the shared output folder "out".
-CachedRun RunOnce(FileKind* kind, const std::string& text, CacheMode mode = CacheMode::kWorkflow) {
+/// Runs kCachedWorkflow (with --param text=`text`) in the shared output folder "out". With
+/// `submission`, as a resume of a run in which "gen" had submitted a remote job.
+CachedRun RunOnce(FileKind* kind, const std::string& text, CacheMode mode = CacheMode::kWorkflow,
+                  const Json& submission = nullptr) {
   static int counter = 0;
   CachedRun out;
   out.run_id = "r" + std::to_string(++counter);
@@ -441,7 +445,15 @@ CachedRun RunOnce(FileKind* kind, const std::string& text, CacheMode mode = Cach
     auto journal = JournalWriter::Open(journal_path, options.durability, &err);
     REQUIRE_MESSAGE(journal, err);
     journal->Append({{"type", "header"}, {"format", 1}, {"runId", out.run_id}, {"workflow", wf.document}}, true, &err);
+    JournalReplay before;
+    if (!submission.is_null()) {
+      journal->Append({{"type", "run_started"}}, false, &err);
+      journal->Append({{"type", "node_started"}, {"node", "gen"}, {"attempt", 1}}, false, &err);
+      journal->Append({{"type", "submitted"}, {"node", "gen"}, {"attempt", 1}, {"submission", submission}}, true, &err);
+      REQUIRE(ReadJournal(journal_path, &before, &err));
+    }
     Executor executor(wf, options, out.run_id, journal.get(), [kind](const std::string&) -> NodeKind* { return kind; });
+    if (!submission.is_null()) executor.SeedFromReplay(before);
     out.summary = executor.Run();
   }
   REQUIRE(ReadJournal(journal_path, &out.replay, &err));
@@ -507,5 +519,23 @@ TEST_CASE("executor: a hit is not run again, journals cached at cost 0 and puts 
     CHECK(kind.calls["gen"] == 2);
     CHECK_FALSE(after.replay.nodes["gen"].cached);
   }
+}
+
+TEST_CASE("executor: a node re-attaching to a submitted job is not looked up, and its result is stored" *
+          doctest::timeout(30)) {
+  InFreshDir fresh;
+  FileKind kind;
+  RunOnce(&kind, "hello");
+  CachedRun resumed = RunOnce(&kind, "hello", CacheMode::kWorkflow, {{"id", "job-1"}});
+  CHECK(kind.calls["gen"] == 2);  // an entry exists, but the paid job is re-attached to
+  CHECK(kind.reattached == std::vector<std::string>{"gen"});
+  CHECK_FALSE(resumed.replay.nodes["gen"].cached);
+
+  fs::remove_all("out/cache");
+  RunOnce(&kind, "hello", CacheMode::kWorkflow, {{"id", "job-2"}});
+  CHECK(kind.calls["gen"] == 3);
+  CachedRun after = RunOnce(&kind, "hello");
+  CHECK(kind.calls["gen"] == 3);  // the re-attached result was stored
+  CHECK(after.replay.nodes["gen"].cached);
 }
 }

@@ -34,7 +34,7 @@ bool RunCache::Enabled(const WorkflowNode& node, const NodeKind& kind) const {
 }
 
 std::optional<NodeResult> RunCache::Lookup(const WorkflowNode& node, const RootLookup& lookup,
-                                           const std::string& node_dir, std::string* key) {
+                                           const std::string& node_dir, Use use, std::string* key) {
   key->clear();
   CacheKeyInputs in;
   in.spec = node.spec;
@@ -51,6 +51,7 @@ std::optional<NodeResult> RunCache::Lookup(const WorkflowNode& node, const RootL
   std::string err;
   if (!BuildCacheKeyDocument(in, &hasher_, &doc, &err)) return std::nullopt;  // the attempt fails on it too
   *key = CacheKeyOf(doc);
+  if (use == Use::kKeyOnly) return std::nullopt;
   std::string warning;
   std::optional<CacheHit> hit = store_.Fetch(*key, node_dir, run_dir_, &hasher_, &warning);
   if (!warning.empty()) warn_(fmt::format("{}: {}", node.id, warning));

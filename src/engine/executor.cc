@@ -333,9 +333,11 @@ struct Executor::Impl {
     if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
     // Inline kinds write nothing: no folder for them (100,000 value nodes, 100,000 mkdirs).
     if (!kind->runs_inline() && !MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
-    if (ctx->submission.is_null() && cache->Enabled(node, *kind)) {
-      // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0.
-      auto hit = cache->Lookup(node, [this](const std::string& r) { return Lookup(r); }, ctx->node_dir, &run.cache_key);
+    if (cache->Enabled(node, *kind)) {
+      // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0
+      // (not when re-attaching to a submitted job: that one is paid for, its result is coming).
+      auto use = ctx->submission.is_null() ? RunCache::Use::kFetch : RunCache::Use::kKeyOnly;
+      auto hit = cache->Lookup(node, [this](const std::string& r) { return Lookup(r); }, ctx->node_dir, use, &run.cache_key);
       if (hit) {
         run.cached = true;
         queue->Post(Event{i, run.attempt, false, std::move(*hit), ""});

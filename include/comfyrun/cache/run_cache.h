@@ -9,7 +9,7 @@
 //   4. --cache: every other node.
 //   5. Otherwise none: caching is opt-in for every type, deterministic ones included.
 // A node re-attaching to a remote job it already submitted (resume) is not looked up: that
-// generation is paid for, and its result is on the way.
+// generation is paid for, and its result is on the way. It is stored when it arrives.
 #include <functional>
 #include <optional>
 #include <string>
@@ -45,11 +45,15 @@ class RunCache {
   /// Whether `node` (run by `kind`) uses the cache in this run (rules above).
   bool Enabled(const WorkflowNode& node, const NodeKind& kind) const;
 
-  /// Computes the node's key (into *key; "" when its inputs cannot be resolved) and looks it
-  /// up. On a hit the files are in `node_dir` and the result has cost 0, the stored
-  /// provider and model, and its "cost" output (generation types) set to 0.
+  enum class Use {
+    kFetch,    ///< compute the key and look it up
+    kKeyOnly,  ///< compute the key only (for Store): the node re-attaches to a paid job
+  };
+  /// Computes the node's key (into *key; "" when its inputs cannot be resolved) and, with
+  /// kFetch, looks it up. On a hit the files are in `node_dir` and the result has cost 0, the
+  /// stored provider and model, and its "cost" output (generation types) set to 0.
   std::optional<NodeResult> Lookup(const WorkflowNode& node, const RootLookup& lookup, const std::string& node_dir,
-                                   std::string* key);
+                                   Use use, std::string* key);
 
   /// Stores a successful result under `key` (from Lookup). A failure is a warning.
   void Store(const std::string& key, const WorkflowNode& node, const NodeResult& result, const std::string& node_dir);
