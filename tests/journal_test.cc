@@ -79,10 +79,13 @@ void Spit(const std::string& path, const std::string& data) {
   out << data;
 }
 
+/// Reads with every record kept, so tests can look at events as well as the folded state.
 JournalReplay MustRead(const std::string& path) {
   JournalReplay r;
   std::string err;
-  bool ok = ReadJournal(path, &r, &err);
+  JournalReadOptions keep;
+  keep.keep_events = true;
+  bool ok = ReadJournal(path, keep, &r, &err);
   REQUIRE_MESSAGE(ok, err);
   return r;
 }
@@ -147,12 +150,103 @@ TEST_CASE("every record type round trips and folds" * doctest::timeout(10)) {
   REQUIRE(img.events.size() == 5);
   CHECK(img.events[1] == records[3]);
   CHECK(img.events[4] == records[6]);
+  REQUIRE(img.spans.size() == 2);
+  CHECK(img.spans[0].attempt == 1);
+  CHECK(img.spans[0].start == 1002);
+  CHECK(img.spans[0].end == 1004);
+  CHECK(img.spans[0].outcome == AttemptSpan::Outcome::kFailed);
+  CHECK(img.spans[0].error == "RateLimited");
+  CHECK(img.spans[0].cost == doctest::Approx(0.25));
+  CHECK(img.spans[1].attempt == 2);
+  CHECK(img.spans[1].end == 1006);
+  CHECK(img.spans[1].outcome == AttemptSpan::Outcome::kCompleted);
+  CHECK(img.spans[1].cost == doctest::Approx(0.5));
 
   const JournalNode& vid = r.nodes.at("vid");
   CHECK(vid.status == JournalNode::Status::kFailed);
   CHECK(vid.last_error == ErrorType::kContentBlocked);
   CHECK(vid.last_message == "blocked");
+  REQUIRE(vid.spans.size() == 1);
+  CHECK(vid.spans[0].outcome == AttemptSpan::Outcome::kFailed);
+  CHECK(vid.spans[0].error == "ContentBlocked");
   CHECK(r.nodes.at("mux").status == JournalNode::Status::kSkipped);
+  CHECK(r.nodes.at("mux").spans.empty());
+
+  // Without events (the default) the folded state is the same and no record is kept.
+  JournalReplay lean;
+  std::string err;
+  REQUIRE(ReadJournal("rt.jsonl", &lean, &err));
+  CHECK(lean.nodes.at("img").events.empty());
+  CHECK(lean.nodes.at("img").spans.size() == 2);
+  CHECK(lean.nodes.at("img").outputs == img.outputs);
+  CHECK(lean.total_cost == doctest::Approx(r.total_cost));
+}
+
+TEST_CASE("an attempt cut short by a crash stays open; the resumed one is a new span" * doctest::timeout(5)) {
+  Spit("cut-span.jsonl", Header(0).dump() + "\n" +
+                             R"({"type":"node_started","node":"a","attempt":1,"t":5})" "\n" +
+                             R"({"type":"run_started","pid":2,"resume":1,"t":9})" "\n" +
+                             R"({"type":"node_started","node":"a","attempt":2,"t":10})" "\n" +
+                             R"({"type":"completed","node":"a","attempt":2,"outputs":{},"t":12})" "\n");
+  JournalReplay r = MustRead("cut-span.jsonl");
+  const JournalNode& a = r.nodes.at("a");
+  REQUIRE(a.spans.size() == 2);
+  CHECK(a.spans[0].outcome == AttemptSpan::Outcome::kOpen);
+  CHECK(a.spans[0].end == 0);
+  CHECK(a.spans[1].outcome == AttemptSpan::Outcome::kCompleted);
+  CHECK(a.spans[1].start == 10);
+  CHECK(a.spans[1].end == 12);
+}
+
+TEST_CASE("a writer's mirror folds what it appends exactly as a reader would" * doctest::timeout(10)) {
+  std::vector<Json> records = SampleRecords();
+  JournalReplay mirror;
+  {
+    std::string err;
+    auto w = JournalWriter::Open("mirror.jsonl", Durability::kNone, &err);
+    REQUIRE_MESSAGE(w, err);
+    w->MirrorInto(&mirror);
+    for (size_t i = 0; i < records.size(); ++i) {
+      Json rec = records[i];
+      if (i == 4) rec.erase("t");  // Append stamps it; the mirror must see the stamp too
+      REQUIRE_MESSAGE(w->Append(std::move(rec), IsProof(records[i]), &err), err);
+    }
+  }
+  JournalReplay read;
+  std::string err;
+  REQUIRE(ReadJournal("mirror.jsonl", &read, &err));
+  CHECK(mirror.header == read.header);
+  CHECK(mirror.records == read.records);
+  CHECK(mirror.node_order == read.node_order);
+  CHECK(mirror.finished == read.finished);
+  CHECK(mirror.final_status == read.final_status);
+  CHECK(mirror.total_cost == doctest::Approx(read.total_cost));
+  CHECK(mirror.last_event_at == read.last_event_at);
+  for (const auto& id : read.node_order) {
+    CAPTURE(id);
+    const JournalNode& a = mirror.nodes.at(id);
+    const JournalNode& b = read.nodes.at(id);
+    CHECK(a.status == b.status);
+    CHECK(a.attempts == b.attempts);
+    CHECK(a.outputs == b.outputs);
+    CHECK(a.spans.size() == b.spans.size());
+    CHECK(a.last_error == b.last_error);
+  }
+}
+
+TEST_CASE("a completed record with no node_started (an inline kind) is a whole attempt" * doctest::timeout(5)) {
+  Spit("inline.jsonl", Header().dump() + "\n" +
+                           R"({"type":"run_started","pid":2,"resume":0,"t":1})" "\n" +
+                           R"({"type":"completed","node":"v","attempt":1,"outputs":{"v":1},"startedAt":7,"durationMs":0,"queueWaitMs":3,"t":7})" "\n");
+  JournalReplay r = MustRead("inline.jsonl");
+  const JournalNode& v = r.nodes.at("v");
+  CHECK(v.status == JournalNode::Status::kCompleted);
+  CHECK(v.attempts == 1);
+  CHECK(v.queue_wait_ms == 3);
+  REQUIRE(v.spans.size() == 1);
+  CHECK(v.spans[0].start == 7);
+  CHECK(v.spans[0].end == 7);
+  CHECK(v.spans[0].outcome == AttemptSpan::Outcome::kCompleted);
 }
 
 TEST_CASE("append adds t when missing and keeps record fields" * doctest::timeout(5)) {

@@ -7,7 +7,9 @@
 //    "params":{..},"hash":"<sha256 of workflow+params>","options":{..},"comfyrun":"0.1.0","t":..}
 // Then, in the order things happened:
 //   run_started    {"pid", "resume": 0 for the first run, n for the n-th resume}
-//   node_started   {"node", "attempt"}
+//   node_started   {"node", "attempt", "queueWaitMs"}  (not written for inline kinds such as
+//                  value, which finish inside the scheduler loop: their completed record,
+//                  with its startedAt, stands for the whole attempt)
 //   submitted      {"node", "attempt", "submission": {provider id, server, ...}}      [proof]
 //   completed      {"node", "attempt", "outputs", "cost", "provider", "model",
 //                   "startedAt", "durationMs", "queueWaitMs", "cached"}                [proof]
@@ -47,6 +49,8 @@ enum class Durability {
 bool ParseDurability(const std::string& name, Durability* out);
 const char* DurabilityName(Durability d);
 
+struct JournalReplay;
+
 class JournalWriter {
  public:
   /// Opens (creating if needed) the journal for appending and takes its lock. Fails with *err
@@ -59,7 +63,13 @@ class JournalWriter {
   /// Appends one record (adds "t" if missing). Thread-safe. For proof records, returns after
   /// the record is durable per the Durability. False with *err on a write error (disk full):
   /// the caller must stop the run, since unrecorded work could be paid for twice.
-  bool Append(const Json& record, bool proof, std::string* err);
+  /// Taken by value: a record passed as a temporary is moved, not copied, into the mirror.
+  bool Append(Json record, bool proof, std::string* err);
+  /// From now on, folds every record appended into *replay exactly as ReadJournal would
+  /// (events not kept), so that at the end of a run the caller has the journal's state
+  /// without reading the file back. *replay may already hold the journal's earlier records
+  /// (resume). It must outlive the writer; read it only when no Append is in progress.
+  void MirrorInto(JournalReplay* replay);
   /// Makes everything appended so far durable.
   bool Sync(std::string* err);
   const std::string& path() const;
@@ -73,6 +83,19 @@ class JournalWriter {
   JournalWriter() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+/// One attempt of a node as the journal tells it: from its node_started record to the
+/// completed / attempt_failed / node_failed record that ended it. Kept even without events,
+/// so metrics, traces and reports need not hold every record in memory.
+struct AttemptSpan {
+  enum class Outcome { kOpen, kCompleted, kFailed };
+  int attempt = 0;
+  int64_t start = 0;                ///< unix ms of node_started
+  int64_t end = 0;                  ///< unix ms of the record that ended it; 0 while open
+  Outcome outcome = Outcome::kOpen;
+  std::string error;                ///< error type name of a failed attempt ("RateLimited")
+  double cost = 0;                  ///< USD charged for this attempt
 };
 
 /// What the journal says about one node.
@@ -91,7 +114,9 @@ struct JournalNode {
   int64_t duration_ms = 0;          ///< of the completed attempt
   int64_t queue_wait_ms = 0;
   bool cached = false;
-  std::vector<Json> events;         ///< this node's records, in order (for trace/metrics)
+  std::vector<AttemptSpan> spans;   ///< every attempt, in order (an attempt that a crash cut
+                                    ///< short stays kOpen; a resume starts a new span)
+  std::vector<Json> events;         ///< this node's records, in order, when keep_events
 };
 
 struct JournalReplay {
@@ -115,10 +140,11 @@ bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* er
 
 /// What ReadJournal keeps beyond the folded state.
 struct JournalReadOptions {
-  /// Keep each node's records in JournalNode::events. Resume and status can turn this off:
-  /// each parsed record is then freed as soon as it is folded, so a large replay holds far
-  /// less memory and costs little to destroy (100k records: 0.1 s instead of 0.7 s to free).
-  bool keep_events = true;
+  /// Keep each node's records in JournalNode::events (for tools that show every record).
+  /// Off, each parsed record is freed as soon as it is folded, so a large replay holds far
+  /// less memory and costs little to destroy (100k records: 0.1 s instead of 0.7 s to free);
+  /// the folded state, spans included, is the same either way.
+  bool keep_events = false;
 };
 bool ReadJournal(const std::string& path, const JournalReadOptions& options,
                  JournalReplay* replay, std::string* err);

@@ -205,6 +205,8 @@ int AbTestCommand(const AbTestOptions& cli) {
   }
   Json header = RunHeader(wf, run_id, options);
   header["abtest"] = combined.manifest;
+  JournalReplay state;  // what the journal says, kept up to date as records are appended
+  journal->MirrorInto(&state);
   if (!journal->Append(header, /*proof=*/true, &err)) {
     fmt::print(stderr, "comfyrun abtest: cannot write the journal {}: {}\n", journal_path, err);
     return kExitInvalid;
@@ -221,7 +223,8 @@ int AbTestCommand(const AbTestOptions& cli) {
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(journal_path, options.out_dir, run_id);
+  summary.metrics_path = WriteMetrics(state, options.out_dir, run_id);
+  ExportRunMetrics(summary.metrics_path, cli.exec);
   return FinishAbTest(header, summary, cli.exec);
 }
 

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -11,6 +12,7 @@
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/models.h"
+#include "comfyrun/phase_timer.h"
 #include "comfyrun/plan_report.h"
 #include "comfyrun/providers/preflight.h"
 #include "comfyrun/validate.h"
@@ -49,12 +51,13 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   return o;
 }
 
-/// Writes metrics from the journal; returns the metrics path ("" on failure, with a warning).
-std::string WriteMetrics(const std::string& journal_path, const std::string& out_dir, const std::string& run_id) {
-  JournalReplay replay;
+/// Writes the metrics of a run from its journal's state; returns the metrics path ("" on
+/// failure, with a warning).
+std::string WriteMetrics(const JournalReplay& replay, const std::string& out_dir, const std::string& run_id) {
+  PhaseTimer timer("write metrics");
   std::string err;
   std::string path = MetricsPath(out_dir, run_id);
-  if (!ReadJournal(journal_path, &replay, &err) || !WriteFileAtomic(path, BuildRunMetrics(replay).dump(2) + "\n", &err)) {
+  if (!WriteFileAtomic(path, RunMetricsText(replay), &err)) {
     fmt::print(stderr, "warning: cannot write metrics {}: {}\n", path, err);
     return "";
   }
@@ -123,11 +126,13 @@ int RunCommand(const RunOptionsCli& cli) {
   std::vector<Diagnostic> diags;
   auto overrides = ParseParamArguments(cli.params, &diags);
   Workflow wf;
+  std::optional<PhaseTimer> load_timer(std::in_place, "load + validate workflow");
   if (!LoadWorkflow(cli.file, overrides, &wf, &diags) || CountErrors(diags) > 0) {
     PrintDiagnostics(diags);
     fmt::print(stderr, "{}: invalid; nothing was run\n", cli.file);
     return kExitInvalid;
   }
+  load_timer.reset();
   PrintDiagnostics(diags);
   RunOptions options = ToRunOptions(cli.exec);
   std::string err;
@@ -155,29 +160,34 @@ int RunCommand(const RunOptionsCli& cli) {
     fmt::print(stderr, "comfyrun run: {}\n", err);
     return kExitInvalid;
   }
-  Json header = RunHeader(wf, run_id, options);
-  if (!journal->Append(header, /*proof=*/true, &err)) {
+  JournalReplay state;  // what the journal says, kept up to date as records are appended
+  journal->MirrorInto(&state);
+  if (!journal->Append(RunHeader(wf, run_id, options), /*proof=*/true, &err)) {
     fmt::print(stderr, "comfyrun run: cannot write the journal {}: {}\n", journal_path, err);
     return kExitInvalid;
   }
   Executor::InstallSignalHandlers();
   RunSummary summary;
   {
+    PhaseTimer run_timer("executor run + teardown");
     Executor executor(wf, options, run_id, journal.get());
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(journal_path, options.out_dir, run_id);
+  summary.metrics_path = WriteMetrics(state, options.out_dir, run_id);
+  ExportRunMetrics(summary.metrics_path, cli.exec);  // --prom, --pushgateway (cmd_export.cc)
   return Finish(summary, cli.exec);
 }
 
 int ResumeCommand(const ResumeOptions& cli) {
   JournalReplay replay;
   std::string err;
+  std::optional<PhaseTimer> replay_timer(std::in_place, "replay journal");
   if (!ReadJournal(cli.journal, &replay, &err)) {
     fmt::print(stderr, "comfyrun resume: {}: {}\n", cli.journal, err);
     return kExitInvalid;
   }
+  replay_timer.reset();
   for (const auto& w : replay.warnings) fmt::print(stderr, "warning: {}: {}\n", cli.journal, w);
   const Json& header = replay.header;
   std::string run_id = header.value("runId", "");
@@ -194,11 +204,13 @@ int ResumeCommand(const ResumeOptions& cli) {
   Workflow wf;
   std::string file = header.value("file", cli.journal);
   Json doc = header.contains("abtest") ? AbTestResumeDocument(header, replay) : header.value("workflow", Json());
+  std::optional<PhaseTimer> load_timer(std::in_place, "load + validate workflow");
   if (!BuildWorkflow(doc, file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
     PrintDiagnostics(diags);
     fmt::print(stderr, "comfyrun resume: the journal's workflow is not valid for this comfyrun; nothing was run\n");
     return kExitInvalid;
   }
+  load_timer.reset();
   // Options: as the run started, unless given again now.
   ExecutionOptions exec = cli.exec;
   const Json saved = header.value("options", Json::object());
@@ -228,15 +240,20 @@ int ResumeCommand(const ResumeOptions& cli) {
     fmt::print(stderr, "comfyrun resume: {}\n", err);
     return kExitInvalid;
   }
+  journal->MirrorInto(&replay);  // from here on, replay follows what this run appends
   Executor::InstallSignalHandlers();
   RunSummary summary;
   {
+    std::optional<PhaseTimer> seed_timer(std::in_place, "executor setup + seed");
     Executor executor(wf, options, run_id, journal.get());
     executor.SeedFromReplay(replay);
+    seed_timer.reset();
+    PhaseTimer run_timer("executor run + teardown");
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(cli.journal, options.out_dir, run_id);
+  summary.metrics_path = WriteMetrics(replay, options.out_dir, run_id);
+  ExportRunMetrics(summary.metrics_path, exec);
   if (header.contains("abtest")) return FinishAbTest(header, summary, exec);  // cmd_abtest.cc
   return Finish(summary, exec);
 }

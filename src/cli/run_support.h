@@ -16,8 +16,12 @@ namespace comfyrun {
 /// Creates runs/, journals/ and metrics/ below out_dir and checks that they can be written.
 bool PrepareOutputDirectory(const std::string& out_dir, std::string* err);
 RunOptions ToRunOptions(const ExecutionOptions& e);
-/// Writes metrics from the journal; returns the metrics path ("" on failure, with a warning).
-std::string WriteMetrics(const std::string& journal_path, const std::string& out_dir, const std::string& run_id);
+/// Writes the metrics file from the journal's state (a replay, or the mirror a writer kept up
+/// to date); returns the metrics path ("" on failure, with a warning).
+std::string WriteMetrics(const JournalReplay& replay, const std::string& out_dir, const std::string& run_id);
+/// --prom / --pushgateway: writes and pushes the metrics file's content for Prometheus
+/// (cmd_export.cc). Failures are warnings on stderr; the run's exit code does not change.
+void ExportRunMetrics(const std::string& metrics_path, const ExecutionOptions& exec);
 /// Prints the run summary (and --json); returns the run's exit code.
 int Finish(const RunSummary& summary, const ExecutionOptions& exec);
 /// Checks done before anything runs: model table, keys, budget.

@@ -204,6 +204,7 @@ struct Executor::Impl {
     double first_start = 0;      // steady time of the first attempt in this run
     double ready_since = 0;      // steady time it became startable (queue wait)
     int64_t started_ms = 0;      // unix ms of the current attempt's start
+    int64_t queue_wait_ms = 0;   // how long the current attempt waited for a slot
     Json outputs;                // when succeeded
     Json submission;             // unfinished remote job to re-attach to
     double estimate = 0;         // expected cost, for --max-cost
@@ -272,7 +273,7 @@ struct Executor::Impl {
     if (journal_broken) return;
     std::string err;
     bool immediate_proof = proof && options.durability == Durability::kFull;
-    if (!journal->Append(record, immediate_proof, &err)) {
+    if (!journal->Append(std::move(record), immediate_proof, &err)) {
       journal_broken = true;
       status->Error(fmt::format("cannot write the journal {}: {}; stopping (resume continues from what was written)",
                                 journal->path(), err));
@@ -309,7 +310,13 @@ struct Executor::Impl {
     run.cache_key.clear();
     run.cached = false;
     int64_t queue_wait_ms = run.ready_since > 0 ? static_cast<int64_t>((now - run.ready_since) * 1000) : 0;
-    Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
+    run.queue_wait_ms = queue_wait_ms;
+    NodeKind* kind = node.spec ? kinds(node.spec->name) : nullptr;
+    // An inline kind ends its attempt before anything else can happen, so a node_started
+    // record would say nothing the completed record (with startedAt) does not: 100,000
+    // value nodes write half the records.
+    if (!kind || !kind->runs_inline())
+      Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
     status->NodeStarted(node.id, run.attempt);
     run.running = true;  // from here on, exactly one result event ends this attempt
     if (node.spec && node.spec->paid) committed_estimate += run.estimate;
@@ -317,7 +324,6 @@ struct Executor::Impl {
     auto fail_now = [&](ErrorType type, const std::string& message) {
       queue->Post(Event{i, run.attempt, false, NodeResult::Failure(type, message), ""});
     };
-    NodeKind* kind = node.spec ? kinds(node.spec->name) : nullptr;
     if (!kind) return fail_now(ErrorType::kInternal, fmt::format("node type '{}' cannot run yet in this build", node.type));
     auto ctx = std::make_shared<NodeContext>();
     ctx->run_id = run_id;
@@ -360,7 +366,7 @@ struct Executor::Impl {
       // durable before the provider is polled, so a crash never submits again.
       std::string e;
       Json record = {{"type", "submitted"}, {"node", node_id}, {"attempt", attempt}, {"submission", submission}};
-      if (!journal->Append(record, options.durability != Durability::kNone, &e))
+      if (!journal->Append(std::move(record), options.durability != Durability::kNone, &e))
         fmt::print(stderr, "error: cannot journal the submission of {}: {}\n", node_id, e);
     };
     auto q = queue;
@@ -455,7 +461,8 @@ struct Executor::Impl {
       run.submission = nullptr;
       Json record = {{"type", "completed"}, {"node", node.id}, {"attempt", run.attempt}, {"outputs", run.outputs},
                      {"cost", result.cost}, {"provider", result.provider}, {"model", result.model},
-                     {"startedAt", run.started_ms}, {"durationMs", now_ms - run.started_ms}};
+                     {"startedAt", run.started_ms}, {"durationMs", now_ms - run.started_ms},
+                     {"queueWaitMs", run.queue_wait_ms}};
       if (run.cached) record["cached"] = true;
       Record(std::move(record), true);
       status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, run.cached);
@@ -485,7 +492,7 @@ struct Executor::Impl {
     }
     Json record = {{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt},
                    {"error", ErrorTypeName(result.error)}, {"message", message}, {"cost", result.cost},
-                   {"submissionFinished", run.submission.is_null()}};
+                   {"submissionFinished", run.submission.is_null()}, {"startedAt", run.started_ms}};
     if (decision.retry) record["retryIn"] = decision.delay;
     if (!result.details.empty()) record["details"] = result.details;
     Record(record, result.cost > 0 || !run.submission.is_null());

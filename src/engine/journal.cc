@@ -56,6 +56,9 @@ std::string ErrnoText(int e) {
 
 std::string LockPath(const std::string& path) { return path + ".lock"; }
 
+/// Folds a record that was just appended into a mirror replay (defined with the reader).
+void FoldAppended(Json& record, JournalReplay* replay);
+
 /// Reads the holder's record from a lock file: its pid and "since" text. False if unreadable.
 bool ReadLockInfo(int fd, int* pid, std::string* since) {
   char buf[512];
@@ -165,6 +168,7 @@ struct JournalWriter::Impl {
   bool sync_in_progress = false;  // a leader is waiting for the window or in fdatasync
   int proof_arriving = 0;      // proof appenders inside Append that have not written yet
   std::string broken;          // set after an error that left the file uncertain
+  JournalReplay* mirror = nullptr;  // MirrorInto: appended records are folded into it
 
   // Read and written by any thread without mu (relaxed: a statistic).
   std::atomic<uint64_t> syncs{0};
@@ -305,7 +309,7 @@ JournalWriter::~JournalWriter() {
   }
 }
 
-bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
+bool JournalWriter::Append(Json record, bool proof, std::string* err) {
   Impl& im = *impl_;
   if (!record.is_object()) {
     *err = "journal record is not a JSON object";
@@ -322,6 +326,7 @@ bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
     if (--im.proof_arriving == 0 && im.sync_in_progress) im.cv.notify_all();
   };
 
+  if (record.find("t") == record.end()) record["t"] = NowUnixMs();
   std::string line;
   try {
     line = record.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -330,14 +335,6 @@ bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
     arrived();
     *err = std::string("serializing journal record: ") + ex.what();
     return false;
-  }
-  if (record.find("t") == record.end()) {
-    // Splice "t" in before the closing brace instead of copying the record.
-    std::string t = "\"t\":" + std::to_string(NowUnixMs());
-    line.pop_back();
-    if (line.size() > 1) line += ',';
-    line += t;
-    line += '}';
   }
   line += '\n';
 
@@ -368,6 +365,7 @@ bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
   }
   im.size += line.size();
   uint64_t seq = ++im.written_seq;
+  if (im.mirror) FoldAppended(record, im.mirror);
   arrived();
   if (!proof) return true;
   switch (im.durability) {
@@ -386,6 +384,11 @@ bool JournalWriter::Append(const Json& record, bool proof, std::string* err) {
       return im.SyncThrough(lock, seq, err);
   }
   return true;
+}
+
+void JournalWriter::MirrorInto(JournalReplay* replay) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->mirror = replay;
 }
 
 bool JournalWriter::Sync(std::string* err) {
@@ -470,15 +473,34 @@ void Fold(Json& rec, bool keep_events, JournalReplay* r) {
   if (inserted) r->node_order.push_back(*id);
   JournalNode& n = it->second;
 
+  // The attempt this record ends: the open span, or, when there is none (inline kinds write
+  // no node_started; a record whose start a crash tore off), a span of its own from
+  // "startedAt" (or this record's time). A crash leaves a span open; the next node_started
+  // then starts a new span and the cut-short one stays kOpen.
+  auto end_span = [&](AttemptSpan::Outcome outcome, double cost) -> AttemptSpan& {
+    if (n.spans.empty() || n.spans.back().outcome != AttemptSpan::Outcome::kOpen) {
+      int attempt = static_cast<int>(IntField(rec, "attempt", IntField(rec, "attempts")));
+      n.spans.push_back({attempt, IntField(rec, "startedAt", t), 0, AttemptSpan::Outcome::kOpen, {}, 0});
+    }
+    AttemptSpan& s = n.spans.back();
+    s.outcome = outcome;
+    s.end = t;
+    s.cost = cost;
+    return s;
+  };
   if (*type == "node_started") {
     n.status = JournalNode::Status::kRunning;
-    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
+    int attempt = static_cast<int>(IntField(rec, "attempt"));
+    n.attempts = std::max<int>(n.attempts, attempt);
     if (n.started_at == 0) n.started_at = t;
+    n.queue_wait_ms = IntField(rec, "queueWaitMs", n.queue_wait_ms);
+    n.spans.push_back({attempt, t, 0, AttemptSpan::Outcome::kOpen, {}, 0});
   } else if (*type == "submitted") {
     auto s = rec.find("submission");
     n.open_submission = s != rec.end() ? *s : Json(nullptr);
   } else if (*type == "completed") {
     n.status = JournalNode::Status::kCompleted;
+    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
     auto o = rec.find("outputs");
     n.outputs = o != rec.end() ? *o : Json(nullptr);
     double cost = NumField(rec, "cost");
@@ -488,16 +510,19 @@ void Fold(Json& rec, bool keep_events, JournalReplay* r) {
     if (const std::string* m = StrField(rec, "model")) n.model = *m;
     if (n.started_at == 0) n.started_at = IntField(rec, "startedAt");
     n.duration_ms = IntField(rec, "durationMs");
-    n.queue_wait_ms = IntField(rec, "queueWaitMs");
+    n.queue_wait_ms = IntField(rec, "queueWaitMs", n.queue_wait_ms);
     auto c = rec.find("cached");
     n.cached = c != rec.end() && c->is_boolean() && c->get<bool>();
     n.open_submission = nullptr;
     n.finished_at = t;
+    end_span(AttemptSpan::Outcome::kCompleted, cost);
   } else if (*type == "attempt_failed") {
+    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
     double cost = NumField(rec, "cost");
     n.cost += cost;
     r->total_cost += cost;
     const std::string* e = StrField(rec, "error");
+    end_span(AttemptSpan::Outcome::kFailed, cost).error = e ? *e : "Internal";
     n.last_error = e ? ParseErrorType(*e).value_or(ErrorType::kInternal) : ErrorType::kInternal;
     const std::string* msg = StrField(rec, "message");
     n.last_message = msg ? *msg : "";
@@ -511,12 +536,29 @@ void Fold(Json& rec, bool keep_events, JournalReplay* r) {
       n.last_error = ParseErrorType(*e).value_or(ErrorType::kInternal);
     if (const std::string* msg = StrField(rec, "message")) n.last_message = *msg;
     n.finished_at = t;
+    // Usually an attempt_failed has ended the attempt already; a node failed before any
+    // attempt ran (bad inputs, over budget) has no span.
+    if (!n.spans.empty() && n.spans.back().outcome == AttemptSpan::Outcome::kOpen)
+      end_span(AttemptSpan::Outcome::kFailed, 0).error = ErrorTypeName(n.last_error);
   } else if (*type == "node_skipped") {
     n.status = JournalNode::Status::kSkipped;
     n.finished_at = t;
   }
   // Unknown types that name a node are kept for traces but change nothing.
   if (keep_events) n.events.push_back(std::move(rec));
+}
+
+void FoldAppended(Json& record, JournalReplay* r) {
+  ++r->records;
+  const std::string* type = StrField(record, "type");
+  if (type && *type == "header") {
+    if (r->header.is_null()) {
+      r->last_event_at = IntField(record, "t");
+      r->header = std::move(record);  // Append is done with it
+    }
+    return;
+  }
+  if (type) Fold(record, false, r);
 }
 
 /// Builds a Json value from nlohmann's SAX events, sizing each object exactly once: the

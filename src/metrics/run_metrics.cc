@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 
 #include "comfyrun/dag.h"
@@ -50,24 +51,19 @@ std::vector<NodeInfo> NodesOfHeader(const Json& header) {
   return out;
 }
 
-/// Largest number of node attempts running at the same time, from start/end events.
+/// Largest number of node attempts running at the same time, from the attempt spans. An
+/// attempt a crash cut short ends where the node's next attempt starts, or at the last event.
 int PeakParallelism(const JournalReplay& replay) {
   std::vector<std::pair<int64_t, int>> edges;  // (time, +1 start / -1 end)
   for (const auto& [id, node] : replay.nodes) {
-    int64_t open = -1;
-    for (const auto& e : node.events) {
-      std::string type = e.value("type", "");
-      int64_t t = e.value("t", int64_t{0});
-      if (type == "node_started") {
-        if (open >= 0) edges.push_back({t, -1});
-        open = t;
-        edges.push_back({t, +1});
-      } else if ((type == "completed" || type == "attempt_failed" || type == "node_failed") && open >= 0) {
-        edges.push_back({t, -1});
-        open = -1;
-      }
+    for (size_t k = 0; k < node.spans.size(); ++k) {
+      const AttemptSpan& s = node.spans[k];
+      int64_t end = s.end;
+      if (s.outcome == AttemptSpan::Outcome::kOpen)
+        end = k + 1 < node.spans.size() ? node.spans[k + 1].start : replay.last_event_at;
+      edges.push_back({s.start, +1});
+      edges.push_back({end, -1});
     }
-    if (open >= 0) edges.push_back({replay.last_event_at, -1});
   }
   std::sort(edges.begin(), edges.end());  // ends (-1) before starts at the same instant
   int current = 0, peak = 0;
@@ -80,50 +76,71 @@ int PeakParallelism(const JournalReplay& replay) {
 
 }  // namespace
 
-Json BuildRunMetrics(const JournalReplay& replay) {
+namespace {
+
+/// A node's status name in metrics: a node left running by a run that has finished was
+/// interrupted.
+std::string NodeStatusName(const JournalNode& n, bool run_finished) {
+  if (n.status == JournalNode::Status::kRunning && run_finished) return "interrupted";
+  return JournalStatusName(n.status);
+}
+
+const JournalNode& NodeOf(const JournalReplay& replay, const std::string& id) {
+  static const JournalNode kNever;
+  auto it = replay.nodes.find(id);
+  return it == replay.nodes.end() ? kNever : it->second;
+}
+
+/// One entry of "nodes".
+Json NodeMetrics(const NodeInfo& info, const JournalNode& n, bool run_finished) {
+  Json j = {{"id", info.id}, {"type", info.type}, {"provider", n.provider}, {"model", n.model},
+            {"status", NodeStatusName(n, run_finished)}, {"attempts", n.attempts},
+            {"start", n.started_at ? IsoTime(n.started_at) : ""}, {"end", n.finished_at ? IsoTime(n.finished_at) : ""},
+            {"durationMs", n.duration_ms}, {"queueWaitMs", n.queue_wait_ms}, {"cost", n.cost}, {"cached", n.cached},
+            {"outputs", n.outputs.is_null() ? Json::object() : n.outputs}};
+  if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted)
+    j["error"] = {{"type", ErrorTypeName(n.last_error)}, {"message", n.last_message}};
+  return j;
+}
+
+/// Each header node's journal state, looked up once (hash lookups of 100k ids add up).
+std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, const std::vector<NodeInfo>& infos) {
+  std::vector<const JournalNode*> out;
+  out.reserve(infos.size());
+  for (const auto& info : infos) out.push_back(&NodeOf(replay, info.id));
+  return out;
+}
+
+/// Everything but "nodes": the run's totals, counts, errors and critical path.
+Json RunSummaryMetrics(const JournalReplay& replay, const std::vector<NodeInfo>& infos,
+                       const std::vector<const JournalNode*>& states) {
   const Json& header = replay.header;
   Json m = Json::object();
   m["schemaVersion"] = 1;
   m["runId"] = header.value("runId", "");
   m["workflowId"] = header.value("workflowId", "");
-  std::string status = replay.finished ? replay.final_status : "running";
-  m["status"] = status;
+  m["status"] = replay.finished ? replay.final_status : "running";
   m["startedAt"] = replay.first_started_at ? IsoTime(replay.first_started_at) : "";
   m["finishedAt"] = replay.finished ? IsoTime(replay.last_event_at) : "";
   m["durationMs"] = replay.last_event_at - replay.first_started_at;
   m["totalCost"] = replay.total_cost;
   m["runs"] = replay.runs;
 
-  std::vector<NodeInfo> infos = NodesOfHeader(header);
   std::map<std::string, int> counts = {{"completed", 0}, {"failed", 0}, {"skipped", 0}, {"running", 0}, {"pending", 0}};
   std::map<std::string, int> errors;
   int cached_nodes = 0;  // completed from the output cache (docs/cache.md), at cost 0
-  Json nodes = Json::array();
-  static const JournalNode kNever;
-  for (const auto& info : infos) {
-    auto it = replay.nodes.find(info.id);
-    const JournalNode& n = it == replay.nodes.end() ? kNever : it->second;
-    std::string node_status = JournalStatusName(n.status);
-    // A node left running by a run that has finished was interrupted.
-    if (n.status == JournalNode::Status::kRunning && replay.finished) node_status = "interrupted";
+  for (const JournalNode* state : states) {
+    const JournalNode& n = *state;
+    std::string node_status = NodeStatusName(n, replay.finished);
     counts[node_status == "interrupted" ? "pending" : node_status]++;
     if (n.cached && n.status == JournalNode::Status::kCompleted) ++cached_nodes;
-    Json j = {{"id", info.id}, {"type", info.type}, {"provider", n.provider}, {"model", n.model},
-              {"status", node_status}, {"attempts", n.attempts},
-              {"start", n.started_at ? IsoTime(n.started_at) : ""}, {"end", n.finished_at ? IsoTime(n.finished_at) : ""},
-              {"durationMs", n.duration_ms}, {"queueWaitMs", n.queue_wait_ms}, {"cost", n.cost}, {"cached", n.cached},
-              {"outputs", n.outputs.is_null() ? Json::object() : n.outputs}};
-    for (const auto& e : n.events) {
-      std::string type = e.value("type", "");
-      if (type == "attempt_failed" || type == "node_failed") errors[e.value("error", "Internal")] += type == "attempt_failed";
-    }
-    if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted)
-      j["error"] = {{"type", ErrorTypeName(n.last_error)}, {"message", n.last_message}};
-    nodes.push_back(j);
+    for (const auto& span : n.spans)
+      if (span.outcome == AttemptSpan::Outcome::kFailed) ++errors[span.error];
   }
   // Critical path of what happened: the chain of completed nodes with the longest total time.
-  std::unordered_map<std::string, size_t> index;
-  for (size_t i = 0; i < infos.size(); ++i) index[infos[i].id] = i;
+  std::unordered_map<std::string_view, size_t> index;
+  index.reserve(infos.size());
+  for (size_t i = 0; i < infos.size(); ++i) index.emplace(infos[i].id, i);
   DepLists deps(infos.size());
   std::vector<double> weights(infos.size(), 0);
   for (size_t i = 0; i < infos.size(); ++i) {
@@ -131,8 +148,7 @@ Json BuildRunMetrics(const JournalReplay& replay) {
       if (auto it = index.find(d); it != index.end() && it->second != i) deps[i].push_back(it->second);
     std::sort(deps[i].begin(), deps[i].end());
     deps[i].erase(std::unique(deps[i].begin(), deps[i].end()), deps[i].end());
-    auto it = replay.nodes.find(infos[i].id);
-    if (it != replay.nodes.end()) weights[i] = static_cast<double>(it->second.duration_ms);
+    weights[i] = static_cast<double>(states[i]->duration_ms);
   }
   Json path = Json::array();
   double total = 0;
@@ -144,8 +160,36 @@ Json BuildRunMetrics(const JournalReplay& replay) {
   m["counts"] = counts;
   m["cachedNodes"] = cached_nodes;
   m["errors"] = errors;
-  m["nodes"] = nodes;
   return m;
+}
+
+}  // namespace
+
+Json BuildRunMetrics(const JournalReplay& replay) {
+  std::vector<NodeInfo> infos = NodesOfHeader(replay.header);
+  std::vector<const JournalNode*> states = JournalNodesOf(replay, infos);
+  Json m = RunSummaryMetrics(replay, infos, states);
+  Json nodes = Json::array();
+  nodes.get_ref<Json::array_t&>().reserve(infos.size());
+  for (size_t i = 0; i < infos.size(); ++i) nodes.push_back(NodeMetrics(infos[i], *states[i], replay.finished));
+  m["nodes"] = std::move(nodes);
+  return m;
+}
+
+std::string RunMetricsText(const JournalReplay& replay) {
+  std::vector<NodeInfo> infos = NodesOfHeader(replay.header);
+  std::vector<const JournalNode*> states = JournalNodesOf(replay, infos);
+  std::string text = RunSummaryMetrics(replay, infos, states).dump(2);
+  // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line,
+  // each dumped and freed on its own so no document of every node is ever built.
+  text.resize(text.size() - 2);
+  text += ",\n  \"nodes\": [";
+  for (size_t i = 0; i < infos.size(); ++i) {
+    text += i ? ",\n    " : "\n    ";
+    text += NodeMetrics(infos[i], *states[i], replay.finished).dump();
+  }
+  text += infos.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return text;
 }
 
 }  // namespace comfyrun

@@ -21,6 +21,10 @@ namespace comfyrun {
 /// the header's workflow); nodes the journal never mentions are "pending".
 Json BuildRunMetrics(const JournalReplay& replay);
 
+/// The same metrics as the text of the metrics file: the summary indented, then one line per
+/// node. Built node by node, so a 100k-node run never holds a document of every node.
+std::string RunMetricsText(const JournalReplay& replay);
+
 /// "completed", "failed", "skipped", "running", "pending"
 const char* JournalStatusName(JournalNode::Status status);
 
