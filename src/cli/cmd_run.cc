@@ -191,6 +191,16 @@ int ResumeCommand(const ResumeOptions& cli) {
   for (const auto& w : replay.warnings) fmt::print(stderr, "warning: {}: {}\n", cli.journal, w);
   const Json& header = replay.header;
   std::string run_id = header.value("runId", "");
+  // The run id names folders and files under --out (runs/<id>/, metrics/<id>.json): an id
+  // that could lead out of it (a damaged or hand-made journal) is refused.
+  bool safe_id = !run_id.empty() && run_id != "." && run_id != ".." &&
+                 run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                     std::string::npos;
+  if (!safe_id) {
+    fmt::print(stderr, "comfyrun resume: {}: the header's runId {} is not a plain name; nothing was run\n", cli.journal,
+               Quote(run_id));
+    return kExitInvalid;
+  }
   if (replay.finished && replay.final_status == "succeeded") {
     fmt::print(stderr, "run {} already finished successfully; nothing to do\n", run_id);
     return kExitOk;

@@ -2,7 +2,8 @@
 # Files and disks:
 #   - node outputs named by the user cannot leave --out: a video_stitch output "../../x.mp4" is
 #     refused by validate and run (exit 2, nothing run); one made by a template fails the node
-#     at once (InvalidInput, no retry) and writes nothing outside;
+#     at once (InvalidInput, no retry) and writes nothing outside; resume refuses a journal
+#     whose runId would name a folder outside --out (exit 2);
 #   - an output directory that cannot be written is refused before anything is spent (exit 2,
 #     the fakes count no submission): a path under a regular file, and (as a non-root user,
 #     since root bypasses permissions) a chmod 0500 directory;
@@ -38,7 +39,12 @@ jq -s -e 'map(select(.node == "stitch" and .type == "node_started")) | length ==
 jq -s -e 'map(select(.node == "stitch" and .type == "attempt_failed"))[0] | .error == "InvalidInput" and (.message | test("inside the node.s folder"))' "$journal" >/dev/null \
   || fail "expected InvalidInput naming the rule: $(jq -c 'select(.type == "attempt_failed")' "$journal")"
 [ -z "$(find "$E2E_DIR" -name escaped.mp4)" ] || fail "a file was written outside the node's folder"
-pass "an output name that leaves --out: exit 2 at validate; from a template, the node fails at once (InvalidInput)"
+# A journal whose runId would lead out of --out (damaged or hand-made) is refused by resume.
+jq -c 'if .type == "header" then .runId = "../../../tampered" else . end' "$journal" > tampered.jsonl
+expect_exit 2 "$COMFYRUN" resume tampered.jsonl
+grep -q "not a plain name" last.err || fail "resume of a tampered runId: $(cat last.err)"
+[ -z "$(find "$E2E_DIR" -name 'tampered*' -type d)" ] || fail "a folder was made for the tampered runId"
+pass "an output name that leaves --out: exit 2 at validate; from a template, the node fails at once (InvalidInput); a journal whose runId leaves --out: exit 2"
 
 # --- an output directory that cannot be written: exit 2 before anything is spent ---
 cat > paid.json <<'EOF'

@@ -45,7 +45,7 @@ check_journal_invariants j/faulty.jsonl
 attempt_counts j/faulty.jsonl
 injected=$(( $(fake_stats "$GEMINI_FAKE" | jq .faults.faulted) + $(fake_stats "$SORA_FAKE" | jq .faults.faulted) + $(fake_stats "$COMFYUI_FAKE" | jq .faults.faulted) ))
 retried=$(records j/faulty.jsonl attempt_failed | wc -l)
-[ "$injected" -gt 0 ] && [ "$retried" -gt 0 ] || fail "expected injected faults and retried attempts, got $injected and $retried"
+[ "$injected" -gt 0 ] || fail "no fault was injected"  # most are absorbed inside an attempt (a poll again)
 # A ComfyUI prompt interrupted by our own attempt timeout is found so by the re-attaching retry
 # (Execution, retried with a fresh prompt); anything else must be a transport-level type.
 bad_types=$(records j/faulty.jsonl attempt_failed | jq -r 'select(.error != "Execution" or (.message | test("interrupted") | not)) | .error' \
