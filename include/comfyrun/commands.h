@@ -43,7 +43,14 @@ struct ExecutionOptions {
   std::vector<std::string> comfyui;  ///< --comfyui URL (repeatable)
   bool cache = false;                ///< --cache: every node may reuse cached outputs (docs/cache.md)
   bool no_cache = false;             ///< --no-cache: no cache lookup or store in this run
+  std::string prom;                  ///< --prom FILE: the run's metrics as Prometheus text
+  std::string pushgateway;           ///< --pushgateway URL (or COMFYRUN_PUSHGATEWAY_URL)
+  std::string push_job = "comfyrun"; ///< --push-job NAME: the Pushgateway job label
 };
+
+/// Fills exec->pushgateway from COMFYRUN_PUSHGATEWAY_URL when not given and checks it, before
+/// anything runs (cmd_export.cc). False with *err (never holding a password): exit 2.
+bool ResolveMetricsExport(ExecutionOptions* exec, std::string* err);
 
 struct RunOptionsCli {
   std::string file;
@@ -76,6 +83,30 @@ struct StatusOptions {
   bool json = false;
 };
 int StatusCommand(const StatusOptions& options);
+
+/// `trace JOURNAL [-o FILE]`: the run as a Chrome trace (export/chrome_trace.h).
+struct TraceOptions {
+  std::string journal;
+  std::string output;                ///< "" or "-" = stdout
+};
+int TraceCommand(const TraceOptions& options);
+
+/// `gc --older-than AGE`: removes old runs under --out (maintenance/gc.h).
+struct GcCommandOptions {
+  std::string out_dir = "generated";
+  std::string older_than;            ///< a duration: "7d", "12h"
+  bool dry_run = false;
+  bool force = false;
+  bool json = false;
+};
+int GcCommand(const GcCommandOptions& options);
+
+/// `completion bash|zsh`: the shell completion script for this binary's command line.
+struct CliSpec;  // export/completion.h
+struct CompletionOptions {
+  std::string shell;
+};
+int CompletionCommand(const CompletionOptions& options, const CliSpec& spec);
 
 /// `cache ls` and `cache prune --older-than AGE`: the output cache under --out (cmd_cache.cc).
 struct CacheCommandOptions {
