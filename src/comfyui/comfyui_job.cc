@@ -3,9 +3,10 @@
 // cancels whatever is pending, gives the slot back and calls done_ exactly once.
 //
 // Events: the job watches its prompt_id on the server's socket from just before POST /prompt
-// (with the prompt_id we propose), so even a prompt that finishes before the reply arrives
-// is heard. Progress events go to the status line; a terminal event makes the job poll
-// /history at once instead of at its next (slow) tick.
+// (with the prompt_id we propose), so even a prompt that finishes before the reply arrives is
+// heard on a socket that is already open (the pool opens them when it starts). Progress
+// events go to the status line; a terminal event makes the job poll /history at once instead
+// of at its next (slow) tick.
 #include "comfyui_job.h"
 
 #include <chrono>
@@ -117,12 +118,11 @@ void ComfyuiJob::OnSlot(const std::string& server, const std::string& error) {
   server_ = server;
   holding_slot_ = true;
   events_ = pool_->events();
-  // Open the server's socket now, so it is up by the time the prompt runs.
-  if (events_) events_->Connect(server_);
   if (reattach_) {
     ShowProgress("re-attaching to " + prompt_id_ + " on " + Host());
     polling_ = true;
     WatchPrompt();
+    if (events_) events_->Connect(server_);
     Poll();
     return;
   }
@@ -220,6 +220,9 @@ void ComfyuiJob::SubmitPrompt() {
     ctx_->RecordSubmission(
         Json{{"provider", "comfyui"}, {"server", server_}, {"promptId", prompt_id_}, {"clientId", client_id_}});
     if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
+    // Normally open since the pool started; reopens one that dropped with nobody watching,
+    // or opens one for a server that was not configured (a `server` input).
+    if (events_) events_->Connect(server_);
     if (!live_progress_) ShowProgress("queued on " + Host());
     SchedulePoll(NextPollDelay());
   });

@@ -94,8 +94,11 @@ const std::string& ComfyuiClientId() {
   return id;
 }
 
+// The socket thread starts here, on the caller's thread, so that the HttpLoop thread never
+// pays for starting it in the middle of submitting prompts.
 ComfyuiEvents::ComfyuiEvents(HttpLoop* loop, std::string client_id, ComfyuiEventsOptions options)
-    : loop_(loop), client_id_(std::move(client_id)), options_(std::move(options)) {}
+    : loop_(loop), client_id_(std::move(client_id)), options_(std::move(options)),
+      ws_(std::make_unique<WebSocketLoop>()) {}
 
 ComfyuiEvents::~ComfyuiEvents() {
   Stop();
@@ -131,8 +134,7 @@ void ComfyuiEvents::Open(Server& s) {
   // Held through ws_->Open (which only queues a command) so that Stop, on another thread,
   // cannot take the WebSocketLoop away meanwhile.
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopped_) return;
-  if (!ws_) ws_ = std::make_unique<WebSocketLoop>();
+  if (stopped_ || !ws_) return;
   s.link = Link::kOpening;
   uint64_t gen = ++s.generation;
   std::string server = s.url;
@@ -175,7 +177,7 @@ void ComfyuiEvents::OnClosed(const std::string& server, uint64_t generation, con
   s.link = Link::kDown;
   s.conn = 0;
   if (was_up) NotifyLink(server, false);
-  // Reopen only while someone listens; the next Connect or Watch opens it otherwise.
+  // Reopen only while someone listens; the next Connect opens it otherwise.
   if (s.watchers == 0 || s.reopen_timer) return;
   double wait = s.backoff;
   if (info.http_status != 0) wait = std::max(wait, options_.refused_backoff);
@@ -221,7 +223,6 @@ ComfyuiEvents::WatchId ComfyuiEvents::Watch(const std::string& server, const std
   watches_[id] = Watch_{server, prompt_id, std::move(watcher)};
   by_prompt_.emplace(RouteKey(server, prompt_id), id);
   Get(server).watchers++;
-  Connect(server);
   return id;
 }
 

@@ -113,7 +113,19 @@ ComfyuiPool::ComfyuiPool(HttpLoop* loop, std::vector<ComfyuiServerSpec> servers,
     s->backoff = options_.initial_backoff;
     servers_.push_back(std::move(s));
   }
-  if (options_.websocket) events_ = std::make_unique<ComfyuiEvents>(loop_, ComfyuiClientId(), options_.events);
+  if (options_.websocket) {
+    events_ = std::make_unique<ComfyuiEvents>(loop_, ComfyuiClientId(), options_.events);
+    // Open the configured servers' sockets now, before any prompt: they are up when the first
+    // one runs, and their setup never competes with a submission for the CPU.
+    std::weak_ptr<bool> alive = alive_;
+    std::vector<std::string> urls;
+    for (auto& s : servers_) urls.push_back(s->spec.url);
+    loop_->Post([this, alive, urls] {
+      auto a = alive.lock();
+      if (!a || !*a) return;
+      for (const std::string& url : urls) events_->Connect(url);
+    });
+  }
 }
 
 // Touches no HttpLoop: the loop is normally gone already (see Lifetime in pool.h), and any

@@ -38,7 +38,7 @@
 namespace comfyrun {
 namespace {
 
-constexpr char kWsGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85";
+constexpr char kWsGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Longest poll() wait; bounds the cost of a missed wakeup.
 constexpr int kMaxPollMs = 1000;
 /// How long a close we started waits for the server's close frame before dropping the socket.

@@ -22,7 +22,7 @@
 // old handler's `finally` pops the sid). The backoff before reconnecting makes that unlikely,
 // and the slow poll covers it when it happens.
 //
-// Threading: the sockets run on a WebSocketLoop thread (created on first use), which parses
+// Threading: the sockets run on a WebSocketLoop thread (started with this object), which parses
 // text messages and posts the events to the HttpLoop. Everything else (Connect, Watch,
 // Unwatch, up(), the watchers' callbacks) runs on the HttpLoop thread, like the pool and the
 // jobs. Stop() may be called from any thread.
@@ -101,13 +101,13 @@ class ComfyuiEvents {
   ComfyuiEvents& operator=(const ComfyuiEvents&) = delete;
 
   /// Closes every socket and joins the socket thread; afterwards nothing is posted to the
-  /// loop and Connect/Watch open nothing. Any thread; idempotent.
+  /// loop and Connect opens nothing. Any thread; idempotent.
   void Stop();
 
   // ---- loop thread ----
   /// Opens `server`'s socket unless it is open, opening, or waiting to reopen.
   void Connect(const std::string& server);
-  /// Routes events of `prompt_id` on `server` to `watcher` (and opens the socket if needed).
+  /// Routes events of `prompt_id` on `server` to `watcher`. Opens nothing: call Connect.
   WatchId Watch(const std::string& server, const std::string& prompt_id, Watcher watcher);
   /// Stops routing; unknown ids (and 0) are ignored.
   void Unwatch(WatchId id);
@@ -147,7 +147,7 @@ class ComfyuiEvents {
   ComfyuiEventsOptions options_;
 
   std::mutex mu_;                       ///< guards ws_ and stopped_ (loop thread and Stop's caller)
-  std::unique_ptr<WebSocketLoop> ws_;   ///< created on the first Open
+  std::unique_ptr<WebSocketLoop> ws_;   ///< its thread idles until the first Open
   bool stopped_ = false;
 
   // Loop thread only.
