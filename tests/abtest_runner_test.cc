@@ -119,6 +119,9 @@ TEST_CASE("RewriteTemplates touches only the templates it is asked to") {
   };
   CHECK(RewriteTemplates("a << b and <<x.y[0].z>> and << x.w >>", rename) == "a << b and <<v__x.y[0].z>> and <<v__x.w>>");
   CHECK(RewriteTemplates("<<other.y>> {{x}} <<bad syntax!>>", rename) == "<<other.y>> {{v__x}} <<bad syntax!>>");
+  // Escapes stay as written (still escapes after the rewrite); only real templates change.
+  CHECK(RewriteTemplates("\\<<x.a>> <<x.a>> \\{{x}}", rename) == "\\<<x.a>> <<v__x.a>> \\{{x}}");
+  CHECK(RewriteTemplates("1 << 2 then <<x.a>>", rename) == "1 << 2 then <<v__x.a>>");
   CHECK(RewriteTemplates(Json({{"k", {1, "<<x.a>>", {{"deep", "<<x.b>>"}}}}}), rename) ==
         Json({{"k", {1, "<<v__x.a>>", {{"deep", "<<v__x.b>>"}}}}}));
 }

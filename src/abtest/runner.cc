@@ -243,50 +243,6 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
   spec->variants.push_back(std::move(v));
 }
 
-/// `<<root.a[0]>>` text of a reference, in the spelling it was written.
-std::string ReferenceInner(const Reference& ref) {
-  std::string out = ref.root;
-  for (const auto& step : ref.steps) out += step.is_index() ? fmt::format("[{}]", step.index()) : "." + step.field();
-  return out;
-}
-
-std::string RewriteString(const std::string& s, const ReferenceRewrite& rename) {
-  if (s.find("<<") == std::string::npos && s.find("{{") == std::string::npos) return s;
-  // Mirrors the scanner of template.cc: escapes are copied as written, a template is the
-  // innermost open/close pair; only the inside of a recognised template changes.
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '\\' && (s.compare(i + 1, 2, "<<") == 0 || s.compare(i + 1, 2, "{{") == 0)) {
-      out += s.substr(i, 3);
-      i += 3;
-      continue;
-    }
-    bool angle = s.compare(i, 2, "<<") == 0;
-    bool brace = s.compare(i, 2, "{{") == 0;
-    if (angle || brace) {
-      const char* open = angle ? "<<" : "{{";
-      const char* close = angle ? ">>" : "}}";
-      size_t end = s.find(close, i + 2);
-      size_t reopen = s.find(open, i + 1);
-      if (end != std::string::npos && reopen < end) {
-        out += s[i++];
-        continue;
-      }
-      if (end != std::string::npos) {
-        std::string err;
-        auto ref = ParseReference(std::string_view(s).substr(i + 2, end - i - 2), &err);
-        if (ref && rename(&*ref)) out += open + ReferenceInner(*ref) + close;
-        else out += s.substr(i, end + 2 - i);
-        i = end + 2;
-        continue;
-      }
-    }
-    out += s[i++];
-  }
-  return out;
-}
-
 Json RetryJson(const RetryPolicy& r) {
   return {{"maximumAttempts", r.maximum_attempts}, {"initialInterval", r.initial_interval},
           {"backoffCoefficient", r.backoff_coefficient}, {"maximumInterval", r.maximum_interval},
@@ -372,21 +328,6 @@ std::vector<AbRunSlot> InterleavedRuns(const AbTestSpec& spec) {
     for (const auto& v : spec.variants)
       if (k < v.repeats) runs.push_back({v.variant_id, k});
   return runs;
-}
-
-Json RewriteTemplates(const Json& value, const ReferenceRewrite& rename) {
-  if (value.is_string()) return RewriteString(value.get<std::string>(), rename);
-  if (value.is_array()) {
-    Json out = Json::array();
-    for (const auto& item : value) out.push_back(RewriteTemplates(item, rename));
-    return out;
-  }
-  if (value.is_object()) {
-    Json out = Json::object();
-    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = RewriteTemplates(it.value(), rename);
-    return out;
-  }
-  return value;
 }
 
 bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Diagnostic>* diags) {

@@ -1,4 +1,5 @@
 #include "comfyrun/template.h"
+#include "comfyrun/template_rewrite.h"
 
 #include <fmt/format.h>
 
@@ -18,13 +19,14 @@ struct Piece {
   std::string original;    // the template as written
 };
 
-/// Splits a string into literal text (escapes undone) and closed templates.
-void Scan(const std::string& s, std::vector<Piece>* pieces) {
+/// Splits a string into literal text and closed templates. Escapes ("\\<<") are undone in the
+/// literal text, or kept as written with keep_escapes (for rewriting a string in place).
+void Scan(const std::string& s, std::vector<Piece>* pieces, bool keep_escapes = false) {
   std::string literal;
   size_t i = 0;
   while (i < s.size()) {
     if (s[i] == '\\' && (s.compare(i + 1, 2, "<<") == 0 || s.compare(i + 1, 2, "{{") == 0)) {
-      literal += s.substr(i + 1, 2);
+      literal += keep_escapes ? s.substr(i, 3) : s.substr(i + 1, 2);
       i += 3;
       continue;
     }
@@ -206,6 +208,54 @@ bool ResolveTemplates(const Json& value, const RootLookup& lookup, Json* out, st
   }
   *out = text;
   return true;
+}
+
+namespace {
+
+/// The inside of a template for a reference: root, then ".field" and "[index]" steps.
+std::string ReferenceInner(const Reference& ref) {
+  std::string out = ref.root;
+  for (const auto& step : ref.steps) out += step.is_index() ? fmt::format("[{}]", step.index()) : "." + step.field();
+  return out;
+}
+
+std::string RewriteString(const std::string& s, const ReferenceRewrite& rename) {
+  if (!ContainsTemplateSyntax(s)) return s;
+  std::vector<Piece> pieces;
+  Scan(s, &pieces, /*keep_escapes=*/true);
+  std::string out;
+  for (const auto& piece : pieces) {
+    if (!piece.is_template) {
+      out += piece.text;
+      continue;
+    }
+    std::string err;
+    auto ref = ParseReference(piece.text, &err);
+    if (ref && rename(&*ref)) {
+      bool angle = piece.original.compare(0, 2, "<<") == 0;
+      out += (angle ? "<<" : "{{") + ReferenceInner(*ref) + (angle ? ">>" : "}}");
+    } else {
+      out += piece.original;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Json RewriteTemplates(const Json& value, const ReferenceRewrite& rename) {
+  if (value.is_string()) return RewriteString(value.get_ref<const std::string&>(), rename);
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(RewriteTemplates(item, rename));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = RewriteTemplates(it.value(), rename);
+    return out;
+  }
+  return value;
 }
 
 }  // namespace comfyrun

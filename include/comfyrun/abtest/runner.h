@@ -40,7 +40,7 @@
 #include "comfyrun/diagnostic.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/json.h"
-#include "comfyrun/template.h"
+#include "comfyrun/template_rewrite.h"  // RewriteTemplates, used by the runner and its tests
 #include "comfyrun/workflow.h"
 
 namespace comfyrun {
@@ -98,12 +98,6 @@ struct AbRunSlot {
 /// Round-robin order of the runs: repeat 0 of every variant (in file order), then repeat 1 of
 /// those that have one, and so on.
 std::vector<AbRunSlot> InterleavedRuns(const AbTestSpec& spec);
-
-/// Rewrites every template (at any depth of `value`, both spellings) for which `rename`
-/// returns true after changing the reference's root or steps; other text, escapes and
-/// templates are kept byte for byte.
-using ReferenceRewrite = std::function<bool(Reference* ref)>;
-Json RewriteTemplates(const Json& value, const ReferenceRewrite& rename);
 
 /// The combined workflow document of a test and the manifest for the journal header.
 struct AbCombined {
