@@ -102,6 +102,8 @@ TEST_CASE("the combined workflow prefixes every node and rewrites templates and 
   REQUIRE(gen);
   CHECK(gen->inputs["list"][0] == "<<b__r2__gen2.n>>");
   CHECK(wf.nodes[gen->deps[0]].id == "b__r2__gen2");
+  // Every run is a sample: no node may take another run's output from the cache.
+  for (const auto& n : wf.nodes) CHECK_MESSAGE(n.cache == std::optional<bool>(false), n.id);
   // The manifest says everything needed to read the runs back.
   const Json& m = combined.manifest;
   CHECK(m["testId"] == "t1");

@@ -384,7 +384,10 @@ bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Dia
         if (built.timeout.total > 0) t["total"] = built.timeout.total;
         if (!t.empty()) node["timeout"] = t;
       }
-      if (built.cache) node["cache"] = *built.cache;
+      // Every run of a test is a sample: a cache hit would copy another run's (or an earlier
+      // test's) output, and repeats would agree perfectly. An explicit false also wins over
+      // --cache (docs/cache.md).
+      node["cache"] = false;
       nodes.push_back(std::move(node));
     }
   }
