@@ -87,15 +87,15 @@ complete_words() {
 }
 [ "$(complete_words comfyrun ru)" = "run" ] || fail "comfyrun ru -> $(complete_words comfyrun ru)"
 [ "$(complete_words comfyrun tr)" = "trace" ] || fail "comfyrun tr"
-complete_words comfyrun "" | grep -qx gc || fail "gc is not among the commands"
+grep -qx gc <<<"$(complete_words comfyrun "")" || fail "gc is not among the commands"
 [ "$(complete_words comfyrun run --dur)" = "--durability" ] || fail "run --dur -> $(complete_words comfyrun run --dur)"
 [ "$(complete_words comfyrun run graph.json --pushg)" = "--pushgateway" ] || fail "run --pushg"
-complete_words comfyrun resume --pr | grep -qx -- --prom || fail "resume --pr"
+grep -qx -- --prom <<<"$(complete_words comfyrun resume --pr)" || fail "resume --pr"
 [ "$(complete_words comfyrun run --durability "" | sort | tr '\n' ' ')" = "batch full none " ] || fail "--durability values: $(complete_words comfyrun run --durability '')"
 [ "$(complete_words comfyrun run gra)" = "graphs" ] || fail "file completion: $(complete_words comfyrun run gra)"
 [ "$(complete_words comfyrun completion z)" = "zsh" ] || fail "completion z"
 [ -z "$(complete_words comfyrun run -j "")" ] || fail "-j offers values"
-complete_words comfyrun gc --dry | grep -qx -- --dry-run || fail "gc --dry"
+grep -qx -- --dry-run <<<"$(complete_words comfyrun gc --dry)" || fail "gc --dry"
 pass "bash completion: commands, options, option values, files"
 
 command -v zsh >/dev/null || fail "zsh missing: apt-get install zsh (SETUP_TESTS=1 scripts/setup)"

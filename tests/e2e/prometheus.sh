@@ -74,8 +74,10 @@ cat > other.json <<JSON
 {"workflowId": "e2e-prom-other", "nodes": [{"id": "a", "type": "value", "inputs": {"x": 1}}]}
 JSON
 expect_exit 0 "$COMFYRUN" run other.json --pushgateway "$PG/" --push-job "nightly batch/7"
-curl -sf "$PG/metrics" | grep -q '^comfyrun_run_success{instance="",job="nightly batch/7",run_id="e2e-prom-other-.*",workflow="e2e-prom-other"} 1$' \
-  || fail "base64 grouping key: $(curl -sf "$PG/metrics" | grep 'e2e-prom-other' | head -3)"
+# (Saved first: `curl | grep -q` fails under pipefail when grep stops reading early.)
+curl -sf "$PG/metrics" > pg3.txt
+grep -q '^comfyrun_run_success{instance="",job="nightly batch/7",run_id="e2e-prom-other-.*",workflow="e2e-prom-other"} 1$' pg3.txt \
+  || fail "base64 grouping key: $(grep 'e2e-prom-other' pg3.txt | head -3)"
 pass "--push-job; grouping values that need base64"
 
 # A push that fails is a warning: the run's exit code stays, and no secret is printed.
@@ -118,5 +120,6 @@ JSON
 expect_exit 0 "$COMFYRUN" abtest ab.json -q --prom ab.prom --pushgateway "$PG"
 grep -q '^comfyrun_run_nodes{workflow="prom-ab",.*status="completed"} 4$' ab.prom || fail "abtest --prom: $(cat ab.prom)"
 promtool check metrics < ab.prom || fail "promtool on the A/B test's metrics"
-curl -sf "$PG/metrics" | grep -q '^comfyrun_run_success{instance="",job="comfyrun",run_id="prom-ab-.*",workflow="prom-ab"} 1$' || fail "abtest push"
+curl -sf "$PG/metrics" > pg4.txt
+grep -q '^comfyrun_run_success{instance="",job="comfyrun",run_id="prom-ab-.*",workflow="prom-ab"} 1$' pg4.txt || fail "abtest push"
 pass "resume and abtest export too"
