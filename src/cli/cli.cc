@@ -338,7 +338,8 @@ int RunCli(int argc, char** argv) {
             "the same inputs reuses them instead of paying again. `cache ls` lists the entries; `cache prune` "
             "removes those not used for a while.",
             {{"0", "done"}, kExitBadInput},
-            {{"comfyrun cache ls", "list the entries"}, {"comfyrun cache prune --older-than 30d", "prune"}},
+            {{"comfyrun cache ls", "list the entries"},
+             {"comfyrun cache prune --older-than 30d", "remove entries not used for 30 days"}},
             "docs/cache.md"});
   man->Set(cache_ls_cmd,
            {"Lists the cache entries, most recently used first: key, node type, model, files, size, what the "
@@ -360,8 +361,7 @@ int RunCli(int argc, char** argv) {
             "checks more: references, cycles, model names.",
             {{"0", "printed"}, {"1", "stdout could not be written"}, {"2", "FILE cannot be written"}},
             {{"comfyrun schema -o .vscode/comfyrun-workflow.schema.json", "for VS Code (see docs/schema.md)"},
-             {"comfyrun schema > wf.schema.json && python3 -m jsonschema -i graphs/quickstart.json wf.schema.json",
-              "check a file with python3-jsonschema"}},
+             {"comfyrun schema | jq '.definitions | keys'", "its parts: node, inputs.TYPE, duration, retry, ..."}},
             "comfyrun validate, comfyrun nodes, docs/schema.md"});
   man->Set(report_cmd,
            {"Writes one self-contained HTML page (inline styles, script and SVG; nothing is fetched) that opens "
