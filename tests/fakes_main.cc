@@ -31,6 +31,10 @@ int RunProviders(const std::string& gemini_key, const std::string& sora_key) {
   if (!gemini_key.empty()) gopt.api_key = gemini_key;
   FakeSora::Options sopt;
   if (!sora_key.empty()) sopt.api_key = sora_key;
+  // Media are made on first use; made now, no first reply is slow enough to hit a client's
+  // timeout after the fake accepted the work.
+  (void)FakePngBytes();
+  for (int seconds : {4, 8}) (void)FakeMp4Bytes(seconds);
   FakeGemini gemini(gopt);
   FakeSora sora(sopt);
   comfyrun::Json line = {{"gemini", gemini.base_url()}, {"sora", sora.base_url()},

@@ -9,7 +9,7 @@
 # submitted.
 source "$(dirname "$0")/support/lib.sh"
 export COMFYRUN_POLL_INTERVAL=0.05
-FAULTS="share=0.2,kinds=429,500,503,reset,stall,truncate,seed=${SEED:-7},retry_after=1,stall=5"
+FAULTS="share=0.2,kinds=429,500,503,reset,stall,truncate,seed=${SEED:-7},retry_after=1,stall=7"
 start_fake_providers --faults "$FAULTS"
 start_fake_comfyui 2 --faults "$FAULTS"
 
@@ -31,7 +31,7 @@ make_workflow() {  # $1 = name
   local IFS=,
   echo "{\"workflowId\": \"$1\",
     \"defaults\": {\"retry\": {\"maximumAttempts\": 12, \"initialInterval\": \"100ms\", \"maximumInterval\": \"1s\"},
-                   \"timeout\": {\"attempt\": \"3s\"}},
+                   \"timeout\": {\"attempt\": \"5s\"}},
     \"nodes\": [${nodes[*]}]}"
 }
 
