@@ -48,8 +48,10 @@ std::string TickLabel(Unit unit, double v, double step) {
 
 /// A signed difference in the metric's unit: "+1.2s", "-$0.02", "+5%".
 std::string FormatDiff(Unit unit, double v) {
-  std::string sign = v > 0 ? "+" : v < 0 ? "-" : "";
-  return sign + FormatValue(unit, std::fabs(v));
+  std::string text = FormatValue(unit, std::fabs(v));
+  // No sign on a difference that rounds to zero ("-0.00").
+  if (text.find_first_of("123456789") == std::string::npos) return text;
+  return (v > 0 ? "+" : v < 0 ? "-" : "") + text;
 }
 
 std::optional<std::pair<double, double>> IntervalAt(const Json& j, const char* key) {
@@ -252,21 +254,20 @@ std::string ProbabilityChart(const Json& variants, double threshold, const std::
 
 /// A small glyph: the difference's interval against zero, on its own symmetric scale.
 std::string DiffGlyph(std::optional<double> diff, std::optional<std::pair<double, double>> ci, bool lower_is_better) {
-  if (!diff) return "";
-  double m = std::fabs(*diff);
-  if (ci) m = std::max({m, std::fabs(ci->first), std::fabs(ci->second)});
+  // Without an interval there is nothing to place against zero.
+  if (!diff || !ci) return "";
+  double m = std::max({std::fabs(*diff), std::fabs(ci->first), std::fabs(ci->second)});
   if (m <= 0) m = 1;
   const double w = 120, h = 14, mid = w / 2;
   auto X = [&](double v) { return mid + v / m * (mid - 4); };
   bool better = lower_is_better ? *diff < 0 : *diff > 0;
-  bool clear = ci && (ci->first > 0 || ci->second < 0);
+  bool clear = ci->first > 0 || ci->second < 0;
   std::string color = !clear ? "var(--muted)" : better ? "var(--ok)" : "var(--fail)";
   std::string out = fmt::format("<svg class=\"glyph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" aria-hidden=\"true\">",
                                 SvgNumber(w), SvgNumber(h), SvgNumber(w), SvgNumber(h));
   out += fmt::format("<line class=\"zero\" x1=\"{0}\" x2=\"{0}\" y1=\"0\" y2=\"{1}\"/>", SvgNumber(mid), SvgNumber(h));
-  if (ci)
-    out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"7\" y2=\"7\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linecap=\"round\"/>",
-                       SvgNumber(X(ci->first)), SvgNumber(X(ci->second)), color);
+  out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"7\" y2=\"7\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linecap=\"round\"/>",
+                     SvgNumber(X(ci->first)), SvgNumber(X(ci->second)), color);
   out += fmt::format("<circle cx=\"{}\" cy=\"7\" r=\"3.5\" fill=\"{}\"/>", SvgNumber(X(*diff)), color);
   return out + "</svg>";
 }

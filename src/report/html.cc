@@ -94,7 +94,7 @@ table.sortable th[aria-sort=descending]::after{content:" \25BC";font-size:9px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tbody tr:hover td,tr.hl td{background:var(--accent-soft)}
 tfoot td{font-weight:650;border-bottom:0}
-td.err{color:var(--fail);max-width:360px;word-break:break-word}
+td.err{color:var(--fail);min-width:200px;max-width:360px;word-break:break-word}
 td.id{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px;word-break:break-all;min-width:150px}
 td .prompt{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,"DejaVu Sans",sans-serif;font-size:12px;color:var(--muted);word-break:normal;margin-top:2px;max-width:320px}
 .muted{color:var(--muted)}
