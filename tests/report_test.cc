@@ -8,6 +8,8 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "comfyrun/abtest/results.h"
 #include "comfyrun/abtest/stats.h"
 #include "comfyrun/report/html.h"
@@ -159,6 +161,28 @@ TEST_CASE("a journal with only its header gives a page that says nothing ran") {
                                 << "\n";
   std::string html = RunReportHtml(Replay("header.jsonl"), "header.jsonl");
   CHECK(html.find("No node has started yet.") != std::string::npos);
+}
+
+TEST_CASE("a large run packs nodes into as many shared lanes as ran at once") {
+  // 100 nodes, all ready at t=0, run 4 at a time for 1 s each (long queue waits).
+  Json nodes = Json::array();
+  for (int i = 0; i < 100; ++i) nodes.push_back({{"id", fmt::format("n{}", i)}, {"type", "value"}});
+  std::ofstream out("wide.jsonl");
+  out << Json({{"type", "header"}, {"format", 1}, {"runId", "w"}, {"workflowId", "w"},
+               {"workflow", {{"nodes", nodes}}}, {"t", 0}}).dump() << "\n";
+  for (int i = 0; i < 100; ++i) {
+    int64_t start = 1000 * (i / 4) + 1;
+    out << Json({{"type", "node_started"}, {"node", fmt::format("n{}", i)}, {"attempt", 1}, {"queueWaitMs", start - 1},
+                 {"t", start}}).dump() << "\n";
+    out << Json({{"type", "completed"}, {"node", fmt::format("n{}", i)}, {"attempt", 1}, {"outputs", Json::object()},
+                 {"startedAt", start}, {"durationMs", 999}, {"t", start + 999}}).dump() << "\n";
+  }
+  out.close();
+  std::string html = RunReportHtml(Replay("wide.jsonl"), "wide.jsonl");
+  CHECK(html.find(">lane 4<") != std::string::npos);
+  CHECK(html.find(">lane 5<") == std::string::npos);
+  CHECK(Count(html, "class=\"bar completed\"") == 100);
+  CHECK(Count(html, "<tr data-row=") == 100);
 }
 
 TEST_CASE("the A/B report charts each metric per variant with its interval and runs") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -45,24 +46,31 @@ struct NodeView {
   bool critical = false;
 };
 
-std::string PromptOf(const Json& header, const std::string& id) {
-  if (!header.contains("workflow") || !header["workflow"].is_object()) return "";
+/// Node id -> the text that says what the node makes (prompt, characterPrompt or command),
+/// from the header's workflow; built once (a lookup per node would be quadratic).
+std::unordered_map<std::string, std::string> PromptsOf(const Json& header) {
+  std::unordered_map<std::string, std::string> prompts;
+  if (!header.contains("workflow") || !header["workflow"].is_object()) return prompts;
   const Json& nodes = header["workflow"].value("nodes", Json::array());
-  if (!nodes.is_array()) return "";
+  if (!nodes.is_array()) return prompts;
   for (const auto& n : nodes) {
-    if (!n.is_object() || StringAt(n, "id") != id || !n.contains("inputs")) continue;
+    if (!n.is_object() || !n.contains("inputs")) continue;
     for (const char* key : {"prompt", "characterPrompt", "command"}) {
       std::string p = StringAt(n["inputs"], key);
-      if (!p.empty()) return p;
+      if (!p.empty()) {
+        prompts.emplace(StringAt(n, "id"), std::move(p));
+        break;
+      }
     }
   }
-  return "";
+  return prompts;
 }
 
 std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metrics) {
   std::set<std::string> critical;
   for (const auto& id : metrics.value("criticalPath", Json::array()))
     if (id.is_string()) critical.insert(id.get<std::string>());
+  std::unordered_map<std::string, std::string> prompts = PromptsOf(replay.header);
   std::vector<NodeView> views;
   for (const auto& m : metrics["nodes"]) {
     NodeView v;
@@ -70,7 +78,7 @@ std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metric
     v.type = StringAt(m, "type");
     v.status = StringAt(m, "status");
     v.metrics = &m;
-    v.prompt = PromptOf(replay.header, v.id);
+    if (auto p = prompts.find(v.id); p != prompts.end()) v.prompt = p->second;
     v.critical = critical.count(v.id) > 0;
     auto it = replay.nodes.find(v.id);
     if (it != replay.nodes.end()) {
@@ -165,7 +173,10 @@ std::string TimeAxis(const TimeScale& scale, double top, double bottom, bool lab
   return out + "</g>";
 }
 
-/// Greedy interval packing: each node goes to the first lane that is free at its start.
+/// Greedy interval packing: each node goes to the first lane that is free at its start. At
+/// most kMaxLanes lanes: past that, a node shares the lane that frees first (its bar may
+/// overlap another), so thousands of instant nodes cannot make the chart endless.
+constexpr size_t kMaxLanes = 100;
 std::vector<int> PackLanes(const std::vector<NodeView>& views, int* lane_count) {
   std::vector<int> lane(views.size(), 0);
   std::vector<int64_t> free_at;
@@ -174,10 +185,16 @@ std::vector<int> PackLanes(const std::vector<NodeView>& views, int* lane_count) 
       lane[i] = -1;
       continue;
     }
+    // From the first attempt's start: waits are not drawn in shared lanes, or every node
+    // ready at the same time would need a lane of its own.
+    int64_t start = views[i].attempts.empty() ? views[i].first : views[i].attempts.front().span.start;
     size_t l = 0;
-    while (l < free_at.size() && free_at[l] > views[i].first) ++l;
-    if (l == free_at.size()) free_at.push_back(0);
-    free_at[l] = std::max(views[i].last, views[i].first + 1);
+    while (l < free_at.size() && free_at[l] > start) ++l;
+    if (l == free_at.size()) {
+      if (free_at.size() < kMaxLanes) free_at.push_back(0);
+      else l = static_cast<size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
+    }
+    free_at[l] = std::max(free_at[l], views[i].last);
     lane[i] = static_cast<int>(l);
   }
   *lane_count = static_cast<int>(free_at.size());
@@ -251,7 +268,7 @@ std::string Timeline(const std::vector<NodeView>& views, const TimeScale& base, 
             EscapeHtml(fmt::format("{}: retry wait {} after {}", v.id, FormatMs(static_cast<double>(ready - previous_failure)),
                                    previous_error.empty() ? "a failure" : previous_error)));
       }
-      if (a.wait_ms > 0) {
+      if (a.wait_ms > 0 && !packed) {
         any_wait = true;
         g += fmt::format("<rect class=\"bar wait\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>",
                          SvgNumber(scale.X(ready)), SvgNumber(bar_y + 2),
@@ -501,7 +518,10 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
     body += fmt::format("<p class=\"note\">Each bar is one attempt of a node, from {} (time 0) to {}. "
                         "Hover a bar for details.{}</p>",
                         EscapeHtml(IsoTime(scale.t0)), EscapeHtml(IsoTime(scale.t1)),
-                        views.size() > kMaxNodeRows ? " Nodes share lanes: a lane holds nodes that did not overlap." : "");
+                        views.size() > kMaxNodeRows
+                            ? " Nodes share lanes: a lane holds nodes whose attempts did not overlap; queue waits are "
+                              "in the table."
+                            : "");
     std::string gantt = Timeline(views, scale, &legend_extra);
     body += "<div class=\"legend\"><span><i class=\"l-completed\"></i>completed</span>"
             "<span><i class=\"l-failed\"></i>failed attempt</span><span><i class=\"l-open\"></i>interrupted</span>" +
