@@ -26,9 +26,10 @@ size_t Count(const std::string& text, const std::string& what) {
 
 const char* kHostile = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
 
-/// A journal of five nodes written by hand: `gen` fails once (RateLimited) and then
-/// completes after waiting for a slot, `a` and `b` run in parallel after it, `bad` fails
-/// for good, `after_bad` is skipped, `late` was still running when the journal ends.
+/// A journal of six nodes written by hand: `gen` fails once (RateLimited) and then
+/// completes after waiting for a slot, `a` (inline, no node_started) and `b` (a cache hit)
+/// run in parallel after it, `bad` fails for good, `after_bad` is skipped, `late` was still
+/// running when the journal ends.
 std::string WriteJournal(const std::string& path, bool finished) {
   Json workflow = {{"workflowId", "demo"},
                    {"description", std::string("evil ") + kHostile},
@@ -50,13 +51,13 @@ std::string WriteJournal(const std::string& path, bool finished) {
       {{"type", "completed"}, {"node", "gen"}, {"attempt", 2}, {"outputs", {{"imagePath", "g.png"}}}, {"cost", 0.04},
        {"provider", "gemini"}, {"model", "gemini-2.5-flash-image"}, {"startedAt", 4500}, {"durationMs", 1500},
        {"queueWaitMs", 500}, {"t", 6000}},
-      {{"type", "node_started"}, {"node", "a"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 6000}},
       {{"type", "node_started"}, {"node", "b"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 6000}},
       {{"type", "node_started"}, {"node", "bad"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 6000}},
+      // `a` runs inline (a value node): no node_started record.
       {{"type", "completed"}, {"node", "a"}, {"attempt", 1}, {"outputs", {{"x", "g.png"}}}, {"cost", 0},
        {"startedAt", 6000}, {"durationMs", 1000}, {"t", 7000}},
       {{"type", "completed"}, {"node", "b"}, {"attempt", 1}, {"outputs", {{"x", "g.png"}}}, {"cost", 0},
-       {"startedAt", 6000}, {"durationMs", 2000}, {"t", 8000}},
+       {"startedAt", 6000}, {"durationMs", 2000}, {"cached", true}, {"t", 8000}},
       {{"type", "attempt_failed"}, {"node", "bad"}, {"attempt", 1}, {"error", "Execution"}, {"message", "exit 1"},
        {"cost", 0}, {"t", 6500}},
       {{"type", "node_failed"}, {"node", "bad"}, {"attempts", 1}, {"error", "Execution"}, {"message", "exit 1"},
@@ -124,6 +125,8 @@ TEST_CASE("the run report draws every attempt, wait, retry, skip and interruptio
   CHECK(Count(html, "class=\"bar completed\"") == 3);  // gen, a, b
   CHECK(Count(html, "class=\"bar open\"") == 1);       // late was cut off by the run's end
   CHECK(Count(html, "mark skipped") == 1);
+  CHECK(Count(html, "mark cached") == 1);  // b
+  CHECK(html.find("a (value)\nattempt 1: completed, 1.0s") != std::string::npos);
   CHECK(html.find("retry wait 2.0s after RateLimited") != std::string::npos);
   CHECK(html.find("waited 500ms for a slot") != std::string::npos);
   // One table row per node, sharing data-row with its timeline group.

@@ -103,6 +103,19 @@ std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metric
         a.end = std::max(a.end, a.span.start);
         v.attempts.push_back(a);
       }
+      // Inline kinds (value) write no node_started: their completed record alone gives the
+      // attempt (startedAt, durationMs, queueWaitMs).
+      if (n.spans.empty() && n.status == JournalNode::Status::kCompleted && n.finished_at > 0) {
+        Attempt a;
+        a.span.attempt = std::max(1, n.attempts);
+        a.span.start = n.started_at > 0 ? std::min(n.started_at, n.finished_at) : n.finished_at - n.duration_ms;
+        a.span.end = n.finished_at;
+        a.span.outcome = AttemptSpan::Outcome::kCompleted;
+        a.span.cost = n.cost;
+        a.wait_ms = std::max<int64_t>(0, n.queue_wait_ms);
+        a.end = n.finished_at;
+        v.attempts.push_back(a);
+      }
       for (const auto& a : v.attempts) {
         int64_t ready = a.span.start - a.wait_ms;
         if (v.first == 0 || ready < v.first) v.first = ready;
@@ -283,6 +296,13 @@ std::string Timeline(const std::vector<NodeView>& views, const TimeScale& base, 
       previous_failure = a.span.outcome == AttemptSpan::Outcome::kFailed ? a.end : 0;
       previous_error = a.span.error;
     }
+    if (v.journal && v.journal->cached && !v.attempts.empty() &&
+        v.attempts.back().span.outcome == AttemptSpan::Outcome::kCompleted) {
+      any_cached = true;
+      g += fmt::format("<circle class=\"mark cached\" cx=\"{}\" cy=\"{}\" r=\"5\"><title>{}</title></circle>",
+                       SvgNumber(scale.X(v.attempts.back().end)), SvgNumber(mid),
+                       EscapeHtml(v.id + ": outputs reused from the cache (an earlier run with the same inputs)"));
+    }
     // The last attempt's time beside its bar (inside it when there is no room after it).
     if (!packed && !v.attempts.empty()) {
       const Attempt& a = v.attempts.back();
@@ -301,11 +321,7 @@ std::string Timeline(const std::vector<NodeView>& views, const TimeScale& base, 
     }
     if (v.attempts.empty() && v.journal && v.journal->finished_at > 0) {
       double x = scale.X(v.journal->finished_at);
-      if (v.status == "completed") {
-        any_cached = true;
-        g += fmt::format("<circle class=\"mark cached\" cx=\"{}\" cy=\"{}\" r=\"5\"><title>{}</title></circle>",
-                         SvgNumber(x), SvgNumber(mid), EscapeHtml(v.id + ": completed from an earlier result"));
-      } else if (v.status == "skipped") {
+      if (v.status == "skipped") {
         any_skipped = true;
         g += fmt::format(
             "<path class=\"mark skipped\" d=\"M{0} {1}l5 5l-5 5l-5 -5z\"><title>{2}</title></path>", SvgNumber(x),
@@ -390,7 +406,9 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
       wait += a.wait_ms;
       busy += a.end - a.span.start;
     }
-    int attempts = static_cast<int>(NumberAt(*v.metrics, "attempts").value_or(0));
+    // Inline kinds count no started attempt in the metrics, yet ran once.
+    int attempts = std::max(static_cast<int>(NumberAt(*v.metrics, "attempts").value_or(0)),
+                            static_cast<int>(v.attempts.size()));
     double cost = NumberAt(*v.metrics, "cost").value_or(0);
     total_attempts += attempts;
     total_wait += wait;
