@@ -88,11 +88,11 @@ run 0 --version
 grep -Eq "^comfyrun [0-9]+\.[0-9]+\.[0-9]+" out.txt || fail "--version prints no version"
 run 0 --help
 grep -q "validate" out.txt || fail "--help does not list validate"
-subcommands=$(timeout 20 "$COMFYRUN" --help | awk 'tolower($0) ~ /^subcommands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
+subcommands=$(timeout 20 "$COMFYRUN" --help | awk 'tolower($0) ~ /^(subcommands:|commands$)/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
 [ -n "$subcommands" ] || fail "--help lists no subcommands"
 for sub in $subcommands; do
   run 0 "$sub" --help
-  grep -qi "usage" out.txt || fail "$sub --help prints no usage"
+  grep -Eqi "usage|^synopsis$" out.txt || fail "$sub --help prints no usage"
 done
 run 2
 run 2 frobnicate
