@@ -18,6 +18,7 @@ browse() {
   set +e
   timeout 90 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync --disable-extensions \
+    --disable-dev-shm-usage \
     --user-data-dir="$profile" --enable-logging=stderr --v=0 --dump-dom "file://$1" >"$1.dom" 2>"$1.log"
   local code=$?
   set -e
