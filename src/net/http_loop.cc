@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "comfyrun/config.h"
+#include "curl_url.h"
 
 namespace comfyrun {
 namespace {
@@ -71,21 +72,8 @@ struct Origin {
   }
 };
 
-// RAII for CURLU.
-struct UrlHandle {
-  CURLU* u = curl_url();
-  ~UrlHandle() { curl_url_cleanup(u); }
-  std::string Get(CURLUPart part, unsigned flags = 0) const {
-    char* out = nullptr;
-    if (curl_url_get(u, part, &out, flags) != CURLUE_OK) return "";
-    std::string s(out);
-    curl_free(out);
-    return s;
-  }
-};
-
 bool GetOrigin(const std::string& url, Origin* origin) {
-  UrlHandle h;
+  CurlUrl h;
   if (curl_url_set(h.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return false;
   origin->scheme = Lower(h.Get(CURLUPART_SCHEME));
   origin->host = Lower(h.Get(CURLUPART_HOST));
@@ -95,7 +83,7 @@ bool GetOrigin(const std::string& url, Origin* origin) {
 
 // `location` resolved against `base` (it may be relative); "" when either is malformed.
 std::string ResolveUrl(const std::string& base, const std::string& location) {
-  UrlHandle h;
+  CurlUrl h;
   if (curl_url_set(h.u, CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return "";
   if (curl_url_set(h.u, CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) return "";
   return h.Get(CURLUPART_URL);
@@ -104,7 +92,7 @@ std::string ResolveUrl(const std::string& base, const std::string& location) {
 // `url` without the named query parameters (names compared after percent-decoding).
 std::string RemoveQueryParams(const std::string& url, const std::vector<std::string>& names) {
   if (names.empty()) return url;
-  UrlHandle h;
+  CurlUrl h;
   if (curl_url_set(h.u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return url;
   std::string query = h.Get(CURLUPART_QUERY);
   if (query.empty()) return url;

@@ -1,4 +1,5 @@
 #include "comfyrun/net/websocket.h"
+#include "curl_url.h"
 
 // Implementation details.
 //
@@ -76,19 +77,6 @@ std::string TrimSpace(std::string_view s) {
   size_t e = s.find_last_not_of(" \t\r");
   return std::string(s.substr(b, e - b + 1));
 }
-
-// RAII for CURLU.
-struct UrlParts {
-  CURLU* u = curl_url();
-  ~UrlParts() { curl_url_cleanup(u); }
-  std::string Get(CURLUPart part, unsigned flags = 0) const {
-    char* out = nullptr;
-    if (curl_url_get(u, part, &out, flags) != CURLUE_OK) return "";
-    std::string s(out);
-    curl_free(out);
-    return s;
-  }
-};
 
 }  // namespace
 
@@ -451,7 +439,7 @@ struct WebSocketLoop::Impl {
     conns_[c.id] = std::move(owned);
     ++open_count_;
 
-    UrlParts url;
+    CurlUrl url;
     if (curl_url_set(url.u, CURLUPART_URL, cmd.url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
       Fail(c, "malformed WebSocket URL");
       return;
