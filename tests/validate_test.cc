@@ -296,7 +296,7 @@ TEST_CASE("unknown keys at the top level are warnings, not errors") {
   CHECK(diags[0].message == "unknown key 'nodez' (ignored); did you mean 'nodes'?");
   CHECK(diags[0].Format() ==
         "w.json: at $.nodez: warning: unknown key 'nodez' (ignored); did you mean 'nodes'?\n"
-        "  hint: known keys: workflowId, description, metadata, nodes, params, defaults, pools, name, version");
+        "  hint: known keys: workflowId, description, metadata, nodes, params, defaults, pools, name, version, $schema");
 }
 
 TEST_CASE("a diagnostic formats file, node, path, message and hint") {

@@ -16,8 +16,9 @@
 namespace comfyrun {
 namespace {
 
-const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "metadata", "nodes",
-                                                "params", "defaults", "pools", "name", "version"};
+// "$schema" lets an editor find `comfyrun schema`'s output from inside the file (docs/schema.md).
+const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "metadata", "nodes", "params",
+                                                "defaults", "pools", "name", "version", "$schema"};
 const std::vector<std::string> kNodeKeys = {"id", "type", "inputs", "outputs", "dependsOn", "retry",
                                             "timeout", "pool", "cache", "description", "name", "metadata"};
 /// Error type names a retry policy can list (error_type.h), for messages and hints.
