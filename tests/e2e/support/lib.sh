@@ -122,7 +122,8 @@ run_with_kills() {
       if kill -9 $pid 2>/dev/null; then
         wait $pid 2>/dev/null || true
         KILLS_MADE=$((KILLS_MADE + 1))
-        if ! head -n 1 "$journal" 2>/dev/null | jq -e '.type == "header"' >/dev/null 2>&1; then
+        # -s: jq 1.6 -e exits 0 on empty input, so an empty journal must not look like a header.
+        if ! head -n 1 "$journal" 2>/dev/null | jq -e -s 'length == 1 and .[0].type == "header"' >/dev/null 2>&1; then
           rm -f "$journal"  # killed before the header was on disk: nothing ran, start again
           first=1
           continue
