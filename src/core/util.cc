@@ -193,6 +193,8 @@ bool WriteFileAtomic(const std::string& path, std::string_view contents, std::st
 }
 
 bool MakeDirs(const std::string& path, std::string* err) {
+  // The common case, one new folder in an existing one, in one system call.
+  if (mkdir(path.c_str(), 0777) == 0) return true;
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (std::filesystem::is_directory(path)) return true;

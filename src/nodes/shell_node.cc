@@ -8,12 +8,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -54,6 +57,56 @@ std::vector<std::string> ChildEnvironment(const Json& extra) {
     for (auto it = extra.begin(); it != extra.end(); ++it)
       env.push_back(it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump()));
   return env;
+}
+
+/// posix_spawnp's PATH search, remembered per program name like a shell's hash table:
+/// spawnp tries execve in each PATH folder before the one that has the program (9 failed
+/// execs for every `true` here). A remembered path that stops working is forgotten and the
+/// spawn falls back to posix_spawnp.
+class ProgramPaths {
+ public:
+  std::string Find(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    std::string key = Key(name);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = found_.find(key);
+      if (it != found_.end()) return it->second;
+    }
+    const char* path_env = getenv("PATH");
+    std::string path = path_env ? path_env : "/bin:/usr/bin";
+    for (size_t start = 0; start <= path.size();) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+      struct stat sb {};
+      if (stat(candidate.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        found_[key] = candidate;
+        return candidate;
+      }
+      start = end + 1;
+    }
+    return "";  // not found: posix_spawnp searches and reports it
+  }
+  void Forget(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    found_.erase(Key(name));
+  }
+
+ private:
+  static std::string Key(const std::string& name) {
+    const char* path_env = getenv("PATH");
+    return (path_env ? path_env : "") + std::string(1, '\0') + name;
+  }
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::string> found_;
+};
+
+ProgramPaths& Programs() {
+  static ProgramPaths paths;
+  return paths;
 }
 
 void KillGroup(pid_t pid) {
@@ -108,7 +161,12 @@ class ShellNode : public NodeKind {
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
+    std::string program = Programs().Find(argv[0]);
+    int rc = program.empty() ? ENOENT : posix_spawn(&pid, program.c_str(), &actions, &attr, args.data(), envp.data());
+    if (rc != 0) {
+      if (!program.empty() && program != argv[0]) Programs().Forget(argv[0]);
+      if (program != argv[0]) rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
+    }
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)

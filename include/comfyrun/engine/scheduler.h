@@ -56,6 +56,8 @@ class Scheduler {
   std::vector<size_t> SkipNotStarted();
 
   State state(size_t node) const { return state_[node]; }
+  /// Whether any node waits for this one.
+  bool has_dependents(size_t node) const { return !dependents_[node].empty(); }
   size_t running() const { return running_; }
   /// True when no node is waiting, ready, running or waiting for a retry.
   bool Finished() const;
