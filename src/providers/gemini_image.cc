@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/replies.h"
 #include "comfyrun/util.h"
 
 namespace comfyrun {
@@ -98,73 +99,13 @@ class GeminiImageJob : public RemoteJob {
   /// Worker thread.
   void HandleReply(const std::string& text) {
     std::string what = "gemini generateContent " + model_.id;
-    auto body = ParseJsonBody(text);
-    if (!body || !body->is_object()) {
-      Finish(Tag(NodeResult::Failure(ErrorType::kUnavailable, what + ": malformed JSON in the reply")));
+    GeminiImageReply reply = ParseGeminiImageReply(text, what);
+    if (reply.data.empty()) {
+      Finish(Tag(std::move(reply.failure)));
       return;
     }
-    const Json& reply = *body;
-    if (reply.contains("promptFeedback") && reply["promptFeedback"].is_object() &&
-        reply["promptFeedback"].contains("blockReason")) {
-      std::string reason = reply["promptFeedback"]["blockReason"].is_string()
-                               ? reply["promptFeedback"]["blockReason"].get<std::string>() : "unspecified";
-      NodeResult f = NodeResult::Failure(ErrorType::kContentBlocked,
-                                         fmt::format("{}: the prompt was blocked (blockReason {})", what, reason));
-      f.details = {{"blockReason", reason}};
-      Finish(Tag(std::move(f)));
-      return;
-    }
-    std::string finish_reason, texts, mime, data;
-    if (reply.contains("candidates") && reply["candidates"].is_array()) {
-      for (const Json& cand : reply["candidates"]) {
-        if (!cand.is_object()) continue;
-        if (finish_reason.empty() && cand.contains("finishReason") && cand["finishReason"].is_string())
-          finish_reason = cand["finishReason"].get<std::string>();
-        if (!cand.contains("content") || !cand["content"].is_object() || !cand["content"].contains("parts") ||
-            !cand["content"]["parts"].is_array())
-          continue;
-        for (const Json& part : cand["content"]["parts"]) {
-          if (!part.is_object()) continue;
-          const Json* inline_data = part.contains("inlineData") ? &part["inlineData"]
-                                    : part.contains("inline_data") ? &part["inline_data"] : nullptr;
-          if (inline_data && inline_data->is_object() && data.empty()) {
-            std::string m = inline_data->value("mimeType", inline_data->value("mime_type", ""));
-            if (StartsWith(m, "image/") && (*inline_data).contains("data") && (*inline_data)["data"].is_string()) {
-              mime = m;
-              data = (*inline_data)["data"].get<std::string>();
-            }
-          } else if (part.contains("text") && part["text"].is_string()) {
-            const std::string& t = part["text"].get_ref<const std::string&>();
-            // Some relays return the image as a data URL in a text part.
-            if (data.empty() && StartsWith(t, "data:image/") && t.find(";base64,") != std::string::npos) {
-              mime = t.substr(5, t.find(';') - 5);
-              data = t.substr(t.find(";base64,") + 8);
-            } else {
-              texts += (texts.empty() ? "" : " ") + t;
-            }
-          }
-        }
-      }
-    }
-    if (data.empty()) {
-      std::string said = texts.size() > 200 ? texts.substr(0, 200) + "..." : texts;
-      NodeResult f;
-      if (kBlockedFinishReasons.count(finish_reason)) {
-        f = NodeResult::Failure(ErrorType::kContentBlocked,
-                                fmt::format("{}: the image was blocked (finishReason {}){}", what, finish_reason,
-                                            said.empty() ? "" : ": " + said));
-      } else {
-        f = NodeResult::Failure(ErrorType::kNoImage,
-                                fmt::format("{}: the model answered without an image{}{}", what,
-                                            finish_reason.empty() ? "" : " (finishReason " + finish_reason + ")",
-                                            said.empty() ? "" : ": " + said));
-      }
-      f.details = {{"finishReason", finish_reason}};
-      if (!texts.empty()) f.details["text"] = said;
-      Finish(Tag(std::move(f)));
-      return;
-    }
-    auto bytes = Base64Decode(data);
+    const std::string& mime = reply.mime_type;
+    auto bytes = Base64Decode(reply.data);
     if (!bytes || bytes->empty()) {
       Finish(Tag(NodeResult::Failure(ErrorType::kOutputInvalid, what + ": the image data is not base64"), true));
       return;
@@ -198,6 +139,79 @@ class GeminiImageJob : public RemoteJob {
 };
 
 }  // namespace
+
+GeminiImageReply ParseGeminiImageReply(const std::string& text, const std::string& what) {
+  GeminiImageReply out;
+  auto body = ParseJsonBody(text);
+  if (!body || !body->is_object()) {
+    out.failure = NodeResult::Failure(ErrorType::kUnavailable, what + ": malformed JSON in the reply");
+    return out;
+  }
+  const Json& reply = *body;
+  if (reply.contains("promptFeedback") && reply["promptFeedback"].is_object() &&
+      reply["promptFeedback"].contains("blockReason")) {
+    std::string reason = reply["promptFeedback"]["blockReason"].is_string()
+                             ? reply["promptFeedback"]["blockReason"].get<std::string>() : "unspecified";
+    NodeResult f = NodeResult::Failure(ErrorType::kContentBlocked,
+                                       fmt::format("{}: the prompt was blocked (blockReason {})", what, reason));
+    f.details = {{"blockReason", reason}};
+    out.failure = std::move(f);
+    return out;
+  }
+  std::string finish_reason, texts, mime, data;
+  if (reply.contains("candidates") && reply["candidates"].is_array()) {
+    for (const Json& cand : reply["candidates"]) {
+      if (!cand.is_object()) continue;
+      if (finish_reason.empty() && cand.contains("finishReason") && cand["finishReason"].is_string())
+        finish_reason = cand["finishReason"].get<std::string>();
+      if (!cand.contains("content") || !cand["content"].is_object() || !cand["content"].contains("parts") ||
+          !cand["content"]["parts"].is_array())
+        continue;
+      for (const Json& part : cand["content"]["parts"]) {
+        if (!part.is_object()) continue;
+        const Json* inline_data = part.contains("inlineData") ? &part["inlineData"]
+                                  : part.contains("inline_data") ? &part["inline_data"] : nullptr;
+        if (inline_data && inline_data->is_object() && data.empty()) {
+          std::string m = inline_data->value("mimeType", inline_data->value("mime_type", ""));
+          if (StartsWith(m, "image/") && (*inline_data).contains("data") && (*inline_data)["data"].is_string()) {
+            mime = m;
+            data = (*inline_data)["data"].get<std::string>();
+          }
+        } else if (part.contains("text") && part["text"].is_string()) {
+          const std::string& t = part["text"].get_ref<const std::string&>();
+          // Some relays return the image as a data URL in a text part.
+          if (data.empty() && StartsWith(t, "data:image/") && t.find(";base64,") != std::string::npos) {
+            mime = t.substr(5, t.find(';') - 5);
+            data = t.substr(t.find(";base64,") + 8);
+          } else {
+            texts += (texts.empty() ? "" : " ") + t;
+          }
+        }
+      }
+    }
+  }
+  if (data.empty()) {
+    std::string said = texts.size() > 200 ? texts.substr(0, 200) + "..." : texts;
+    NodeResult f;
+    if (kBlockedFinishReasons.count(finish_reason)) {
+      f = NodeResult::Failure(ErrorType::kContentBlocked,
+                              fmt::format("{}: the image was blocked (finishReason {}){}", what, finish_reason,
+                                          said.empty() ? "" : ": " + said));
+    } else {
+      f = NodeResult::Failure(ErrorType::kNoImage,
+                              fmt::format("{}: the model answered without an image{}{}", what,
+                                          finish_reason.empty() ? "" : " (finishReason " + finish_reason + ")",
+                                          said.empty() ? "" : ": " + said));
+    }
+    f.details = {{"finishReason", finish_reason}};
+    if (!texts.empty()) f.details["text"] = said;
+    out.failure = std::move(f);
+    return out;
+  }
+  out.mime_type = std::move(mime);
+  out.data = std::move(data);
+  return out;
+}
 
 bool ParseImageRequest(const Json& in, ImageRequest* req, std::string* err) {
   auto str = [&](const char* key) -> std::string {

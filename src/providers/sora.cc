@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/providers/replies.h"
 #include "comfyrun/util.h"
 #include "video_job.h"
 
@@ -146,37 +147,25 @@ class SoraJob : public VideoJobBase {
     return PollInterval(kSoraDefaultPoll);
   }
 
-  void OnPolled(const Json& video, const HttpResponse& resp) {
-    std::string status = video.value("status", "");
-    if (status == "queued" || status == "in_progress" || status.empty()) {
-      int progress = video.contains("progress") && video["progress"].is_number() ? video["progress"].get<int>() : 0;
-      ctx_->Progress(fmt::format("sora: {} {}%", status.empty() ? "waiting" : status, progress));
-      auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
-      After(NextDelay(resp), [self] { self->Poll(); });
-      return;
+  void OnPolled(const Json& body, const HttpResponse& resp) {
+    SoraVideoReply video = ParseSoraVideo(body, JobLabel());
+    switch (video.state) {
+      case SoraVideoReply::State::kWaiting: {
+        ctx_->Progress(fmt::format("sora: {} {}%", video.status.empty() ? "waiting" : video.status, video.progress));
+        auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
+        After(NextDelay(resp), [self] { self->Poll(); });
+        return;
+      }
+      case SoraVideoReply::State::kCompleted: {
+        HttpRequest r = Authorized(fmt::format("{}/videos/{}/content", base_, job_id_));
+        r.headers.push_back({"Accept", "application/binary"});
+        Download(std::move(r));
+        return;
+      }
+      case SoraVideoReply::State::kFailed:
+        Finish(Tag(std::move(video.failure), false));
+        return;
     }
-    if (status == "completed") {
-      HttpRequest r = Authorized(fmt::format("{}/videos/{}/content", base_, job_id_));
-      r.headers.push_back({"Accept", "application/binary"});
-      Download(std::move(r));
-      return;
-    }
-    // failed, or a state this client does not know (cancelled, expired, ...): the job is over.
-    Json error = video.contains("error") && video["error"].is_object() ? video["error"] : Json::object();
-    std::string code = error.value("code", "");
-    std::string message = error.value("message", "");
-    ErrorType type = ErrorType::kExecution;
-    auto has = [&](const char* word) {
-      return code.find(word) != std::string::npos || message.find(word) != std::string::npos;
-    };
-    if (has("moderation") || has("policy") || has("safety") || has("blocked")) type = ErrorType::kContentBlocked;
-    else if (has("invalid")) type = ErrorType::kInvalidInput;
-    NodeResult f = NodeResult::Failure(type, fmt::format("{}: {}{}{}", JobLabel(), status,
-                                                         code.empty() ? "" : " (" + code + ")",
-                                                         message.empty() ? "" : ": " + message));
-    if (!code.empty()) f.details["code"] = code;
-    f.submission_finished = true;
-    Finish(Tag(std::move(f), false));
   }
 
   std::string base_;
@@ -185,6 +174,38 @@ class SoraJob : public VideoJobBase {
 };
 
 }  // namespace
+
+SoraVideoReply ParseSoraVideo(const Json& video, const std::string& label) {
+  SoraVideoReply out;
+  out.status = video.value("status", "");
+  const std::string& status = out.status;
+  if (status == "queued" || status == "in_progress" || status.empty()) {
+    out.progress = video.contains("progress") && video["progress"].is_number() ? video["progress"].get<int>() : 0;
+    return out;
+  }
+  if (status == "completed") {
+    out.state = SoraVideoReply::State::kCompleted;
+    return out;
+  }
+  // failed, or a state this client does not know (cancelled, expired, ...): the job is over.
+  out.state = SoraVideoReply::State::kFailed;
+  Json error = video.contains("error") && video["error"].is_object() ? video["error"] : Json::object();
+  std::string code = error.value("code", "");
+  std::string message = error.value("message", "");
+  ErrorType type = ErrorType::kExecution;
+  auto has = [&](const char* word) {
+    return code.find(word) != std::string::npos || message.find(word) != std::string::npos;
+  };
+  if (has("moderation") || has("policy") || has("safety") || has("blocked")) type = ErrorType::kContentBlocked;
+  else if (has("invalid")) type = ErrorType::kInvalidInput;
+  NodeResult f = NodeResult::Failure(type, fmt::format("{}: {}{}{}", label, status,
+                                                       code.empty() ? "" : " (" + code + ")",
+                                                       message.empty() ? "" : ": " + message));
+  if (!code.empty()) f.details["code"] = code;
+  f.submission_finished = true;
+  out.failure = std::move(f);
+  return out;
+}
 
 std::shared_ptr<RemoteJob> MakeSoraJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, VideoRequest request,
                                        RemoteJob::Done done) {

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/providers/replies.h"
 #include "comfyrun/util.h"
 #include "video_job.h"
 
@@ -114,11 +115,12 @@ class VeoJob : public VideoJobBase {
                             {"operation", job_id_},
                             {"model", model_.id},
                             {"durationSeconds", request_.seconds}});
-    if (body->value("done", false)) {
-      OnPolled(*body);
+    VeoOperationReply op = ParseVeoOperation(*body, JobLabel());
+    if (op.state == VeoOperationReply::State::kRunning) {
+      ScheduleNextPoll();
       return;
     }
-    ScheduleNextPoll();
+    OnPolled(std::move(op));
   }
 
   void ScheduleNextPoll() {
@@ -158,80 +160,45 @@ class VeoJob : public VideoJobBase {
         return;
       }
       self->PollSucceeded();
-      self->OnPolled(*body);
+      self->OnPolled(ParseVeoOperation(*body, self->JobLabel()));
     });
   }
 
-  void OnPolled(const Json& op) {
-    if (!op.value("done", false)) {
-      ctx_->Progress(fmt::format("veo: generating ({:.0f}s)", Elapsed()));
-      ScheduleNextPoll();
-      return;
+  void OnPolled(VeoOperationReply op) {
+    switch (op.state) {
+      case VeoOperationReply::State::kRunning:
+        ctx_->Progress(fmt::format("veo: generating ({:.0f}s)", Elapsed()));
+        ScheduleNextPoll();
+        return;
+      case VeoOperationReply::State::kFailed:
+        Finish(Tag(std::move(op.failure), false));
+        return;
+      case VeoOperationReply::State::kInline: {
+        auto self = std::static_pointer_cast<VeoJob>(shared_from_this());
+        OffLoop([self, encoded = std::move(op.encoded_video)] {
+          auto bytes = Base64Decode(encoded);
+          if (!bytes) {
+            NodeResult f = NodeResult::Failure(ErrorType::kOutputInvalid, self->JobLabel() + ": encodedVideo is not base64");
+            f.submission_finished = false;
+            self->Finish(self->Tag(std::move(f), false));
+            return;
+          }
+          self->OnLoop([self, b = std::move(*bytes)]() mutable { self->SaveInline(std::move(b)); });
+        });
+        return;
+      }
+      case VeoOperationReply::State::kUri: {
+        HttpRequest r;
+        r.url = op.uri;
+        // The key goes only to the API's own origin; the loop drops it on a redirect elsewhere.
+        if (UrlOrigin(op.uri) == UrlOrigin(base_)) r.headers = {{"x-goog-api-key", key_}};
+        r.secret_headers = {"x-goog-api-key"};
+        r.secret_query_params = {"key"};
+        r.max_redirects = 5;
+        Download(std::move(r));
+        return;
+      }
     }
-    if (op.contains("error") && op["error"].is_object()) {
-      NodeResult f = RpcStatusFailure(op["error"], JobLabel());
-      f.submission_finished = true;
-      Finish(Tag(std::move(f), false));
-      return;
-    }
-    const Json* resp = op.contains("response") && op["response"].is_object() ? &op["response"] : nullptr;
-    const Json* gvr = resp && resp->contains("generateVideoResponse") && (*resp)["generateVideoResponse"].is_object()
-                          ? &(*resp)["generateVideoResponse"] : resp;
-    const Json* samples = nullptr;
-    if (gvr) {
-      for (const char* key : {"generatedSamples", "generatedVideos", "videos"})
-        if (gvr->contains(key) && (*gvr)[key].is_array() && !(*gvr)[key].empty()) samples = &(*gvr)[key];
-    }
-    if (!samples) {
-      Json reasons = gvr && gvr->contains("raiMediaFilteredReasons") ? (*gvr)["raiMediaFilteredReasons"] : Json::array();
-      int count = gvr && gvr->contains("raiMediaFilteredCount") && (*gvr)["raiMediaFilteredCount"].is_number_integer()
-                      ? (*gvr)["raiMediaFilteredCount"].get<int>() : 0;
-      std::string text;
-      if (reasons.is_array())
-        for (const Json& r : reasons)
-          if (r.is_string()) text += (text.empty() ? "" : "; ") + r.get<std::string>();
-      NodeResult f = NodeResult::Failure(
-          ErrorType::kContentBlocked,
-          fmt::format("{}: finished without a video{}{}", JobLabel(),
-                      count > 0 ? fmt::format(" ({} filtered by the provider's safety filters)", count) : "",
-                      text.empty() ? "" : ": " + text));
-      f.details = {{"raiMediaFilteredCount", count}, {"raiMediaFilteredReasons", reasons}};
-      f.submission_finished = true;
-      Finish(Tag(std::move(f), false));
-      return;
-    }
-    const Json& sample = (*samples)[0];
-    const Json& video = sample.contains("video") ? sample["video"] : sample;
-    if (video.contains("encodedVideo") && video["encodedVideo"].is_string()) {
-      auto self = std::static_pointer_cast<VeoJob>(shared_from_this());
-      std::string encoded = video["encodedVideo"].get<std::string>();
-      OffLoop([self, encoded = std::move(encoded)] {
-        auto bytes = Base64Decode(encoded);
-        if (!bytes) {
-          NodeResult f = NodeResult::Failure(ErrorType::kOutputInvalid, self->JobLabel() + ": encodedVideo is not base64");
-          f.submission_finished = false;
-          self->Finish(self->Tag(std::move(f), false));
-          return;
-        }
-        self->OnLoop([self, b = std::move(*bytes)]() mutable { self->SaveInline(std::move(b)); });
-      });
-      return;
-    }
-    if (!video.contains("uri") || !video["uri"].is_string()) {
-      NodeResult f = NodeResult::Failure(ErrorType::kUnavailable, JobLabel() + ": the finished operation names no video");
-      f.submission_finished = false;
-      Finish(Tag(std::move(f), false));
-      return;
-    }
-    std::string uri = video["uri"].get<std::string>();
-    HttpRequest r;
-    r.url = uri;
-    // The key goes only to the API's own origin; the loop drops it on a redirect elsewhere.
-    if (UrlOrigin(uri) == UrlOrigin(base_)) r.headers = {{"x-goog-api-key", key_}};
-    r.secret_headers = {"x-goog-api-key"};
-    r.secret_query_params = {"key"};
-    r.max_redirects = 5;
-    Download(std::move(r));
   }
 
   std::string base_;
@@ -240,6 +207,58 @@ class VeoJob : public VideoJobBase {
 };
 
 }  // namespace
+
+VeoOperationReply ParseVeoOperation(const Json& op, const std::string& label) {
+  VeoOperationReply out;
+  if (!op.value("done", false)) return out;  // still running
+  out.state = VeoOperationReply::State::kFailed;
+  if (op.contains("error") && op["error"].is_object()) {
+    out.failure = RpcStatusFailure(op["error"], label);
+    out.failure.submission_finished = true;
+    return out;
+  }
+  const Json* resp = op.contains("response") && op["response"].is_object() ? &op["response"] : nullptr;
+  const Json* gvr = resp && resp->contains("generateVideoResponse") && (*resp)["generateVideoResponse"].is_object()
+                        ? &(*resp)["generateVideoResponse"] : resp;
+  const Json* samples = nullptr;
+  if (gvr) {
+    for (const char* key : {"generatedSamples", "generatedVideos", "videos"})
+      if (gvr->contains(key) && (*gvr)[key].is_array() && !(*gvr)[key].empty()) samples = &(*gvr)[key];
+  }
+  if (!samples) {
+    Json reasons = gvr && gvr->contains("raiMediaFilteredReasons") ? (*gvr)["raiMediaFilteredReasons"] : Json::array();
+    int count = gvr && gvr->contains("raiMediaFilteredCount") && (*gvr)["raiMediaFilteredCount"].is_number_integer()
+                    ? (*gvr)["raiMediaFilteredCount"].get<int>() : 0;
+    std::string text;
+    if (reasons.is_array())
+      for (const Json& r : reasons)
+        if (r.is_string()) text += (text.empty() ? "" : "; ") + r.get<std::string>();
+    NodeResult f = NodeResult::Failure(
+        ErrorType::kContentBlocked,
+        fmt::format("{}: finished without a video{}{}", label,
+                    count > 0 ? fmt::format(" ({} filtered by the provider's safety filters)", count) : "",
+                    text.empty() ? "" : ": " + text));
+    f.details = {{"raiMediaFilteredCount", count}, {"raiMediaFilteredReasons", reasons}};
+    f.submission_finished = true;
+    out.failure = std::move(f);
+    return out;
+  }
+  const Json& sample = (*samples)[0];
+  const Json& video = sample.contains("video") ? sample["video"] : sample;
+  if (video.contains("encodedVideo") && video["encodedVideo"].is_string()) {
+    out.state = VeoOperationReply::State::kInline;
+    out.encoded_video = video["encodedVideo"].get<std::string>();
+    return out;
+  }
+  if (!video.contains("uri") || !video["uri"].is_string()) {
+    out.failure = NodeResult::Failure(ErrorType::kUnavailable, label + ": the finished operation names no video");
+    out.failure.submission_finished = false;
+    return out;
+  }
+  out.state = VeoOperationReply::State::kUri;
+  out.uri = video["uri"].get<std::string>();
+  return out;
+}
 
 std::shared_ptr<RemoteJob> MakeVeoJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, VideoRequest request,
                                       RemoteJob::Done done) {
