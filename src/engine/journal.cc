@@ -10,7 +10,9 @@
 //   the leader: it gives proof appenders already inside Append a short window to write, then
 //   fdatasyncs outside the mutex and publishes the covered sequence number to all followers.
 // - Reader: reads the file in large chunks and parses each complete line in place (no copy
-//   per line); the parsed record is moved into its node's events, so nothing is copied twice.
+//   per line) with simdjson, whose DOM parse is several times faster than nlohmann's; Fold
+//   reads the fields it needs from that DOM, and only outputs, submissions and the header are
+//   converted to nlohmann values (100,000 records: 0.1 s instead of 0.5 s).
 #include "comfyrun/journal.h"
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 
@@ -28,6 +31,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <simdjson.h>
 
 #include "comfyrun/util.h"
 
@@ -434,44 +439,151 @@ int JournalLockHolder(const std::string& path) {
 
 namespace {
 
-int64_t IntField(const Json& rec, const char* key, int64_t dflt = 0) {
-  auto it = rec.find(key);
-  if (it == rec.end() || !it->is_number()) return dflt;
-  return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
+/// A record being appended (MirrorInto), read through the same typed lookups as a record read
+/// back from the file, so a live run's mirror and a replay of its file fold through one Fold.
+class JsonRecord {
+ public:
+  explicit JsonRecord(Json& rec) : rec_(rec) {}
+  std::optional<std::string_view> Str(const char* key) const {
+    auto it = rec_.find(key);
+    if (it == rec_.end() || !it->is_string()) return std::nullopt;
+    return std::string_view(it->get_ref<const std::string&>());
+  }
+  /// A number as an integer (a float is truncated); absent or not a number: nullopt.
+  std::optional<int64_t> Int(const char* key) const {
+    auto it = rec_.find(key);
+    if (it == rec_.end() || !it->is_number()) return std::nullopt;
+    return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
+  }
+  std::optional<double> Num(const char* key) const {
+    auto it = rec_.find(key);
+    if (it == rec_.end() || !it->is_number()) return std::nullopt;
+    return it->get<double>();
+  }
+  std::optional<bool> Bool(const char* key) const {
+    auto it = rec_.find(key);
+    if (it == rec_.end() || !it->is_boolean()) return std::nullopt;
+    return it->get<bool>();
+  }
+  /// The field's value (null when absent). Moved out: Fold reads each field it takes once,
+  /// and a mirrored record is not kept whole (FoldAppended passes keep_events = false).
+  Json Take(const char* key) {
+    auto it = rec_.find(key);
+    return it == rec_.end() ? Json(nullptr) : std::move(*it);
+  }
+  Json Whole() { return std::move(rec_); }
+
+ private:
+  Json& rec_;
+};
+
+/// nlohmann's value for a simdjson one, with the types nlohmann's own parser gives
+/// (non-negative integers are unsigned) and, for a repeated key, the last value.
+Json ToJson(simdjson::dom::element e) {
+  using T = simdjson::dom::element_type;
+  switch (e.type()) {
+    case T::OBJECT: {
+      simdjson::dom::object obj = e.get_object().value_unsafe();
+      Json out(Json::value_t::object);
+      auto& map = out.get_ref<Json::object_t&>();
+      map.reserve(obj.size());
+      for (simdjson::dom::key_value_pair field : obj) map[std::string(field.key)] = ToJson(field.value);
+      return out;
+    }
+    case T::ARRAY: {
+      simdjson::dom::array arr = e.get_array().value_unsafe();
+      Json out(Json::value_t::array);
+      auto& vec = out.get_ref<Json::array_t&>();
+      vec.reserve(arr.size());
+      for (simdjson::dom::element v : arr) vec.push_back(ToJson(v));
+      return out;
+    }
+    case T::INT64: {
+      int64_t v = e.get_int64().value_unsafe();
+      return v >= 0 ? Json(static_cast<uint64_t>(v)) : Json(v);
+    }
+    case T::UINT64: return Json(e.get_uint64().value_unsafe());
+    case T::DOUBLE: return Json(e.get_double().value_unsafe());
+    case T::STRING: return Json(std::string(e.get_string().value_unsafe()));
+    case T::BOOL: return Json(e.get_bool().value_unsafe());
+    case T::NULL_VALUE: return Json(nullptr);
+  }
+  return Json(nullptr);
 }
 
-double NumField(const Json& rec, const char* key) {
-  auto it = rec.find(key);
-  return it != rec.end() && it->is_number() ? it->get<double>() : 0.0;
-}
+/// A line read back from the file, parsed by simdjson: fields are read where they lie and
+/// only "outputs", "submission" and the header become nlohmann values.
+class DomRecord {
+ public:
+  DomRecord(simdjson::dom::element doc, simdjson::dom::object obj) : doc_(doc), obj_(obj) {}
+  std::optional<std::string_view> Str(const char* key) const {
+    auto v = Find(key);
+    if (!v || !v->is_string()) return std::nullopt;
+    return v->get_string().value_unsafe();
+  }
+  std::optional<int64_t> Int(const char* key) const {
+    auto v = Find(key);
+    if (!v) return std::nullopt;
+    if (v->is_int64()) return v->get_int64().value_unsafe();
+    if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64().value_unsafe());
+    if (v->is_double()) return static_cast<int64_t>(v->get_double().value_unsafe());
+    return std::nullopt;
+  }
+  std::optional<double> Num(const char* key) const {
+    auto v = Find(key);
+    if (!v || !v->is_number()) return std::nullopt;
+    return v->get_double().value_unsafe();  // converts integers too
+  }
+  std::optional<bool> Bool(const char* key) const {
+    auto v = Find(key);
+    if (!v || !v->is_bool()) return std::nullopt;
+    return v->get_bool().value_unsafe();
+  }
+  Json Take(const char* key) {
+    auto v = Find(key);
+    return v ? ToJson(*v) : Json(nullptr);
+  }
+  Json Whole() { return ToJson(doc_); }
 
-const std::string* StrField(const Json& rec, const char* key) {
-  auto it = rec.find(key);
-  return it != rec.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
-}
+ private:
+  /// The last field named `key`, as nlohmann keeps the last of repeated keys.
+  std::optional<simdjson::dom::element> Find(const char* key) const {
+    std::optional<simdjson::dom::element> found;
+    std::string_view k(key);
+    for (simdjson::dom::key_value_pair field : obj_)
+      if (field.key == k) found = field.value;
+    return found;
+  }
+  simdjson::dom::element doc_;  ///< the record
+  simdjson::dom::object obj_;   ///< the same, as an object
+};
 
-/// Folds one parsed record (not the header) into the replay. `rec` may be moved from.
-void Fold(Json& rec, bool keep_events, JournalReplay* r) {
-  const std::string* type = StrField(rec, "type");
-  int64_t t = IntField(rec, "t");
+/// Folds one parsed record (not the header) into the replay. `rec` may be taken from.
+template <class Record>
+void Fold(Record& rec, bool keep_events, JournalReplay* r) {
+  std::string_view type = rec.Str("type").value_or("");
+  int64_t t = rec.Int("t").value_or(0);
   if (t > r->last_event_at) r->last_event_at = t;
-  if (*type == "run_started") {
+  if (type == "run_started") {
     ++r->runs;
     r->finished = false;
     if (r->first_started_at == 0) r->first_started_at = t;
     return;
   }
-  if (*type == "run_finished") {
+  if (type == "run_finished") {
     r->finished = true;
-    const std::string* status = StrField(rec, "status");
-    r->final_status = status ? *status : "";
+    r->final_status = std::string(rec.Str("status").value_or(""));
     return;
   }
-  const std::string* id = StrField(rec, "node");
+  std::optional<std::string_view> id = rec.Str("node");
   if (!id) return;  // an unknown node-less record type, or a malformed one: ignored
-  auto [it, inserted] = r->nodes.try_emplace(*id);
-  if (inserted) r->node_order.push_back(*id);
-  JournalNode& n = it->second;
+  auto found = r->nodes.find(std::string(*id));
+  if (found == r->nodes.end()) {
+    found = r->nodes.try_emplace(std::string(*id)).first;
+    r->node_order.emplace_back(*id);
+  }
+  JournalNode& n = found->second;
+  auto attempt_of = [&](const char* key) { return static_cast<int>(rec.Int(key).value_or(0)); };
 
   // The attempt this record ends: the open span, or, when there is none (inline kinds write
   // no node_started; a record whose start a crash tore off), a span of its own from
@@ -479,8 +591,8 @@ void Fold(Json& rec, bool keep_events, JournalReplay* r) {
   // then starts a new span and the cut-short one stays kOpen.
   auto end_span = [&](AttemptSpan::Outcome outcome, double cost) -> AttemptSpan& {
     if (n.spans.empty() || n.spans.back().outcome != AttemptSpan::Outcome::kOpen) {
-      int attempt = static_cast<int>(IntField(rec, "attempt", IntField(rec, "attempts")));
-      n.spans.push_back({attempt, IntField(rec, "startedAt", t), 0, AttemptSpan::Outcome::kOpen, {}, 0});
+      int attempt = static_cast<int>(rec.Int("attempt").value_or(rec.Int("attempts").value_or(0)));
+      n.spans.push_back({attempt, rec.Int("startedAt").value_or(t), 0, AttemptSpan::Outcome::kOpen, {}, 0});
     }
     AttemptSpan& s = n.spans.back();
     s.outcome = outcome;
@@ -488,182 +600,103 @@ void Fold(Json& rec, bool keep_events, JournalReplay* r) {
     s.cost = cost;
     return s;
   };
-  if (*type == "node_started") {
+  if (type == "node_started") {
     n.status = JournalNode::Status::kRunning;
-    int attempt = static_cast<int>(IntField(rec, "attempt"));
+    int attempt = attempt_of("attempt");
     n.attempts = std::max<int>(n.attempts, attempt);
     if (n.started_at == 0) n.started_at = t;
-    n.queue_wait_ms = IntField(rec, "queueWaitMs", n.queue_wait_ms);
+    n.queue_wait_ms = rec.Int("queueWaitMs").value_or(n.queue_wait_ms);
     n.spans.push_back({attempt, t, 0, AttemptSpan::Outcome::kOpen, {}, 0});
-  } else if (*type == "submitted") {
-    auto s = rec.find("submission");
-    n.open_submission = s != rec.end() ? *s : Json(nullptr);
-  } else if (*type == "completed") {
+  } else if (type == "submitted") {
+    n.open_submission = rec.Take("submission");
+  } else if (type == "completed") {
     n.status = JournalNode::Status::kCompleted;
-    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
-    auto o = rec.find("outputs");
-    n.outputs = o != rec.end() ? *o : Json(nullptr);
-    double cost = NumField(rec, "cost");
+    n.attempts = std::max<int>(n.attempts, attempt_of("attempt"));
+    double cost = rec.Num("cost").value_or(0);
     n.cost += cost;
     r->total_cost += cost;
-    if (const std::string* p = StrField(rec, "provider")) n.provider = *p;
-    if (const std::string* m = StrField(rec, "model")) n.model = *m;
-    if (n.started_at == 0) n.started_at = IntField(rec, "startedAt");
-    n.duration_ms = IntField(rec, "durationMs");
-    n.queue_wait_ms = IntField(rec, "queueWaitMs", n.queue_wait_ms);
-    auto c = rec.find("cached");
-    n.cached = c != rec.end() && c->is_boolean() && c->get<bool>();
+    if (auto p = rec.Str("provider")) n.provider = std::string(*p);
+    if (auto m = rec.Str("model")) n.model = std::string(*m);
+    if (n.started_at == 0) n.started_at = rec.Int("startedAt").value_or(0);
+    n.duration_ms = rec.Int("durationMs").value_or(0);
+    n.queue_wait_ms = rec.Int("queueWaitMs").value_or(n.queue_wait_ms);
+    n.cached = rec.Bool("cached").value_or(false);
     n.open_submission = nullptr;
     n.finished_at = t;
     end_span(AttemptSpan::Outcome::kCompleted, cost);
-  } else if (*type == "attempt_failed") {
-    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempt")));
-    double cost = NumField(rec, "cost");
+    n.outputs = rec.Take("outputs");
+  } else if (type == "attempt_failed") {
+    n.attempts = std::max<int>(n.attempts, attempt_of("attempt"));
+    double cost = rec.Num("cost").value_or(0);
     n.cost += cost;
     r->total_cost += cost;
-    const std::string* e = StrField(rec, "error");
-    end_span(AttemptSpan::Outcome::kFailed, cost).error = e ? *e : "Internal";
-    n.last_error = e ? ParseErrorType(*e).value_or(ErrorType::kInternal) : ErrorType::kInternal;
-    const std::string* msg = StrField(rec, "message");
-    n.last_message = msg ? *msg : "";
-    auto f = rec.find("submissionFinished");
-    bool finished = f == rec.end() || !f->is_boolean() || f->get<bool>();
-    if (finished) n.open_submission = nullptr;
-  } else if (*type == "node_failed") {
+    std::optional<std::string_view> e = rec.Str("error");
+    end_span(AttemptSpan::Outcome::kFailed, cost).error = e ? std::string(*e) : "Internal";
+    n.last_error = e ? ParseErrorType(std::string(*e)).value_or(ErrorType::kInternal) : ErrorType::kInternal;
+    n.last_message = std::string(rec.Str("message").value_or(""));
+    if (rec.Bool("submissionFinished").value_or(true)) n.open_submission = nullptr;
+  } else if (type == "node_failed") {
     n.status = JournalNode::Status::kFailed;
-    n.attempts = std::max<int>(n.attempts, static_cast<int>(IntField(rec, "attempts")));
-    if (const std::string* e = StrField(rec, "error"))
-      n.last_error = ParseErrorType(*e).value_or(ErrorType::kInternal);
-    if (const std::string* msg = StrField(rec, "message")) n.last_message = *msg;
+    n.attempts = std::max<int>(n.attempts, attempt_of("attempts"));
+    if (auto e = rec.Str("error")) n.last_error = ParseErrorType(std::string(*e)).value_or(ErrorType::kInternal);
+    if (auto msg = rec.Str("message")) n.last_message = std::string(*msg);
     n.finished_at = t;
     // Usually an attempt_failed has ended the attempt already; a node failed before any
     // attempt ran (bad inputs, over budget) has no span.
     if (!n.spans.empty() && n.spans.back().outcome == AttemptSpan::Outcome::kOpen)
       end_span(AttemptSpan::Outcome::kFailed, 0).error = ErrorTypeName(n.last_error);
-  } else if (*type == "node_skipped") {
+  } else if (type == "node_skipped") {
     n.status = JournalNode::Status::kSkipped;
     n.finished_at = t;
   }
   // Unknown types that name a node are kept for traces but change nothing.
-  if (keep_events) n.events.push_back(std::move(rec));
+  if (keep_events) n.events.push_back(rec.Whole());
 }
 
 void FoldAppended(Json& record, JournalReplay* r) {
   ++r->records;
-  const std::string* type = StrField(record, "type");
+  JsonRecord rec(record);
+  std::optional<std::string_view> type = rec.Str("type");
   if (type && *type == "header") {
     if (r->header.is_null()) {
-      r->last_event_at = IntField(record, "t");
+      r->last_event_at = rec.Int("t").value_or(0);
       r->header = std::move(record);  // Append is done with it
     }
     return;
   }
-  if (type) Fold(record, false, r);
+  if (type) Fold(rec, /*keep_events=*/false, r);  // false: Take may move out of the record
 }
-
-/// Builds a Json value from nlohmann's SAX events, sizing each object exactly once: the
-/// default DOM parser grows every ordered_map by doubling, which dominated replay time.
-/// Scratch stacks are reused across lines, so a record costs only its own allocations.
-class RecordBuilder {
- public:
-  /// Parses [begin, end) into *out. False (and *out unspecified) when it is not valid JSON.
-  bool Parse(const char* begin, const char* end, Json* out) {
-    values_.clear();
-    keys_.clear();
-    frames_.clear();
-    result_ = nullptr;
-    if (!Json::sax_parse(begin, end, this, nlohmann::detail::input_format_t::json, true, false))
-      return false;
-    *out = std::move(result_);
-    return true;
-  }
-
-  // nlohmann SAX interface.
-  bool null() { return Add(Json(nullptr)); }
-  bool boolean(bool v) { return Add(Json(v)); }
-  bool number_integer(Json::number_integer_t v) { return Add(Json(v)); }
-  bool number_unsigned(Json::number_unsigned_t v) { return Add(Json(v)); }
-  bool number_float(Json::number_float_t v, const std::string&) { return Add(Json(v)); }
-  bool string(std::string& v) { return Add(Json(std::move(v))); }
-  bool binary(Json::binary_t&) { return Add(Json(nullptr)); }  // not produced by JSON text
-  bool start_object(size_t) {
-    frames_.push_back({values_.size(), keys_.size()});
-    return true;
-  }
-  bool key(std::string& k) {
-    keys_.push_back(std::move(k));
-    return true;
-  }
-  bool end_object() {
-    Frame f = frames_.back();
-    frames_.pop_back();
-    Json obj(Json::value_t::object);
-    auto& map = obj.get_ref<Json::object_t&>();
-    map.reserve(values_.size() - f.first_value);
-    for (size_t i = f.first_value, k = f.first_key; i < values_.size(); ++i, ++k)
-      map[std::move(keys_[k])] = std::move(values_[i]);  // a repeated key: the last one wins
-    values_.resize(f.first_value);
-    keys_.resize(f.first_key);
-    return Add(std::move(obj));
-  }
-  bool start_array(size_t) {
-    frames_.push_back({values_.size(), kArrayFrame});
-    return true;
-  }
-  bool end_array() {
-    Frame f = frames_.back();
-    frames_.pop_back();
-    Json arr(Json::value_t::array);
-    auto& vec = arr.get_ref<Json::array_t&>();
-    vec.reserve(values_.size() - f.first_value);
-    for (size_t i = f.first_value; i < values_.size(); ++i) vec.push_back(std::move(values_[i]));
-    values_.resize(f.first_value);
-    return Add(std::move(arr));
-  }
-  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
-
- private:
-  static constexpr size_t kArrayFrame = ~size_t{0};
-  struct Frame {
-    size_t first_value;  ///< this container's first entry in values_
-    size_t first_key;    ///< its first entry in keys_ (kArrayFrame for arrays)
-  };
-
-  bool Add(Json&& v) {
-    if (frames_.empty()) result_ = std::move(v);
-    else values_.push_back(std::move(v));
-    return true;
-  }
-
-  std::vector<Json> values_;        ///< entries of the open containers, innermost last
-  std::vector<std::string> keys_;   ///< keys of the open objects, parallel to their values
-  std::vector<Frame> frames_;
-  Json result_;
-};
 
 class LineFolder {
  public:
   LineFolder(bool keep_events, JournalReplay* r) : keep_events_(keep_events), r_(r) {}
 
-  /// Handles one complete line (without its '\n'). False with *err for a fatal header problem.
+  /// Handles one complete line (without its '\n'), which must be followed by at least
+  /// simdjson::SIMDJSON_PADDING readable bytes. False with *err for a fatal header problem.
   bool Line(const char* begin, const char* end, std::string* err) {
     ++line_no_;
     if (begin == end) return true;  // blank line: nothing to say
-    Json rec;
-    bool parsed = builder_.Parse(begin, end, &rec);
-    const std::string* type = nullptr;
-    if (parsed && rec.is_object()) type = StrField(rec, "type");
+    simdjson::dom::element doc;
+    bool parsed = parser_.parse(begin, static_cast<size_t>(end - begin), false).get(doc) == simdjson::SUCCESS;
+    simdjson::dom::object obj;
+    bool is_object = parsed && doc.get_object().get(obj) == simdjson::SUCCESS;
+    std::optional<DomRecord> rec;
+    std::optional<std::string_view> type;
+    if (is_object) {
+      rec.emplace(doc, obj);
+      type = rec->Str("type");
+    }
     if (!have_header_) {
       if (!type || *type != "header") {
         *err = "not a comfyrun journal (line 1 is not a header record)";
         return false;
       }
-      auto f = rec.find("format");
-      if (f == rec.end() || !f->is_number_integer()) {
+      simdjson::dom::element f;
+      int64_t format = 0;
+      if (obj["format"].get(f) != simdjson::SUCCESS || !f.is_int64() || f.get_int64().get(format) != simdjson::SUCCESS) {
         *err = "journal header has no format version";
         return false;
       }
-      int64_t format = f->get<int64_t>();
       if (format > kJournalFormat) {
         *err = "journal format " + std::to_string(format) + " is newer than this comfyrun (" +
                std::to_string(kJournalFormat) + "); upgrade comfyrun";
@@ -671,9 +704,8 @@ class LineFolder {
       }
       have_header_ = true;
       ++r_->records;
-      int64_t t = IntField(rec, "t");
-      r_->last_event_at = t;
-      r_->header = std::move(rec);
+      r_->last_event_at = rec->Int("t").value_or(0);
+      r_->header = rec->Whole();
       return true;
     }
     if (!type) {
@@ -682,7 +714,7 @@ class LineFolder {
     }
     ++r_->records;
     if (*type == "header") return true;  // a repeated header carries nothing new
-    Fold(rec, keep_events_, r_);
+    Fold(*rec, keep_events_, r_);
     return true;
   }
 
@@ -696,7 +728,7 @@ class LineFolder {
       r_->warnings.push_back("and " + std::to_string(bad_lines_ - kMaxLineWarnings) +
                              " more bad lines skipped");
     if (r_->first_started_at == 0 && r_->header.is_object())
-      r_->first_started_at = IntField(r_->header, "t");
+      r_->first_started_at = JsonRecord(r_->header).Int("t").value_or(0);
   }
 
   bool have_header() const { return have_header_; }
@@ -704,7 +736,7 @@ class LineFolder {
  private:
   bool keep_events_;
   JournalReplay* r_;
-  RecordBuilder builder_;
+  simdjson::dom::parser parser_;  // reused: its buffers grow to the longest line once
   size_t line_no_ = 0;
   size_t bad_lines_ = 0;
   bool have_header_ = false;
@@ -733,11 +765,13 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
     size_t cap = kReadChunk;
     if (fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) < kReadChunk)
       cap = std::max<size_t>(static_cast<size_t>(st.st_size) + 1, 4096);
-    std::unique_ptr<char[]> buf(new char[cap]);
+    // SIMDJSON_PADDING spare bytes after the buffer: simdjson reads a little past a line's
+    // end, and the last line in the buffer has nothing else after it.
+    std::unique_ptr<char[]> buf(new char[cap + simdjson::SIMDJSON_PADDING]);
     size_t used = 0;  // [0, used) holds unprocessed bytes: at most one partial line
     while (ok) {
       if (used == cap) {
-        std::unique_ptr<char[]> bigger(new char[cap * 2]);
+        std::unique_ptr<char[]> bigger(new char[cap * 2 + simdjson::SIMDJSON_PADDING]);
         std::memcpy(bigger.get(), buf.get(), used);
         buf = std::move(bigger);
         cap *= 2;

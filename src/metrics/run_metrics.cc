@@ -1,9 +1,13 @@
 #include "comfyrun/metrics/run_metrics.h"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <map>
 #include <string_view>
 #include <unordered_map>
+
+#include <fmt/format.h>
 
 #include "comfyrun/dag.h"
 #include "comfyrun/template.h"
@@ -176,17 +180,107 @@ Json BuildRunMetrics(const JournalReplay& replay) {
   return m;
 }
 
+namespace {
+
+/// Appends `s` as a JSON string. Plain printable ASCII (ids, types, statuses, times) is
+/// copied as is; anything else goes through nlohmann, which escapes and repairs bad UTF-8.
+void AppendJsonString(std::string* out, std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
+  *out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+/// A double as nlohmann writes it (shortest round-trip form, ".0" on whole numbers), so the
+/// file reads back to the same numbers and types as BuildRunMetrics.
+void AppendDouble(std::string* out, double v) {
+  if (!std::isfinite(v)) {
+    *out += "null";
+    return;
+  }
+  size_t before = out->size();
+  fmt::format_to(std::back_inserter(*out), "{}", v);
+  if (out->find_first_of(".eE", before) == std::string::npos) *out += ".0";
+}
+
+/// IsoTime for many stamps in the same few seconds: the date part is formatted once per second.
+class IsoTimeCache {
+ public:
+  void Append(std::string* out, int64_t unix_ms) {
+    if (unix_ms == 0) {
+      *out += "\"\"";
+      return;
+    }
+    int64_t secs = unix_ms / 1000;
+    if (secs != secs_ || seconds_text_.empty()) {
+      secs_ = secs;
+      std::string iso = IsoTime(unix_ms);                // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+      seconds_text_ = iso.substr(0, iso.size() - 4);     // through ":SS"
+    }
+    fmt::format_to(std::back_inserter(*out), "\"{}{:03}Z\"", seconds_text_, unix_ms % 1000);
+  }
+
+ private:
+  int64_t secs_ = 0;
+  std::string seconds_text_;
+};
+
+/// One entry of "nodes", written straight into the text: the same fields and values as
+/// NodeMetrics(...).dump(), without building a document per node (100,000 nodes: 0.5 s).
+void AppendNodeMetrics(std::string* out, const NodeInfo& info, const JournalNode& n, bool run_finished,
+                       IsoTimeCache* times) {
+  *out += "{\"id\":";
+  AppendJsonString(out, info.id);
+  *out += ",\"type\":";
+  AppendJsonString(out, info.type);
+  *out += ",\"provider\":";
+  AppendJsonString(out, n.provider);
+  *out += ",\"model\":";
+  AppendJsonString(out, n.model);
+  *out += ",\"status\":";
+  AppendJsonString(out, NodeStatusName(n, run_finished));
+  fmt::format_to(std::back_inserter(*out), ",\"attempts\":{},\"start\":", n.attempts);
+  times->Append(out, n.started_at);
+  *out += ",\"end\":";
+  times->Append(out, n.finished_at);
+  fmt::format_to(std::back_inserter(*out), ",\"durationMs\":{},\"queueWaitMs\":{},\"cost\":", n.duration_ms,
+                 n.queue_wait_ms);
+  AppendDouble(out, n.cost);
+  *out += n.cached ? ",\"cached\":true,\"outputs\":" : ",\"cached\":false,\"outputs\":";
+  *out += n.outputs.is_null() ? "{}" : n.outputs.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted) {
+    *out += ",\"error\":{\"type\":";
+    AppendJsonString(out, ErrorTypeName(n.last_error));
+    *out += ",\"message\":";
+    AppendJsonString(out, n.last_message);
+    *out += '}';
+  }
+  *out += '}';
+}
+
+}  // namespace
+
 std::string RunMetricsText(const JournalReplay& replay) {
   std::vector<NodeInfo> infos = NodesOfHeader(replay.header);
   std::vector<const JournalNode*> states = JournalNodesOf(replay, infos);
   std::string text = RunSummaryMetrics(replay, infos, states).dump(2);
-  // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line,
-  // each dumped and freed on its own so no document of every node is ever built.
+  // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line.
   text.resize(text.size() - 2);
+  text.reserve(text.size() + infos.size() * 256);
   text += ",\n  \"nodes\": [";
+  IsoTimeCache times;
   for (size_t i = 0; i < infos.size(); ++i) {
     text += i ? ",\n    " : "\n    ";
-    text += NodeMetrics(infos[i], *states[i], replay.finished).dump();
+    AppendNodeMetrics(&text, infos[i], *states[i], replay.finished, &times);
   }
   text += infos.empty() ? "]\n}\n" : "\n  ]\n}\n";
   return text;

@@ -1,0 +1,103 @@
+// Run metrics: the metrics file's text (written field by field for speed) says exactly what
+// the metrics document says.
+#include <doctest/doctest.h>
+
+#include "comfyrun/metrics/run_metrics.h"
+
+using namespace comfyrun;
+
+namespace {
+
+JournalReplay SampleReplay() {
+  JournalReplay r;
+  r.header = {{"type", "header"},
+              {"runId", "run-1"},
+              {"workflowId", "wf"},
+              {"workflow",
+               {{"workflowId", "wf"},
+                {"nodes",
+                 {{{"id", "a"}, {"type", "value"}, {"inputs", {{"v", 1}}}},
+                  {{"id", "b"}, {"type", "shell"}, {"inputs", {{"argv", {"echo", "<<a.v>>"}}}}},
+                  {{"id", "c"}, {"type", "gemini_image"}, {"inputs", {{"prompt", "<<b.stdout>>"}}}},
+                  {{"id", "d"}, {"type", "shell"}, {"inputs", {{"argv", {"x"}}}}, {"dependsOn", {"c"}}},
+                  {{"id", "e"}, {"type", "shell"}, {"inputs", {{"argv", {"y"}}}}}}}}}};
+  r.finished = true;
+  r.final_status = "failed";
+  r.runs = 2;
+  r.first_started_at = 1795342285747;
+  r.last_event_at = 1795342299001;
+  r.total_cost = 0.1 + 0.2;
+  JournalNode& a = r.nodes["a"];
+  a.status = JournalNode::Status::kCompleted;
+  a.attempts = 1;
+  a.outputs = {{"v", 1}};
+  a.started_at = a.finished_at = 1795342285747;
+  a.spans.push_back({1, 1795342285747, 1795342285747, AttemptSpan::Outcome::kCompleted, "", 0});
+  JournalNode& b = r.nodes["b"];
+  b.status = JournalNode::Status::kCompleted;
+  b.attempts = 2;
+  // Quotes, backslashes, control characters, non-ASCII text.
+  b.outputs = {{"stdout", "say \"hi\"\\n\t\x01 caf\xc3\xa9"}, {"exitCode", 0}, {"ratio", 2500000.0}};
+  b.cost = 0;
+  b.started_at = 1795342286000;
+  b.finished_at = 1795342287999;
+  b.duration_ms = 1999;
+  b.queue_wait_ms = 12;
+  b.spans.push_back({1, 1795342286000, 1795342286500, AttemptSpan::Outcome::kFailed, "Execution", 0});
+  b.spans.push_back({2, 1795342287000, 1795342287999, AttemptSpan::Outcome::kCompleted, "", 0});
+  JournalNode& c = r.nodes["c"];
+  c.status = JournalNode::Status::kFailed;
+  c.attempts = 3;
+  c.cost = 0.1 + 0.2;
+  c.provider = "gemini";
+  c.model = "gemini-2.5-flash-image";
+  c.last_error = ErrorType::kRateLimited;
+  c.last_message = "429: \"slow down\"\nretry later \xe2\x80\x94 ok";
+  c.started_at = 1795342288000;
+  c.finished_at = 1795342299000;
+  c.spans.push_back({3, 1795342288000, 0, AttemptSpan::Outcome::kOpen, "", 1e-7});
+  JournalNode& d = r.nodes["d"];
+  d.status = JournalNode::Status::kSkipped;
+  r.nodes["e"].status = JournalNode::Status::kRunning;  // "interrupted": the run finished
+  r.nodes["e"].cached = true;
+  return r;
+}
+
+}  // namespace
+
+TEST_SUITE("Metrics") {
+TEST_CASE("the metrics file's text parses to exactly the metrics document") {
+  JournalReplay r = SampleReplay();
+  std::string text = RunMetricsText(r);
+  Json parsed = Json::parse(text);
+  Json built = BuildRunMetrics(r);
+  CHECK(parsed == built);
+  if (parsed != built) MESSAGE(parsed.dump(2) << "\nvs\n" << built.dump(2));
+  // Numbers keep their JSON types: a whole double stays a double, counts stay integers.
+  CHECK(parsed["nodes"][1]["outputs"]["ratio"].is_number_float());
+  CHECK(parsed["nodes"][1]["durationMs"].is_number_integer());
+  CHECK(parsed["nodes"][0]["cost"].is_number_float());
+  CHECK(parsed["nodes"][2]["error"]["type"] == "RateLimited");
+  CHECK(parsed["nodes"][4]["status"] == "interrupted");
+  CHECK(parsed["nodes"][3]["start"] == "");
+  // One line per node, so `grep` and `jq -c` users see one node at a time.
+  CHECK(std::count(text.begin(), text.end(), '\n') >= 5);
+}
+
+TEST_CASE("a broken UTF-8 byte in an output or a message still gives valid JSON") {
+  JournalReplay r = SampleReplay();
+  r.nodes["b"].outputs["stdout"] = "bad \xff byte";
+  r.nodes["c"].last_message = "bad \xfe";
+  Json parsed = Json::parse(RunMetricsText(r));
+  CHECK(parsed["nodes"][1]["outputs"]["stdout"] == "bad \xef\xbf\xbd byte");  // U+FFFD
+  CHECK(parsed["nodes"][2]["error"]["message"] == "bad \xef\xbf\xbd");
+}
+
+TEST_CASE("a workflow without nodes gives an empty list") {
+  JournalReplay r;
+  r.header = {{"runId", "x"}, {"workflow", {{"nodes", Json::array()}}}};
+  Json parsed = Json::parse(RunMetricsText(r));
+  CHECK(parsed == BuildRunMetrics(r));
+  CHECK(parsed["nodes"] == Json::array());
+}
+}
