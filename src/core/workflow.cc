@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/json_fast.h"
 #include "comfyrun/node_registry.h"
 #include "comfyrun/util.h"
 #include "comfyrun/validate.h"
@@ -397,6 +398,7 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
     ctx.Error("", "", fmt::format("JSON nested deeper than {} levels at line {}, column {}", kMaxJsonDepth, line, column));
     return false;
   }
+  if (ParseJsonFast(text, doc)) return true;  // else nlohmann parses it again and says what is wrong
   try {
     *doc = Json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
@@ -526,6 +528,7 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
   const Json& nodes = doc["nodes"];
   wf->nodes.reserve(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) ReadNode(nodes[i], i, defaults, wf, &seen_ids, ctx);
+  wf->index.reserve(wf->nodes.size());
   for (size_t i = 0; i < wf->nodes.size(); ++i)
     if (!wf->nodes[i].id.empty()) wf->index.emplace(wf->nodes[i].id, i);
 

@@ -32,8 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <simdjson.h>
-
+#include "comfyrun/json_fast.h"
 #include "comfyrun/util.h"
 
 namespace comfyrun {
@@ -476,40 +475,6 @@ class JsonRecord {
  private:
   Json& rec_;
 };
-
-/// nlohmann's value for a simdjson one, with the types nlohmann's own parser gives
-/// (non-negative integers are unsigned) and, for a repeated key, the last value.
-Json ToJson(simdjson::dom::element e) {
-  using T = simdjson::dom::element_type;
-  switch (e.type()) {
-    case T::OBJECT: {
-      simdjson::dom::object obj = e.get_object().value_unsafe();
-      Json out(Json::value_t::object);
-      auto& map = out.get_ref<Json::object_t&>();
-      map.reserve(obj.size());
-      for (simdjson::dom::key_value_pair field : obj) map[std::string(field.key)] = ToJson(field.value);
-      return out;
-    }
-    case T::ARRAY: {
-      simdjson::dom::array arr = e.get_array().value_unsafe();
-      Json out(Json::value_t::array);
-      auto& vec = out.get_ref<Json::array_t&>();
-      vec.reserve(arr.size());
-      for (simdjson::dom::element v : arr) vec.push_back(ToJson(v));
-      return out;
-    }
-    case T::INT64: {
-      int64_t v = e.get_int64().value_unsafe();
-      return v >= 0 ? Json(static_cast<uint64_t>(v)) : Json(v);
-    }
-    case T::UINT64: return Json(e.get_uint64().value_unsafe());
-    case T::DOUBLE: return Json(e.get_double().value_unsafe());
-    case T::STRING: return Json(std::string(e.get_string().value_unsafe()));
-    case T::BOOL: return Json(e.get_bool().value_unsafe());
-    case T::NULL_VALUE: return Json(nullptr);
-  }
-  return Json(nullptr);
-}
 
 /// A line read back from the file, parsed by simdjson: fields are read where they lie and
 /// only "outputs", "submission" and the header become nlohmann values.

@@ -1,0 +1,24 @@
+#pragma once
+// Fast JSON reading for big documents: simdjson parses, and the result becomes the same
+// nlohmann value (comfyrun/json.h) that Json::parse would give. simdjson's parse is several
+// times faster than nlohmann's, and the conversion sizes every object and array once, where
+// nlohmann's parser grows them by doubling. Used where size matters: workflow files (100,000
+// nodes) and journals (100,000 records).
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "comfyrun/json.h"
+
+namespace comfyrun {
+
+/// nlohmann's value for a simdjson one, with the types nlohmann's own parser gives
+/// (non-negative integers are unsigned) and, for a repeated key, the last value.
+Json ToJson(simdjson::dom::element e);
+
+/// Parses `text` into *out. False when simdjson refuses the text (invalid JSON, and also a
+/// few inputs nlohmann accepts, such as integers beyond 64 bits): the caller then parses with
+/// Json::parse, which either accepts it the same way or says what is wrong and where.
+bool ParseJsonFast(std::string_view text, Json* out);
+
+}  // namespace comfyrun
