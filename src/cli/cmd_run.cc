@@ -53,6 +53,13 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   return o;
 }
 
+/// Completed nodes whose outputs came from the output cache, as metrics count them.
+int CachedNodes(const JournalReplay& replay) {
+  int n = 0;
+  for (const auto& [id, node] : replay.nodes) n += node.cached && node.status == JournalNode::Status::kCompleted;
+  return n;
+}
+
 /// Writes the metrics of a run from its journal's state; returns the metrics path ("" on
 /// failure, with a warning).
 std::string WriteMetrics(const JournalReplay& replay, const std::string& out_dir, const std::string& run_id) {
@@ -72,11 +79,12 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
     for (const auto& [node, error] : summary.failed) failed.push_back({{"node", node}, {"error", error}});
     Json out = {{"runId", summary.run_id},       {"status", summary.status},        {"totalCost", summary.total_cost},
                 {"durationMs", summary.duration_ms}, {"journal", summary.journal_path}, {"metrics", summary.metrics_path},
-                {"failed", failed}};
+                {"cachedNodes", summary.cached_nodes}, {"failed", failed}};
     fmt::print("{}\n", out.dump(2));
   }
-  fmt::print(stderr, "run {} {} in {}, cost ${:.2f}\n  journal: {}\n  metrics: {}\n", summary.run_id, summary.status,
-             FormatDuration(summary.duration_ms / 1000.0), summary.total_cost, summary.journal_path,
+  std::string cached = summary.cached_nodes > 0 ? fmt::format(", {} from the cache", summary.cached_nodes) : "";
+  fmt::print(stderr, "run {} {} in {}, cost ${:.2f}{}\n  journal: {}\n  metrics: {}\n", summary.run_id, summary.status,
+             FormatDuration(summary.duration_ms / 1000.0), summary.total_cost, cached, summary.journal_path,
              summary.metrics_path);
   if (summary.status == "interrupted")
     fmt::print(stderr, "  continue with: comfyrun resume {}\n", summary.journal_path);
@@ -186,6 +194,7 @@ int RunCommand(const RunOptionsCli& cli) {
   }
   journal.reset();
   summary.metrics_path = WriteMetrics(state, options.out_dir, run_id);
+  summary.cached_nodes = CachedNodes(state);
   ExportRunMetrics(summary.metrics_path, cli.exec);  // --prom, --pushgateway (cmd_export.cc)
   ExitSkippingTeardown(Finish(summary, cli.exec));
 }
@@ -274,6 +283,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   }
   journal.reset();
   summary.metrics_path = WriteMetrics(replay, options.out_dir, run_id);
+  summary.cached_nodes = CachedNodes(replay);
   ExportRunMetrics(summary.metrics_path, exec);
   if (header.contains("abtest")) ExitSkippingTeardown(FinishAbTest(header, summary, exec));  // cmd_abtest.cc
   ExitSkippingTeardown(Finish(summary, exec));

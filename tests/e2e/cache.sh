@@ -32,7 +32,8 @@ pass "miss: the generation is paid for and stored"
 # 2. Same inputs: a hit, at cost 0, with no request; journal, metrics and status line say so.
 expect_exit 0 "$COMFYRUN" run wf.json --json
 journal=$(jq -r .journal last.out); metrics=$(jq -r .metrics last.out)
-jq -e '.totalCost == 0' last.out >/dev/null || fail "hit is not free: $(cat last.out)"
+jq -e '.totalCost == 0 and .cachedNodes == 2' last.out >/dev/null || fail "hit is not free, or not counted: $(cat last.out)"
+grep -q "succeeded in .*, cost \$0.00, 2 from the cache" last.err || fail "summary line: $(cat last.err)"
 [ "$(submissions)" -eq 1 ] || fail "a hit sent a generation request"
 [ "$(lines sum.log)" -eq 1 ] && [ "$(lines stamp.log)" -eq 2 ] || fail "cached shell ran again, or the uncached one did not"
 grep -q "done  img in .*(cached)" last.err || fail "status line: $(cat last.err)"

@@ -42,6 +42,7 @@ struct RunSummary {
   std::string metrics_path;
   std::vector<std::pair<std::string, std::string>> failed;  ///< node id, "Error: message"
   int exit_code = 0;
+  int cached_nodes = 0;                ///< completed from the output cache (set by the CLI)
 };
 
 using NodeKindLookup = std::function<NodeKind*(const std::string& type)>;
