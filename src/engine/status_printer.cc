@@ -59,13 +59,15 @@ void StatusPrinter::Redraw() {
 void StatusPrinter::NodeStarted(const std::string& node, int attempt) {
   running_[node] = attempt > 1 ? fmt::format("attempt {}", attempt) : "";
   if (mode_ == Mode::kTerminal) Redraw();
-  else Print(fmt::format("{} start {}{}", Prefix(), node, attempt > 1 ? fmt::format(" (attempt {})", attempt) : ""), false);
+  else if (mode_ != Mode::kQuiet)  // not even formatted when quiet: it adds up over 100,000 nodes
+    Print(fmt::format("{} start {}{}", Prefix(), node, attempt > 1 ? fmt::format(" (attempt {})", attempt) : ""), false);
 }
 
 void StatusPrinter::NodeCompleted(const std::string& node, double seconds, double cost, bool cached) {
   running_.erase(node);
   ++done_;
   cost_ += cost;
+  if (mode_ == Mode::kQuiet) return;
   Print(fmt::format("{} done  {} in {}{}{}", Prefix(), node, FormatDuration(seconds),
                     cost > 0 ? fmt::format(", ${:.2f}", cost) : "", cached ? " (cached)" : ""),
         false);
