@@ -172,7 +172,9 @@ GeminiImageReply ParseGeminiImageReply(const std::string& text, const std::strin
         const Json* inline_data = part.contains("inlineData") ? &part["inlineData"]
                                   : part.contains("inline_data") ? &part["inline_data"] : nullptr;
         if (inline_data && inline_data->is_object() && data.empty()) {
-          std::string m = inline_data->value("mimeType", inline_data->value("mime_type", ""));
+          // Not value(): it throws when mimeType is not a string (found by tests/fuzz).
+          std::string m = JsonStringField(*inline_data, "mimeType");
+          if (m.empty()) m = JsonStringField(*inline_data, "mime_type");
           if (StartsWith(m, "image/") && (*inline_data).contains("data") && (*inline_data)["data"].is_string()) {
             mime = m;
             data = (*inline_data)["data"].get<std::string>();

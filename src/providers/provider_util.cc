@@ -144,6 +144,8 @@ std::optional<double> ParseDelaySeconds(const std::string& text) {
   return seconds;
 }
 
+std::string JsonStringField(const Json& obj, const char* key) { return Str(obj, key); }
+
 std::optional<Json> ParseJsonBody(const std::string& text) {
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::nullopt;

@@ -177,10 +177,25 @@ class SoraJob : public VideoJobBase {
 
 SoraVideoReply ParseSoraVideo(const Json& video, const std::string& label) {
   SoraVideoReply out;
-  out.status = video.value("status", "");
+  // Fields are read type-checked: Json::value() threw on {"status": 5} or {"error": {"code":
+  // 429}}, out of the poll callback, and get<int>() of a progress of 1e300 is undefined
+  // (both found by tests/fuzz provider_replies). A value of another type is shown as JSON.
+  auto text = [](const Json& obj, const char* key) -> std::string {
+    if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return "";
+    return obj[key].is_string() ? obj[key].get<std::string>() : obj[key].dump();
+  };
+  if (!video.is_object()) {
+    out.state = SoraVideoReply::State::kFailed;
+    out.failure = NodeResult::Failure(ErrorType::kUnavailable, label + ": the video is not a JSON object");
+    return out;
+  }
+  out.status = text(video, "status");
   const std::string& status = out.status;
   if (status == "queued" || status == "in_progress" || status.empty()) {
-    out.progress = video.contains("progress") && video["progress"].is_number() ? video["progress"].get<int>() : 0;
+    if (video.contains("progress") && video["progress"].is_number()) {
+      double p = video["progress"].get<double>();
+      out.progress = p >= 100 ? 100 : p > 0 ? static_cast<int>(p) : 0;
+    }
     return out;
   }
   if (status == "completed") {
@@ -190,8 +205,8 @@ SoraVideoReply ParseSoraVideo(const Json& video, const std::string& label) {
   // failed, or a state this client does not know (cancelled, expired, ...): the job is over.
   out.state = SoraVideoReply::State::kFailed;
   Json error = video.contains("error") && video["error"].is_object() ? video["error"] : Json::object();
-  std::string code = error.value("code", "");
-  std::string message = error.value("message", "");
+  std::string code = text(error, "code");
+  std::string message = text(error, "message");
   ErrorType type = ErrorType::kExecution;
   auto has = [&](const char* word) {
     return code.find(word) != std::string::npos || message.find(word) != std::string::npos;

@@ -210,7 +210,15 @@ class VeoJob : public VideoJobBase {
 
 VeoOperationReply ParseVeoOperation(const Json& op, const std::string& label) {
   VeoOperationReply out;
-  if (!op.value("done", false)) return out;  // still running
+  if (!op.is_object()) {
+    out.state = VeoOperationReply::State::kFailed;
+    out.failure = NodeResult::Failure(ErrorType::kUnavailable, label + ": the operation is not a JSON object");
+    out.failure.submission_finished = false;
+    return out;
+  }
+  // Only a JSON true is done. op.value("done", false) threw on {"done": 1} or "true", and
+  // the exception escaped the poll callback (found by tests/fuzz provider_replies).
+  if (!op.contains("done") || op["done"] != true) return out;  // still running
   out.state = VeoOperationReply::State::kFailed;
   if (op.contains("error") && op["error"].is_object()) {
     out.failure = RpcStatusFailure(op["error"], label);

@@ -50,6 +50,9 @@ NodeResult RpcStatusFailure(const Json& status, const std::string& what);
 
 /// Parses JSON without throwing; nullopt when the text is not JSON.
 std::optional<Json> ParseJsonBody(const std::string& text);
+/// obj[key] when obj is an object and that value is a string, else "". Replies are read with
+/// this rather than Json::value(), which throws when the provider sends another type.
+std::string JsonStringField(const Json& obj, const char* key);
 
 /// Checks that `path` is a non-empty image that decodes (one frame). Fills width/height.
 bool CheckImageFile(const std::string& path, int* width, int* height, std::string* err);
