@@ -65,6 +65,7 @@ void StatusPrinter::NodeStarted(const std::string& node, int attempt) {
 
 void StatusPrinter::NodeCompleted(const std::string& node, double seconds, double cost, bool cached) {
   running_.erase(node);
+  last_progress_line_.erase(node);
   ++done_;
   cost_ += cost;
   if (mode_ == Mode::kQuiet) return;
@@ -76,6 +77,7 @@ void StatusPrinter::NodeCompleted(const std::string& node, double seconds, doubl
 void StatusPrinter::NodeRetrying(const std::string& node, int attempt, const std::string& error,
                                  const std::string& message, double delay) {
   running_.erase(node);
+  last_progress_line_.erase(node);
   Print(fmt::format("{} retry {}: attempt {} failed ({}: {}); next in {}", Prefix(), node, attempt, error, message,
                     FormatDuration(delay)),
         false);
@@ -83,6 +85,7 @@ void StatusPrinter::NodeRetrying(const std::string& node, int attempt, const std
 
 void StatusPrinter::NodeFailed(const std::string& node, const std::string& error, const std::string& message) {
   running_.erase(node);
+  last_progress_line_.erase(node);
   ++done_;
   Print(fmt::format("{} FAILED {}: {}: {}", Prefix(), node, error, message), true);
 }
@@ -96,7 +99,27 @@ void StatusPrinter::NodeProgress(const std::string& node, const std::string& tex
   auto it = running_.find(node);
   if (it == running_.end()) return;
   it->second = text;
-  if (mode_ == Mode::kTerminal) Tick();
+  if (mode_ == Mode::kTerminal) {
+    Tick();
+    return;
+  }
+  if (mode_ != Mode::kPlain || text.empty()) return;
+  // A log (cron, a pipe) gets each new phase of a node at once ("waiting for a ComfyUI
+  // server", then "KSampler #3 1/20 on host"), and a phase's counter at most every
+  // kPlainProgressEvery: enough to see a long generation move, not one line per step.
+  auto without_digits = [](const std::string& t) {
+    std::string out;
+    for (char c : t)
+      if (c < '0' || c > '9') out += c;
+    return out;
+  };
+  auto now = std::chrono::steady_clock::now();
+  std::string phase = without_digits(text);
+  auto last = last_progress_line_.find(node);
+  if (last != last_progress_line_.end() && last->second.phase == phase && now - last->second.at < kPlainProgressEvery)
+    return;
+  last_progress_line_[node] = {now, phase};
+  Print(fmt::format("{} progress {}: {}", Prefix(), node, text), false);
 }
 
 void StatusPrinter::Info(const std::string& text) { Print(text, false); }

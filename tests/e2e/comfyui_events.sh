@@ -46,6 +46,15 @@ grep -aq 'img1 (EmptyImage #1 [0-9]/4 on 127\.0\.0\.1:' tty.out ||
   { tr '\r' '\n' < tty.out >&2; fail "the status line never showed ComfyUI node progress"; }
 pass "comfyui events: the status line shows 'EmptyImage #1 n/4' while the prompt runs"
 
+# 2b. In a log (not a terminal), the node's first progress is a plain line.
+workflow log.json 1
+expect_exit 0 timeout 20 "$COMFYRUN" run log.json --comfyui "$COMFYUI_FAKE" --journal j/log.jsonl
+grep -q '^\[0/1\] progress img1: EmptyImage #1 [0-9]/4 on 127\.0\.0\.1:' last.err ||
+  fail "no plain progress line in the log: $(cat last.err)"
+[ "$(grep -c ' progress img1: EmptyImage #1 [0-9]/4' last.err)" -eq 1 ] ||
+  fail "the step counter was not throttled to one line per 10 s: $(cat last.err)"
+pass "comfyui events: a log gets a progress line per phase, counters at most every 10 s"
+
 # 3. With the sockets off, the same run relies on polling alone (here at 0.05 s).
 workflow off.json 2
 COMFYRUN_COMFYUI_WS=off COMFYRUN_POLL_INTERVAL=0.05 \

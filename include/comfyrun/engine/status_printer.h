@@ -2,7 +2,9 @@
 // What a person sees while a run goes on (stderr; stdout stays free for --json).
 // On a terminal: one ninja-like line, rewritten in place:
 //   [3/10] running 2: clip_1 (sampling 12/30), clip_2 | $1.35 | 0:42
-// Elsewhere (a pipe, a log file, cron): one plain line per event. --quiet: failures only.
+// Elsewhere (a pipe, a log file, cron): one plain line per event, and a node's progress when
+// it enters a new phase, then at most every 10 s ("[3/10] progress clip_1: sampling 12/30").
+// --quiet: failures only.
 // Called only from the executor's thread.
 #include <chrono>
 #include <map>
@@ -42,6 +44,12 @@ class StatusPrinter {
   Mode mode_;
   bool line_shown_ = false;
   std::map<std::string, std::string> running_;  // node -> progress text
+  static constexpr std::chrono::seconds kPlainProgressEvery{10};
+  struct ProgressLine {
+    std::chrono::steady_clock::time_point at;
+    std::string phase;  ///< the progress text without its digits
+  };
+  std::map<std::string, ProgressLine> last_progress_line_;  // plain mode: the last one printed
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_redraw_;
 };
