@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -86,7 +87,9 @@ struct Harness {
   std::unique_ptr<ComfyuiPool> pool;
   Config config;
   std::mutex mu;
-  std::vector<Json> submissions;          // every RecordSubmission, in order
+  std::vector<Json> submissions;          // every RecordSubmission of an accepted prompt, in order
+  std::vector<Json> intents;              // those made before a POST ("accepted": false)
+  std::function<void(const Json&)> on_record;  // called first, on the loop thread
   std::vector<std::string> progress;      // every Progress text
   std::atomic<int> done_calls{0};
 
@@ -120,8 +123,9 @@ struct Harness {
     if (!inputs.contains("set")) inputs["set"] = Json::object();
     ctx->inputs = std::move(inputs);
     ctx->record_submission = [this](const Json& s) {
+      if (on_record) on_record(s);
       std::lock_guard<std::mutex> lock(mu);
-      submissions.push_back(s);
+      (s.value("accepted", true) ? submissions : intents).push_back(s);
     };
     ctx->report_progress = [this](const std::string& text) {
       std::lock_guard<std::mutex> lock(mu);
@@ -351,6 +355,10 @@ TEST_CASE("success: every output file is downloaded into the node folder" * doct
   CHECK(h.submissions[0]["server"] == fake.url());
   CHECK(h.submissions[0]["promptId"] == out["promptId"]);
   CHECK(h.submissions[0]["clientId"].get<std::string>().size() > 8);
+  // ...and before that, the same id before the POST, marked not yet accepted.
+  REQUIRE(h.intents.size() == 1);
+  CHECK(h.intents[0]["promptId"] == out["promptId"]);
+  CHECK(h.intents[0]["server"] == fake.url());
   CHECK(fake.prompts_submitted() == 1);
   CHECK_FALSE(h.progress.empty());
   CHECK(h.done_calls == 1);
@@ -571,6 +579,64 @@ TEST_CASE("re-attach from a recorded submission without a new prompt" * doctest:
   CHECK(fs::exists(r.outputs["imagePath"].get<std::string>()));
   CHECK(fake.prompts_submitted() == 1);  // no duplicate prompt
   CHECK(second.submissions.empty());
+}
+
+TEST_CASE("the prompt id is journaled before the POST reaches the server" * doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  std::vector<int> seen_by_server;  // prompts the server had when each record was made
+  h.on_record = [&](const Json&) { seen_by_server.push_back(fake.prompts_submitted()); };
+  NodeResult r = h.Run(h.Context("n", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(seen_by_server == std::vector<int>{0, 1});  // the intent before, the acceptance after
+}
+
+TEST_CASE("re-attach to a prompt journaled before its POST that the server never got: submitted now" *
+          doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  auto ctx = h.Context("torn", Json{{"workflow", ProbeGraph()}});
+  std::string lost = "51c608cd-ee1b-485d-80a5-41d6d52aa214";
+  ctx->submission = Json{{"provider", "comfyui"}, {"server", fake.url()}, {"promptId", lost}, {"clientId", "x"},
+                         {"accepted", false}};
+  NodeResult r = h.Run(ctx);
+  REQUIRE_MESSAGE(r.ok(), r.message);  // in the same attempt: no failure, no retry delay
+  CHECK(fake.prompts_submitted() == 1);
+  REQUIRE(h.submissions.size() == 1);
+  CHECK(h.submissions[0]["promptId"] != lost);
+  REQUIRE(h.intents.size() == 1);
+  CHECK(h.intents[0]["promptId"] == h.submissions[0]["promptId"]);
+}
+
+TEST_CASE("re-attach to a prompt journaled before its POST that the server has: no new prompt" *
+          doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetRunSeconds(0.5);
+  // A first process got the prompt accepted and died before journaling the acceptance.
+  std::string prompt_id, client_id;
+  {
+    Harness first({fake.url()});
+    auto f = first.Start(first.Context("job", Json{{"workflow", ProbeGraph()}}));
+    REQUIRE(Eventually([&] { return fake.prompts_submitted() == 1; }));
+    std::lock_guard<std::mutex> lock(first.mu);
+    REQUIRE(first.intents.size() == 1);
+    prompt_id = first.intents[0]["promptId"];
+    client_id = first.intents[0]["clientId"];
+  }
+  Harness second({fake.url()});
+  auto ctx = second.Context("job", Json{{"workflow", ProbeGraph()}});
+  ctx->submission = Json{{"provider", "comfyui"}, {"server", fake.url()}, {"promptId", prompt_id},
+                         {"clientId", client_id}, {"accepted", false}};
+  NodeResult r = second.Run(ctx);
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(r.outputs["promptId"] == prompt_id);
+  CHECK(fake.prompts_submitted() == 1);  // found, not submitted again
+  REQUIRE(second.submissions.size() == 1);  // its acceptance is journaled now
+  CHECK(second.submissions[0]["promptId"] == prompt_id);
+  CHECK(second.intents.empty());
 }
 
 TEST_CASE("re-attach to a prompt the server forgot: Unavailable, submission finished" * doctest::timeout(20)) {

@@ -76,7 +76,8 @@ void ComfyuiJob::Begin() {
   if (sub.is_object() && sub.value("provider", "comfyui") == "comfyui" && sub.contains("promptId") &&
       sub["promptId"].is_string() && sub.contains("server") && sub["server"].is_string()) {
     reattach_ = true;
-    accepted_ = true;
+    accepted_ = true;  // as far as we know: a cancel interrupts it
+    unconfirmed_ = sub.contains("accepted") && sub["accepted"] == false;
     prompt_id_ = sub["promptId"].get<std::string>();
     client_id_ = sub.value("clientId", "");
     pinned_ = sub["server"].get<std::string>();
@@ -182,10 +183,28 @@ void ComfyuiJob::UploadNext(size_t index) {
   });
 }
 
+Json ComfyuiJob::SubmissionRecord(bool accepted) const {
+  Json record = {{"provider", "comfyui"}, {"server", server_}, {"promptId", prompt_id_}, {"clientId", client_id_}};
+  if (!accepted) record["accepted"] = false;
+  return record;
+}
+
+void ComfyuiJob::ConfirmFound() {
+  if (!unconfirmed_) return;
+  unconfirmed_ = false;
+  ctx_->RecordSubmission(SubmissionRecord(true));
+}
+
 void ComfyuiJob::SubmitPrompt() {
   // Proposing our own prompt_id (a UUID, which every server version accepts) lets a cancel
   // that races the reply still name the prompt; the id the server answers is authoritative.
   prompt_id_ = NewUuid4();
+  // Journaled (durably) before the POST, marked not yet accepted: a crash after the server
+  // took the prompt but before its reply was journaled would otherwise leave a prompt that
+  // resume cannot see and submits again. Resume looks this id up on the server instead
+  // (ComfyUI is the one provider where the client names the job).
+  ctx_->RecordSubmission(SubmissionRecord(false));
+  if (finished_) return;
   submitting_ = true;
   WatchPrompt();
   ShowProgress("submitting to " + Host());
@@ -217,8 +236,7 @@ void ComfyuiJob::SubmitPrompt() {
     }
     accepted_ = true;
     polling_ = true;
-    ctx_->RecordSubmission(
-        Json{{"provider", "comfyui"}, {"server", server_}, {"promptId", prompt_id_}, {"clientId", client_id_}});
+    ctx_->RecordSubmission(SubmissionRecord(true));
     if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
     // Normally open since the pool started; reopens one that dropped with nobody watching,
     // or opens one for a server that was not configured (a `server` input).
@@ -297,6 +315,7 @@ void ComfyuiJob::Poll() {
       return;
     }
     poll_failures_ = 0;
+    if (h->state != ComfyHistory::State::kAbsent) ConfirmFound();
     switch (h->state) {
       case ComfyHistory::State::kAbsent:
         CheckQueue();
@@ -338,6 +357,7 @@ void ComfyuiJob::CheckQueue() {
       return;
     }
     std::string text;
+    if (pos->state != ComfyQueuePosition::State::kAbsent) ConfirmFound();
     switch (pos->state) {
       case ComfyQueuePosition::State::kRunning:
         absent_count_ = 0;
@@ -353,6 +373,22 @@ void ComfyuiJob::CheckQueue() {
         // so look at the history once more before declaring the prompt gone.
         if (++absent_count_ < 2) {
           Poll();
+          return;
+        }
+        if (unconfirmed_) {
+          // Journaled before its POST, and the server never got it: the run stopped in
+          // between. Submit it now, on this server; a new id, journaled the same way.
+          unconfirmed_ = false;
+          reattach_ = false;
+          accepted_ = false;
+          polling_ = false;
+          absent_count_ = 0;
+          UnwatchPrompt();
+          ShowProgress("prompt " + prompt_id_ + " never reached " + Host() + "; submitting it");
+          uploads_ = FindComfyUploads(graph_);
+          client_id_ = pool_->client_id();
+          prompt_graph_ = graph_;
+          UploadNext(0);
           return;
         }
         accepted_ = false;

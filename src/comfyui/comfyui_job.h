@@ -83,10 +83,18 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   int failovers_ = 0;
 
   bool reattach_ = false;
+  bool unconfirmed_ = false; ///< re-attached to a prompt journaled before its POST, whose
+                             ///< acceptance the journal never saw: the server may not have it
   bool submitting_ = false;  ///< POST /prompt in flight (prompt_id_ is our proposed id)
   bool accepted_ = false;    ///< the server holds prompt_id_
   std::string prompt_id_;
   std::string client_id_;
+
+  /// The journal's record of prompt_id_ on server_; `accepted` false for the one written
+  /// before the POST.
+  Json SubmissionRecord(bool accepted) const;
+  /// Journals prompt_id_ as accepted, once, for a prompt that was re-attached unconfirmed.
+  void ConfirmFound();
 
   // Events (see comfyui/events.h): a faster signal; /history stays the source of truth.
   ComfyuiEvents* events_ = nullptr;     ///< the pool's sockets; null when off

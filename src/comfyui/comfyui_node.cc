@@ -34,7 +34,10 @@ class ComfyuiKind : public NodeKind {
       return;
     }
     Json graph;
-    bool reattach = ctx->submission.is_object() && ctx->submission.contains("promptId");
+    // A re-attach needs no graph, unless the prompt was journaled before its POST: the server
+    // may never have got it, and then it is submitted now.
+    bool reattach = ctx->submission.is_object() && ctx->submission.contains("promptId") &&
+                    ctx->submission.value("accepted", true) != false;
     if (!reattach) {
       std::string err;
       const Json& workflow = ctx->inputs.contains("workflow") ? ctx->inputs["workflow"] : Json();

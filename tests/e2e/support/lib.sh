@@ -161,7 +161,8 @@ check_journal_invariants() {
 # JOURNALED_IDS" where STARTS counts
 # node_started records, CUT the attempts a kill cut short before any submission was journaled
 # (their provider call may have happened unrecorded), and JOURNALED_IDS the distinct provider
-# ids in its submitted records. Fails when a node submitted anew while a journaled submission
+# ids in its submitted records (a ComfyUI prompt journaled before its POST counts once a
+# record says the server has it). Fails when a node submitted anew while a journaled submission
 # was still open (not finished by a completed or attempt_failed{submissionFinished}): resume
 # must re-attach to that one instead.
 attempt_counts() {
@@ -172,6 +173,10 @@ attempt_counts() {
     | reduce .[] as $e ({id: .[0].node, starts: 0, cut: 0, open: false, sub: false, ids: [], dup: false};
         if $e.type == "node_started" then
           (if .open and (.sub | not) then .cut += 1 else . end) | .starts += 1 | .open = true | .sub = false
+        elif $e.type == "submitted" and $e.submission.accepted == false then
+          # ComfyUI journals its prompt id before the POST: nothing can be orphaned after it,
+          # but the id counts only once the server is known to have it (the next record).
+          (if .pending != null then .dup = true else . end) | .sub = true
         elif $e.type == "submitted" then
           (if .pending != null and .pending != ($e | sid) then .dup = true else . end)
           | .sub = true | .pending = ($e | sid) | .ids += [$e | sid]
