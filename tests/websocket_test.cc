@@ -56,13 +56,16 @@ struct WsServer {
       LocalResponse r;
       r.status = 101;
       r.takeover = [this, req](int fd, std::string rest) {
-        auto holder = std::make_shared<LocalWebSocket*>(nullptr);
+        // Atomic: the socket's reader thread starts in its constructor and may call
+        // on_message before the store below (a data race TSan reported).
+        auto holder = std::make_shared<std::atomic<LocalWebSocket*>>(nullptr);
         LocalWebSocket::Handlers h;
         h.on_message = [this, holder](WsMessage&& m) {
-          if (on_message && *holder) on_message(**holder, std::move(m));
+          LocalWebSocket* self = holder->load();
+          if (on_message && self) on_message(*self, std::move(m));
         };
         auto ws = std::make_shared<LocalWebSocket>(fd, req, std::move(rest), std::move(h));
-        *holder = ws.get();
+        holder->store(ws.get());
         std::lock_guard<std::mutex> lock(mu);
         sockets.push_back(ws);
         if (on_accept) on_accept(*ws);
