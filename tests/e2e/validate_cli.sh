@@ -210,7 +210,8 @@ expect_err "^huge_string.json: file is 50.0 MB; the limit is 16 MB$"
 run 2 validate huge_nodes.json
 expect_err "the limit is 16 MB"
 
-# A big valid workflow (100,000 value nodes in a chain, ~6 MB) validates quickly.
+# A big valid workflow (100,000 value nodes in a chain, ~6 MB) validates (within run's 20 s
+# hang guard; how fast is scripts/bench/engine's business, not a test's).
 python3 - <<'EOF'
 import json
 nodes = [{"id": "n0", "type": "value", "inputs": {"x": 0}}]
@@ -219,11 +220,6 @@ with open("chain.json", "w") as f:
     json.dump({"workflowId": "chain", "nodes": nodes}, f)
 EOF
 run 0 validate chain.json
-# CPU time, not wall time: the machine may be busy with other builds.
-TIMEFORMAT='%3U'
-cpu=$( { time timeout 20 "$COMFYRUN" validate chain.json >/dev/null 2>&1; } 2>&1 )
-echo "validate of 100,000 chained nodes: ${cpu} s of CPU" >&2
-awk -v t="$cpu" 'BEGIN { exit !(t < 3) }' || fail "validate of 100,000 nodes took ${cpu} s of CPU"
 run 0 plan chain.json
 grep -Eq "^critical path \(~.*, 100000 nodes\): n0 -> n1 -> .* -> \.\.\. \(99980 more\) -> .* -> n99999$" out.txt ||
   fail "plan text of the chain does not abbreviate the critical path"
