@@ -605,4 +605,33 @@ TEST_CASE("disk full: Append fails and leaves no partial line" * doctest::timeou
   CHECK(r.nodes.count("small") == 1);
 }
 
+TEST_CASE("numbers beyond int64 in a damaged record count as absent (fuzz: journal)") {
+  // Converting 1e40 to an integer is undefined behaviour; the reader treats such a field as
+  // missing, on both paths (the file and the mirror of appended records).
+  Spit("huge.jsonl", R"({"type":"header","format":1,"runId":"r","t":-1.7953e41}
+{"type":"run_started","pid":1,"resume":0,"t":1000}
+{"type":"node_started","node":"a","attempt":-1e300,"t":1e40}
+{"type":"completed","node":"a","attempt":1,"outputs":{},"cost":0,"startedAt":9e18,"durationMs":1e19,"t":2000}
+)");
+  JournalReplay r = MustRead("huge.jsonl");
+  CHECK(r.warnings.empty());
+  CHECK(r.last_event_at == 2000);
+  REQUIRE(r.nodes.count("a") == 1);
+  CHECK(r.nodes["a"].status == JournalNode::Status::kCompleted);
+  CHECK(r.nodes["a"].attempts == 1);
+  CHECK(r.nodes["a"].duration_ms == 0);  // 1e19 is beyond int64: absent
+
+  JournalReplay mirror;
+  std::string err;
+  {
+    auto w = JournalWriter::Open("huge-mirror.jsonl", Durability::kNone, &err);
+    REQUIRE(w);
+    w->MirrorInto(&mirror);
+    REQUIRE(w->Append(Json::parse(R"({"type":"header","format":1,"runId":"r","t":1})"), false, &err));
+    REQUIRE(w->Append(Json::parse(R"({"type":"node_started","node":"a","attempt":1,"t":-1e300})"), false, &err));
+  }
+  CHECK(mirror.nodes["a"].attempts == 1);
+  CHECK(mirror.last_event_at == 1);
+}
+
 }  // TEST_SUITE

@@ -438,6 +438,13 @@ int JournalLockHolder(const std::string& path) {
 
 namespace {
 
+/// A JSON float as an integer, truncated; one beyond int64's range (a damaged or hand-made
+/// record) counts as absent: converting it would be undefined behaviour (found by fuzzing).
+std::optional<int64_t> TruncatedInt(double v) {
+  if (!(v > -9.2e18 && v < 9.2e18)) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
 /// A record being appended (MirrorInto), read through the same typed lookups as a record read
 /// back from the file, so a live run's mirror and a replay of its file fold through one Fold.
 class JsonRecord {
@@ -452,7 +459,8 @@ class JsonRecord {
   std::optional<int64_t> Int(const char* key) const {
     auto it = rec_.find(key);
     if (it == rec_.end() || !it->is_number()) return std::nullopt;
-    return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
+    if (it->is_number_float()) return TruncatedInt(it->get<double>());
+    return it->get<int64_t>();
   }
   std::optional<double> Num(const char* key) const {
     auto it = rec_.find(key);
@@ -491,7 +499,7 @@ class DomRecord {
     if (!v) return std::nullopt;
     if (v->is_int64()) return v->get_int64().value_unsafe();
     if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64().value_unsafe());
-    if (v->is_double()) return static_cast<int64_t>(v->get_double().value_unsafe());
+    if (v->is_double()) return TruncatedInt(v->get_double().value_unsafe());
     return std::nullopt;
   }
   std::optional<double> Num(const char* key) const {
