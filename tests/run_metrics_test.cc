@@ -1,5 +1,6 @@
-// Run metrics: the metrics file's text (written field by field for speed) says exactly what
-// the metrics document says.
+// Run metrics: the metrics file's text is written field by field for speed, and the metrics
+// document (status, report) is that text parsed; these cases check that the text is valid JSON
+// with the right values and types.
 #include <doctest/doctest.h>
 
 #include "comfyrun/metrics/run_metrics.h"
