@@ -84,9 +84,10 @@ void ComfyuiJob::Begin() {
   } else {
     const Json& server = ctx_->inputs.contains("server") ? ctx_->inputs["server"] : Json();
     if (server.is_string()) pinned_ = ComfyuiPool::NormalizeUrl(server.get<std::string>());
-    uploads_ = FindComfyUploads(graph_);
     client_id_ = pool_->client_id();
   }
+  // An unconfirmed re-attach may have to submit after all (CheckQueue): it has the graph too.
+  if (!reattach_ || unconfirmed_) uploads_ = FindComfyUploads(graph_);
   AcquireSlot();
 }
 
@@ -127,6 +128,10 @@ void ComfyuiJob::OnSlot(const std::string& server, const std::string& error) {
     Poll();
     return;
   }
+  SubmitFresh();
+}
+
+void ComfyuiJob::SubmitFresh() {
   prompt_graph_ = graph_;
   UploadNext(0);
 }
@@ -385,10 +390,8 @@ void ComfyuiJob::CheckQueue() {
           absent_count_ = 0;
           UnwatchPrompt();
           ShowProgress("prompt " + prompt_id_ + " never reached " + Host() + "; submitting it");
-          uploads_ = FindComfyUploads(graph_);
-          client_id_ = pool_->client_id();
-          prompt_graph_ = graph_;
-          UploadNext(0);
+          client_id_ = pool_->client_id();  // this process's socket hears the new prompt
+          SubmitFresh();
           return;
         }
         accepted_ = false;

@@ -95,6 +95,8 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   Json SubmissionRecord(bool accepted) const;
   /// Journals prompt_id_ as accepted, once, for a prompt that was re-attached unconfirmed.
   void ConfirmFound();
+  /// Uploads the graph's local files to server_, then submits it.
+  void SubmitFresh();
 
   // Events (see comfyui/events.h): a faster signal; /history stays the source of truth.
   ComfyuiEvents* events_ = nullptr;     ///< the pool's sockets; null when off

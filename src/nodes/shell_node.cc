@@ -73,8 +73,8 @@ class ProgramPaths {
       auto it = found_.find(key);
       if (it != found_.end()) return it->second;
     }
-    const char* path_env = getenv("PATH");
-    std::string path = path_env ? path_env : "/bin:/usr/bin";
+    std::string path = key.substr(0, key.find('\0'));
+    if (path.empty()) path = "/bin:/usr/bin";
     for (size_t start = 0; start <= path.size();) {
       size_t end = path.find(':', start);
       if (end == std::string::npos) end = path.size();
