@@ -1,5 +1,6 @@
 // --offline generation (DESIGN.md §3): placeholder media rendered locally by the media
-// module (media/render.h), at cost 0 and provider "offline". No network, no keys.
+// module (media/render.h, reached through media/module.h: loaded on the first render), at
+// cost 0 and provider "offline". No network, no keys.
 //
 // Rendering blocks for a while (encoding a video), so it runs on a worker thread. It writes
 // to a temporary name and renames only if the attempt was not cancelled meanwhile, so a
@@ -9,15 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/media/module.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/util.h"
-
-#if __has_include("comfyrun/media/render.h")
-#include "comfyrun/media/render.h"
-#define COMFYRUN_HAVE_OFFLINE_RENDER 1
-#else
-#define COMFYRUN_HAVE_OFFLINE_RENDER 0
-#endif
 
 namespace comfyrun {
 namespace {
@@ -100,25 +95,14 @@ class OfflineJob : public RemoteJob {
   Render render_;
 };
 
-#if !COMFYRUN_HAVE_OFFLINE_RENDER
-bool NotBuiltIn(std::string* err) {
-  *err = "this build has no offline renderer (media/render.h)";
-  return false;
-}
-#endif
-
 }  // namespace
 
 std::shared_ptr<RemoteJob> MakeOfflineImageJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
                                                ImageRequest request, RemoteJob::Done done) {
   std::string aspect = request.aspect_ratio.empty() ? "1:1" : request.aspect_ratio;
   auto render = [prompt = request.prompt, aspect](const std::string& path, std::string* err) {
-#if COMFYRUN_HAVE_OFFLINE_RENDER
-    return media::RenderOfflineImage(prompt, aspect, path, err);
-#else
-    (void)path;
-    return NotBuiltIn(err);
-#endif
+    const media::Module* module = media::LoadModule(err);
+    return module && module->render_offline_image(prompt, aspect, path, err);
   };
   return std::make_shared<OfflineJob>(std::move(ctx), std::move(model_id), "image.png", 0, std::move(render),
                                       std::move(done));
@@ -128,18 +112,17 @@ std::shared_ptr<RemoteJob> MakeOfflineVideoJob(std::shared_ptr<NodeContext> ctx,
                                                VideoRequest request, RemoteJob::Done done) {
   double seconds = request.seconds;
   auto render = [request](const std::string& path, std::string* err) {
-#if COMFYRUN_HAVE_OFFLINE_RENDER
-    return media::RenderOfflineVideo(request.prompt, request.seconds, request.aspect_ratio, request.resolution,
-                              request.image_path, path, err);
-#else
-    (void)path;
-    return NotBuiltIn(err);
-#endif
+    const media::Module* module = media::LoadModule(err);
+    return module && module->render_offline_video(request.prompt, request.seconds, request.aspect_ratio,
+                                                  request.resolution, request.image_path, path, err);
   };
   return std::make_shared<OfflineJob>(std::move(ctx), std::move(model_id), "video.mp4", seconds, std::move(render),
                                       std::move(done));
 }
 
-bool OfflineRenderingAvailable() { return COMFYRUN_HAVE_OFFLINE_RENDER != 0; }
+bool OfflineRenderingAvailable() {
+  std::string err;
+  return media::LoadModule(&err) != nullptr;
+}
 
 }  // namespace comfyrun
