@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/workflow.h"
 
 using namespace comfyrun;
 
@@ -19,7 +20,7 @@ JournalReplay SampleReplay() {
                 {"nodes",
                  {{{"id", "a"}, {"type", "value"}, {"inputs", {{"v", 1}}}},
                   {{"id", "b"}, {"type", "shell"}, {"inputs", {{"argv", {"echo", "<<a.v>>"}}}}},
-                  {{"id", "c"}, {"type", "gemini_image"}, {"inputs", {{"prompt", "<<b.stdout>>"}}}},
+                  {{"id", "c"}, {"type", "character_image"}, {"inputs", {{"prompt", "<<b.stdout>>"}}}},
                   {{"id", "d"}, {"type", "shell"}, {"inputs", {{"argv", {"x"}}}}, {"dependsOn", {"c"}}},
                   {{"id", "e"}, {"type", "shell"}, {"inputs", {{"argv", {"y"}}}}}}}}}};
   r.finished = true;
@@ -83,6 +84,22 @@ TEST_CASE("the metrics file's text parses to exactly the metrics document") {
   CHECK(parsed["nodes"][3]["start"] == "");
   // One line per node, so `grep` and `jq -c` users see one node at a time.
   CHECK(std::count(text.begin(), text.end(), '\n') >= 5);
+}
+
+TEST_CASE("metrics from the built workflow are the metrics from the header's workflow") {
+  // Run and resume pass the Workflow they built from the header instead of parsing it again.
+  JournalReplay r = SampleReplay();
+  r.nodes["b"].duration_ms = 5000;  // a critical path that goes through the edges: a -> b -> c
+  r.nodes["c"].duration_ms = 7000;
+  r.nodes["c"].status = JournalNode::Status::kCompleted;
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  REQUIRE(BuildWorkflow(r.header["workflow"], "wf.json", {}, &wf, &diags));
+  std::string from_header = RunMetricsText(r);
+  CHECK(RunMetricsText(r, wf) == from_header);
+  Json parsed = Json::parse(from_header);
+  CHECK(parsed["criticalPath"] == Json::array({"a", "b", "c", "d"}));
+  CHECK(parsed["counts"]["completed"] == 3);
 }
 
 TEST_CASE("a broken UTF-8 byte in an output or a message still gives valid JSON") {

@@ -1,9 +1,10 @@
 #pragma once
-// Fast JSON reading for big documents: simdjson parses, and the result becomes the same
+// Fast JSON reading and writing for big documents: simdjson parses, and the result becomes the same
 // nlohmann value (comfyrun/json.h) that Json::parse would give. simdjson's parse is several
 // times faster than nlohmann's, and the conversion sizes every object and array once, where
 // nlohmann's parser grows them by doubling. Used where size matters: workflow files (100,000
 // nodes) and journals (100,000 records).
+#include <string>
 #include <string_view>
 
 #include <simdjson.h>
@@ -20,5 +21,13 @@ Json ToJson(simdjson::dom::element e);
 /// few inputs nlohmann accepts, such as integers beyond 64 bits): the caller then parses with
 /// Json::parse, which either accepts it the same way or says what is wrong and where.
 bool ParseJsonFast(std::string_view text, Json* out);
+
+/// Appends `value` as compact JSON, the same text as value.dump(-1, ' ', false,
+/// Json::error_handler_t::replace), without dump()'s serializer set-up per call: metrics and
+/// journal records write 100,000 small values. Strings that are not plain printable ASCII,
+/// and floats, are still written by nlohmann, so escapes and number forms cannot differ.
+void AppendJson(std::string* out, const Json& value);
+/// Appends `s` as a JSON string (invalid UTF-8 replaced by U+FFFD, as above).
+void AppendJsonString(std::string* out, std::string_view s);
 
 }  // namespace comfyrun

@@ -55,6 +55,8 @@ std::string Sha256Hex(std::string_view data);
 /// The JSON path of member `key` of the value at `base`: "$.inputs.prompt", or
 /// "$.inputs['my key']" when the key is not a plain name.
 std::string JsonPathMember(std::string_view base, std::string_view key);
+/// The same, appended to *path (no new string per member when walking many values).
+void AppendJsonPathMember(std::string* path, std::string_view key);
 
 enum class HexCase { kUpper, kLower };
 /// Percent-encodes everything but RFC 3986 unreserved characters (letters, digits, -_.~).

@@ -223,7 +223,7 @@ int AbTestCommand(const AbTestOptions& cli) {
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(state, options.out_dir, run_id);
+  summary.metrics_path = WriteMetrics(state, &wf, options.out_dir, run_id);
   ExportRunMetrics(summary.metrics_path, cli.exec);
   return FinishAbTest(header, summary, cli.exec);
 }

@@ -61,12 +61,13 @@ int CachedNodes(const JournalReplay& replay) {
 }
 
 /// Writes the metrics of a run from its journal's state; returns the metrics path ("" on
-/// failure, with a warning).
-std::string WriteMetrics(const JournalReplay& replay, const std::string& out_dir, const std::string& run_id) {
+/// failure, with a warning). `workflow`, when given, is the header's workflow already built.
+std::string WriteMetrics(const JournalReplay& replay, const Workflow* workflow, const std::string& out_dir,
+                         const std::string& run_id) {
   PhaseTimer timer("write metrics");
   std::string err;
   std::string path = MetricsPath(out_dir, run_id);
-  if (!WriteFileAtomic(path, RunMetricsText(replay), &err)) {
+  if (!WriteFileAtomic(path, workflow ? RunMetricsText(replay, *workflow) : RunMetricsText(replay), &err)) {
     fmt::print(stderr, "warning: cannot write metrics {}: {}\n", path, err);
     return "";
   }
@@ -193,7 +194,7 @@ int RunCommand(const RunOptionsCli& cli) {
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(state, options.out_dir, run_id);
+  summary.metrics_path = WriteMetrics(state, &wf, options.out_dir, run_id);
   summary.cached_nodes = CachedNodes(state);
   ExportRunMetrics(summary.metrics_path, cli.exec);  // --prom, --pushgateway (cmd_export.cc)
   ExitSkippingTeardown(Finish(summary, cli.exec));
@@ -233,9 +234,11 @@ int ResumeCommand(const ResumeOptions& cli) {
   std::vector<Diagnostic> diags;
   Workflow wf;
   std::string file = header.value("file", cli.journal);
-  Json doc = header.contains("abtest") ? AbTestResumeDocument(header, replay) : header.value("workflow", Json());
+  // Moved out of the header, not copied (100,000 nodes: 0.1 s): from here on the Workflow built
+  // from it stands for it (the metrics take their nodes from it).
+  Json doc = header.contains("abtest") ? AbTestResumeDocument(header, replay) : std::move(replay.header["workflow"]);
   std::optional<PhaseTimer> load_timer(std::in_place, "load + validate workflow");
-  if (!BuildWorkflow(doc, file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
+  if (!BuildWorkflow(std::move(doc), file, overrides, &wf, &diags) || !ValidateWorkflow(&wf, &diags)) {
     PrintDiagnostics(diags);
     fmt::print(stderr, "comfyrun resume: the journal's workflow is not valid for this comfyrun; nothing was run\n");
     return kExitInvalid;
@@ -282,7 +285,9 @@ int ResumeCommand(const ResumeOptions& cli) {
     summary = executor.Run();
   }
   journal.reset();
-  summary.metrics_path = WriteMetrics(replay, options.out_dir, run_id);
+  // An A/B test's resume runs a trimmed copy of the header's workflow (AbTestResumeDocument):
+  // its metrics list every node of the header, so they are built from the header.
+  summary.metrics_path = WriteMetrics(replay, header.contains("abtest") ? nullptr : &wf, options.out_dir, run_id);
   summary.cached_nodes = CachedNodes(replay);
   ExportRunMetrics(summary.metrics_path, exec);
   if (header.contains("abtest")) ExitSkippingTeardown(FinishAbTest(header, summary, exec));  // cmd_abtest.cc

@@ -79,8 +79,9 @@ std::vector<std::vector<size_t>> TopologicalStages(const DepLists& deps) {
   return stages;
 }
 
-std::vector<double> RemainingCriticalPath(const DepLists& deps, const std::vector<double>& weights) {
-  DepLists dependents = Dependents(deps);
+namespace {
+std::vector<double> RemainingCriticalPath(const DepLists& deps, const DepLists& dependents,
+                                          const std::vector<double>& weights) {
   std::vector<size_t> order = TopologicalOrder(deps, dependents);
   std::vector<double> remaining(deps.size(), 0);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -90,10 +91,15 @@ std::vector<double> RemainingCriticalPath(const DepLists& deps, const std::vecto
   }
   return remaining;
 }
+}  // namespace
+
+std::vector<double> RemainingCriticalPath(const DepLists& deps, const std::vector<double>& weights) {
+  return RemainingCriticalPath(deps, Dependents(deps), weights);
+}
 
 std::vector<size_t> CriticalPath(const DepLists& deps, const std::vector<double>& weights, double* total) {
-  std::vector<double> remaining = RemainingCriticalPath(deps, weights);
-  DepLists dependents = Dependents(deps);
+  DepLists dependents = Dependents(deps);  // once: 100,000 nodes' reverse edges are not free
+  std::vector<double> remaining = RemainingCriticalPath(deps, dependents, weights);
   std::vector<size_t> path;
   *total = 0;
   size_t current = SIZE_MAX;

@@ -1,5 +1,6 @@
 #include "comfyrun/json_fast.h"
 
+#include <charconv>
 #include <string>
 
 namespace comfyrun {
@@ -43,6 +44,65 @@ bool ParseJsonFast(std::string_view text, Json* out) {
   if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS) return false;
   *out = ToJson(doc);
   return true;
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s)
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
+  *out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+namespace {
+template <class Int>
+void AppendInteger(std::string* out, Int v) {
+  char buf[24];
+  out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+}  // namespace
+
+void AppendJson(std::string* out, const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::object: {
+      out->push_back('{');
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, it.key());
+        out->push_back(':');
+        AppendJson(out, it.value());
+      }
+      out->push_back('}');
+      return;
+    }
+    case Json::value_t::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const auto& v : value) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJson(out, v);
+      }
+      out->push_back(']');
+      return;
+    }
+    case Json::value_t::string: AppendJsonString(out, value.get_ref<const std::string&>()); return;
+    case Json::value_t::number_integer: AppendInteger(out, value.get<int64_t>()); return;
+    case Json::value_t::number_unsigned: AppendInteger(out, value.get<uint64_t>()); return;
+    case Json::value_t::boolean: *out += value.get<bool>() ? "true" : "false"; return;
+    case Json::value_t::null: *out += "null"; return;
+    default: *out += value.dump(-1, ' ', false, Json::error_handler_t::replace); return;  // floats, binary
+  }
 }
 
 }  // namespace comfyrun

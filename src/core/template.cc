@@ -117,17 +117,38 @@ std::optional<Reference> ParseReference(std::string_view inner, std::string* err
   return ref;
 }
 
+namespace {
+/// `path` is one buffer grown and cut back per level: building a path string for every value
+/// of 100,000 nodes' inputs cost more than scanning them, and only a template needs its path.
+void FindReferencesAt(const Json& value, std::string& path, std::vector<Reference>* refs,
+                      std::vector<std::pair<std::string, std::string>>* errors) {
+  if (value.is_string()) {
+    FindInString(value.get_ref<const std::string&>(), path, refs, errors);
+  } else if (value.is_array()) {
+    size_t base = path.size();
+    for (size_t i = 0; i < value.size(); ++i) {
+      path += '[';
+      path += std::to_string(i);
+      path += ']';
+      FindReferencesAt(value[i], path, refs, errors);
+      path.resize(base);
+    }
+  } else if (value.is_object()) {
+    size_t base = path.size();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (!it->is_string() && !it->is_structured()) continue;  // numbers, booleans: nothing to find
+      AppendJsonPathMember(&path, it.key());
+      FindReferencesAt(it.value(), path, refs, errors);
+      path.resize(base);
+    }
+  }
+}
+}  // namespace
+
 void FindReferences(const Json& value, const std::string& base_path, std::vector<Reference>* refs,
                     std::vector<std::pair<std::string, std::string>>* errors) {
-  if (value.is_string()) {
-    FindInString(value.get_ref<const std::string&>(), base_path, refs, errors);
-  } else if (value.is_array()) {
-    for (size_t i = 0; i < value.size(); ++i)
-      FindReferences(value[i], fmt::format("{}[{}]", base_path, i), refs, errors);
-  } else if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end(); ++it)
-      FindReferences(it.value(), JsonPathMember(base_path, it.key()), refs, errors);
-  }
+  std::string path = base_path;
+  FindReferencesAt(value, path, refs, errors);
 }
 
 const Json* LookupReference(const Reference& ref, const RootLookup& lookup, std::string* err) {

@@ -267,17 +267,27 @@ std::string Sha256Hex(std::string_view data) {
   return out;
 }
 
-std::string JsonPathMember(std::string_view base, std::string_view key) {
+void AppendJsonPathMember(std::string* path, std::string_view key) {
   bool plain = !key.empty() && !isdigit(static_cast<unsigned char>(key[0]));
   for (char c : key)
     plain = plain && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
-  if (plain) return fmt::format("{}.{}", base, key);
-  std::string quoted;
-  for (char c : key) {
-    if (c == '\\' || c == '\'') quoted += '\\';
-    quoted += c;
+  if (plain) {
+    *path += '.';
+    *path += key;
+    return;
   }
-  return fmt::format("{}['{}']", base, quoted);
+  *path += "['";
+  for (char c : key) {
+    if (c == '\\' || c == '\'') *path += '\\';
+    *path += c;
+  }
+  *path += "']";
+}
+
+std::string JsonPathMember(std::string_view base, std::string_view key) {
+  std::string path(base);
+  AppendJsonPathMember(&path, key);
+  return path;
 }
 
 std::string PercentEncode(std::string_view s, HexCase hex_case) {

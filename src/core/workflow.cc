@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -255,7 +257,7 @@ void ReadParams(const Json& doc, const std::vector<ParamOverride>& overrides, Wo
 }
 
 void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* wf,
-              std::set<std::string>* seen_ids, Context& ctx) {
+              std::unordered_set<std::string_view>* seen_ids, Context& ctx) {
   std::string path = fmt::format("$.nodes[{}]", position);
   if (!raw.is_object()) {
     ctx.Error("", path, fmt::format("a node is an object with \"id\", \"type\" and \"inputs\", got {}", raw.type_name()));
@@ -277,7 +279,7 @@ void ReadNode(const Json& raw, size_t position, const Json& defaults, Workflow* 
       ctx.Error(node.id, path + ".id", fmt::format("{} is reserved for templates", Quote(node.id)),
                 "choose another id");
       node.id.clear();
-    } else if (!seen_ids->insert(node.id).second) {
+    } else if (!seen_ids->insert(raw["id"].get_ref<const std::string&>()).second) {
       ctx.Error(node.id, path + ".id", fmt::format("duplicate node id {}", Quote(node.id)),
                 "node ids must be unique");
       node.id.clear();
@@ -438,12 +440,13 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
   return ParseJsonDocument(text, path, doc, diags);
 }
 
-bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<ParamOverride>& overrides,
+bool BuildWorkflow(Json document, const std::string& file, const std::vector<ParamOverride>& overrides,
                    Workflow* wf, std::vector<Diagnostic>* diags) {
   size_t errors_before = CountErrors(*diags);
   Context ctx{file, diags};
   wf->file = file;
-  wf->document = doc;
+  wf->document = std::move(document);  // kept for the journal header; read from there below
+  const Json& doc = wf->document;
   if (!doc.is_object()) {
     ctx.Error("", "$", fmt::format("a workflow is a JSON object with \"nodes\", got {}", doc.type_name()));
     return false;
@@ -524,8 +527,9 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
   }
   if (doc["nodes"].empty()) ctx.Error("", "$.nodes", "workflow has no nodes");
 
-  std::set<std::string> seen_ids;
+  std::unordered_set<std::string_view> seen_ids;  // views into wf->document, which stays put
   const Json& nodes = doc["nodes"];
+  seen_ids.reserve(nodes.size());
   wf->nodes.reserve(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) ReadNode(nodes[i], i, defaults, wf, &seen_ids, ctx);
   wf->index.reserve(wf->nodes.size());
@@ -534,17 +538,18 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
 
   // Edges: references to nodes, and dependsOn. Unknown targets are reported by validation.
   for (auto& node : wf->nodes) {
-    std::set<size_t> deps;
+    std::vector<size_t>& deps = node.deps;
     // A node naming itself is reported once by validation, not a second time as a cycle.
     for (const auto& ref : node.references) {
       auto it = wf->index.find(ref.root);
-      if (it != wf->index.end() && it->first != node.id) deps.insert(it->second);
+      if (it != wf->index.end() && it->first != node.id) deps.push_back(it->second);
     }
     for (const auto& dep : node.depends_on) {
       auto it = wf->index.find(dep);
-      if (it != wf->index.end() && it->first != node.id) deps.insert(it->second);
+      if (it != wf->index.end() && it->first != node.id) deps.push_back(it->second);
     }
-    node.deps.assign(deps.begin(), deps.end());
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
   }
   return CountErrors(*diags) == errors_before;
 }
@@ -552,8 +557,9 @@ bool BuildWorkflow(const Json& doc, const std::string& file, const std::vector<P
 namespace {
 bool BuildAndValidate(Json doc, const std::string& file, const std::vector<ParamOverride>& overrides, Workflow* wf,
                       std::vector<Diagnostic>* diags) {
-  bool built = BuildWorkflow(doc, file, overrides, wf, diags);
-  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) return false;
+  bool built = BuildWorkflow(std::move(doc), file, overrides, wf, diags);
+  const Json& kept = wf->document;
+  if (!kept.is_object() || !kept.contains("nodes") || !kept["nodes"].is_array()) return false;
   bool valid = ValidateWorkflow(wf, diags);
   return built && valid;
 }

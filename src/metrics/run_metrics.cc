@@ -1,6 +1,7 @@
 #include "comfyrun/metrics/run_metrics.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <iterator>
 #include <map>
@@ -10,8 +11,10 @@
 #include <fmt/format.h>
 
 #include "comfyrun/dag.h"
+#include "comfyrun/json_fast.h"
 #include "comfyrun/template.h"
 #include "comfyrun/util.h"
+#include "comfyrun/workflow.h"
 
 namespace comfyrun {
 
@@ -28,37 +31,70 @@ const char* JournalStatusName(JournalNode::Status status) {
 
 namespace {
 
-struct NodeInfo {
-  std::string id, type;
-  std::vector<std::string> deps;  // ids
+/// The graph the metrics describe: node ids, types and dependency edges, in workflow order.
+/// The strings are views into the header or the Workflow it was built from.
+struct MetricsGraph {
+  std::vector<std::string_view> ids, types;
+  DepLists deps;  ///< indices, sorted, no duplicates, no self edges
 };
 
-/// Node ids, types and dependency ids from the header's workflow (references and dependsOn).
-std::vector<NodeInfo> NodesOfHeader(const Json& header) {
-  std::vector<NodeInfo> out;
-  if (!header.is_object() || !header.contains("workflow") || !header["workflow"].contains("nodes")) return out;
+/// From the header's workflow (references and dependsOn), for readers of a journal alone.
+MetricsGraph GraphOfHeader(const Json& header) {
+  MetricsGraph g;
+  if (!header.is_object() || !header.contains("workflow") || !header["workflow"].contains("nodes")) return g;
+  std::vector<const Json*> nodes;
   for (const auto& n : header["workflow"]["nodes"]) {
-    if (!n.is_object() || !n.contains("id") || !n["id"].is_string()) continue;
-    NodeInfo info;
-    info.id = n["id"].get<std::string>();
-    info.type = n.value("type", "");
+    if (!n.is_object()) continue;
+    auto id = n.find("id");
+    if (id == n.end() || !id->is_string()) continue;
+    auto type = n.find("type");
+    g.ids.push_back(id->get_ref<const std::string&>());
+    g.types.push_back(type != n.end() && type->is_string() ? std::string_view(type->get_ref<const std::string&>())
+                                                           : std::string_view());
+    nodes.push_back(&n);
+  }
+  std::unordered_map<std::string_view, size_t> index;
+  index.reserve(g.ids.size());
+  for (size_t i = 0; i < g.ids.size(); ++i) index.emplace(g.ids[i], i);
+  g.deps.resize(g.ids.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Json& n = *nodes[i];
+    auto add = [&](std::string_view id) {
+      if (auto it = index.find(id); it != index.end() && it->second != i) g.deps[i].push_back(it->second);
+    };
     std::vector<Reference> refs;
     std::vector<std::pair<std::string, std::string>> errors;
     if (n.contains("inputs")) FindReferences(n["inputs"], "", &refs, &errors);
     for (const auto& r : refs)
-      if (r.root != "params" && r.root != "run") info.deps.push_back(r.root);
+      if (r.root != "params" && r.root != "run") add(r.root);
     if (n.contains("dependsOn") && n["dependsOn"].is_array())
       for (const auto& d : n["dependsOn"])
-        if (d.is_string()) info.deps.push_back(d.get<std::string>());
-    out.push_back(std::move(info));
+        if (d.is_string()) add(d.get_ref<const std::string&>());
+    std::sort(g.deps[i].begin(), g.deps[i].end());
+    g.deps[i].erase(std::unique(g.deps[i].begin(), g.deps[i].end()), g.deps[i].end());
   }
-  return out;
+  return g;
+}
+
+/// From a Workflow already built (run, resume): its edges are computed, nothing is re-parsed.
+MetricsGraph GraphOfWorkflow(const Workflow& wf) {
+  MetricsGraph g;
+  g.ids.reserve(wf.nodes.size());
+  g.types.reserve(wf.nodes.size());
+  g.deps.reserve(wf.nodes.size());
+  for (const auto& n : wf.nodes) {
+    g.ids.push_back(n.id);
+    g.types.push_back(n.type);
+    g.deps.push_back(n.deps);
+  }
+  return g;
 }
 
 /// Largest number of node attempts running at the same time, from the attempt spans. An
 /// attempt a crash cut short ends where the node's next attempt starts, or at the last event.
 int PeakParallelism(const JournalReplay& replay) {
   std::vector<std::pair<int64_t, int>> edges;  // (time, +1 start / -1 end)
+  edges.reserve(2 * replay.nodes.size());
   for (const auto& [id, node] : replay.nodes) {
     for (size_t k = 0; k < node.spans.size(); ++k) {
       const AttemptSpan& s = node.spans[k];
@@ -84,28 +120,27 @@ namespace {
 
 /// A node's status name in metrics: a node left running by a run that has finished was
 /// interrupted.
-std::string NodeStatusName(const JournalNode& n, bool run_finished) {
+const char* NodeStatusName(const JournalNode& n, bool run_finished) {
   if (n.status == JournalNode::Status::kRunning && run_finished) return "interrupted";
   return JournalStatusName(n.status);
 }
 
-const JournalNode& NodeOf(const JournalReplay& replay, const std::string& id) {
+/// Each node's journal state, looked up once (hash lookups of 100k ids add up).
+std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, const MetricsGraph& g) {
   static const JournalNode kNever;
-  auto it = replay.nodes.find(id);
-  return it == replay.nodes.end() ? kNever : it->second;
-}
-
-/// Each header node's journal state, looked up once (hash lookups of 100k ids add up).
-std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, const std::vector<NodeInfo>& infos) {
   std::vector<const JournalNode*> out;
-  out.reserve(infos.size());
-  for (const auto& info : infos) out.push_back(&NodeOf(replay, info.id));
+  out.reserve(g.ids.size());
+  std::string key;
+  for (std::string_view id : g.ids) {
+    key.assign(id);
+    auto it = replay.nodes.find(key);
+    out.push_back(it == replay.nodes.end() ? &kNever : &it->second);
+  }
   return out;
 }
 
 /// Everything but "nodes": the run's totals, counts, errors and critical path.
-Json RunSummaryMetrics(const JournalReplay& replay, const std::vector<NodeInfo>& infos,
-                       const std::vector<const JournalNode*>& states) {
+Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g, const std::vector<const JournalNode*>& states) {
   const Json& header = replay.header;
   Json m = Json::object();
   m["schemaVersion"] = 1;
@@ -118,34 +153,29 @@ Json RunSummaryMetrics(const JournalReplay& replay, const std::vector<NodeInfo>&
   m["totalCost"] = replay.total_cost;
   m["runs"] = replay.runs;
 
-  std::map<std::string, int> counts = {{"completed", 0}, {"failed", 0}, {"skipped", 0}, {"running", 0}, {"pending", 0}};
+  // Counted by JournalNode::Status; an interrupted node (running when the run finished) is pending.
+  int by_status[5] = {0, 0, 0, 0, 0};
   std::map<std::string, int> errors;
   int cached_nodes = 0;  // completed from the output cache (docs/cache.md), at cost 0
   for (const JournalNode* state : states) {
     const JournalNode& n = *state;
-    std::string node_status = NodeStatusName(n, replay.finished);
-    counts[node_status == "interrupted" ? "pending" : node_status]++;
+    bool interrupted = n.status == JournalNode::Status::kRunning && replay.finished;
+    ++by_status[static_cast<int>(interrupted ? JournalNode::Status::kPending : n.status)];
     if (n.cached && n.status == JournalNode::Status::kCompleted) ++cached_nodes;
     for (const auto& span : n.spans)
       if (span.outcome == AttemptSpan::Outcome::kFailed) ++errors[span.error];
   }
+  Json counts = Json::object();  // alphabetical, as the file has always had them
+  for (auto s : {JournalNode::Status::kCompleted, JournalNode::Status::kFailed, JournalNode::Status::kPending,
+                 JournalNode::Status::kRunning, JournalNode::Status::kSkipped})
+    counts[JournalStatusName(s)] = by_status[static_cast<int>(s)];
   // Critical path of what happened: the chain of completed nodes with the longest total time.
-  std::unordered_map<std::string_view, size_t> index;
-  index.reserve(infos.size());
-  for (size_t i = 0; i < infos.size(); ++i) index.emplace(infos[i].id, i);
-  DepLists deps(infos.size());
-  std::vector<double> weights(infos.size(), 0);
-  for (size_t i = 0; i < infos.size(); ++i) {
-    for (const auto& d : infos[i].deps)
-      if (auto it = index.find(d); it != index.end() && it->second != i) deps[i].push_back(it->second);
-    std::sort(deps[i].begin(), deps[i].end());
-    deps[i].erase(std::unique(deps[i].begin(), deps[i].end()), deps[i].end());
-    weights[i] = static_cast<double>(states[i]->duration_ms);
-  }
+  std::vector<double> weights(g.ids.size(), 0);
+  for (size_t i = 0; i < g.ids.size(); ++i) weights[i] = static_cast<double>(states[i]->duration_ms);
   Json path = Json::array();
   double total = 0;
-  if (FindCycle(deps).empty())
-    for (size_t i : CriticalPath(deps, weights, &total)) path.push_back(infos[i].id);
+  if (FindCycle(g.deps).empty())
+    for (size_t i : CriticalPath(g.deps, weights, &total)) path.push_back(g.ids[i]);
   m["criticalPath"] = path;
   m["criticalPathMs"] = static_cast<int64_t>(total);
   m["peakParallelism"] = PeakParallelism(replay);
@@ -159,24 +189,6 @@ Json RunSummaryMetrics(const JournalReplay& replay, const std::vector<NodeInfo>&
 
 
 namespace {
-
-/// Appends `s` as a JSON string. Plain printable ASCII (ids, types, statuses, times) is
-/// copied as is; anything else goes through nlohmann, which escapes and repairs bad UTF-8.
-void AppendJsonString(std::string* out, std::string_view s) {
-  bool plain = true;
-  for (unsigned char c : s)
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-  if (plain) {
-    out->push_back('"');
-    out->append(s);
-    out->push_back('"');
-    return;
-  }
-  *out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 /// A double as nlohmann writes it (shortest round-trip form, ".0" on whole numbers), so the
 /// file reads back to the same numbers and types as the metrics document of nlohmann values.
@@ -204,7 +216,12 @@ class IsoTimeCache {
       std::string iso = IsoTime(unix_ms);                // "YYYY-MM-DDTHH:MM:SS.mmmZ"
       seconds_text_ = iso.substr(0, iso.size() - 4);     // through ":SS"
     }
-    fmt::format_to(std::back_inserter(*out), "\"{}{:03}Z\"", seconds_text_, unix_ms % 1000);
+    int ms = static_cast<int>(unix_ms % 1000);
+    char tail[6] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                    static_cast<char>('0' + ms % 10), 'Z', '"', 0};
+    out->push_back('"');
+    out->append(seconds_text_);
+    out->append(tail, 5);
   }
 
  private:
@@ -212,29 +229,42 @@ class IsoTimeCache {
   std::string seconds_text_;
 };
 
+/// A whole number in decimal (fmt through a back_inserter is several times slower per node).
+void AppendInt(std::string* out, int64_t v) {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  out->append(buf, end);
+}
+
 /// One entry of "nodes", written straight into the text: no document per node (100,000
 /// nodes: 0.5 s less). The only list of a node's metrics fields; BuildRunMetrics parses this.
-void AppendNodeMetrics(std::string* out, const NodeInfo& info, const JournalNode& n, bool run_finished,
-                       IsoTimeCache* times) {
+void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view type, const JournalNode& n,
+                       bool run_finished, IsoTimeCache* times) {
   *out += "{\"id\":";
-  AppendJsonString(out, info.id);
+  AppendJsonString(out, id);
   *out += ",\"type\":";
-  AppendJsonString(out, info.type);
+  AppendJsonString(out, type);
   *out += ",\"provider\":";
   AppendJsonString(out, n.provider);
   *out += ",\"model\":";
   AppendJsonString(out, n.model);
   *out += ",\"status\":";
   AppendJsonString(out, NodeStatusName(n, run_finished));
-  fmt::format_to(std::back_inserter(*out), ",\"attempts\":{},\"start\":", n.attempts);
+  *out += ",\"attempts\":";
+  AppendInt(out, n.attempts);
+  *out += ",\"start\":";
   times->Append(out, n.started_at);
   *out += ",\"end\":";
   times->Append(out, n.finished_at);
-  fmt::format_to(std::back_inserter(*out), ",\"durationMs\":{},\"queueWaitMs\":{},\"cost\":", n.duration_ms,
-                 n.queue_wait_ms);
+  *out += ",\"durationMs\":";
+  AppendInt(out, n.duration_ms);
+  *out += ",\"queueWaitMs\":";
+  AppendInt(out, n.queue_wait_ms);
+  *out += ",\"cost\":";
   AppendDouble(out, n.cost);
   *out += n.cached ? ",\"cached\":true,\"outputs\":" : ",\"cached\":false,\"outputs\":";
-  *out += n.outputs.is_null() ? "{}" : n.outputs.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (n.outputs.is_null()) *out += "{}";
+  else AppendJson(out, n.outputs);
   if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted) {
     *out += ",\"error\":{\"type\":";
     AppendJsonString(out, ErrorTypeName(n.last_error));
@@ -247,21 +277,28 @@ void AppendNodeMetrics(std::string* out, const NodeInfo& info, const JournalNode
 
 }  // namespace
 
-std::string RunMetricsText(const JournalReplay& replay) {
-  std::vector<NodeInfo> infos = NodesOfHeader(replay.header);
-  std::vector<const JournalNode*> states = JournalNodesOf(replay, infos);
-  std::string text = RunSummaryMetrics(replay, infos, states).dump(2);
+namespace {
+std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g) {
+  std::vector<const JournalNode*> states = JournalNodesOf(replay, g);
+  std::string text = RunSummaryMetrics(replay, g, states).dump(2);
   // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line.
   text.resize(text.size() - 2);
-  text.reserve(text.size() + infos.size() * 256);
+  text.reserve(text.size() + g.ids.size() * 256);
   text += ",\n  \"nodes\": [";
   IsoTimeCache times;
-  for (size_t i = 0; i < infos.size(); ++i) {
+  for (size_t i = 0; i < g.ids.size(); ++i) {
     text += i ? ",\n    " : "\n    ";
-    AppendNodeMetrics(&text, infos[i], *states[i], replay.finished, &times);
+    AppendNodeMetrics(&text, g.ids[i], g.types[i], *states[i], replay.finished, &times);
   }
-  text += infos.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  text += g.ids.empty() ? "]\n}\n" : "\n  ]\n}\n";
   return text;
+}
+}  // namespace
+
+std::string RunMetricsText(const JournalReplay& replay) { return MetricsText(replay, GraphOfHeader(replay.header)); }
+
+std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow) {
+  return MetricsText(replay, GraphOfWorkflow(workflow));
 }
 
 Json BuildRunMetrics(const JournalReplay& replay) {

@@ -17,6 +17,8 @@
 
 namespace comfyrun {
 
+struct Workflow;
+
 /// Builds the metrics of a run from its journal. Nodes are listed in workflow order (from
 /// the header's workflow); nodes the journal never mentions are "pending".
 Json BuildRunMetrics(const JournalReplay& replay);
@@ -24,6 +26,9 @@ Json BuildRunMetrics(const JournalReplay& replay);
 /// The same metrics as the text of the metrics file: the summary indented, then one line per
 /// node. Built node by node, so a 100k-node run never holds a document of every node.
 std::string RunMetricsText(const JournalReplay& replay);
+/// The same, with the nodes and edges taken from `workflow`, the header's workflow already
+/// built (run, resume): nothing is parsed again. It must be the workflow the header holds.
+std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow);
 
 /// "completed", "failed", "skipped", "running", "pending"
 const char* JournalStatusName(JournalNode::Status status);
