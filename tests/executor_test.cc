@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -293,5 +294,129 @@ TEST_CASE("a node that cannot start fails (no hang): missing implementation, unr
   CHECK(r.nodes["a"].last_error == ErrorType::kInternal);
   CHECK(r.nodes["b"].last_error == ErrorType::kInvalidInput);  // c.w is a number: no field
   CHECK(r.nodes["b"].last_message.find("missing") != std::string::npos);
+}
+}
+
+// Real shell nodes: their programs run on the executor thread (engine/process_runner.h).
+namespace {
+
+RunSummary RunWithRealKinds(Harness& h) {
+  std::string err;
+  auto journal = JournalWriter::Open(h.journal_path, h.options.durability, &err);
+  REQUIRE_MESSAGE(journal, err);
+  REQUIRE(journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", h.wf.document}}, true, &err));
+  Executor executor(h.wf, h.options, "r1", journal.get());
+  return executor.Run();
+}
+
+std::string NodeDir(const Harness& h, const std::string& node) {
+  return AbsolutePath(h.options.out_dir) + "/runs/r1/" + node;
+}
+
+/// Reads the pid a program wrote to `path`, waiting (bounded) for the file.
+pid_t ReadPid(const std::string& path) {
+  for (int i = 0; i < 800; ++i) {
+    std::ifstream in(path);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return 0;
+}
+
+/// True once `pid` has exited (gone, or a zombie waiting for init).
+bool WaitGone(pid_t pid) {
+  for (int i = 0; i < 400; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_SUITE("Executor") {
+TEST_CASE("shell nodes: outputs, stdin, exit codes, errors, default cwd" * doctest::timeout(60)) {
+  Harness h(R"({"workflowId": "t", "nodes": [
+    {"id": "json", "type": "shell", "inputs": {"argv": ["sh", "-c", "echo '{\"n\": 3}'; pwd >&2"]}},
+    {"id": "in", "type": "shell", "inputs": {"argv": ["cat"], "stdin": "hello", "env": {"X": 1}}},
+    {"id": "env", "type": "shell", "inputs": {"shell": true, "command": "printf %s \"$COMFYRUN_T\"", "env": {"COMFYRUN_T": "v"}}},
+    {"id": "code", "type": "shell", "inputs": {"shell": true, "command": "exit 4", "okExitCodes": [0, 4]}},
+    {"id": "bad", "type": "shell", "inputs": {"shell": true, "command": "echo oops >&2; exit 5"}, "retry": 1},
+    {"id": "missing", "type": "shell", "inputs": {"argv": ["comfyrun-no-such-program-xyz"]}, "retry": 1},
+    {"id": "signal", "type": "shell", "inputs": {"shell": true, "command": "kill -TERM $$"}, "retry": 1},
+    {"id": "utf8", "type": "shell", "inputs": {"shell": true, "command": "printf 'a\\377b'"}}]})", 2);
+  RunSummary s = RunWithRealKinds(h);
+  CHECK(s.status == "failed");
+  JournalReplay r = h.Replay();
+  CHECK(r.nodes["json"].outputs["n"] == 3);
+  CHECK(r.nodes["json"].outputs["stderr"] == NodeDir(h, "json") + "\n");  // its folder is its cwd
+  CHECK(r.nodes["in"].outputs["stdout"] == "hello");
+  CHECK(r.nodes["env"].outputs["stdout"] == "v");
+  CHECK(r.nodes["code"].outputs["exitCode"] == 4);
+  CHECK(r.nodes["bad"].last_error == ErrorType::kExecution);
+  CHECK(r.nodes["bad"].last_message.find("'/bin/sh' exited with code 5: oops") == 0);
+  CHECK(r.nodes["missing"].last_error == ErrorType::kInvalidInput);
+  CHECK(r.nodes["missing"].last_message.find("cannot run 'comfyrun-no-such-program-xyz'") == 0);
+  CHECK(r.nodes["signal"].last_error == ErrorType::kExecution);
+  CHECK(r.nodes["signal"].last_message.find("'/bin/sh' was killed by signal 15") == 0);
+  CHECK(r.nodes["utf8"].status == JournalNode::Status::kCompleted);
+  CHECK(r.nodes["utf8"].outputs["stdout"] == "a\xEF\xBF\xBD" "b");  // U+FFFD for the bad byte
+}
+
+TEST_CASE("a shell node's timeout stops its program and what it started" * doctest::timeout(60)) {
+  Harness h(R"({"workflowId": "t", "nodes": [
+    {"id": "slow", "type": "shell", "inputs": {"shell": true, "command": "sleep 311 & echo $! > pid; wait"},
+     "timeout": "500ms", "retry": 1}]})");
+  pid_t grandchild = 0;
+  std::thread watcher([&] { grandchild = ReadPid(NodeDir(h, "slow") + "/pid"); });
+  RunSummary s = RunWithRealKinds(h);
+  watcher.join();
+  CHECK(s.status == "failed");
+  CHECK(h.Replay().nodes["slow"].last_error == ErrorType::kTimeout);
+  REQUIRE(grandchild > 0);
+  CHECK(WaitGone(grandchild));
+}
+
+TEST_CASE("an interrupt stops running shell programs; the journal says Cancelled, not completed" * doctest::timeout(60)) {
+  Harness h(R"({"workflowId": "t", "nodes": [
+    {"id": "long", "type": "shell", "inputs": {"shell": true, "command": "sleep 312 & echo $! > pid; wait"}}]})");
+  pid_t grandchild = 0;
+  std::thread interrupter([&] {
+    grandchild = ReadPid(NodeDir(h, "long") + "/pid");
+    Executor::RequestInterrupt();
+  });
+  RunSummary s = RunWithRealKinds(h);
+  interrupter.join();
+  Executor::ResetInterrupt();
+  CHECK(s.status == "interrupted");
+  CHECK(s.exit_code == 130);
+  REQUIRE(grandchild > 0);
+  CHECK(WaitGone(grandchild));
+  JournalReplay r = h.Replay();
+  CHECK(r.nodes["long"].status != JournalNode::Status::kCompleted);
+  CHECK(r.nodes["long"].last_error == ErrorType::kCancelled);
+}
+
+TEST_CASE("--fail-fast stops the other running shell programs" * doctest::timeout(60)) {
+  // `fails` waits until `other` has started its grandchild, then fails.
+  Harness h(R"({"workflowId": "t", "nodes": [
+    {"id": "other", "type": "shell", "inputs": {"shell": true, "command": "sleep 313 & echo $! > pid; wait"}},
+    {"id": "fails", "type": "shell", "inputs": {"shell": true,
+     "command": "i=0; while [ ! -s ../other/pid ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; exit 1"},
+     "retry": 1}]})", 2);
+  h.options.fail_fast = true;
+  RunSummary s = RunWithRealKinds(h);
+  CHECK(s.status == "failed");
+  JournalReplay r = h.Replay();
+  CHECK(r.nodes["fails"].last_error == ErrorType::kExecution);
+  CHECK(r.nodes["other"].last_error == ErrorType::kCancelled);
+  pid_t grandchild = ReadPid(NodeDir(h, "other") + "/pid");
+  REQUIRE(grandchild > 0);
+  CHECK(WaitGone(grandchild));
 }
 }

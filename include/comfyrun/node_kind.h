@@ -2,12 +2,17 @@
 // How a node type runs. The executor (engine/) owns the graph and the journal; a NodeKind
 // only turns resolved inputs into a NodeResult.
 //
-// Two modes:
-//  - kBlocking: Run() is called on a worker thread (shell, media, value). It may block, and
+// Three modes:
+//  - kBlocking: Run() is called on a worker thread (media, value). It may block, and
 //    should check ctx.cancelled() now and then.
 //  - kAsync: Start() is called on the executor thread and must return at once; the work goes
 //    on as HttpLoop requests and timers, and `done` is called exactly once, from any thread.
 //    Remote generations are async: they hold no thread while they wait.
+//  - kProcess: the attempt is one program run (shell). DescribeProcess() says what to start;
+//    the executor thread runs it (engine/process_runner.h: pipes, stdin, timeouts, killing
+//    the process group) and FinishProcess() turns how it ended into the NodeResult. Both are
+//    called on the executor thread and must not block. No thread waits for the program: with
+//    thousands of ~1 ms commands the hand-offs between threads would leave cores idle.
 //
 // Remote jobs and the journal (DESIGN.md §5): as soon as a provider accepts a submission, the
 // node calls ctx.RecordSubmission({...provider id...}); it returns once the record is on disk.
@@ -19,6 +24,7 @@
 #include <string>
 
 #include "comfyrun/config.h"
+#include "comfyrun/engine/process_spec.h"
 #include "comfyrun/json.h"
 #include "comfyrun/node_result.h"
 
@@ -65,7 +71,7 @@ struct NodeContext {
 
 class NodeKind {
  public:
-  enum class Mode { kBlocking, kAsync };
+  enum class Mode { kBlocking, kAsync, kProcess };
   virtual ~NodeKind() = default;
   virtual Mode mode() const = 0;
   /// kBlocking kinds whose Run is trivial (microseconds, no I/O, no folder) run on the
@@ -80,6 +86,18 @@ class NodeKind {
   virtual void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) {
     (void)ctx;
     done(NodeResult::Failure(ErrorType::kInternal, "Start not implemented"));
+  }
+  /// kProcess: fills `spec` with the program to run (the node folder exists by now), or
+  /// returns false with `failure` set (bad input). Executor thread; never throws.
+  virtual bool DescribeProcess(const NodeContext& /*ctx*/, ProcessSpec* /*spec*/, NodeResult* failure) {
+    *failure = NodeResult::Failure(ErrorType::kInternal, "DescribeProcess not implemented");
+    return false;
+  }
+  /// kProcess: the attempt's result from how the program ended (also when it could not be
+  /// started: outcome.spawn_error, or was stopped: outcome.cancelled). Executor thread; never
+  /// throws.
+  virtual NodeResult FinishProcess(const NodeContext& /*ctx*/, ProcessOutcome /*outcome*/) {
+    return NodeResult::Failure(ErrorType::kInternal, "FinishProcess not implemented");
   }
   /// kAsync: asks a started attempt to stop (timeout, Ctrl-C, --fail-fast): cancel remote
   /// work where the provider allows it, then call `done` with kCancelled (or kTimeout when

@@ -1,6 +1,7 @@
 #include "comfyrun/engine/executor.h"
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,6 +18,7 @@
 
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/dag.h"
+#include "comfyrun/engine/process_runner.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
 #include "comfyrun/engine/worker_pool.h"
@@ -30,6 +32,8 @@
 //   Worker threads and the HTTP loop thread touch only the CompletionQueue (mutex-guarded)
 //   and the NodeContext of the attempt they run (whose cancel flag is atomic), and the
 //   journal (thread-safe) through NodeContext::record_submission.
+// - Programs of process kinds (shell) hold no thread: the executor thread starts them and
+//   its one wait is ProcessRunner::Wait, a poll() on their pipes plus the queue's eventfd.
 // - Each attempt has a number; results of an attempt that was abandoned (timed out, or the
 //   run is stopping) arrive with an old number and are dropped.
 
@@ -60,29 +64,43 @@ struct Event {
   std::string sync_error;
 };
 
+/// Events from any thread. fd() is an eventfd that is readable while events wait, so the
+/// executor can sleep in one poll() on it and on the pipes of running programs.
 class CompletionQueue {
  public:
-  void Post(Event e) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      events_.push_back(std::move(e));
-    }
-    ready_.notify_one();
+  CompletionQueue() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~CompletionQueue() {
+    if (fd_ >= 0) close(fd_);
   }
-  /// Waits until an event arrives or `seconds` pass; returns everything queued.
-  std::deque<Event> Wait(double seconds) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (events_.empty() && seconds > 0)
-      ready_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return !events_.empty(); });
+  void Post(Event e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back(std::move(e));
+    if (!signalled_) {  // one write per batch, not per event
+      signalled_ = true;
+      uint64_t one = 1;
+      (void)!write(fd_, &one, sizeof one);
+    }
+  }
+  /// Without an eventfd (none left) poll() still times out every 0.1 s and sees the events.
+  int fd() const { return fd_; }
+  /// Everything queued; fd() is no longer readable until the next Post.
+  std::deque<Event> Take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (signalled_) {
+      uint64_t count;
+      (void)!read(fd_, &count, sizeof count);
+      signalled_ = false;
+    }
     std::deque<Event> out;
     out.swap(events_);
     return out;
   }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable ready_;
+  const int fd_;
+  std::mutex mutex_;  // guards events_ and signalled_
   std::deque<Event> events_;
+  bool signalled_ = false;
 };
 
 /// Group commit for --durability batch: fsyncs the journal on its own thread whenever asked,
@@ -212,6 +230,7 @@ struct Executor::Impl {
     std::string cache_key;       // of the current attempt; "" when it does not use the cache
     bool cached = false;         // the current attempt is a cache hit
     std::shared_ptr<NodeContext> ctx;
+    ProcessRunner::Id process = 0;  // process kinds: the current attempt's program
   };
 
   const Workflow& wf;
@@ -228,6 +247,7 @@ struct Executor::Impl {
   std::unique_ptr<StatusPrinter> status;
   std::unique_ptr<HttpLoop> http;
   std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<ProcessRunner> processes = std::make_unique<ProcessRunner>();
   std::unique_ptr<ComfyuiPool> comfyui;  // loop-thread state; destroyed after the loop
   std::unique_ptr<SyncThread> syncer;
   std::unique_ptr<RunCache> cache;
@@ -341,8 +361,10 @@ struct Executor::Impl {
     if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
     // Inline kinds write nothing: no folder for them (100,000 value nodes, 100,000 mkdirs).
     // Blocking kinds make theirs on the worker thread: a mkdir costs 40-200 us on ext4 and
-    // would hold up every other start on this thread (10,000 shell nodes: 2 s).
-    const bool blocking = !kind->runs_inline() && kind->mode() != NodeKind::Mode::kAsync;
+    // would hold up every other start on this thread. Process kinds (shell) make theirs here:
+    // mkdirs from several threads in one parent contend on its inode lock (perf, 10,000 shell
+    // nodes: ~17% of all samples spinning there).
+    const bool blocking = !kind->runs_inline() && kind->mode() == NodeKind::Mode::kBlocking;
     if (!kind->runs_inline() && !blocking && !MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
     if (cache->Enabled(node, *kind)) {
       // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0
@@ -385,6 +407,7 @@ struct Executor::Impl {
       kind->Start(ctx, [q, i, attempt](NodeResult r) { q->Post(Event{i, attempt, false, std::move(r), ""}); });
       return;
     }
+    if (kind->mode() == NodeKind::Mode::kProcess) return StartProcess(i, kind, ctx);
     if (kind->runs_inline()) {
       queue->Post(Event{i, attempt, false, kind->Run(*ctx), ""});
       return;
@@ -403,6 +426,39 @@ struct Executor::Impl {
       }
       q->Post(Event{i, attempt, false, std::move(r), ""});
     });
+  }
+
+  /// Process kinds: the program runs under `processes`, on this thread; its outcome comes
+  /// back through the queue like any other result.
+  void StartProcess(size_t i, NodeKind* kind, const std::shared_ptr<NodeContext>& ctx) {
+    auto q = queue;
+    int attempt = ctx->attempt;
+    // Kinds promise not to throw; if one does, the attempt fails, not the run.
+    auto finish = [q, i, attempt, kind, ctx](ProcessOutcome outcome) {
+      NodeResult r;
+      try {
+        r = kind->FinishProcess(*ctx, std::move(outcome));
+      } catch (const std::exception& e) {
+        r = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
+      }
+      q->Post(Event{i, attempt, false, std::move(r), ""});
+    };
+    ProcessSpec spec;
+    NodeResult failure;
+    bool described = false;
+    try {
+      described = kind->DescribeProcess(*ctx, &spec, &failure);
+    } catch (const std::exception& e) {
+      failure = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
+    }
+    if (!described) return queue->Post(Event{i, attempt, false, std::move(failure), ""});
+    int spawn_error = 0;
+    runs[i].process = processes->Start(spec, finish, &spawn_error);
+    if (runs[i].process == 0) {
+      ProcessOutcome outcome;
+      outcome.spawn_error = spawn_error;
+      finish(std::move(outcome));
+    }
   }
 
   /// Whether starting node i could take the run past --max-cost.
@@ -613,6 +669,7 @@ struct Executor::Impl {
     run.ctx->cancel_requested = true;
     NodeKind* kind = wf.nodes[i].spec ? kinds(wf.nodes[i].spec->name) : nullptr;
     if (kind && kind->mode() == NodeKind::Mode::kAsync) kind->Cancel(run.ctx);
+    if (kind && kind->mode() == NodeKind::Mode::kProcess) processes->Cancel(run.process);
   }
 
   void Stop(const std::string& reason) {
@@ -651,7 +708,10 @@ struct Executor::Impl {
       double wait = 0.1;
       if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - Now()));
       if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - Now()));
-      Drain(queue->Wait(wait));
+      // One wait for everything: running programs' output and exits (read and reaped right
+      // here), kill deadlines, and events posted by other threads (the queue's eventfd).
+      processes->Wait(wait, queue->fd());
+      Drain(queue->Take());
       FireTimers();
       if (oldest_unsynced > 0 && Now() >= oldest_unsynced + kBatchSyncSeconds) RequestSync();
       status->Tick();
@@ -690,6 +750,7 @@ Executor::~Executor() {
   impl_->http.reset();  // the ComfyUI pool lives on the loop thread: it goes after the loop
   impl_->comfyui.reset();
   impl_->workers.reset();
+  impl_->processes.reset();  // kills what an interrupted run left (already asked to stop)
   impl_->syncer.reset();
 }
 
