@@ -65,6 +65,10 @@ class JournalWriter {
   /// the caller must stop the run, since unrecorded work could be paid for twice.
   /// Taken by value: a record passed as a temporary is moved, not copied, into the mirror.
   bool Append(Json record, bool proof, std::string* err);
+  /// The same for a record already written as one JSON object (JsonObjectText), "t"
+  /// included: the hot records (a completed node) skip building a nlohmann object. The
+  /// mirror folds it by parsing it back, as ReadJournal would.
+  bool AppendText(std::string record, bool proof, std::string* err);
   /// From now on, folds every record appended into *replay exactly as ReadJournal would
   /// (events not kept), so that at the end of a run the caller has the journal's state
   /// without reading the file back. *replay may already hold the journal's earlier records

@@ -1,7 +1,11 @@
 #include "comfyrun/json_fast.h"
 
 #include <charconv>
+#include <cmath>
+#include <iterator>
 #include <string>
+
+#include <fmt/format.h>
 
 namespace comfyrun {
 
@@ -69,6 +73,22 @@ void AppendInteger(std::string* out, Int v) {
   out->append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 }  // namespace
+
+void AppendJsonDouble(std::string* out, double v) {
+  if (!std::isfinite(v)) {
+    *out += "null";
+    return;
+  }
+  size_t before = out->size();
+  fmt::format_to(std::back_inserter(*out), "{}", v);
+  if (out->find_first_of(".eE", before) == std::string::npos) *out += ".0";
+}
+
+JsonObjectText& JsonObjectText::Int(std::string_view key, int64_t v) {
+  Key(key);
+  AppendInteger(&text_, v);
+  return *this;
+}
 
 void AppendJson(std::string* out, const Json& value) {
   switch (value.type()) {

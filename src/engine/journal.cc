@@ -62,6 +62,7 @@ std::string LockPath(const std::string& path) { return path + ".lock"; }
 
 /// Folds a record that was just appended into a mirror replay (defined with the reader).
 void FoldAppended(Json& record, JournalReplay* replay);
+class LineFolder;
 
 /// Reads the holder's record from a lock file: its pid and "since" text. False if unreadable.
 bool ReadLockInfo(int fd, int* pid, std::string* since) {
@@ -173,9 +174,92 @@ struct JournalWriter::Impl {
   int proof_arriving = 0;      // proof appenders inside Append that have not written yet
   std::string broken;          // set after an error that left the file uncertain
   JournalReplay* mirror = nullptr;  // MirrorInto: appended records are folded into it
+  std::string line;                 // the record being folded (Write, under mu)
+  // FoldLine's parser, made on first use (a shared_ptr: LineFolder is defined further down).
+  std::shared_ptr<LineFolder> mirror_folder;
 
   // Read and written by any thread without mu (relaxed: a statistic).
   std::atomic<uint64_t> syncs{0};
+
+  /// Writes one record as one line: `serialize` fills the line (without '\n'), `fold` folds
+  /// the record into the mirror once it is in the file. Proof records return once durable.
+  template <class Serialize, class Fold>
+  bool Write(bool proof, Serialize serialize, Fold fold, std::string* err) {
+    bool batch_proof = proof && durability == Durability::kBatch;
+    if (batch_proof) {
+      std::lock_guard<std::mutex> lock(mu);
+      ++proof_arriving;
+    }
+    // Tells a waiting group-commit leader that this appender has written (or given up).
+    auto arrived = [this, batch_proof]() {
+      if (!batch_proof) return;
+      if (--proof_arriving == 0 && sync_in_progress) cv.notify_all();
+    };
+    std::string serialized;  // outside mu: serializing is the slow part
+    try {
+      serialize(&serialized);
+    } catch (const std::exception& ex) {
+      std::lock_guard<std::mutex> lock(mu);
+      arrived();
+      *err = std::string("serializing journal record: ") + ex.what();
+      return false;
+    }
+    serialized += '\n';
+
+    std::unique_lock<std::mutex> lock(mu);
+    if (!broken.empty()) {
+      arrived();
+      *err = broken;
+      return false;
+    }
+    ssize_t n;
+    do n = write(fd, serialized.data(), serialized.size());
+    while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(serialized.size())) {
+      int e = errno;
+      if (n >= 0) {
+        // Short write: a retry of the rest gives the real reason (ENOSPC, EFBIG), or succeeds.
+        e = 0;
+        if (WriteAll(fd, serialized.data() + n, serialized.size() - static_cast<size_t>(n), &e))
+          n = static_cast<ssize_t>(serialized.size());
+      }
+      if (n != static_cast<ssize_t>(serialized.size())) {
+        *err = "writing journal " + path + ": " + ErrnoText(e ? e : EIO);
+        // Take back whatever part of the line reached the file so readers never see it.
+        if (ftruncate(fd, static_cast<off_t>(size)) != 0) broken = *err + " (and a partial record could not be removed)";
+        arrived();
+        return false;
+      }
+    }
+    size += serialized.size();
+    uint64_t seq = ++written_seq;
+    if (mirror) {
+      line.swap(serialized);
+      fold(mirror);
+    }
+    arrived();
+    if (!proof) return true;
+    switch (durability) {
+      case Durability::kNone:
+        return true;
+      case Durability::kFull: {
+        lock.unlock();
+        std::string sync_err;
+        if (DoSync(&sync_err)) return true;
+        lock.lock();
+        if (broken.empty()) broken = sync_err;
+        *err = sync_err;
+        return false;
+      }
+      case Durability::kBatch:
+        return SyncThrough(lock, seq, err);
+    }
+    return true;
+  }
+
+  /// Folds `line` (the record just written, under mu) into the mirror the way ReadJournal
+  /// folds a line of the file: a record appended as text is parsed back, not kept twice.
+  void FoldLine(JournalReplay* replay);
 
   bool DoSync(std::string* err) {
     syncs.fetch_add(1, std::memory_order_relaxed);
@@ -314,80 +398,22 @@ JournalWriter::~JournalWriter() {
 }
 
 bool JournalWriter::Append(Json record, bool proof, std::string* err) {
-  Impl& im = *impl_;
   if (!record.is_object()) {
     *err = "journal record is not a JSON object";
     return false;
   }
-  bool batch_proof = proof && im.durability == Durability::kBatch;
-  if (batch_proof) {
-    std::lock_guard<std::mutex> lock(im.mu);
-    ++im.proof_arriving;
-  }
-  // Tells a waiting group-commit leader that this appender has written (or given up).
-  auto arrived = [&im, batch_proof]() {
-    if (!batch_proof) return;
-    if (--im.proof_arriving == 0 && im.sync_in_progress) im.cv.notify_all();
-  };
-
   if (record.find("t") == record.end()) record["t"] = NowUnixMs();
-  std::string line;
-  try {
-    AppendJson(&line, record);  // as dump(-1, ' ', false, replace), several times faster
-  } catch (const std::exception& ex) {
-    std::lock_guard<std::mutex> lock(im.mu);
-    arrived();
-    *err = std::string("serializing journal record: ") + ex.what();
-    return false;
-  }
-  line += '\n';
+  return impl_->Write(
+      proof,
+      [&record](std::string* line) { AppendJson(line, record); },  // as dump(-1,' ',false,replace)
+      [&record](JournalReplay* mirror) { FoldAppended(record, mirror); }, err);
+}
 
-  std::unique_lock<std::mutex> lock(im.mu);
-  if (!im.broken.empty()) {
-    arrived();
-    *err = im.broken;
-    return false;
-  }
-  ssize_t n;
-  do n = write(im.fd, line.data(), line.size());
-  while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(line.size())) {
-    int e = errno;
-    if (n >= 0) {
-      // Short write: a retry of the rest gives the real reason (ENOSPC, EFBIG), or succeeds.
-      e = 0;
-      if (WriteAll(im.fd, line.data() + n, line.size() - static_cast<size_t>(n), &e)) n = static_cast<ssize_t>(line.size());
-    }
-    if (n != static_cast<ssize_t>(line.size())) {
-      *err = "writing journal " + im.path + ": " + ErrnoText(e ? e : EIO);
-      // Take back whatever part of the line reached the file so readers never see it.
-      if (ftruncate(im.fd, static_cast<off_t>(im.size)) != 0)
-        im.broken = *err + " (and a partial record could not be removed)";
-      arrived();
-      return false;
-    }
-  }
-  im.size += line.size();
-  uint64_t seq = ++im.written_seq;
-  if (im.mirror) FoldAppended(record, im.mirror);
-  arrived();
-  if (!proof) return true;
-  switch (im.durability) {
-    case Durability::kNone:
-      return true;
-    case Durability::kFull: {
-      lock.unlock();
-      std::string sync_err;
-      if (im.DoSync(&sync_err)) return true;
-      lock.lock();
-      if (im.broken.empty()) im.broken = sync_err;
-      *err = sync_err;
-      return false;
-    }
-    case Durability::kBatch:
-      return im.SyncThrough(lock, seq, err);
-  }
-  return true;
+bool JournalWriter::AppendText(std::string record, bool proof, std::string* err) {
+  Impl& im = *impl_;
+  return im.Write(
+      proof, [&record](std::string* line) { *line = std::move(record); },
+      [&im](JournalReplay* mirror) { im.FoldLine(mirror); }, err);
 }
 
 void JournalWriter::MirrorInto(JournalReplay* replay) {
@@ -650,7 +676,9 @@ void FoldAppended(Json& record, JournalReplay* r) {
 
 class LineFolder {
  public:
-  LineFolder(bool keep_events, JournalReplay* r) : keep_events_(keep_events), r_(r) {}
+  /// `after_header`: the lines come after a header already folded (a writer's mirror).
+  LineFolder(bool keep_events, JournalReplay* r, bool after_header = false)
+      : keep_events_(keep_events), r_(r), have_header_(after_header) {}
 
   /// Handles one complete line (without its '\n'), which must be followed by at least
   /// simdjson::SIMDJSON_PADDING readable bytes. False with *err for a fatal header problem.
@@ -725,6 +753,14 @@ class LineFolder {
 };
 
 }  // namespace
+
+void JournalWriter::Impl::FoldLine(JournalReplay* replay) {
+  if (!mirror_folder) mirror_folder = std::make_shared<LineFolder>(/*keep_events=*/false, replay, /*after_header=*/true);
+  line.pop_back();  // the '\n'
+  line.reserve(line.size() + simdjson::SIMDJSON_PADDING);  // simdjson reads a little past the end
+  std::string unused;
+  mirror_folder->Line(line.data(), line.data() + line.size(), &unused);
+}
 
 bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err) {
   return ReadJournal(path, JournalReadOptions(), replay, err);

@@ -2,13 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
-#include <iterator>
 #include <map>
 #include <string_view>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "comfyrun/dag.h"
 #include "comfyrun/json_fast.h"
@@ -190,18 +186,6 @@ Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g, const
 
 namespace {
 
-/// A double as nlohmann writes it (shortest round-trip form, ".0" on whole numbers), so the
-/// file reads back to the same numbers and types as the metrics document of nlohmann values.
-void AppendDouble(std::string* out, double v) {
-  if (!std::isfinite(v)) {
-    *out += "null";
-    return;
-  }
-  size_t before = out->size();
-  fmt::format_to(std::back_inserter(*out), "{}", v);
-  if (out->find_first_of(".eE", before) == std::string::npos) *out += ".0";
-}
-
 /// IsoTime for many stamps in the same few seconds: the date part is formatted once per second.
 class IsoTimeCache {
  public:
@@ -261,7 +245,7 @@ void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view t
   *out += ",\"queueWaitMs\":";
   AppendInt(out, n.queue_wait_ms);
   *out += ",\"cost\":";
-  AppendDouble(out, n.cost);
+  AppendJsonDouble(out, n.cost);
   *out += n.cached ? ",\"cached\":true,\"outputs\":" : ",\"cached\":false,\"outputs\":";
   if (n.outputs.is_null()) *out += "{}";
   else AppendJson(out, n.outputs);
