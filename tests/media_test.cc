@@ -1,5 +1,5 @@
-// Tests of the media module (stitch, probe, offline render, node kinds) on small synthetic
-// clips made with RenderSyntheticVideo. Each stitch result is compared with what the ffmpeg
+// Tests of the media module (stitch, probe, offline render, node kinds, loading) on small
+// synthetic clips made with RenderSyntheticVideo. Each stitch result is compared with what the ffmpeg
 // command line gives for the same job, measured with ffprobe (both run as subprocesses).
 //
 // MediaBench (skipped by default) is the benchmark behind scripts/bench/stitch:
@@ -20,6 +20,7 @@
 #include "comfyrun/json.h"
 #include "comfyrun/media/av.h"
 #include "comfyrun/media/media_nodes.h"
+#include "comfyrun/media/module.h"
 #include "comfyrun/media/probe.h"
 #include "comfyrun/media/render.h"
 #include "comfyrun/media/stitch.h"
@@ -28,6 +29,11 @@ namespace comfyrun::media {
 namespace {
 
 namespace fs = std::filesystem;
+
+// This binary links the media code (CMakeLists.txt: comfyrun_media_code): every media call
+// in it (node kinds, provider media checks, offline rendering) uses the built-in table
+// instead of dlopening comfyrun_media.so. Registered before main, so before any test runs.
+[[maybe_unused]] const bool kBuiltinModule = (UseBuiltinModule(comfyrun_media_module()), true);
 
 std::string Run(const std::string& cmd, int* status = nullptr) {
   std::string out;
@@ -443,6 +449,74 @@ TEST_CASE("video_stitch and media_probe node kinds" * doctest::timeout(30)) {
   r = MediaProbeNodeKind()->Run(probe);
   CHECK(r.error == ErrorType::kOutputInvalid);
   CHECK(r.message.find("minDuration") != std::string::npos);
+}
+
+TEST_CASE("the media module next to the binary loads and works through dlopen" * doctest::timeout(30)) {
+  // build/comfyrun_media.so, built with build/comfyrun (a dependency of this binary).
+  const std::string path = (fs::path(COMFYRUN_BINARY).parent_path() / kModuleFileName).string();
+  std::string err;
+  const Module* m = LoadModuleFrom(path, &err);
+  REQUIRE_MESSAGE(m, err);
+  CHECK(m != comfyrun_media_module());  // the module's own table, not this binary's
+  CHECK(m->abi == kModuleAbi);
+  CHECK(std::string(m->version) == COMFYRUN_VERSION);
+  CHECK(m->layout == CurrentLayout());
+  // One call across the boundary: strings in, a result and a message out.
+  std::string png = (fs::current_path() / "module.png").string();
+  REQUIRE_MESSAGE(m->render_offline_image("through the module", "1:1", png, &err), err);
+  int w = 0, h = 0;
+  REQUIRE_MESSAGE(m->check_image_file(png, &w, &h, &err), err);
+  CHECK(w == 1024);
+  CHECK(h == 1024);
+  NodeContext ctx;
+  ctx.inputs = {{"path", png}, {"hasAudio", true}};
+  NodeResult r = m->run_media_probe(ctx);
+  CHECK(r.error == ErrorType::kOutputInvalid);
+  CHECK(r.message.find("hasAudio") != std::string::npos);
+  CHECK(r.details["width"] == 1024);
+}
+
+TEST_CASE("a media module that cannot load is refused with what was looked for" * doctest::timeout(10)) {
+  std::string err;
+  CHECK(LoadModuleFrom("/nonexistent/dir/comfyrun_media.so", &err) == nullptr);
+  CHECK(err.find("cannot load the media module") != std::string::npos);
+  CHECK(err.find("/nonexistent/dir/comfyrun_media.so") != std::string::npos);
+
+  // A shared library that is not a media module.
+  CHECK(LoadModuleFrom("libm.so.6", &err) == nullptr);
+  CHECK(err.find("not a comfyrun media module") != std::string::npos);
+
+  // A table from another build: the header is checked before any entry point is used.
+  Module other = *comfyrun_media_module();
+  CHECK(CheckModule(other, "x.so", &err));
+  other.abi = kModuleAbi + 1;
+  CHECK_FALSE(CheckModule(other, "x.so", &err));
+  CHECK(err.find("interface version") != std::string::npos);
+  other = *comfyrun_media_module();
+  other.layout.node_context += 8;
+  CHECK_FALSE(CheckModule(other, "x.so", &err));
+  CHECK(err.find("another build") != std::string::npos);
+  other = *comfyrun_media_module();
+  other.version = "0.0.0-other";
+  CHECK_FALSE(CheckModule(other, "x.so", &err));
+  CHECK(err.find("0.0.0-other") != std::string::npos);
+  other = *comfyrun_media_module();
+  other.check_video_file = nullptr;
+  CHECK_FALSE(CheckModule(other, "x.so", &err));
+}
+
+TEST_CASE("the module is looked for next to the executable unless COMFYRUN_MEDIA_MODULE says" *
+          doctest::timeout(10)) {
+  const char* saved = std::getenv(kModuleEnv);
+  std::string saved_value = saved ? saved : "";
+  ::unsetenv(kModuleEnv);
+  CHECK(ModulePath() == (fs::canonical("/proc/self/exe").parent_path() / kModuleFileName).string());
+  ::setenv(kModuleEnv, "/opt/x/media.so", 1);
+  CHECK(ModulePath() == "/opt/x/media.so");
+  ::setenv(kModuleEnv, "", 1);  // empty: as if unset
+  CHECK(ModulePath().ends_with(std::string("/") + kModuleFileName));
+  if (saved) ::setenv(kModuleEnv, saved_value.c_str(), 1);
+  else ::unsetenv(kModuleEnv);
 }
 
 }  // TEST_SUITE("Media")
