@@ -26,6 +26,7 @@
 // A lock file beside the journal (<journal>.lock, flock + the holder's pid) stops a second
 // process from writing the same journal.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -149,6 +150,10 @@ struct JournalReadOptions {
   /// less memory and costs little to destroy (100k records: 0.1 s instead of 0.7 s to free);
   /// the folded state, spans included, is the same either way.
   bool keep_events = false;
+  /// Called once with the header, right after it is read and before any other record is
+  /// folded; it may move parts out of it (resume builds the workflow from the header on
+  /// another thread while the records are folded).
+  std::function<void(Json& header)> on_header;
 };
 bool ReadJournal(const std::string& path, const JournalReadOptions& options,
                  JournalReplay* replay, std::string* err);

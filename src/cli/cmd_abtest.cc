@@ -203,7 +203,7 @@ int AbTestCommand(const AbTestOptions& cli) {
     fmt::print(stderr, "comfyrun abtest: {}\n", err);
     return kExitInvalid;
   }
-  Json header = RunHeader(wf, run_id, options);
+  Json header = RunHeader(&wf, run_id, options);
   header["abtest"] = combined.manifest;
   JournalReplay state;  // what the journal says, kept up to date as records are appended
   journal->MirrorInto(&state);

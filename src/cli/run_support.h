@@ -28,8 +28,10 @@ void ExportRunMetrics(const std::string& metrics_path, const ExecutionOptions& e
 int Finish(const RunSummary& summary, const ExecutionOptions& exec);
 /// Checks done before anything runs: model table, keys, budget.
 bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err);
-/// The journal's header record for a new run of `wf` (journal.h has the format).
-Json RunHeader(const Workflow& wf, const std::string& run_id, const RunOptions& options);
+/// The journal's header record for a new run of `wf` (journal.h has the format). The
+/// workflow document moves into it (wf->document is left null): the journal keeps it, and
+/// the run needs only the built nodes.
+Json RunHeader(Workflow* wf, const std::string& run_id, const RunOptions& options);
 
 // --- cmd_abtest.cc -------------------------------------------------------------------------
 

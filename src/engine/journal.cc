@@ -677,8 +677,9 @@ void FoldAppended(Json& record, JournalReplay* r) {
 class LineFolder {
  public:
   /// `after_header`: the lines come after a header already folded (a writer's mirror).
-  LineFolder(bool keep_events, JournalReplay* r, bool after_header = false)
-      : keep_events_(keep_events), r_(r), have_header_(after_header) {}
+  LineFolder(bool keep_events, JournalReplay* r, bool after_header = false,
+             std::function<void(Json&)> on_header = nullptr)
+      : keep_events_(keep_events), r_(r), on_header_(std::move(on_header)), have_header_(after_header) {}
 
   /// Handles one complete line (without its '\n'), which must be followed by at least
   /// simdjson::SIMDJSON_PADDING readable bytes. False with *err for a fatal header problem.
@@ -715,6 +716,7 @@ class LineFolder {
       ++r_->records;
       r_->last_event_at = rec->Int("t").value_or(0);
       r_->header = rec->Whole();
+      if (on_header_) on_header_(r_->header);
       return true;
     }
     if (!type) {
@@ -745,6 +747,7 @@ class LineFolder {
  private:
   bool keep_events_;
   JournalReplay* r_;
+  std::function<void(Json&)> on_header_;
   simdjson::dom::parser parser_;  // reused: its buffers grow to the longest line once
   std::vector<DomField> fields_;  // the current line's fields (DomRecord), reused
   size_t line_no_ = 0;
@@ -776,7 +779,7 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
   }
   bool ok = true;
   try {
-    LineFolder folder(options.keep_events, replay);
+    LineFolder folder(options.keep_events, replay, /*after_header=*/false, options.on_header);
     // Sized to the file (a small journal must not pay for zeroing a big buffer), at most
     // kReadChunk; it grows only for a line longer than itself. Not zero-initialized.
     struct stat st;
