@@ -79,10 +79,12 @@ bool CheckModule(const Module& m, const std::string& where, std::string* err) {
 }
 
 const Module* LoadModuleFrom(const std::string& path, std::string* err) {
-  // RTLD_NOW: a missing libav library or symbol fails here, with dlerror's text, rather than
-  // in the middle of a node. RTLD_LOCAL: the module's symbols stay out of the global scope.
+  // RTLD_LAZY: functions are bound on first call, as they were when comfyrun linked libav;
+  // RTLD_NOW would bind every function of the ~150 libraries at once. A missing library still
+  // fails here (with dlerror's text); the module's own symbols come from this build.
+  // RTLD_LOCAL: the module's symbols stay out of the global scope.
   // Never dlclose: libav keeps global state (log callback, codec tables) for the process.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
   if (!handle) {
     const char* why = dlerror();
     *err = fmt::format("cannot load the media module: {}", why ? why : path);
