@@ -505,6 +505,12 @@ TEST_CASE("a media module that cannot load is refused with what was looked for" 
   CHECK_FALSE(CheckModule(other, "x.so", &err));
 }
 
+TEST_CASE("node types that need the media module" * doctest::timeout(5)) {
+  for (const char* t : {"video_stitch", "media_probe", "character_image", "video_generation", "sora2_video"})
+    CHECK_MESSAGE(NodeTypeNeedsModule(t), t);
+  for (const char* t : {"value", "shell", "http", "comfyui", ""}) CHECK_FALSE_MESSAGE(NodeTypeNeedsModule(t), t);
+}
+
 TEST_CASE("the module is looked for next to the executable unless COMFYRUN_MEDIA_MODULE says" *
           doctest::timeout(10)) {
   const char* saved = std::getenv(kModuleEnv);

@@ -1,6 +1,7 @@
 // The executable's video_stitch and media_probe node kinds (media/media_nodes.h): thin
 // NodeKinds that load the media module on their first Run and call its node body. Looking a
-// kind up (validate, plan, the node table) loads nothing.
+// kind up (validate, plan, the node table) loads nothing. Also: which node types need the
+// module (NodeTypeNeedsModule), for a check before a run starts.
 #include <string>
 
 #include "comfyrun/media/media_nodes.h"
@@ -29,6 +30,13 @@ class ModuleNodeKind : public NodeKind {
 };
 
 }  // namespace
+
+namespace media {
+bool NodeTypeNeedsModule(std::string_view type) {
+  return type == "video_stitch" || type == "media_probe" || type == "character_image" ||
+         type == "video_generation" || type == "sora2_video";
+}
+}  // namespace media
 
 NodeKind* VideoStitchNodeKind() {
   static ModuleNodeKind kind("video_stitch",

@@ -20,6 +20,7 @@
 // unit tests) registers the built-in table with UseBuiltinModule() and never dlopens.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "comfyrun/node_kind.h"
 
@@ -81,6 +82,12 @@ const Module* LoadModuleFrom(const std::string& path, std::string* err);
 
 /// Checks a table's header against this build; false with *err naming `where`.
 bool CheckModule(const Module& module, const std::string& where, std::string* err);
+
+/// True for the node types whose attempts use the module: video_stitch, media_probe, and the
+/// generation types (offline rendering; validation of a downloaded image or video). A run
+/// with one can call LoadModule before it starts, so that a missing module stops it with
+/// nothing spent instead of failing the check of an image that was already paid for.
+bool NodeTypeNeedsModule(std::string_view type);
 
 /// For binaries that link src/media/ directly (comfyrun_tests): LoadModule returns `module`
 /// from now on instead of loading a file. Call before the first LoadModule.
