@@ -51,4 +51,29 @@ TEST_CASE("AppendJson writes exactly what dump(-1, ' ', false, replace) writes")
     CHECK(out == "prefix:" + expected);
   }
 }
+
+TEST_CASE("JsonObjectText writes the object dump() would, and remembers each field") {
+  Json outputs = {{"v", 1}, {"s", "caf\xc3\xa9"}};
+  JsonObjectText rec;
+  rec.Str("type", "completed").Int("attempt", -3).Double("cost", 0.0).Bool("cached", true);
+  rec.Value("outputs", outputs).Str("message", "say \"hi\"\n").Double("ratio", 2.5).Int("attempt", 4);
+  Json expected = Json::object();
+  expected["type"] = "completed";
+  expected["attempt"] = -3;
+  expected["cost"] = 0.0;
+  expected["cached"] = true;
+  expected["outputs"] = outputs;
+  expected["message"] = "say \"hi\"\n";
+  expected["ratio"] = 2.5;
+  std::string text = rec.Text();
+  // The repeated key stays in the text; a reader keeps the last value, as Find does.
+  CHECK(text == expected.dump().substr(0, expected.dump().size() - 1) + ",\"attempt\":4}");
+  CHECK(Json::parse(text)["attempt"] == 4);
+  REQUIRE(rec.Find("attempt"));
+  CHECK(rec.Find("attempt")->i == 4);
+  CHECK(rec.StringOf(*rec.Find("message")) == "say \"hi\"\n");
+  CHECK(&rec.JsonOf(*rec.Find("outputs")) == &outputs);
+  CHECK(rec.Find("ratio")->d == 2.5);
+  CHECK(rec.Find("nope") == nullptr);
+}
 }

@@ -51,6 +51,7 @@ bool ParseDurability(const std::string& name, Durability* out);
 const char* DurabilityName(Durability d);
 
 struct JournalReplay;
+class JsonObjectText;
 
 class JournalWriter {
  public:
@@ -66,10 +67,10 @@ class JournalWriter {
   /// the caller must stop the run, since unrecorded work could be paid for twice.
   /// Taken by value: a record passed as a temporary is moved, not copied, into the mirror.
   bool Append(Json record, bool proof, std::string* err);
-  /// The same for a record already written as one JSON object (JsonObjectText), "t"
-  /// included: the hot records (a completed node) skip building a nlohmann object. The
-  /// mirror folds it by parsing it back, as ReadJournal would.
-  bool AppendText(std::string record, bool proof, std::string* err);
+  /// The same for a record written as text (JsonObjectText), "t" included: the hot records
+  /// (a completed node) skip building a nlohmann object, and the mirror folds the values
+  /// the record remembers, through the same Fold as a record read back from the file.
+  bool AppendText(JsonObjectText& record, bool proof, std::string* err);
   /// From now on, folds every record appended into *replay exactly as ReadJournal would
   /// (events not kept), so that at the end of a run the caller has the journal's state
   /// without reading the file back. *replay may already hold the journal's earlier records

@@ -6,6 +6,7 @@
 // nodes) and journals (100,000 records).
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -27,34 +28,59 @@ bool ParseJsonFast(std::string_view text, Json* out);
 /// journal records write 100,000 small values. Strings that are not plain printable ASCII,
 /// and floats, are still written by nlohmann, so escapes and number forms cannot differ.
 void AppendJson(std::string* out, const Json& value);
-/// Appends `s` as a JSON string (invalid UTF-8 replaced by U+FFFD, as above).
-void AppendJsonString(std::string* out, std::string_view s);
+/// Appends `s` as a JSON string (invalid UTF-8 replaced by U+FFFD, as above). True when `s`
+/// needed no escape: its characters then stand between the quotes as they are.
+bool AppendJsonString(std::string* out, std::string_view s);
 /// Appends a double in its shortest round-trip form, with ".0" on whole numbers as nlohmann
 /// writes them, so it reads back as a float; null when not finite.
 void AppendJsonDouble(std::string* out, double v);
 
 /// Writes one JSON object field by field, straight into text: for records written 100,000
 /// times a run, where building a nlohmann object first cost several times more than the
-/// write itself. Keys are plain names written as they are.
+/// write itself. Keys are plain names written as they are. It also remembers each field's
+/// value, so that a reader of the record (the journal's mirror) can take them without
+/// parsing the text back.
 class JsonObjectText {
  public:
-  JsonObjectText() { text_.reserve(256); text_ += '{'; }
-  JsonObjectText& Str(std::string_view key, std::string_view v) { Key(key); AppendJsonString(&text_, v); return *this; }
+  struct Field {
+    enum class Kind : uint8_t { kString, kInt, kDouble, kBool, kJson };
+    std::string_view key;  ///< a string literal (keys must outlive the object)
+    Kind kind;
+    size_t offset = 0, size = 0;  ///< kString: the value in text_ (plain) or in escaped_
+    bool escaped = false;         ///< kString: the value needed escapes, so it is in escaped_
+    int64_t i = 0;
+    double d = 0;
+    bool b = false;
+    const Json* json = nullptr;   ///< kJson
+  };
+
+  JsonObjectText() {
+    text_.reserve(256);
+    text_ += '{';
+    fields_.reserve(16);  // a journal record has at most a dozen: no growth per field
+  }
+  JsonObjectText& Str(std::string_view key, std::string_view v);
   JsonObjectText& Int(std::string_view key, int64_t v);
-  JsonObjectText& Double(std::string_view key, double v) { Key(key); AppendJsonDouble(&text_, v); return *this; }
-  JsonObjectText& Bool(std::string_view key, bool v) { Key(key); text_ += v ? "true" : "false"; return *this; }
-  JsonObjectText& Value(std::string_view key, const Json& v) { Key(key); AppendJson(&text_, v); return *this; }
-  /// The object's text, closed.
-  std::string Finish() && { text_ += '}'; return std::move(text_); }
+  JsonObjectText& Double(std::string_view key, double v);
+  JsonObjectText& Bool(std::string_view key, bool v);
+  /// `v` is viewed, not copied: it must outlive the object.
+  JsonObjectText& Value(std::string_view key, const Json& v);
+
+  /// The object's text, closed (no field can be added after).
+  const std::string& Text();
+  /// The last field named `key` (as a JSON reader keeps the last of repeated keys), or null.
+  const Field* Find(std::string_view key) const;
+  std::string_view StringOf(const Field& f) const {
+    return std::string_view(f.escaped ? escaped_ : text_).substr(f.offset, f.size);
+  }
+  const Json& JsonOf(const Field& f) const { return *f.json; }
 
  private:
-  void Key(std::string_view key) {
-    if (text_.size() > 1) text_ += ',';
-    text_ += '"';
-    text_ += key;
-    text_ += "\":";
-  }
+  void Key(std::string_view key);
   std::string text_;
+  bool closed_ = false;
+  std::vector<Field> fields_;
+  std::string escaped_;  ///< string values that needed escapes (rare: messages), unescaped
 };
 
 }  // namespace comfyrun

@@ -50,7 +50,7 @@ bool ParseJsonFast(std::string_view text, Json* out) {
   return true;
 }
 
-void AppendJsonString(std::string* out, std::string_view s) {
+bool AppendJsonString(std::string* out, std::string_view s) {
   bool plain = true;
   for (unsigned char c : s)
     if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
@@ -61,9 +61,10 @@ void AppendJsonString(std::string* out, std::string_view s) {
     out->push_back('"');
     out->append(s);
     out->push_back('"');
-    return;
+    return true;
   }
   *out += Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return false;
 }
 
 namespace {
@@ -84,10 +85,73 @@ void AppendJsonDouble(std::string* out, double v) {
   if (out->find_first_of(".eE", before) == std::string::npos) *out += ".0";
 }
 
+void JsonObjectText::Key(std::string_view key) {
+  if (text_.size() > 1) text_ += ',';
+  text_ += '"';
+  text_ += key;
+  text_ += "\":";
+}
+
+JsonObjectText& JsonObjectText::Str(std::string_view key, std::string_view v) {
+  Key(key);
+  Field f{key, Field::Kind::kString};
+  f.offset = text_.size() + 1;  // after the opening quote
+  f.size = v.size();
+  if (!AppendJsonString(&text_, v)) {
+    f.escaped = true;
+    f.offset = escaped_.size();
+    escaped_ += v;
+  }
+  fields_.push_back(f);
+  return *this;
+}
+
 JsonObjectText& JsonObjectText::Int(std::string_view key, int64_t v) {
   Key(key);
   AppendInteger(&text_, v);
+  Field f{key, Field::Kind::kInt};
+  f.i = v;
+  fields_.push_back(f);
   return *this;
+}
+
+JsonObjectText& JsonObjectText::Double(std::string_view key, double v) {
+  Key(key);
+  AppendJsonDouble(&text_, v);
+  Field f{key, Field::Kind::kDouble};
+  f.d = v;
+  fields_.push_back(f);
+  return *this;
+}
+
+JsonObjectText& JsonObjectText::Bool(std::string_view key, bool v) {
+  Key(key);
+  text_ += v ? "true" : "false";
+  Field f{key, Field::Kind::kBool};
+  f.b = v;
+  fields_.push_back(f);
+  return *this;
+}
+
+JsonObjectText& JsonObjectText::Value(std::string_view key, const Json& v) {
+  Key(key);
+  AppendJson(&text_, v);
+  Field f{key, Field::Kind::kJson};
+  f.json = &v;
+  fields_.push_back(f);
+  return *this;
+}
+
+const std::string& JsonObjectText::Text() {
+  if (!closed_) text_ += '}';
+  closed_ = true;
+  return text_;
+}
+
+const JsonObjectText::Field* JsonObjectText::Find(std::string_view key) const {
+  for (auto it = fields_.rbegin(); it != fields_.rend(); ++it)
+    if (it->key == key) return &*it;
+  return nullptr;
 }
 
 void AppendJson(std::string* out, const Json& value) {

@@ -62,7 +62,7 @@ std::string LockPath(const std::string& path) { return path + ".lock"; }
 
 /// Folds a record that was just appended into a mirror replay (defined with the reader).
 void FoldAppended(Json& record, JournalReplay* replay);
-class LineFolder;
+void FoldAppended(JsonObjectText& record, JournalReplay* replay);
 
 /// Reads the holder's record from a lock file: its pid and "since" text. False if unreadable.
 bool ReadLockInfo(int fd, int* pid, std::string* since) {
@@ -174,9 +174,6 @@ struct JournalWriter::Impl {
   int proof_arriving = 0;      // proof appenders inside Append that have not written yet
   std::string broken;          // set after an error that left the file uncertain
   JournalReplay* mirror = nullptr;  // MirrorInto: appended records are folded into it
-  std::string line;                 // the record being folded (Write, under mu)
-  // FoldLine's parser, made on first use (a shared_ptr: LineFolder is defined further down).
-  std::shared_ptr<LineFolder> mirror_folder;
 
   // Read and written by any thread without mu (relaxed: a statistic).
   std::atomic<uint64_t> syncs{0};
@@ -233,10 +230,7 @@ struct JournalWriter::Impl {
     }
     size += serialized.size();
     uint64_t seq = ++written_seq;
-    if (mirror) {
-      line.swap(serialized);
-      fold(mirror);
-    }
+    if (mirror) fold(mirror);
     arrived();
     if (!proof) return true;
     switch (durability) {
@@ -256,10 +250,6 @@ struct JournalWriter::Impl {
     }
     return true;
   }
-
-  /// Folds `line` (the record just written, under mu) into the mirror the way ReadJournal
-  /// folds a line of the file: a record appended as text is parsed back, not kept twice.
-  void FoldLine(JournalReplay* replay);
 
   bool DoSync(std::string* err) {
     syncs.fetch_add(1, std::memory_order_relaxed);
@@ -409,11 +399,10 @@ bool JournalWriter::Append(Json record, bool proof, std::string* err) {
       [&record](JournalReplay* mirror) { FoldAppended(record, mirror); }, err);
 }
 
-bool JournalWriter::AppendText(std::string record, bool proof, std::string* err) {
-  Impl& im = *impl_;
-  return im.Write(
-      proof, [&record](std::string* line) { *line = std::move(record); },
-      [&im](JournalReplay* mirror) { im.FoldLine(mirror); }, err);
+bool JournalWriter::AppendText(JsonObjectText& record, bool proof, std::string* err) {
+  return impl_->Write(
+      proof, [&record](std::string* line) { *line = record.Text(); },
+      [&record](JournalReplay* mirror) { FoldAppended(record, mirror); }, err);
 }
 
 void JournalWriter::MirrorInto(JournalReplay* replay) {
@@ -674,12 +663,62 @@ void FoldAppended(Json& record, JournalReplay* r) {
   if (type) Fold(rec, /*keep_events=*/false, r);  // false: Take may move out of the record
 }
 
+/// A record appended as JsonObjectText, read through the values it remembers.
+class TextRecord {
+ public:
+  explicit TextRecord(JsonObjectText& rec) : rec_(rec) {}
+  std::optional<std::string_view> Str(const char* key) const {
+    auto f = rec_.Find(key);
+    if (!f || f->kind != JsonObjectText::Field::Kind::kString) return std::nullopt;
+    return rec_.StringOf(*f);
+  }
+  std::optional<int64_t> Int(const char* key) const {
+    auto f = rec_.Find(key);
+    if (!f) return std::nullopt;
+    if (f->kind == JsonObjectText::Field::Kind::kInt) return f->i;
+    if (f->kind == JsonObjectText::Field::Kind::kDouble) return TruncatedInt(f->d);
+    return std::nullopt;
+  }
+  std::optional<double> Num(const char* key) const {
+    auto f = rec_.Find(key);
+    if (!f) return std::nullopt;
+    if (f->kind == JsonObjectText::Field::Kind::kInt) return static_cast<double>(f->i);
+    if (f->kind == JsonObjectText::Field::Kind::kDouble) return f->d;
+    return std::nullopt;
+  }
+  std::optional<bool> Bool(const char* key) const {
+    auto f = rec_.Find(key);
+    if (!f || f->kind != JsonObjectText::Field::Kind::kBool) return std::nullopt;
+    return f->b;
+  }
+  Json Take(const char* key) {
+    auto f = rec_.Find(key);
+    if (!f) return Json(nullptr);
+    switch (f->kind) {
+      case JsonObjectText::Field::Kind::kJson: return rec_.JsonOf(*f);
+      case JsonObjectText::Field::Kind::kString: return Json(std::string(rec_.StringOf(*f)));
+      case JsonObjectText::Field::Kind::kInt: return Json(f->i);
+      case JsonObjectText::Field::Kind::kDouble: return Json(f->d);
+      case JsonObjectText::Field::Kind::kBool: return Json(f->b);
+    }
+    return Json(nullptr);
+  }
+  Json Whole() { return Json::parse(rec_.Text()); }
+
+ private:
+  JsonObjectText& rec_;
+};
+
+void FoldAppended(JsonObjectText& record, JournalReplay* r) {
+  ++r->records;
+  TextRecord rec(record);
+  if (rec.Str("type")) Fold(rec, /*keep_events=*/false, r);
+}
+
 class LineFolder {
  public:
-  /// `after_header`: the lines come after a header already folded (a writer's mirror).
-  LineFolder(bool keep_events, JournalReplay* r, bool after_header = false,
-             std::function<void(Json&)> on_header = nullptr)
-      : keep_events_(keep_events), r_(r), on_header_(std::move(on_header)), have_header_(after_header) {}
+  LineFolder(bool keep_events, JournalReplay* r, std::function<void(Json&)> on_header)
+      : keep_events_(keep_events), r_(r), on_header_(std::move(on_header)) {}
 
   /// Handles one complete line (without its '\n'), which must be followed by at least
   /// simdjson::SIMDJSON_PADDING readable bytes. False with *err for a fatal header problem.
@@ -757,14 +796,6 @@ class LineFolder {
 
 }  // namespace
 
-void JournalWriter::Impl::FoldLine(JournalReplay* replay) {
-  if (!mirror_folder) mirror_folder = std::make_shared<LineFolder>(/*keep_events=*/false, replay, /*after_header=*/true);
-  line.pop_back();  // the '\n'
-  line.reserve(line.size() + simdjson::SIMDJSON_PADDING);  // simdjson reads a little past the end
-  std::string unused;
-  mirror_folder->Line(line.data(), line.data() + line.size(), &unused);
-}
-
 bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* err) {
   return ReadJournal(path, JournalReadOptions(), replay, err);
 }
@@ -779,7 +810,7 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
   }
   bool ok = true;
   try {
-    LineFolder folder(options.keep_events, replay, /*after_header=*/false, options.on_header);
+    LineFolder folder(options.keep_events, replay, options.on_header);
     // Sized to the file (a small journal must not pay for zeroing a big buffer), at most
     // kReadChunk; it grows only for a line longer than itself. Not zero-initialized.
     struct stat st;
