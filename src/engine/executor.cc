@@ -299,11 +299,11 @@ struct Executor::Impl {
     if (!journal->Append(std::move(record), immediate_proof, &err)) JournalFailed(err);
   }
   /// Record for a record written as text (JsonObjectText), "t" included.
-  void RecordText(std::string record, bool proof) {
+  void Record(JsonObjectText& record, bool proof) {
     if (journal_broken) return;
     std::string err;
     bool immediate_proof = proof && options.durability == Durability::kFull;
-    if (!journal->AppendText(std::move(record), immediate_proof, &err)) JournalFailed(err);
+    if (!journal->AppendText(record, immediate_proof, &err)) JournalFailed(err);
   }
   void JournalFailed(const std::string& err) {
     journal_broken = true;
@@ -540,7 +540,7 @@ struct Executor::Impl {
       record.Int("queueWaitMs", run.queue_wait_ms);
       if (run.cached) record.Bool("cached", true);
       record.Int("t", now_ms);
-      RecordText(std::move(record).Finish(), true);
+      Record(record, true);
       status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, run.cached);
       if (options.durability == Durability::kBatch && !node.spec->side_effect_free &&
           scheduler->has_dependents(i)) {
