@@ -202,10 +202,12 @@ int RunCommand(const RunOptionsCli& cli) {
   }
   Executor::InstallSignalHandlers();
   RunSummary summary;
+  // Not destroyed: the process exits with it (ExitSkippingTeardown); its threads stop here.
+  Executor executor(wf, options, run_id, journal.get());
   {
-    PhaseTimer run_timer("executor run + teardown");
-    Executor executor(wf, options, run_id, journal.get());
+    PhaseTimer run_timer("executor run");
     summary = executor.Run();
+    executor.StopBackgroundWork();
   }
   journal.reset();
   summary.metrics_path = WriteMetrics(state, &wf, options.out_dir, run_id);
@@ -319,13 +321,15 @@ int ResumeCommand(const ResumeOptions& cli) {
   journal->MirrorInto(&replay);  // from here on, replay follows what this run appends
   Executor::InstallSignalHandlers();
   RunSummary summary;
+  std::optional<PhaseTimer> seed_timer(std::in_place, "executor setup + seed");
+  // Not destroyed: the process exits with it (ExitSkippingTeardown); its threads stop here.
+  Executor executor(wf, options, run_id, journal.get());
+  executor.SeedFromReplay(replay);
+  seed_timer.reset();
   {
-    std::optional<PhaseTimer> seed_timer(std::in_place, "executor setup + seed");
-    Executor executor(wf, options, run_id, journal.get());
-    executor.SeedFromReplay(replay);
-    seed_timer.reset();
-    PhaseTimer run_timer("executor run + teardown");
+    PhaseTimer run_timer("executor run");
     summary = executor.Run();
+    executor.StopBackgroundWork();
   }
   journal.reset();
   // An A/B test's resume runs a trimmed copy of the header's workflow (AbTestResumeDocument):

@@ -755,7 +755,9 @@ Executor::Executor(const Workflow& workflow, RunOptions options, std::string run
                    NodeKindLookup kinds)
     : impl_(std::make_unique<Impl>(workflow, std::move(options), std::move(run_id), journal, std::move(kinds))) {}
 
-Executor::~Executor() {
+Executor::~Executor() { StopBackgroundWork(); }
+
+void Executor::StopBackgroundWork() {
   if (!impl_) return;
   // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
   // for blocking bodies, which were asked to cancel.

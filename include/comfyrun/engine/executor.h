@@ -61,6 +61,11 @@ class Executor {
 
   /// Runs until every node has succeeded, failed or been skipped, or until interrupted.
   RunSummary Run();
+  /// Stops every thread and program the run still has (an interrupted run's abandoned
+  /// attempts): after it, nothing appends to the journal. The destructor calls it; a command
+  /// that exits without destroying the executor (100,000 nodes' state: 30 ms to free) calls
+  /// it before closing the journal.
+  void StopBackgroundWork();
 
   /// SIGINT/SIGTERM: the first asks the run to stop cleanly (exit 130); a second exits at once.
   static void InstallSignalHandlers();
