@@ -1,8 +1,10 @@
 #pragma once
 // Executor: runs a validated workflow (DESIGN.md §4-§5). Its main loop is the one owner of
-// run state: it asks the Scheduler what to start, starts node attempts (blocking kinds on the
-// WorkerPool, async kinds on the HttpLoop), and waits on one completion queue to which
-// workers and the HTTP loop post NodeResults. Nothing about the graph is locked.
+// run state: it asks the Scheduler what to start and starts node attempts: programs (shell)
+// on its own ProcessRunner, inline kinds (value) at once, async kinds on the HttpLoop, other
+// blocking kinds (media) on the WorkerPool. It waits in one poll() on the programs' pipes
+// and the completion queue's eventfd, to which workers, the HTTP loop and the sync thread
+// post. Nothing about the graph is locked.
 //
 // Journal discipline (ninja's FinishCommand): an outcome is journaled before the graph moves
 // on; with --durability batch the records of every outcome that arrived together share one
