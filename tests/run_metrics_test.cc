@@ -118,4 +118,29 @@ TEST_CASE("a workflow without nodes gives an empty list") {
   CHECK(parsed == BuildRunMetrics(r));
   CHECK(parsed["nodes"] == Json::array());
 }
+
+TEST_CASE("a big run's node lines, written on a second thread, are all there in order") {
+  JournalReplay r;
+  Json nodes = Json::array();
+  for (int i = 0; i < 6000; ++i) {
+    std::string id = "n" + std::to_string(i);
+    Json inputs = i ? Json{{"v", "<<n" + std::to_string(i - 1) + ".v>>"}} : Json{{"v", 0}};
+    nodes.push_back({{"id", id}, {"type", "value"}, {"inputs", inputs}});
+    JournalNode& n = r.nodes[id];
+    n.status = JournalNode::Status::kCompleted;
+    n.duration_ms = 1;
+    n.outputs = {{"v", i}};
+  }
+  r.header = {{"runId", "big"}, {"workflow", {{"nodes", nodes}}}};
+  r.finished = true;
+  r.final_status = "succeeded";
+  Json parsed = Json::parse(RunMetricsText(r));
+  REQUIRE(parsed["nodes"].size() == 6000);
+  for (int i : {0, 1, 2999, 5999}) {
+    CHECK(parsed["nodes"][i]["id"] == "n" + std::to_string(i));
+    CHECK(parsed["nodes"][i]["outputs"]["v"] == i);
+  }
+  CHECK(parsed["criticalPath"].size() == 6000);
+  CHECK(parsed["counts"]["completed"] == 6000);
+}
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
+#include <future>
 #include <map>
 #include <string_view>
 #include <unordered_map>
@@ -262,18 +264,32 @@ void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view t
 }  // namespace
 
 namespace {
-std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g) {
-  std::vector<const JournalNode*> states = JournalNodesOf(replay, g);
-  std::string text = RunSummaryMetrics(replay, g, states).dump(2);
-  // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line.
-  text.resize(text.size() - 2);
-  text.reserve(text.size() + g.ids.size() * 256);
-  text += ",\n  \"nodes\": [";
+/// The "nodes" lines, one per node.
+std::string NodeLines(const JournalReplay& replay, const MetricsGraph& g, const std::vector<const JournalNode*>& states) {
+  std::string text;
+  text.reserve(g.ids.size() * 256);
   IsoTimeCache times;
   for (size_t i = 0; i < g.ids.size(); ++i) {
     text += i ? ",\n    " : "\n    ";
     AppendNodeMetrics(&text, g.ids[i], g.types[i], *states[i], replay.finished, &times);
   }
+  return text;
+}
+
+std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g) {
+  std::vector<const JournalNode*> states = JournalNodesOf(replay, g);
+  // The node lines and the summary (critical path, peak parallelism) read the same state
+  // and write nothing shared: for a big run the lines are written on a second core meanwhile
+  // (100,000 nodes: each half takes ~0.05 s).
+  constexpr size_t kLinesOnAnotherThread = 5000;
+  std::future<std::string> lines;
+  if (g.ids.size() >= kLinesOnAnotherThread)
+    lines = std::async(std::launch::async, NodeLines, std::cref(replay), std::cref(g), std::cref(states));
+  std::string text = RunSummaryMetrics(replay, g, states).dump(2);
+  // The summary ends with "\n}"; "nodes" goes before that closing brace, one node per line.
+  text.resize(text.size() - 2);
+  text += ",\n  \"nodes\": [";
+  text += lines.valid() ? lines.get() : NodeLines(replay, g, states);
   text += g.ids.empty() ? "]\n}\n" : "\n  ]\n}\n";
   return text;
 }
