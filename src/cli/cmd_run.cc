@@ -13,6 +13,7 @@
 #include "comfyrun/cli.h"
 #include "comfyrun/commands.h"
 #include "comfyrun/engine/executor.h"
+#include "comfyrun/media/module.h"
 #include "comfyrun/json_fast.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/models.h"
@@ -111,6 +112,18 @@ bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) 
     *err = catalog_error;
     return false;
   }
+  // A generation whose image or video cannot be checked (no media module) would fail after it
+  // was paid for, and its retry would pay again: without the module, nothing starts.
+  for (const auto& node : wf.nodes)
+    if (node.spec && media::NodeTypeNeedsModule(node.spec->name)) {
+      std::string module_error;
+      if (!media::LoadModule(&module_error)) {
+        *err = fmt::format("node {} ({}) needs the media module; nothing was run: {}", node.id, node.spec->name,
+                           module_error);
+        return false;
+      }
+      break;
+    }
   if (options.max_cost >= 0) {
     PlanReport plan = BuildPlanReport(wf, options.config.offline);
     if (plan.total_cost > options.max_cost + 1e-9) {

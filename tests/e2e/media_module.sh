@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The media module (comfyrun_media.so) is loaded only when a media operation runs: commands
-# that need no media work without it, a media node that cannot load it fails like any other
-# node failure with a message saying which file and how to fix it, and a binary copied
+# that need no media work without it, a run that needs it and cannot load it stops before
+# anything starts with a message saying which file and how to fix it, and a binary copied
 # without it can be pointed at it with COMFYRUN_MEDIA_MODULE.
 source "$(dirname "$0")/support/lib.sh"
 
@@ -26,20 +26,18 @@ expect_exit 0 env COMFYRUN_MEDIA_MODULE="$missing" "$COMFYRUN" validate media.js
 expect_exit 0 env COMFYRUN_MEDIA_MODULE="$missing" "$COMFYRUN" plan media.json --offline
 pass "--version, validate and plan work without the module"
 
-# The first media operation (the offline render of img) fails; probe is skipped.
-expect_exit 1 env COMFYRUN_MEDIA_MODULE="$missing" "$COMFYRUN" run media.json --offline --json
-jq -e '.status == "failed" and .failed[0].node == "img"' last.out >/dev/null || fail "summary: $(cat last.out)"
-journal=$(jq -r .journal last.out)
-failed=$(jq -c -s 'map(select(.type == "node_failed" and .node == "img"))[0]' "$journal")
-printf '%s' "$failed" | jq -e '.error == "Internal"' >/dev/null || fail "failure record: $failed"
-msg=$(printf '%s' "$failed" | jq -r .message)
-case "$msg" in *"$missing"*COMFYRUN_MEDIA_MODULE*) ;; *) fail "message does not name the file and the fix: $msg" ;; esac
-grep -qF "$missing" last.err || fail "the message is not on stderr: $(cat last.err)"
-pass "a media operation without the module fails (exit 1, Internal) naming $missing and the fix"
+# A run that needs the module and cannot load it stops before anything starts (exit 2): a
+# paid image that could not be checked would fail and its retry would pay again.
+expect_exit 2 env COMFYRUN_MEDIA_MODULE="$missing" "$COMFYRUN" run media.json --offline --json -o out-missing
+grep -qF "$missing" last.err || fail "the message does not name $missing: $(cat last.err)"
+grep -q "COMFYRUN_MEDIA_MODULE" last.err || fail "the message gives no fix: $(cat last.err)"
+grep -q "node img (character_image) needs the media module; nothing was run" last.err || fail "$(cat last.err)"
+[ -z "$(ls out-missing/journals 2>/dev/null)" ] || fail "a journal was started: $(ls out-missing/journals)"
+pass "a run that needs the module and cannot load it stops first (exit 2), naming $missing and the fix"
 
 # Something that is not a module.
 echo "not a library" > bogus.so
-expect_exit 1 env COMFYRUN_MEDIA_MODULE="$E2E_DIR/bogus.so" "$COMFYRUN" run media.json --offline -q
+expect_exit 2 env COMFYRUN_MEDIA_MODULE="$E2E_DIR/bogus.so" "$COMFYRUN" run media.json --offline -q
 grep -q "bogus.so" last.err || fail "bogus module: $(cat last.err)"
 pass "a file that is not a module is refused with its name"
 
@@ -53,7 +51,7 @@ pass "with the module next to the binary: offline render, image check and media_
 # A binary copied without its module says what to keep next to it; the variable fixes it.
 mkdir bin
 cp "$COMFYRUN" bin/comfyrun
-expect_exit 1 bin/comfyrun run media.json --offline -q
+expect_exit 2 bin/comfyrun run media.json --offline -q
 grep -qF "$E2E_DIR/bin/comfyrun_media.so" last.err || fail "copied binary: $(cat last.err)"
 grep -q "keep it next to the comfyrun binary" last.err || fail "copied binary, no fix given: $(cat last.err)"
 expect_exit 0 env COMFYRUN_MEDIA_MODULE="$module" bin/comfyrun run media.json --offline -q
