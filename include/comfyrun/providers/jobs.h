@@ -40,8 +40,8 @@ std::shared_ptr<RemoteJob> MakeOfflineImageJob(std::shared_ptr<NodeContext> ctx,
 std::shared_ptr<RemoteJob> MakeOfflineVideoJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
                                                VideoRequest request, RemoteJob::Done done);
 
-/// True when this build has the offline renderer (media/render.h); without it offline
-/// generation nodes fail with kInternal.
+/// True when the media module (comfyrun_media.so, media/module.h), which renders offline
+/// placeholders, loads; without it offline generation nodes fail with kInternal.
 bool OfflineRenderingAvailable();
 
 /// How many times a download that fails or does not validate is fetched again within one
