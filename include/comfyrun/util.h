@@ -65,5 +65,7 @@ std::string PercentEncode(std::string_view s, HexCase hex_case = HexCase::kUpper
 bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 std::string Trim(std::string_view s);
+/// The same, as a view into `s` (no copy).
+std::string_view TrimView(std::string_view s);
 
 }  // namespace comfyrun

@@ -81,33 +81,39 @@ void FindInString(const std::string& s, const std::string& path, std::vector<Ref
 }  // namespace
 
 std::optional<Reference> ParseReference(std::string_view inner, std::string* err) {
-  std::string s = Trim(inner);
+  // Views over the trimmed text; each name is copied once, whole (100,000 nodes' templates
+  // are parsed on every load).
+  std::string_view s = TrimView(inner);
   Reference ref;
   size_t i = 0;
-  while (i < s.size() && IsNameChar(s[i])) ref.root += s[i++];
+  auto name_end = [&](size_t from) {
+    while (from < s.size() && IsNameChar(s[from])) ++from;
+    return from;
+  };
+  size_t end = name_end(0);
+  ref.root.assign(s.substr(0, end));
+  i = end;
   if (ref.root.empty()) {
     *err = s.empty() ? "empty reference" : "a reference starts with a node id, 'params' or 'run'";
     return std::nullopt;
   }
   while (i < s.size()) {
     if (s[i] == '.') {
-      std::string field;
-      ++i;
-      while (i < s.size() && IsNameChar(s[i])) field += s[i++];
-      if (field.empty()) {
+      end = name_end(i + 1);
+      if (end == i + 1) {
         *err = "a '.' must be followed by a field name";
         return std::nullopt;
       }
-      ref.steps.push_back({field});
+      ref.steps.push_back({std::string(s.substr(i + 1, end - i - 1))});
+      i = end;
     } else if (s[i] == '[') {
       size_t close = s.find(']', i);
-      std::string digits = close == std::string::npos ? "" : s.substr(i + 1, close - i - 1);
-      if (digits.empty() || digits.size() > 9 ||
-          digits.find_first_not_of("0123456789") != std::string::npos) {
+      std::string_view digits = close == std::string_view::npos ? std::string_view() : s.substr(i + 1, close - i - 1);
+      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
         *err = "an index is written [N] with N a whole number";
         return std::nullopt;
       }
-      ref.steps.push_back({static_cast<size_t>(std::stoul(digits))});
+      ref.steps.push_back({static_cast<size_t>(std::stoul(std::string(digits)))});
       i = close + 1;
     } else {
       *err = fmt::format("unexpected {} in reference", Quote(std::string(1, s[i])));
