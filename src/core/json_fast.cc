@@ -109,36 +109,28 @@ JsonObjectText& JsonObjectText::Str(std::string_view key, std::string_view v) {
 JsonObjectText& JsonObjectText::Int(std::string_view key, int64_t v) {
   Key(key);
   AppendInteger(&text_, v);
-  Field f{key, Field::Kind::kInt};
-  f.i = v;
-  fields_.push_back(f);
+  fields_.push_back({.key = key, .kind = Field::Kind::kInt, .i = v});
   return *this;
 }
 
 JsonObjectText& JsonObjectText::Double(std::string_view key, double v) {
   Key(key);
   AppendJsonDouble(&text_, v);
-  Field f{key, Field::Kind::kDouble};
-  f.d = v;
-  fields_.push_back(f);
+  fields_.push_back({.key = key, .kind = Field::Kind::kDouble, .d = v});
   return *this;
 }
 
 JsonObjectText& JsonObjectText::Bool(std::string_view key, bool v) {
   Key(key);
   text_ += v ? "true" : "false";
-  Field f{key, Field::Kind::kBool};
-  f.b = v;
-  fields_.push_back(f);
+  fields_.push_back({.key = key, .kind = Field::Kind::kBool, .b = v});
   return *this;
 }
 
 JsonObjectText& JsonObjectText::Value(std::string_view key, const Json& v) {
   Key(key);
   AppendJson(&text_, v);
-  Field f{key, Field::Kind::kJson};
-  f.json = &v;
-  fields_.push_back(f);
+  fields_.push_back({.key = key, .kind = Field::Kind::kJson, .json = &v});
   return *this;
 }
 
