@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/media/av.h"
 #include "comfyrun/media/check.h"
 
 extern "C" {
@@ -20,31 +21,8 @@ extern "C" {
 namespace comfyrun::media {
 namespace {
 
-std::string AvError(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
-
-struct InputCloser {
-  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
-};
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-using InputPtr = std::unique_ptr<AVFormatContext, InputCloser>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
-
 /// Opens `path`, reads stream info and finds the best video stream.
-bool OpenVideoInput(const std::string& path, InputPtr* input, int* stream, std::string* err) {
+bool OpenVideoInput(const std::string& path, InputFormatPtr* input, int* stream, std::string* err) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   if (ec) {
@@ -58,13 +36,13 @@ bool OpenVideoInput(const std::string& path, InputPtr* input, int* stream, std::
   AVFormatContext* raw = nullptr;
   int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
   if (rc < 0) {
-    *err = fmt::format("not a readable media file ({})", AvError(rc));
+    *err = fmt::format("not a readable media file ({})", AvErrorString(rc));
     return false;
   }
   input->reset(raw);
   rc = avformat_find_stream_info(raw, nullptr);
   if (rc < 0) {
-    *err = fmt::format("cannot read stream info ({})", AvError(rc));
+    *err = fmt::format("cannot read stream info ({})", AvErrorString(rc));
     return false;
   }
   *stream = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -85,7 +63,7 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
     *err = fmt::format("no decoder for codec {}", avcodec_get_name(st->codecpar->codec_id));
     return false;
   }
-  CodecPtr dec(avcodec_alloc_context3(codec));
+  CodecContextPtr dec(avcodec_alloc_context3(codec));
   if (!dec || avcodec_parameters_to_context(dec.get(), st->codecpar) < 0) {
     *err = "cannot set up the decoder";
     return false;
@@ -93,7 +71,7 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
   dec->thread_count = 1;
   int rc = avcodec_open2(dec.get(), codec, nullptr);
   if (rc < 0) {
-    *err = fmt::format("cannot open the decoder ({})", AvError(rc));
+    *err = fmt::format("cannot open the decoder ({})", AvErrorString(rc));
     return false;
   }
   PacketPtr pkt(av_packet_alloc());
@@ -133,7 +111,7 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
     }
   }
   if (!decoded) {
-    *err = read_error ? fmt::format("no frame decodes ({})", AvError(read_error)) : "no frame decodes";
+    *err = read_error ? fmt::format("no frame decodes ({})", AvErrorString(read_error)) : "no frame decodes";
     return false;
   }
   if (end_seconds) {
@@ -146,7 +124,7 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
 }  // namespace
 
 bool CheckImageFile(const std::string& path, int* width, int* height, std::string* err) {
-  InputPtr input;
+  InputFormatPtr input;
   int stream = -1;
   if (!OpenVideoInput(path, &input, &stream, err)) return false;
   int w = 0, h = 0;
@@ -161,7 +139,7 @@ bool CheckImageFile(const std::string& path, int* width, int* height, std::strin
 }
 
 bool CheckVideoFile(const std::string& path, double* duration, std::string* err) {
-  InputPtr input;
+  InputFormatPtr input;
   int stream = -1;
   if (!OpenVideoInput(path, &input, &stream, err)) return false;
   AVStream* st = input->streams[stream];
