@@ -12,6 +12,42 @@ bool IsNameChar(char c) {
   return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
 }
 
+/// Walks `s` once, by the template rules: a backslash before "<<" or "{{" escapes it; a
+/// template is the innermost closed pair (in "1 << 2 then <<a.b>>" the first "<<" is text).
+/// Calls on_text(run) for literal text as written, on_escape(escape) for each 3-character
+/// escape, and on_template(inside, whole) for each closed template. Views into `s`.
+template <class OnText, class OnEscape, class OnTemplate>
+void Tokenize(std::string_view s, OnText on_text, OnEscape on_escape, OnTemplate on_template) {
+  size_t text_start = 0, i = 0;
+  auto flush_text = [&](size_t to) {
+    if (to > text_start) on_text(s.substr(text_start, to - text_start));
+  };
+  while (i < s.size()) {
+    if (s[i] == '\\' && (s.compare(i + 1, 2, "<<") == 0 || s.compare(i + 1, 2, "{{") == 0)) {
+      flush_text(i);
+      on_escape(s.substr(i, 3));
+      i += 3;
+      text_start = i;
+      continue;
+    }
+    bool angle = s.compare(i, 2, "<<") == 0;
+    bool brace = !angle && s.compare(i, 2, "{{") == 0;
+    if (angle || brace) {
+      size_t end = s.find(angle ? ">>" : "}}", i + 2);
+      size_t reopen = s.find(angle ? "<<" : "{{", i + 1);
+      if (end != std::string_view::npos && reopen >= end) {
+        flush_text(i);
+        on_template(s.substr(i + 2, end - i - 2), s.substr(i, end + 2 - i));
+        i = end + 2;
+        text_start = i;
+        continue;
+      }
+    }
+    ++i;
+  }
+  flush_text(s.size());
+}
+
 /// One piece of a scanned string: literal text, or a template.
 struct Piece {
   bool is_template = false;
@@ -23,35 +59,14 @@ struct Piece {
 /// literal text, or kept as written with keep_escapes (for rewriting a string in place).
 void Scan(const std::string& s, std::vector<Piece>* pieces, bool keep_escapes = false) {
   std::string literal;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '\\' && (s.compare(i + 1, 2, "<<") == 0 || s.compare(i + 1, 2, "{{") == 0)) {
-      literal += keep_escapes ? s.substr(i, 3) : s.substr(i + 1, 2);
-      i += 3;
-      continue;
-    }
-    bool angle = s.compare(i, 2, "<<") == 0;
-    bool brace = s.compare(i, 2, "{{") == 0;
-    if (angle || brace) {
-      const char* open = angle ? "<<" : "{{";
-      const char* close = angle ? ">>" : "}}";
-      size_t end = s.find(close, i + 2);
-      // The template is the innermost pair: in "1 << 2 then <<a.b>>" the first "<<" is text.
-      size_t reopen = s.find(open, i + 1);
-      if (end != std::string::npos && reopen < end) {
-        literal += s[i++];
-        continue;
-      }
-      if (end != std::string::npos) {
+  Tokenize(
+      s, [&](std::string_view text) { literal += text; },
+      [&](std::string_view escape) { literal += keep_escapes ? escape : escape.substr(1); },
+      [&](std::string_view inside, std::string_view whole) {
         if (!literal.empty()) pieces->push_back({false, literal, ""});
         literal.clear();
-        pieces->push_back({true, s.substr(i + 2, end - i - 2), s.substr(i, end + 2 - i)});
-        i = end + 2;
-        continue;
-      }
-    }
-    literal += s[i++];
-  }
+        pieces->push_back({true, std::string(inside), std::string(whole)});
+      });
   if (!literal.empty() || pieces->empty()) pieces->push_back({false, literal, ""});
 }
 
@@ -59,23 +74,24 @@ bool ContainsTemplateSyntax(const std::string& s) {
   return s.find("<<") != std::string::npos || s.find("{{") != std::string::npos;
 }
 
+/// Only the templates matter here: no literal text is built (100,000 nodes' inputs are
+/// scanned on every load).
 void FindInString(const std::string& s, const std::string& path, std::vector<Reference>* refs,
                   std::vector<std::pair<std::string, std::string>>* errors) {
   if (!ContainsTemplateSyntax(s)) return;
-  std::vector<Piece> pieces;
-  Scan(s, &pieces);
-  for (const auto& piece : pieces) {
-    if (!piece.is_template) continue;
-    std::string err;
-    auto ref = ParseReference(piece.text, &err);
-    if (!ref) {
-      errors->emplace_back(path, fmt::format("bad template {}: {}", Quote(piece.original), err));
-      continue;
-    }
-    ref->text = piece.original;
-    ref->json_path = path;
-    refs->push_back(std::move(*ref));
-  }
+  Tokenize(
+      s, [](std::string_view) {}, [](std::string_view) {},
+      [&](std::string_view inside, std::string_view whole) {
+        std::string err;
+        auto ref = ParseReference(inside, &err);
+        if (!ref) {
+          errors->emplace_back(path, fmt::format("bad template {}: {}", Quote(std::string(whole)), err));
+          return;
+        }
+        ref->text = whole;
+        ref->json_path = path;
+        refs->push_back(std::move(*ref));
+      });
 }
 
 }  // namespace
@@ -113,7 +129,9 @@ std::optional<Reference> ParseReference(std::string_view inner, std::string* err
         *err = "an index is written [N] with N a whole number";
         return std::nullopt;
       }
-      ref.steps.push_back({static_cast<size_t>(std::stoul(std::string(digits)))});
+      PathStep step;  // (not a braced temporary: GCC 12 then warns of an uninitialized string)
+      step.key = static_cast<size_t>(std::stoul(std::string(digits)));
+      ref.steps.push_back(std::move(step));
       i = close + 1;
     } else {
       *err = fmt::format("unexpected {} in reference", Quote(std::string(1, s[i])));
@@ -153,7 +171,9 @@ void FindReferencesAt(const Json& value, std::string& path, std::vector<Referenc
 
 void FindReferences(const Json& value, const std::string& base_path, std::vector<Reference>* refs,
                     std::vector<std::pair<std::string, std::string>>* errors) {
-  std::string path = base_path;
+  std::string path;
+  path.reserve(base_path.size() + 48);  // room for a few levels without growing
+  path = base_path;
   FindReferencesAt(value, path, refs, errors);
 }
 
