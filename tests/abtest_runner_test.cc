@@ -96,12 +96,14 @@ TEST_CASE("the combined workflow prefixes every node and rewrites templates and 
   CHECK(judge->inputs["argv"][1] == "<<a__r1__gen.text>> and {{a__r1__gen.text}}");
   CHECK(judge->inputs["argv"][2] == "\\<<gen.text>>");  // an escape stays as written
   CHECK(judge->depends_on == std::vector<std::string>{"a__r1__gen"});
-  REQUIRE(judge->deps.size() == 1);
-  CHECK(wf.nodes[judge->deps[0]].id == "a__r1__gen");
+  const auto& judge_deps = wf.deps[wf.index.at("a__r1__judge")];
+  REQUIRE(judge_deps.size() == 1);
+  CHECK(wf.nodes[judge_deps[0]].id == "a__r1__gen");
   const WorkflowNode* gen = wf.Find("b__r2__gen");
   REQUIRE(gen);
   CHECK(gen->inputs["list"][0] == "<<b__r2__gen2.n>>");
-  CHECK(wf.nodes[gen->deps[0]].id == "b__r2__gen2");
+  REQUIRE(!wf.deps[wf.index.at("b__r2__gen")].empty());
+  CHECK(wf.nodes[wf.deps[wf.index.at("b__r2__gen")][0]].id == "b__r2__gen2");
   // Every run is a sample: no node may take another run's output from the cache.
   for (const auto& n : wf.nodes) CHECK_MESSAGE(n.cache == std::optional<bool>(false), n.id);
   // The manifest says everything needed to read the runs back.

@@ -650,4 +650,53 @@ TEST_CASE("numbers beyond int64 in a damaged record count as absent (fuzz: journ
   CHECK(mirror.last_event_at == 1);
 }
 
+
+TEST_CASE("a header's workflow taken to another thread is the one a plain read gives" * doctest::timeout(10)) {
+  WriteRecords("hw.jsonl", SampleRecords());
+  JournalReplay plain = MustRead("hw.jsonl");
+  std::string err;
+
+  JournalReplay taken;
+  JournalReadOptions options;
+  Json workflow;
+  std::thread converter;
+  options.on_header = [&](const Json& header, HeaderWorkflow& w) {
+    CHECK_FALSE(header.contains("workflow"));
+    CHECK(header["runId"] == "r1");
+    REQUIRE(w.present());
+    converter = std::thread([&workflow, w = std::move(w)]() mutable { workflow = w.Take(); });
+    CHECK_FALSE(w.present());
+  };
+  REQUIRE_MESSAGE(ReadJournal("hw.jsonl", options, &taken, &err), err);
+  converter.join();
+  CHECK(workflow == plain.header["workflow"]);
+  Json rest = plain.header;
+  rest.erase("workflow");
+  CHECK(taken.header == rest);
+  CHECK(taken.nodes.size() == plain.nodes.size());
+  CHECK(taken.total_cost == plain.total_cost);
+
+  // Not taken: the header is whole, in its order.
+  JournalReplay kept;
+  options.on_header = [](const Json&, HeaderWorkflow& w) { CHECK(w.present()); };
+  REQUIRE_MESSAGE(ReadJournal("hw.jsonl", options, &kept, &err), err);
+  CHECK(kept.header.dump() == plain.header.dump());
+}
+
+TEST_CASE("FindJournalNodes finds each node once and later only the missing ones" * doctest::timeout(5)) {
+  JournalReplay replay;
+  replay.nodes["a"].attempts = 1;
+  std::vector<std::string_view> ids = {"a", "b"};
+  std::vector<const JournalNode*> found;
+  FindJournalNodes(replay, ids, &found);
+  REQUIRE(found.size() == 2);
+  CHECK(found[0] == &replay.nodes.at("a"));
+  CHECK(found[1] == nullptr);
+  replay.nodes["b"].attempts = 2;  // folded later (a run's mirror)
+  for (int i = 0; i < 100; ++i) replay.nodes["x" + std::to_string(i)];  // rehashes: pointers stay valid
+  FindJournalNodes(replay, ids, &found);
+  CHECK(found[0] == &replay.nodes.at("a"));
+  CHECK(found[1] == &replay.nodes.at("b"));
+  CHECK(found[1]->attempts == 2);
+}
 }  // TEST_SUITE

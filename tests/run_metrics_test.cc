@@ -143,4 +143,21 @@ TEST_CASE("a big run's node lines, written on a second thread, are all there in 
   CHECK(parsed["criticalPath"].size() == 6000);
   CHECK(parsed["counts"]["completed"] == 6000);
 }
+
+TEST_CASE("peak parallelism counts overlapping attempts; one ending as another starts does not overlap") {
+  JournalReplay r;
+  r.header = {{"runId", "peak"}, {"workflow", {{"nodes", Json::array()}}}};
+  r.last_event_at = 600;
+  using O = AttemptSpan::Outcome;
+  r.nodes["a"].spans.push_back({1, 100, 200, O::kCompleted, "", 0});
+  r.nodes["b"].spans.push_back({1, 150, 300, O::kCompleted, "", 0});
+  r.nodes["c"].spans.push_back({1, 200, 250, O::kCompleted, "", 0});  // starts as a ends
+  r.nodes["d"].spans.push_back({1, 160, 0, O::kOpen, "", 0});         // cut short: ends at 400
+  r.nodes["d"].spans.push_back({2, 400, 500, O::kCompleted, "", 0});
+  r.nodes["e"].spans.push_back({1, 450, 0, O::kOpen, "", 0});         // open: ends at the last event
+  CHECK(BuildRunMetrics(r)["peakParallelism"] == 3);  // b, d and c at 200-250
+  r.nodes["f"].spans.push_back({1, 550, 600, O::kCompleted, "", 0});
+  r.nodes["g"].spans.push_back({1, 560, 570, O::kCompleted, "", 0});
+  CHECK(BuildRunMetrics(r)["peakParallelism"] == 3);  // e, f and g at 560
+}
 }

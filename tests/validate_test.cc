@@ -339,10 +339,10 @@ TEST_CASE("value nodes, params and templates at any depth make edges") {
       {"id": "b", "type": "value", "inputs": {"deep": [{"k": ["<<a.x>>", "t {{a.x}}"]}]}, "dependsOn": []},
       {"id": "c", "type": "value", "inputs": {"q": "<<params.p>>"}, "dependsOn": ["b", "a"]}]})",
                            "w.json", {}, &wf, &diags));
-  CHECK(wf.nodes[1].deps == std::vector<size_t>{0});
+  CHECK(wf.deps[1] == std::vector<size_t>{0});
   CHECK(wf.nodes[1].references.size() == 2);
   CHECK(wf.nodes[1].references[0].json_path == "$.nodes[1].inputs.deep[0].k[0]");
-  CHECK(wf.nodes[2].deps == std::vector<size_t>{0, 1});
+  CHECK(wf.deps[2] == std::vector<size_t>{0, 1});
 }
 
 TEST_CASE("retry, timeout, pool and cache settings are read with defaults under them") {

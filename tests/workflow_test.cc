@@ -36,8 +36,8 @@ TEST_CASE("the older system's multi-video graph has its ids, edges and types") {
   REQUIRE(wf.Find("stitch_videos"));
   const WorkflowNode& stitch = *wf.Find("stitch_videos");
   CHECK(stitch.spec->name == "video_stitch");
-  CHECK(stitch.deps.size() == 3);
-  CHECK(wf.Find("video_segment_1")->deps == std::vector<size_t>{wf.index.at("character_image_1")});
+  CHECK(wf.deps[wf.index.at("stitch_videos")].size() == 3);
+  CHECK(wf.deps[wf.index.at("video_segment_1")] == std::vector<size_t>{wf.index.at("character_image_1")});
   CHECK(wf.Find("nope") == nullptr);
 }
 
@@ -99,5 +99,54 @@ TEST_CASE("a workflow without workflowId takes the file name") {
   Workflow wf;
   CHECK(LoadWorkflowText(R"({"nodes": [{"id": "a", "type": "value"}]})", "dir/my-flow.v2.json", {}, &wf, &diags));
   CHECK(wf.workflow_id == "my-flow");
+}
+
+TEST_CASE("a workflow read by two threads gives the nodes and messages one pass would") {
+  // 5,000 nodes: read in two halves (2,500 each). A duplicate id across the halves, a node
+  // that is not an object and a node without a type, each in the second half.
+  Json nodes = Json::array();
+  for (int i = 0; i < 5000; ++i)
+    nodes.push_back({{"id", "n" + std::to_string(i)}, {"type", "value"},
+                     {"inputs", {{"v", i ? "<<n" + std::to_string(i - 1) + ".v>>" : "0"}}}});
+  nodes[10]["id"] = "dupe";
+  nodes[2600] = 42;
+  nodes[3000].erase("type");
+  nodes[4000]["id"] = "dupe";
+  nodes[4000]["colour"] = "red";
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  CHECK_FALSE(BuildWorkflow(Json{{"workflowId", "big"}, {"nodes", nodes}}, "big.json", {}, &wf, &diags));
+  REQUIRE(diags.size() == 4);
+  CHECK(diags[0].json_path == "$.nodes[2600]");
+  CHECK(diags[0].message.find("a node is an object") == 0);
+  CHECK(diags[1].json_path == "$.nodes[3000]");
+  CHECK(diags[1].node_id == "n3000");
+  CHECK(diags[1].message == "node has no \"type\"");
+  // The duplicate's error comes first among its node's; its other messages name no node.
+  CHECK(diags[2].json_path == "$.nodes[4000].id");
+  CHECK(diags[2].node_id == "dupe");
+  CHECK(diags[2].message == "duplicate node id 'dupe'");
+  CHECK(diags[3].json_path == "$.nodes[4000].colour");
+  CHECK(diags[3].node_id == "");
+  // The node that is not an object is left out; the others keep their order and edges.
+  REQUIRE(wf.nodes.size() == 4999);
+  CHECK(wf.nodes[2599].id == "n2599");
+  CHECK(wf.nodes[2600].id == "n2601");
+  CHECK(wf.nodes[2600].json_path == "$.nodes[2601]");
+  CHECK(wf.nodes[3999].id == "");  // the duplicate, position 4000
+  CHECK(wf.index.at("dupe") == 10);
+  CHECK(wf.deps[wf.index.at("n4999")] == std::vector<size_t>{wf.index.at("n4998")});
+  CHECK(wf.deps[wf.index.at("n2601")].empty());  // n2600 was not a node
+  for (const auto& node : wf.nodes) CHECK(node.inputs.is_object());
+}
+
+TEST_CASE("a node without inputs has an empty object of them") {
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  REQUIRE(LoadWorkflowText(R"({"nodes": [{"id": "a", "type": "value"}, {"id": "b", "type": "value", "inputs": 3}]})",
+                           "f.json", {}, &wf, &diags) == false);
+  REQUIRE(wf.nodes.size() == 2);
+  CHECK(wf.nodes[0].inputs == Json::object());
+  CHECK(wf.nodes[1].inputs == Json::object());
 }
 }

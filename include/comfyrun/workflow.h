@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "comfyrun/error_type.h"
 #include "comfyrun/json.h"
 #include "comfyrun/node_type.h"
+#include "comfyrun/dag.h"
 #include "comfyrun/template.h"
 
 namespace comfyrun {
@@ -38,7 +40,7 @@ struct WorkflowNode {
   std::string id;
   std::string type;                  ///< as written (may be an alias)
   const NodeTypeSpec* spec = nullptr;  ///< null when the type is unknown (an error was reported)
-  Json inputs = Json::object();
+  Json inputs;                       ///< an object once loaded (null only in a fresh slot)
   std::vector<std::string> declared_outputs;  ///< the older format's "outputs" list
   std::vector<std::string> depends_on;
   RetryPolicy retry;
@@ -47,7 +49,6 @@ struct WorkflowNode {
   std::optional<bool> cache;
   std::string json_path;             ///< "$.nodes[3]"
   std::vector<Reference> references; ///< templates found in inputs
-  std::vector<size_t> deps;          ///< indices of nodes this one waits for, no duplicates
 };
 
 struct Workflow {
@@ -58,11 +59,17 @@ struct Workflow {
   Json params = Json::object();      ///< final values: defaults overridden by --param
   std::map<std::string, int> pools;  ///< name -> concurrency
   std::vector<WorkflowNode> nodes;
+  /// Per node: the positions of the nodes it waits for, sorted, no duplicates. One list for
+  /// the whole graph, which the scheduler, validation and metrics read without copying.
+  DepLists deps;
   std::unordered_map<std::string, size_t> index;  ///< node id -> position in nodes
   Json document;                     ///< the workflow as loaded, for the journal header
 
   const WorkflowNode* Find(const std::string& id) const;
 };
+
+/// The nodes' ids in order, as views into the workflow.
+std::vector<std::string_view> NodeIdViews(const Workflow& wf);
 
 /// A --param NAME=VALUE from the command line.
 struct ParamOverride {

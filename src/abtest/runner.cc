@@ -525,7 +525,7 @@ AbCollected CollectAbRuns(const Json& manifest, const Workflow& combined, const 
     std::function<double(size_t)> finish = [&](size_t i) -> double {
       if (auto e = end.find(i); e != end.end()) return e->second;
       double start = 0;
-      for (size_t d : combined.nodes[i].deps)
+      for (size_t d : combined.deps[i])
         if (own.count(d)) start = std::max(start, finish(d));
       return end[i] = start + own[i];
     };

@@ -25,7 +25,7 @@ namespace {
 
 /// The combined workflow as the journal header holds it, built again (not validated: it was
 /// when the test started) with the header's params.
-bool HeaderWorkflow(const Json& header, Workflow* wf, std::string* err) {
+bool BuildHeaderWorkflow(const Json& header, Workflow* wf, std::string* err) {
   std::vector<ParamOverride> overrides;
   if (header.contains("params") && header["params"].is_object())
     for (auto it = header["params"].begin(); it != header["params"].end(); ++it)
@@ -91,7 +91,7 @@ int FinishAbTest(const Json& header, const RunSummary& summary, const ExecutionO
   JournalReplay replay;
   Workflow wf;
   std::string err;
-  if (!ReadJournal(summary.journal_path, &replay, &err) || !HeaderWorkflow(header, &wf, &err)) {
+  if (!ReadJournal(summary.journal_path, &replay, &err) || !BuildHeaderWorkflow(header, &wf, &err)) {
     fmt::print(stderr, "comfyrun abtest: cannot read the A/B test back from {}: {}\n", summary.journal_path, err);
     return kExitFailed;
   }

@@ -66,11 +66,12 @@ int CachedNodes(const JournalReplay& replay) {
 /// Writes the metrics of a run from its journal's state; returns the metrics path ("" on
 /// failure, with a warning). `workflow`, when given, is the header's workflow already built.
 std::string WriteMetrics(const JournalReplay& replay, const Workflow* workflow, const std::string& out_dir,
-                         const std::string& run_id) {
+                         const std::string& run_id, std::vector<const JournalNode*> found) {
   PhaseTimer timer("write metrics");
   std::string err;
   std::string path = MetricsPath(out_dir, run_id);
-  if (!WriteFileAtomic(path, workflow ? RunMetricsText(replay, *workflow) : RunMetricsText(replay), &err)) {
+  if (!WriteFileAtomic(path, workflow ? RunMetricsText(replay, *workflow, std::move(found)) : RunMetricsText(replay),
+                       &err)) {
     fmt::print(stderr, "warning: cannot write metrics {}: {}\n", path, err);
     return "";
   }
@@ -250,22 +251,26 @@ BuiltWorkflow BuildFromHeader(Json doc, const std::string& file, const std::vect
   b.ok = BuildWorkflow(std::move(doc), file, overrides, &b.wf, &b.diags) && ValidateWorkflow(&b.wf, &b.diags);
   return b;
 }
+/// The same from the header's workflow as read (converted here, on the building thread).
+BuiltWorkflow ConvertAndBuild(HeaderWorkflow workflow, const std::string& file, const std::vector<ParamOverride>& overrides) {
+  return BuildFromHeader(workflow.Take(), file, overrides);
+}
 }  // namespace
 
 int ResumeCommand(const ResumeOptions& cli) {
   JournalReplay replay;
   std::string err;
-  // The workflow as it was when the run started (the header holds all of it) is built on
-  // another thread while this one folds the records: for 100,000 nodes each takes about as
-  // long as the other. Its document is moved out of the header, not copied; from here on the
+  // The workflow as it was when the run started (the header holds all of it) is converted
+  // and built on another thread while this one folds the records: for 100,000 nodes each
+  // takes about as long as the other. The header then has no "workflow": from here on the
   // Workflow stands for it (the metrics take their nodes from it). An A/B test's workflow
   // depends on the replay (AbTestResumeDocument), so it is built afterwards.
   std::future<BuiltWorkflow> building;
   JournalReadOptions read_options;
-  read_options.on_header = [&](Json& header) {
-    if (header.contains("abtest") || !header.contains("workflow")) return;
-    building = std::async(std::launch::async, BuildFromHeader, std::move(header["workflow"]),
-                          header.value("file", cli.journal), HeaderParamOverrides(header));
+  read_options.on_header = [&](const Json& header, HeaderWorkflow& workflow) {
+    if (header.contains("abtest")) return;
+    building = std::async(std::launch::async, ConvertAndBuild, std::move(workflow), header.value("file", cli.journal),
+                          HeaderParamOverrides(header));
   };
   std::optional<PhaseTimer> replay_timer(std::in_place, "replay journal (+ build workflow alongside)");
   if (!ReadJournal(cli.journal, read_options, &replay, &err)) {
@@ -335,9 +340,15 @@ int ResumeCommand(const ResumeOptions& cli) {
   Executor::InstallSignalHandlers();
   RunSummary summary;
   std::optional<PhaseTimer> seed_timer(std::in_place, "executor setup + seed");
+  // Each node's state in the journal is looked up while the executor is set up (100,000
+  // hash lookups: ~25 ms); the seed and the metrics both use them.
+  std::vector<std::string_view> ids = NodeIdViews(wf);
+  std::vector<const JournalNode*> found;
+  auto finding = std::async(std::launch::async, [&] { FindJournalNodes(replay, ids, &found); });
   // Not destroyed: the process exits with it (ExitSkippingTeardown); its threads stop here.
   Executor executor(wf, options, run_id, journal.get());
-  executor.SeedFromReplay(replay);
+  finding.get();
+  executor.SeedFromReplay(replay, &found);
   seed_timer.reset();
   {
     PhaseTimer run_timer("executor run");
@@ -347,7 +358,8 @@ int ResumeCommand(const ResumeOptions& cli) {
   journal.reset();
   // An A/B test's resume runs a trimmed copy of the header's workflow (AbTestResumeDocument):
   // its metrics list every node of the header, so they are built from the header.
-  summary.metrics_path = WriteMetrics(replay, header.contains("abtest") ? nullptr : &wf, options.out_dir, run_id);
+  summary.metrics_path = header.contains("abtest") ? WriteMetrics(replay, nullptr, options.out_dir, run_id)
+                                                  : WriteMetrics(replay, &wf, options.out_dir, run_id, std::move(found));
   summary.cached_nodes = CachedNodes(replay);
   ExportRunMetrics(summary.metrics_path, exec);
   if (header.contains("abtest")) ExitSkippingTeardown(FinishAbTest(header, summary, exec));  // cmd_abtest.cc

@@ -18,9 +18,10 @@ bool PrepareOutputDirectory(const std::string& out_dir, std::string* err);
 RunOptions ToRunOptions(const ExecutionOptions& e);
 /// Writes the metrics file from the journal's state (a replay, or the mirror a writer kept up
 /// to date); returns the metrics path ("" on failure, with a warning). `workflow`: the header's
-/// workflow already built (nodes and edges are then not parsed again), or null.
+/// workflow already built (nodes and edges are then not parsed again), or null; `found`, with
+/// it: each node's state in the replay already looked up (FindJournalNodes), if any.
 std::string WriteMetrics(const JournalReplay& replay, const Workflow* workflow, const std::string& out_dir,
-                         const std::string& run_id);
+                         const std::string& run_id, std::vector<const JournalNode*> found = {});
 /// --prom / --pushgateway: writes and pushes the metrics file's content for Prometheus
 /// (cmd_export.cc). Failures are warnings on stderr; the run's exit code does not change.
 void ExportRunMetrics(const std::string& metrics_path, const ExecutionOptions& exec);

@@ -34,10 +34,9 @@ NodeEstimate EstimateNode(const Workflow& wf, size_t index, bool offline) {
 
 PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
   PlanReport report;
-  DepLists deps;
+  const DepLists& deps = wf.deps;
   std::vector<double> weights;
   for (size_t i = 0; i < wf.nodes.size(); ++i) {
-    deps.push_back(wf.nodes[i].deps);
     report.estimates.push_back(EstimateNode(wf, i, offline));
     weights.push_back(report.estimates.back().seconds);
     report.total_cost += report.estimates.back().cost;
@@ -130,7 +129,7 @@ std::string PlanToDot(const Workflow& wf, const PlanReport& report) {
     out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, critical.count(i) ? ", penwidth=2.5, color=\"#c0392b\"" : "");
   }
   for (size_t i = 0; i < wf.nodes.size(); ++i)
-    for (size_t d : wf.nodes[i].deps)
+    for (size_t d : wf.deps[i])
       out += fmt::format("  n{} -> n{}{};\n", d, i, critical_edges.count({d, i}) ? " [penwidth=2.5, color=\"#c0392b\"]" : "");
   out += "}\n";
   return out;

@@ -81,6 +81,24 @@ struct Checker {
     AddError(diags, wf.file, node.id, path, std::move(message), std::move(hint));
   }
 
+  /// Whether `node` makes output `name` available to references (or may: open outputs).
+  /// KnownOutputs without building the list, which only an error message needs: every
+  /// reference of every node is checked, 100,000 of them in a large workflow.
+  static bool HasOutput(const WorkflowNode& node, const std::string& name) {
+    if (!node.spec) return true;
+    for (const auto& o : node.spec->outputs)
+      if (o.name == name) return true;
+    switch (node.spec->open_outputs) {
+      case OpenOutputs::kNone: return false;
+      case OpenOutputs::kFromInputs: return node.inputs.contains(name);
+      case OpenOutputs::kFromExtract:
+        return node.inputs.contains("extract") && node.inputs["extract"].is_object() &&
+               node.inputs["extract"].contains(name);
+      case OpenOutputs::kAny: return true;
+    }
+    return true;
+  }
+
   /// The output names a node makes available to references, and whether more may appear.
   std::vector<std::string> KnownOutputs(const WorkflowNode& node, bool* open) const {
     std::vector<std::string> names;
@@ -147,10 +165,10 @@ struct Checker {
             fmt::format("write <<{}.OUTPUT>>", ref.root));
       return;
     }
+    const std::string& output = ref.steps[0].field();
+    if (HasOutput(*target, output)) return;
     bool open = false;
     std::vector<std::string> outputs = KnownOutputs(*target, &open);
-    const std::string& output = ref.steps[0].field();
-    if (open || std::find(outputs.begin(), outputs.end(), output) != outputs.end()) return;
     std::string close = ClosestMatch(output, outputs);
     Error(node, ref.json_path,
           fmt::format("{}: node '{}' ({}) has no output {}{}", ref.text, ref.root, target->type, Quote(output),
@@ -304,11 +322,11 @@ struct Checker {
     const NodeTypeSpec& spec = *node.spec;
     const std::string base = node.json_path + ".inputs";
     if (!spec.open_inputs) {
-      std::vector<std::string> names;
-      for (const auto& i : spec.inputs) names.push_back(i.name);
       for (auto it = node.inputs.begin(); it != node.inputs.end(); ++it) {
         const InputSpec* input = spec.FindInput(it.key());
         if (!input) {
+          std::vector<std::string> names;
+          for (const auto& i : spec.inputs) names.push_back(i.name);
           std::string close = ClosestMatch(it.key(), names);
           Error(node, JsonPathMember(base, it.key()),
                 fmt::format("{} has no input {}{}", spec.name, Quote(it.key()), DidYouMean(close)),
@@ -330,6 +348,7 @@ struct Checker {
       }
       CheckSpecifics(node);
     }
+    if (node.declared_outputs.empty()) return;
     bool open = false;
     std::vector<std::string> outputs = KnownOutputs(node, &open);
     for (size_t i = 0; i < node.declared_outputs.size() && !open; ++i) {
@@ -367,10 +386,7 @@ bool ValidateWorkflow(Workflow* wf, std::vector<Diagnostic>* diags) {
   size_t errors_before = CountErrors(*diags);
   Checker checker{*wf, diags};
   for (const auto& node : wf->nodes) checker.CheckNode(node);
-  DepLists deps;
-  deps.reserve(wf->nodes.size());
-  for (const auto& node : wf->nodes) deps.push_back(node.deps);
-  std::vector<size_t> cycle = FindCycle(deps);
+  std::vector<size_t> cycle = FindCycle(wf->deps);
   if (!cycle.empty()) {
     std::vector<std::string> names;
     for (size_t i : cycle) names.push_back(wf->nodes[i].id);

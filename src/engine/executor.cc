@@ -271,11 +271,11 @@ struct Executor::Impl {
     run_dir = RunDirectory(options.out_dir, run_id);
     run_value = {{"id", run_id}, {"dir", run_dir}};
     runs.resize(wf.nodes.size());
-    DepLists deps;
     std::vector<double> weights;
     std::vector<std::string> pools;
+    weights.reserve(wf.nodes.size());
+    pools.reserve(wf.nodes.size());
     for (size_t i = 0; i < wf.nodes.size(); ++i) {
-      deps.push_back(wf.nodes[i].deps);
       NodeEstimate e = EstimateNode(wf, i, options.config.offline);
       weights.push_back(e.seconds);
       runs[i].estimate = e.cost;
@@ -283,7 +283,10 @@ struct Executor::Impl {
     }
     std::map<std::string, int> depths = {{"gemini", 8}, {"veo", 8}, {"sora", 8}, {"media", 2}};
     for (const auto& [name, depth] : wf.pools) depths[name] = depth;
-    scheduler = std::make_unique<Scheduler>(deps, RemainingCriticalPath(deps, weights), pools, depths, options.jobs);
+    DepLists dependents = Dependents(wf.deps);  // once, for the priorities and the scheduler
+    std::vector<double> priority = RemainingCriticalPath(wf.deps, dependents, weights);
+    scheduler = std::make_unique<Scheduler>(wf.deps, std::move(dependents), std::move(priority), std::move(pools),
+                                            std::move(depths), options.jobs);
     status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
     cache = std::make_unique<RunCache>(out_root + "/cache", options.cache, options.config.offline, run_dir,
                                        [this](const std::string& w) { status->Warning(w); });
@@ -769,14 +772,18 @@ void Executor::StopBackgroundWork() {
   impl_->syncer.reset();
 }
 
-void Executor::SeedFromReplay(const JournalReplay& replay) {
+void Executor::SeedFromReplay(const JournalReplay& replay, const std::vector<const JournalNode*>* found) {
   Impl& im = *impl_;
   im.spent = replay.total_cost;
+  std::vector<const JournalNode*> looked_up;
+  if (!found) {
+    FindJournalNodes(replay, NodeIdViews(im.wf), &looked_up);
+    found = &looked_up;
+  }
   size_t done = 0;
   for (size_t i = 0; i < im.wf.nodes.size(); ++i) {
-    auto it = replay.nodes.find(im.wf.nodes[i].id);
-    if (it == replay.nodes.end()) continue;
-    const JournalNode& jn = it->second;
+    if (!(*found)[i]) continue;
+    const JournalNode& jn = *(*found)[i];
     Impl::NodeRun& run = im.runs[i];
     run.attempt = jn.attempts;
     if (jn.status == JournalNode::Status::kCompleted) {

@@ -715,9 +715,44 @@ void FoldAppended(JsonObjectText& record, JournalReplay* r) {
   if (rec.Str("type")) Fold(rec, /*keep_events=*/false, r);
 }
 
+}  // namespace
+
+void FindJournalNodes(const JournalReplay& replay, const std::vector<std::string_view>& ids,
+                      std::vector<const JournalNode*>* nodes) {
+  nodes->resize(ids.size(), nullptr);
+  std::string key;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if ((*nodes)[i]) continue;
+    key.assign(ids[i]);
+    auto it = replay.nodes.find(key);
+    if (it != replay.nodes.end()) (*nodes)[i] = &it->second;
+  }
+}
+
+/// The header line parsed by its own parser, which stays alive (and untouched) until the
+/// workflow is taken, so the element stays valid on whichever thread converts it.
+struct HeaderWorkflow::Parsed {
+  simdjson::dom::parser parser;
+  simdjson::dom::element workflow;
+};
+HeaderWorkflow::HeaderWorkflow() = default;
+HeaderWorkflow::HeaderWorkflow(std::unique_ptr<Parsed> parsed) : parsed_(std::move(parsed)) {}
+HeaderWorkflow::HeaderWorkflow(HeaderWorkflow&&) noexcept = default;
+HeaderWorkflow& HeaderWorkflow::operator=(HeaderWorkflow&&) noexcept = default;
+HeaderWorkflow::~HeaderWorkflow() = default;
+bool HeaderWorkflow::present() const { return parsed_ != nullptr; }
+Json HeaderWorkflow::Take() {
+  if (!parsed_) return Json();
+  Json doc = ToJson(parsed_->workflow);
+  parsed_.reset();
+  return doc;
+}
+
+namespace {
+
 class LineFolder {
  public:
-  LineFolder(bool keep_events, JournalReplay* r, std::function<void(Json&)> on_header)
+  LineFolder(bool keep_events, JournalReplay* r, std::function<void(const Json&, HeaderWorkflow&)> on_header)
       : keep_events_(keep_events), r_(r), on_header_(std::move(on_header)) {}
 
   /// Handles one complete line (without its '\n'), which must be followed by at least
@@ -725,8 +760,13 @@ class LineFolder {
   bool Line(const char* begin, const char* end, std::string* err) {
     ++line_no_;
     if (begin == end) return true;  // blank line: nothing to say
+    // The first line, the header, gets a parser of its own: handed on with the header's
+    // workflow (on_header), and the records' parser does not grow to the header's size.
+    std::unique_ptr<HeaderWorkflow::Parsed> header_line;
+    if (!have_header_) header_line = std::make_unique<HeaderWorkflow::Parsed>();
+    simdjson::dom::parser& parser = header_line ? header_line->parser : parser_;
     simdjson::dom::element doc;
-    bool parsed = parser_.parse(begin, static_cast<size_t>(end - begin), false).get(doc) == simdjson::SUCCESS;
+    bool parsed = parser.parse(begin, static_cast<size_t>(end - begin), false).get(doc) == simdjson::SUCCESS;
     simdjson::dom::object obj;
     bool is_object = parsed && doc.get_object().get(obj) == simdjson::SUCCESS;
     std::optional<DomRecord> rec;
@@ -754,8 +794,25 @@ class LineFolder {
       have_header_ = true;
       ++r_->records;
       r_->last_event_at = rec->Int("t").value_or(0);
-      r_->header = rec->Whole();
-      if (on_header_) on_header_(r_->header);
+      if (!on_header_) {
+        r_->header = rec->Whole();
+        return true;
+      }
+      // Everything but the workflow now; the workflow when (and where) it is taken.
+      r_->header = Json::object();
+      bool has_workflow = false;
+      for (simdjson::dom::key_value_pair field : obj) {
+        if (field.key != "workflow") {
+          r_->header[std::string(field.key)] = ToJson(field.value);
+        } else {
+          header_line->workflow = field.value;  // the last one, as nlohmann keeps
+          has_workflow = true;
+        }
+      }
+      HeaderWorkflow workflow;
+      if (has_workflow) workflow = HeaderWorkflow(std::move(header_line));
+      on_header_(r_->header, workflow);
+      if (workflow.present()) r_->header = rec->Whole();  // not taken: the whole header, in its order
       return true;
     }
     if (!type) {
@@ -786,7 +843,7 @@ class LineFolder {
  private:
   bool keep_events_;
   JournalReplay* r_;
-  std::function<void(Json&)> on_header_;
+  std::function<void(const Json&, HeaderWorkflow&)> on_header_;
   simdjson::dom::parser parser_;  // reused: its buffers grow to the longest line once
   std::vector<DomField> fields_;  // the current line's fields (DomRecord), reused
   size_t line_no_ = 0;

@@ -4,17 +4,20 @@
 
 namespace comfyrun {
 
-Scheduler::Scheduler(DepLists deps, std::vector<double> priority, std::vector<std::string> pools,
+Scheduler::Scheduler(const DepLists& deps, std::vector<double> priority, std::vector<std::string> pools,
                      std::map<std::string, int> pool_depths, int jobs)
-    : deps_(std::move(deps)),
-      dependents_(Dependents(deps_)),
+    : Scheduler(deps, Dependents(deps), std::move(priority), std::move(pools), std::move(pool_depths), jobs) {}
+
+Scheduler::Scheduler(const DepLists& deps, DepLists dependents, std::vector<double> priority,
+                     std::vector<std::string> pools, std::map<std::string, int> pool_depths, int jobs)
+    : dependents_(std::move(dependents)),
       priority_(std::move(priority)),
       pool_names_(std::move(pools)),
-      state_(deps_.size(), State::kWaiting),
-      unfinished_deps_(deps_.size()),
+      state_(deps.size(), State::kWaiting),
+      unfinished_deps_(deps.size()),
       jobs_(std::max(1, jobs)) {
-  for (size_t i = 0; i < deps_.size(); ++i) unfinished_deps_[i] = deps_[i].size();
-  counts_[static_cast<int>(State::kWaiting)] = deps_.size();
+  for (size_t i = 0; i < deps.size(); ++i) unfinished_deps_[i] = deps[i].size();
+  counts_[static_cast<int>(State::kWaiting)] = deps.size();
   for (const auto& name : pool_names_)
     if (!name.empty()) pools_[name];
   for (const auto& [name, depth] : pool_depths) pools_[name].depth = depth;

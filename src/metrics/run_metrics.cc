@@ -33,13 +33,16 @@ namespace {
 /// The strings are views into the header or the Workflow it was built from.
 struct MetricsGraph {
   std::vector<std::string_view> ids, types;
-  DepLists deps;  ///< indices, sorted, no duplicates, no self edges
+  const DepLists* deps = &own_deps;  ///< indices, sorted, no duplicates, no self edges
+  DepLists own_deps;                 ///< when they come from the header
+  bool acyclic = false;              ///< known to be (a validated Workflow's)
+  MetricsGraph() = default;
+  MetricsGraph(const MetricsGraph&) = delete;  // `deps` may point into it
 };
 
 /// From the header's workflow (references and dependsOn), for readers of a journal alone.
-MetricsGraph GraphOfHeader(const Json& header) {
-  MetricsGraph g;
-  if (!header.is_object() || !header.contains("workflow") || !header["workflow"].contains("nodes")) return g;
+void GraphOfHeader(const Json& header, MetricsGraph& g) {
+  if (!header.is_object() || !header.contains("workflow") || !header["workflow"].contains("nodes")) return;
   std::vector<const Json*> nodes;
   for (const auto& n : header["workflow"]["nodes"]) {
     if (!n.is_object()) continue;
@@ -54,11 +57,11 @@ MetricsGraph GraphOfHeader(const Json& header) {
   std::unordered_map<std::string_view, size_t> index;
   index.reserve(g.ids.size());
   for (size_t i = 0; i < g.ids.size(); ++i) index.emplace(g.ids[i], i);
-  g.deps.resize(g.ids.size());
+  g.own_deps.resize(g.ids.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Json& n = *nodes[i];
     auto add = [&](std::string_view id) {
-      if (auto it = index.find(id); it != index.end() && it->second != i) g.deps[i].push_back(it->second);
+      if (auto it = index.find(id); it != index.end() && it->second != i) g.own_deps[i].push_back(it->second);
     };
     std::vector<Reference> refs;
     std::vector<std::pair<std::string, std::string>> errors;
@@ -68,46 +71,52 @@ MetricsGraph GraphOfHeader(const Json& header) {
     if (n.contains("dependsOn") && n["dependsOn"].is_array())
       for (const auto& d : n["dependsOn"])
         if (d.is_string()) add(d.get_ref<const std::string&>());
-    std::sort(g.deps[i].begin(), g.deps[i].end());
-    g.deps[i].erase(std::unique(g.deps[i].begin(), g.deps[i].end()), g.deps[i].end());
+    std::sort(g.own_deps[i].begin(), g.own_deps[i].end());
+    g.own_deps[i].erase(std::unique(g.own_deps[i].begin(), g.own_deps[i].end()), g.own_deps[i].end());
   }
-  return g;
 }
 
-/// From a Workflow already built (run, resume): its edges are computed, nothing is re-parsed.
-MetricsGraph GraphOfWorkflow(const Workflow& wf) {
-  MetricsGraph g;
+/// From a Workflow already built and validated (run, resume): its edges are read where they
+/// are, nothing is re-parsed.
+void GraphOfWorkflow(const Workflow& wf, MetricsGraph& g) {
   g.ids.reserve(wf.nodes.size());
   g.types.reserve(wf.nodes.size());
-  g.deps.reserve(wf.nodes.size());
   for (const auto& n : wf.nodes) {
     g.ids.push_back(n.id);
     g.types.push_back(n.type);
-    g.deps.push_back(n.deps);
   }
-  return g;
+  g.deps = &wf.deps;
+  g.acyclic = true;
 }
 
 /// Largest number of node attempts running at the same time, from the attempt spans. An
 /// attempt a crash cut short ends where the node's next attempt starts, or at the last event.
 int PeakParallelism(const JournalReplay& replay) {
-  std::vector<std::pair<int64_t, int>> edges;  // (time, +1 start / -1 end)
-  edges.reserve(2 * replay.nodes.size());
+  // Starts and ends sorted apart, then merged (two sorts of n are cheaper than one of 2n
+  // pairs); an end goes before a start at the same instant.
+  std::vector<int64_t> starts, ends;
+  starts.reserve(replay.nodes.size());
+  ends.reserve(replay.nodes.size());
   for (const auto& [id, node] : replay.nodes) {
     for (size_t k = 0; k < node.spans.size(); ++k) {
       const AttemptSpan& s = node.spans[k];
       int64_t end = s.end;
       if (s.outcome == AttemptSpan::Outcome::kOpen)
         end = k + 1 < node.spans.size() ? node.spans[k + 1].start : replay.last_event_at;
-      edges.push_back({s.start, +1});
-      edges.push_back({end, -1});
+      starts.push_back(s.start);
+      ends.push_back(end);
     }
   }
-  std::sort(edges.begin(), edges.end());  // ends (-1) before starts at the same instant
+  std::sort(starts.begin(), starts.end());
+  std::sort(ends.begin(), ends.end());
   int current = 0, peak = 0;
-  for (const auto& [t, delta] : edges) {
-    current += delta;
-    peak = std::max(peak, current);
+  size_t e = 0;
+  for (int64_t start : starts) {
+    while (e < ends.size() && ends[e] <= start) {
+      --current;
+      ++e;
+    }
+    peak = std::max(peak, ++current);
   }
   return peak;
 }
@@ -123,18 +132,16 @@ const char* NodeStatusName(const JournalNode& n, bool run_finished) {
   return JournalStatusName(n.status);
 }
 
-/// Each node's journal state, looked up once (hash lookups of 100k ids add up).
-std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, const MetricsGraph& g) {
+/// Each node's journal state, looked up once (hash lookups of 100k ids add up); those already
+/// in `found` (a resume looked them up for its seed) are not looked up again. A node the
+/// journal never names is pending.
+std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, const MetricsGraph& g,
+                                               std::vector<const JournalNode*> found) {
   static const JournalNode kNever;
-  std::vector<const JournalNode*> out;
-  out.reserve(g.ids.size());
-  std::string key;
-  for (std::string_view id : g.ids) {
-    key.assign(id);
-    auto it = replay.nodes.find(key);
-    out.push_back(it == replay.nodes.end() ? &kNever : &it->second);
-  }
-  return out;
+  FindJournalNodes(replay, g.ids, &found);
+  for (auto& state : found)
+    if (!state) state = &kNever;
+  return found;
 }
 
 /// Everything but "nodes": the run's totals, counts, errors and critical path.
@@ -172,8 +179,8 @@ Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g, const
   for (size_t i = 0; i < g.ids.size(); ++i) weights[i] = static_cast<double>(states[i]->duration_ms);
   Json path = Json::array();
   double total = 0;
-  if (FindCycle(g.deps).empty())
-    for (size_t i : CriticalPath(g.deps, weights, &total)) path.push_back(g.ids[i]);
+  if (g.acyclic || FindCycle(*g.deps).empty())
+    for (size_t i : CriticalPath(*g.deps, weights, &total)) path.push_back(g.ids[i]);
   m["criticalPath"] = path;
   m["criticalPathMs"] = static_cast<int64_t>(total);
   m["peakParallelism"] = PeakParallelism(replay);
@@ -280,8 +287,8 @@ std::string NodeLines(const JournalReplay& replay, const MetricsGraph& g, const 
   return text;
 }
 
-std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g) {
-  std::vector<const JournalNode*> states = JournalNodesOf(replay, g);
+std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g, std::vector<const JournalNode*> found = {}) {
+  std::vector<const JournalNode*> states = JournalNodesOf(replay, g, std::move(found));
   // The node lines and the summary (critical path, peak parallelism) read the same state
   // and write nothing shared: for a big run the lines are written on a second core meanwhile
   // (100,000 nodes: each half takes ~0.05 s).
@@ -300,10 +307,17 @@ std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g) {
 }
 }  // namespace
 
-std::string RunMetricsText(const JournalReplay& replay) { return MetricsText(replay, GraphOfHeader(replay.header)); }
+std::string RunMetricsText(const JournalReplay& replay) {
+  MetricsGraph g;
+  GraphOfHeader(replay.header, g);
+  return MetricsText(replay, g);
+}
 
-std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow) {
-  return MetricsText(replay, GraphOfWorkflow(workflow));
+std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow,
+                           std::vector<const JournalNode*> found) {
+  MetricsGraph g;
+  GraphOfWorkflow(workflow, g);
+  return MetricsText(replay, g, std::move(found));
 }
 
 Json BuildRunMetrics(const JournalReplay& replay) {

@@ -42,16 +42,16 @@ bool SameNumber(double a, double b) { return a == b || (std::isnan(a) && std::is
 
 void CheckDag(const Workflow& wf) {
   size_t n = wf.nodes.size();
-  DepLists deps;
+  Check(wf.deps.size() == n, "one dependency list per node");
+  const DepLists& deps = wf.deps;
   for (size_t i = 0; i < n; ++i) {
-    const auto& d = wf.nodes[i].deps;
+    const auto& d = wf.deps[i];
     for (size_t k = 0; k < d.size(); ++k) {
       Check(d[k] < n && d[k] != i, "a dependency index is out of range or the node itself");
       Check(k == 0 || d[k - 1] < d[k], "dependencies are not sorted and unique");
     }
-    deps.push_back(d);
   }
-  Check(FindCycle(deps).empty(), "a valid workflow has a cycle");
+  Check(FindCycle(wf.deps).empty(), "a valid workflow has a cycle");
   PlanReport plan = BuildPlanReport(wf, /*offline=*/true);
   std::vector<size_t> stage_of(n, SIZE_MAX);
   for (size_t s = 0; s < plan.stages.size(); ++s)

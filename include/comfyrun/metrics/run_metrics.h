@@ -28,7 +28,9 @@ Json BuildRunMetrics(const JournalReplay& replay);
 std::string RunMetricsText(const JournalReplay& replay);
 /// The same, with the nodes and edges taken from `workflow`, the header's workflow already
 /// built (run, resume): nothing is parsed again. It must be the workflow the header holds.
-std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow);
+/// `found`: the nodes' states already looked up (FindJournalNodes), if any.
+std::string RunMetricsText(const JournalReplay& replay, const Workflow& workflow,
+                           std::vector<const JournalNode*> found = {});
 
 /// "completed", "failed", "skipped", "running", "pending"
 const char* JournalStatusName(JournalNode::Status status);
