@@ -19,6 +19,7 @@
 
 #include "comfyrun/journal.h"
 #include "comfyrun/json_fast.h"
+#include "comfyrun/workflow.h"
 
 using namespace comfyrun;
 
@@ -698,5 +699,52 @@ TEST_CASE("FindJournalNodes finds each node once and later only the missing ones
   CHECK(found[0] == &replay.nodes.at("a"));
   CHECK(found[1] == &replay.nodes.at("b"));
   CHECK(found[1]->attempts == 2);
+}
+
+TEST_CASE("a workflow built from a header's parsed nodes equals one built from the document" * doctest::timeout(20)) {
+  // Big enough for two reading threads, with mistakes in both halves.
+  Json nodes = Json::array();
+  for (int i = 0; i < 5000; ++i)
+    nodes.push_back({{"id", "n" + std::to_string(i)}, {"type", "value"},
+                     {"inputs", {{"v", i ? "<<n" + std::to_string(i - 1) + ".v>>" : "0"}, {"list", {i, "x"}}}}});
+  nodes[7]["inputs"] = "not an object";
+  nodes[4321]["id"] = "n7";
+  nodes[4999] = nullptr;
+  Json workflow = {{"workflowId", "big"}, {"params", {{"p", 1}}}, {"nodes", nodes}, {"defaults", {{"retry", 5}}}};
+  Json header = Header();
+  header["workflow"] = workflow;
+  WriteRecords("parsed.jsonl", {header});
+
+  Workflow from_document;
+  std::vector<Diagnostic> document_diags;
+  bool document_ok = BuildWorkflow(workflow, "big.json", {}, &from_document, &document_diags);
+
+  Workflow from_parsed;
+  std::vector<Diagnostic> parsed_diags;
+  bool parsed_ok = true;
+  JournalReadOptions options;
+  options.on_header = [&](const Json&, HeaderWorkflow& w) {
+    Json rest;
+    std::unique_ptr<NodeList> list = w.TakeApart(&rest);
+    REQUIRE(list);
+    CHECK_FALSE(rest.contains("nodes"));
+    CHECK(list->size() == 5000);
+    parsed_ok = BuildWorkflow(std::move(rest), *list, "big.json", {}, &from_parsed, &parsed_diags);
+  };
+  JournalReplay replay;
+  std::string err;
+  REQUIRE_MESSAGE(ReadJournal("parsed.jsonl", options, &replay, &err), err);
+
+  CHECK(parsed_ok == document_ok);
+  REQUIRE(parsed_diags.size() == document_diags.size());
+  for (size_t i = 0; i < parsed_diags.size(); ++i) CHECK(parsed_diags[i].Format() == document_diags[i].Format());
+  REQUIRE(from_parsed.nodes.size() == from_document.nodes.size());
+  for (size_t i = 0; i < from_parsed.nodes.size(); ++i) {
+    CHECK(from_parsed.nodes[i].id == from_document.nodes[i].id);
+    CHECK(from_parsed.nodes[i].inputs == from_document.nodes[i].inputs);
+    CHECK(from_parsed.nodes[i].retry.maximum_attempts == 5);
+  }
+  CHECK(from_parsed.deps == from_document.deps);
+  CHECK(from_parsed.params == from_document.params);
 }
 }  // TEST_SUITE

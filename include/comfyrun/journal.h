@@ -53,6 +53,7 @@ const char* DurabilityName(Durability d);
 
 struct JournalReplay;
 class JsonObjectText;
+class NodeList;
 
 class JournalWriter {
  public:
@@ -169,6 +170,11 @@ class HeaderWorkflow {
   /// The workflow document, converted on the calling thread (any thread); once. Frees the
   /// parsed line.
   Json Take();
+  /// The workflow apart: everything but "nodes" converted into *rest, and the nodes left
+  /// parsed, each converted when BuildWorkflow's threads read it (no document of every node,
+  /// and each node's inputs are moved into it, not copied). The list owns the parsed line.
+  /// Null, with nothing taken, when "nodes" is not an array (Take() then gives the document).
+  std::unique_ptr<NodeList> TakeApart(Json* rest);
 
  private:
   std::unique_ptr<Parsed> parsed_;

@@ -90,6 +90,20 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
 /// Reads and parses a JSON file (ParseJsonDocument plus a clear message for a missing file).
 bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* diags);
 
+/// A workflow's nodes, given one at a time to the threads that read them. The document's
+/// "nodes" array is one; a journal header's workflow still parsed by simdjson is another,
+/// converted node by node as they are read, so that resume never builds a document of
+/// 100,000 nodes (journal.h, HeaderWorkflow).
+class NodeList {
+ public:
+  virtual ~NodeList() = default;
+  virtual size_t size() const = 0;
+  /// Node i, asked for once, from any thread; `scratch` is the calling thread's to fill.
+  virtual Json& At(size_t i, Json* scratch) const = 0;
+  /// Whether the reader may take parts of a node (move its inputs) instead of copying them.
+  virtual bool may_take() const = 0;
+};
+
 /// Builds a Workflow from a parsed document, checking its shape, node ids, durations, retry
 /// policies, params and template syntax; also resolves types and the dependency edges.
 /// Returns false when any error was added to *diags (the Workflow is then partial).
@@ -97,6 +111,10 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
 /// 100,000-node document costs 0.1 s to copy).
 bool BuildWorkflow(Json doc, const std::string& file, const std::vector<ParamOverride>& overrides,
                    Workflow* workflow, std::vector<Diagnostic>* diags);
+/// The same for a document whose "nodes" come apart, from `nodes`; workflow->document is then
+/// the document without its nodes.
+bool BuildWorkflow(Json document_without_nodes, const NodeList& nodes, const std::string& file,
+                   const std::vector<ParamOverride>& overrides, Workflow* workflow, std::vector<Diagnostic>* diags);
 
 /// LoadJsonFile + BuildWorkflow + ValidateWorkflow: what `validate`, `plan` and `run` use.
 bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides,

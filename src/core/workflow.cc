@@ -271,7 +271,7 @@ struct NodeDefaults {
 struct NodeMembers {
   const Json* id = nullptr;
   const Json* type = nullptr;
-  const Json* inputs = nullptr;
+  Json* inputs = nullptr;  // not const: taken (moved) when the node list allows
   const Json* outputs = nullptr;
   const Json* depends_on = nullptr;
   const Json* retry = nullptr;
@@ -280,10 +280,10 @@ struct NodeMembers {
   const Json* cache = nullptr;
   bool unknown_key = false;
 
-  explicit NodeMembers(const Json& raw) {
+  explicit NodeMembers(Json& raw) {
     for (auto it = raw.begin(); it != raw.end(); ++it) {
       const std::string& key = it.key();
-      const Json* v = &it.value();
+      Json* v = &it.value();
       if (key == "id") id = v;
       else if (key == "type") type = v;
       else if (key == "inputs") inputs = v;
@@ -299,8 +299,10 @@ struct NodeMembers {
 };
 
 /// Reads one node into `*out`; false (with an error) when it is not an object. Duplicate ids
-/// are found afterwards, by MergeNodeRanges.
-bool ReadNode(const Json& raw, size_t position, const NodeDefaults& defaults, WorkflowNode* out, Context& ctx) {
+/// are found afterwards, by MergeNodeRanges. With `take_inputs`, the inputs are moved out of
+/// `raw` instead of copied.
+bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& defaults, WorkflowNode* out,
+              Context& ctx) {
   std::string path = "$.nodes[";
   path += std::to_string(position);
   path += ']';
@@ -345,9 +347,10 @@ bool ReadNode(const Json& raw, size_t position, const NodeDefaults& defaults, Wo
                 "run `comfyrun nodes` to list the types");
     }
   }
-  node.inputs = m.inputs && m.inputs->is_object() ? *m.inputs : Json::object();
   if (m.inputs && !m.inputs->is_object())
     ctx.Error(id, path + ".inputs", fmt::format("inputs is an object, got {}", m.inputs->type_name()));
+  if (m.inputs && m.inputs->is_object()) node.inputs = take_inputs ? std::move(*m.inputs) : *m.inputs;
+  else node.inputs = Json::object();
   if (m.outputs) {
     const Json& outputs = *m.outputs;
     if (!outputs.is_array()) {
@@ -408,12 +411,14 @@ struct NodeRange {
   std::vector<size_t> diag_start;  ///< per position: where its diagnostics start in diags
 };
 
-void ReadNodeRange(const Json& nodes, const NodeDefaults& defaults, const std::string& file,
+void ReadNodeRange(const NodeList& nodes, const NodeDefaults& defaults, const std::string& file,
                    std::vector<WorkflowNode>* slots, NodeRange* range) {
   Context ctx{file, &range->diags};
+  Json scratch;  // this thread's: a node converted on the way, when the list does that
   for (size_t i = range->begin; i < range->end; ++i) {
     range->diag_start.push_back(range->diags.size());
-    range->is_node.push_back(ReadNode(nodes[i], i, defaults, &(*slots)[i], ctx));
+    Json& raw = nodes.At(i, &scratch);
+    range->is_node.push_back(ReadNode(raw, i, nodes.may_take(), defaults, &(*slots)[i], ctx));
   }
 }
 
@@ -543,18 +548,16 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
   return ParseJsonDocument(text, path, doc, diags);
 }
 
-bool BuildWorkflow(Json document, const std::string& file, const std::vector<ParamOverride>& overrides,
-                   Workflow* wf, std::vector<Diagnostic>* diags) {
-  size_t errors_before = CountErrors(*diags);
-  Context ctx{file, diags};
-  wf->file = file;
-  wf->document = std::move(document);  // kept for the journal header; read from there below
-  const Json& doc = wf->document;
+namespace {
+/// Everything of a workflow but its nodes: id, description, metadata, params, pools and the
+/// nodes' defaults. False when the document cannot be a workflow at all.
+bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, const std::vector<ParamOverride>& overrides,
+                  Workflow* wf, NodeDefaults* defaults_out, Context& ctx) {
   if (!doc.is_object()) {
     ctx.Error("", "$", fmt::format("a workflow is a JSON object with \"nodes\", got {}", doc.type_name()));
     return false;
   }
-  if (doc.contains("variants") && !doc.contains("nodes")) {
+  if (doc.contains("variants") && !has_nodes) {
     ctx.Error("", "$.variants", "this is an A/B test definition, not a workflow",
               fmt::format("run it with `comfyrun abtest {}`", file));
     return false;
@@ -598,7 +601,7 @@ bool BuildWorkflow(Json document, const std::string& file, const std::vector<Par
       }
     }
   }
-  NodeDefaults defaults;
+  NodeDefaults& defaults = *defaults_out;
   if (doc.contains("defaults")) {
     if (!doc["defaults"].is_object()) ctx.Error("", "$.defaults", "defaults is an object with retry, timeout, cache");
     else {
@@ -613,24 +616,25 @@ bool BuildWorkflow(Json document, const std::string& file, const std::vector<Par
     }
   }
 
-  if (!doc.contains("nodes")) {
-    std::vector<std::string> keys;
-    for (auto it = doc.begin(); it != doc.end(); ++it) keys.push_back(it.key());
-    std::string close;
-    for (auto& k : keys)
-      if (EditDistance(k, "nodes") <= 2) close = k;
-    ctx.Error("", "$", "workflow has no \"nodes\"",
-              close.empty() ? "add \"nodes\": [ {\"id\": ..., \"type\": ..., \"inputs\": {...}} ]"
-                            : fmt::format("rename '{}' to 'nodes'", close));
-    return false;
-  }
-  if (!doc["nodes"].is_array()) {
-    ctx.Error("", "$.nodes", fmt::format("nodes is a list, got {}", doc["nodes"].type_name()));
-    return false;
-  }
-  if (doc["nodes"].empty()) ctx.Error("", "$.nodes", "workflow has no nodes");
+  return true;
+}
 
-  const Json& nodes = doc["nodes"];
+/// The nodes of an array in the document: read where they are, and copied from (the document
+/// is kept for the journal header).
+class DocumentNodes : public NodeList {
+ public:
+  explicit DocumentNodes(Json& nodes) : nodes_(nodes) {}
+  size_t size() const override { return nodes_.size(); }
+  Json& At(size_t i, Json*) const override { return nodes_[i]; }
+  bool may_take() const override { return false; }
+
+ private:
+  Json& nodes_;
+};
+
+/// Reads the nodes (two threads from kNodesForTwoThreads on), then their ids and edges.
+void ReadAllNodes(const NodeList& nodes, const NodeDefaults& defaults, const std::string& file, Workflow* wf,
+                  Context& ctx) {
   std::vector<NodeRange> ranges(nodes.size() >= kNodesForTwoThreads ? 2 : 1);
   for (size_t r = 0; r < ranges.size(); ++r) {
     ranges[r].begin = nodes.size() * r / ranges.size();
@@ -676,6 +680,49 @@ bool BuildWorkflow(Json document, const std::string& file, const std::vector<Par
     std::sort(deps.begin(), deps.end());
     deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
   }
+}
+}  // namespace
+
+bool BuildWorkflow(Json document, const std::string& file, const std::vector<ParamOverride>& overrides,
+                   Workflow* wf, std::vector<Diagnostic>* diags) {
+  size_t errors_before = CountErrors(*diags);
+  Context ctx{file, diags};
+  wf->file = file;
+  wf->document = std::move(document);  // kept for the journal header; read from there below
+  const Json& doc = wf->document;
+  NodeDefaults defaults;
+  if (!ReadTopLevel(doc, doc.is_object() && doc.contains("nodes"), file, overrides, wf, &defaults, ctx)) return false;
+  if (!doc.contains("nodes")) {
+    std::vector<std::string> keys;
+    for (auto it = doc.begin(); it != doc.end(); ++it) keys.push_back(it.key());
+    std::string close;
+    for (auto& k : keys)
+      if (EditDistance(k, "nodes") <= 2) close = k;
+    ctx.Error("", "$", "workflow has no \"nodes\"",
+              close.empty() ? "add \"nodes\": [ {\"id\": ..., \"type\": ..., \"inputs\": {...}} ]"
+                            : fmt::format("rename '{}' to 'nodes'", close));
+    return false;
+  }
+  if (!doc["nodes"].is_array()) {
+    ctx.Error("", "$.nodes", fmt::format("nodes is a list, got {}", doc["nodes"].type_name()));
+    return false;
+  }
+  if (doc["nodes"].empty()) ctx.Error("", "$.nodes", "workflow has no nodes");
+
+  ReadAllNodes(DocumentNodes(wf->document["nodes"]), defaults, file, wf, ctx);
+  return CountErrors(*diags) == errors_before;
+}
+
+bool BuildWorkflow(Json document_without_nodes, const NodeList& nodes, const std::string& file,
+                   const std::vector<ParamOverride>& overrides, Workflow* wf, std::vector<Diagnostic>* diags) {
+  size_t errors_before = CountErrors(*diags);
+  Context ctx{file, diags};
+  wf->file = file;
+  wf->document = std::move(document_without_nodes);
+  NodeDefaults defaults;
+  if (!ReadTopLevel(wf->document, /*has_nodes=*/true, file, overrides, wf, &defaults, ctx)) return false;
+  if (nodes.size() == 0) ctx.Error("", "$.nodes", "workflow has no nodes");
+  ReadAllNodes(nodes, defaults, file, wf, ctx);
   return CountErrors(*diags) == errors_before;
 }
 

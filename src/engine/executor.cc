@@ -224,7 +224,8 @@ struct Executor::Impl {
     double ready_since = 0;      // steady time it became startable (queue wait)
     int64_t started_ms = 0;      // unix ms of the current attempt's start
     int64_t queue_wait_ms = 0;   // how long the current attempt waited for a slot
-    Json outputs;                // when succeeded
+    Json outputs;                // when succeeded in this run
+    const Json* seeded_outputs = nullptr;  // when completed before (resume): the replay's, not copied
     Json submission;             // unfinished remote job to re-attach to
     double estimate = 0;         // expected cost, for --max-cost
     bool running = false;
@@ -321,7 +322,8 @@ struct Executor::Impl {
     if (root == "run") return &run_value;
     auto it = wf.index.find(root);
     if (it == wf.index.end() || scheduler->state(it->second) != Scheduler::State::kSucceeded) return nullptr;
-    return &runs[it->second].outputs;
+    const NodeRun& run = runs[it->second];
+    return run.seeded_outputs ? run.seeded_outputs : &run.outputs;
   }
 
   bool ResolveInputs(size_t i, Json* inputs, std::string* err) {
@@ -789,7 +791,7 @@ void Executor::SeedFromReplay(const JournalReplay& replay, const std::vector<con
     if (jn.status == JournalNode::Status::kCompleted) {
       std::string missing;
       if (OutputFilesExist(jn.outputs, im.out_root, &missing)) {
-        run.outputs = jn.outputs;
+        run.seeded_outputs = &jn.outputs;  // the replay outlives the run and keeps this node as is
         im.scheduler->MarkSucceeded(i);
         ++done;
         continue;

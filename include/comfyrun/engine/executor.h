@@ -60,6 +60,7 @@ class Executor {
   /// Resume: takes what the journal says. Completed nodes whose files still exist are not run
   /// again; unfinished submissions are re-attached; failed and skipped nodes start afresh.
   /// `found`, when given, is each workflow node's state in the replay (FindJournalNodes).
+  /// The replay must outlive the run: completed nodes' outputs are read from it, not copied.
   void SeedFromReplay(const JournalReplay& replay, const std::vector<const JournalNode*>* found = nullptr);
 
   /// Runs until every node has succeeded, failed or been skipped, or until interrupted.
