@@ -76,21 +76,4 @@ TEST_CASE("JsonObjectText writes the object dump() would, and remembers each fie
   CHECK(rec.Find("ratio")->d == 2.5);
   CHECK(rec.Find("nope") == nullptr);
 }
-
-TEST_CASE("ToJsonInParallel converts a long array in two halves to the same value") {
-  std::string text = "{\"name\":\"big\",\"nodes\":[";
-  for (int i = 0; i < 5000; ++i) text += (i ? "," : "") + std::string("{\"id\":\"n") + std::to_string(i) + "\",\"v\":[1,2.5,null,true]}";
-  text += "],\"nodes2\":[1,2,3]}";
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE(parser.parse(text).get(doc) == simdjson::SUCCESS);
-  Json serial = ToJson(doc);
-  Json parallel = ToJsonInParallel(doc);
-  CHECK(parallel == serial);
-  CHECK(parallel["nodes"].size() == 5000);
-  CHECK(parallel["nodes"][4999]["id"] == "n4999");
-  simdjson::dom::element array;
-  REQUIRE(doc["nodes"].get(array) == simdjson::SUCCESS);
-  CHECK(ToJsonInParallel(array) == serial["nodes"]);  // an array at the top
-}
 }

@@ -17,9 +17,6 @@ namespace comfyrun {
 /// nlohmann's value for a simdjson one, with the types nlohmann's own parser gives
 /// (non-negative integers are unsigned) and, for a repeated key, the last value.
 Json ToJson(simdjson::dom::element e);
-/// The same, with a long array (at the top or as a member of the top object: a workflow's
-/// "nodes") converted by two threads: 100,000 nodes take ~60 ms of one core.
-Json ToJsonInParallel(simdjson::dom::element e);
 
 /// Parses `text` into *out. False when simdjson refuses the text (invalid JSON, and also a
 /// few inputs nlohmann accepts, such as integers beyond 64 bits): the caller then parses with

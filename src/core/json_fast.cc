@@ -3,9 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <iterator>
-#include <exception>
 #include <string>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -41,50 +39,6 @@ Json ToJson(simdjson::dom::element e) {
     case T::NULL_VALUE: return Json(nullptr);
   }
   return Json(nullptr);
-}
-
-namespace {
-constexpr size_t kElementsForTwoThreads = 4096;
-
-/// An array's elements converted in two halves, each into its own slots of one array.
-Json ArrayInParallel(simdjson::dom::array arr) {
-  std::vector<simdjson::dom::element> elements(arr.begin(), arr.end());
-  Json out(Json::value_t::array);
-  auto& vec = out.get_ref<Json::array_t&>();
-  vec.resize(elements.size());
-  auto convert = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) vec[i] = ToJson(elements[i]);
-  };
-  size_t half = elements.size() / 2;
-  std::exception_ptr failure;  // (bad_alloc) rethrown here, not a terminate in the thread
-  std::thread helper([&] {
-    try {
-      convert(half, elements.size());
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  });
-  convert(0, half);
-  helper.join();
-  if (failure) std::rethrow_exception(failure);
-  return out;
-}
-
-Json ArrayOrSerial(simdjson::dom::element e) {
-  simdjson::dom::array arr;
-  if (e.get_array().get(arr) == simdjson::SUCCESS && arr.size() >= kElementsForTwoThreads) return ArrayInParallel(arr);
-  return ToJson(e);
-}
-}  // namespace
-
-Json ToJsonInParallel(simdjson::dom::element e) {
-  simdjson::dom::object obj;
-  if (e.get_object().get(obj) != simdjson::SUCCESS) return ArrayOrSerial(e);
-  Json out(Json::value_t::object);
-  auto& map = out.get_ref<Json::object_t&>();
-  map.reserve(obj.size());
-  for (simdjson::dom::key_value_pair field : obj) map[std::string(field.key)] = ArrayOrSerial(field.value);
-  return out;
 }
 
 bool ParseJsonFast(std::string_view text, Json* out) {

@@ -643,7 +643,7 @@ void ReadAllNodes(const NodeList& nodes, const NodeDefaults& defaults, const std
   // Slots that cost no allocation (a node's inputs start null; ReadNode makes them an object).
   wf->nodes.resize(nodes.size());
   {
-    // The document is only read meanwhile; each thread writes its own range of slots.
+    // Each thread reads its own range of the list into its own range of slots.
     std::thread helper;
     std::exception_ptr helper_failure;  // rethrown here, as a single pass would have thrown
     if (ranges.size() > 1)

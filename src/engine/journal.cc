@@ -779,7 +779,7 @@ std::unique_ptr<NodeList> HeaderWorkflow::TakeApart(Json* rest) {
 
 Json HeaderWorkflow::Take() {
   if (!parsed_) return Json();
-  Json doc = ToJsonInParallel(parsed_->workflow);
+  Json doc = ToJson(parsed_->workflow);
   parsed_.reset();
   return doc;
 }
