@@ -85,3 +85,23 @@ expect_exit 2 "$COMFYRUN" run bad.json -o badout
 grep -q "did you mean 'shell'" last.err || fail "no hint"
 [ ! -e badout ] || fail "an invalid workflow created output"
 pass "invalid workflow: exit 2, nothing written"
+
+# A big workflow (two threads read its nodes; resume converts the header's nodes as it reads
+# them): a resume of a journal cut short runs only the nodes the journal has not completed,
+# and their templates see the outputs of the nodes completed before.
+python3 - <<'PY'
+import json, os
+nodes = [{"id": "n0", "type": "value", "inputs": {"v": 1}}]
+nodes += [{"id": f"n{i}", "type": "value", "inputs": {"v": f"<<n{i - 1}.v>>", "i": i}} for i in range(1, 5000)]
+nodes.append({"id": "last", "type": "shell", "inputs": {"argv": ["sh", "-c", "echo $1 >> " + os.getcwd() + "/big.log", "x", "<<n4999.i>>"]}})
+json.dump({"workflowId": "e2e-big", "nodes": nodes}, open("big.json", "w"))
+PY
+expect_exit 0 "$COMFYRUN" run big.json -q --journal j/big.jsonl
+# Keep the header, run_started and the first 3,000 completions: as if killed there.
+head -n 3002 j/big.jsonl > j/big-cut.jsonl
+expect_exit 0 "$COMFYRUN" resume j/big-cut.jsonl --json
+[ "$(grep -c '"type":"completed"' j/big-cut.jsonl)" -eq 5001 ] || fail "big resume: completions $(grep -c '"type":"completed"' j/big-cut.jsonl)"
+[ "$(sort -u big.log)" = "4999" ] && [ "$(wc -l < big.log)" -eq 2 ] || fail "big resume: last ran $(wc -l < big.log) times: $(cat big.log)"
+jq -e '.counts.completed == 5001 and (.nodes | length == 5001) and .nodes[4000].outputs.v == 1' "$(jq -r .metrics last.out)" >/dev/null \
+  || fail "big resume metrics"
+pass "resume of a 5,000-node journal cut short"
