@@ -81,45 +81,39 @@ struct Checker {
     AddError(diags, wf.file, node.id, path, std::move(message), std::move(hint));
   }
 
-  /// Whether `node` makes output `name` available to references (or may: open outputs).
-  /// KnownOutputs without building the list, which only an error message needs: every
-  /// reference of every node is checked, 100,000 of them in a large workflow.
-  static bool HasOutput(const WorkflowNode& node, const std::string& name) {
-    if (!node.spec) return true;
+  /// Calls visit(name) for each output name a node makes available to references, until it
+  /// returns true; returns whether it did. *open: more names may appear (any name is fine).
+  template <class Visit>
+  static bool VisitKnownOutputs(const WorkflowNode& node, bool* open, Visit visit) {
+    *open = !node.spec || node.spec->open_outputs == OpenOutputs::kAny;
+    if (!node.spec) return false;
     for (const auto& o : node.spec->outputs)
-      if (o.name == name) return true;
-    switch (node.spec->open_outputs) {
-      case OpenOutputs::kNone: return false;
-      case OpenOutputs::kFromInputs: return node.inputs.contains(name);
-      case OpenOutputs::kFromExtract:
-        return node.inputs.contains("extract") && node.inputs["extract"].is_object() &&
-               node.inputs["extract"].contains(name);
-      case OpenOutputs::kAny: return true;
-    }
-    return true;
+      if (visit(o.name)) return true;
+    const Json* more = nullptr;
+    if (node.spec->open_outputs == OpenOutputs::kFromInputs) more = &node.inputs;
+    if (node.spec->open_outputs == OpenOutputs::kFromExtract && node.inputs.contains("extract") &&
+        node.inputs["extract"].is_object())
+      more = &node.inputs["extract"];
+    if (more)
+      for (auto it = more->begin(); it != more->end(); ++it)
+        if (visit(it.key())) return true;
+    return false;
+  }
+
+  /// Whether `node` makes output `name` available (or may): without building the list of
+  /// outputs, which only an error message needs; every reference of every node is checked.
+  static bool HasOutput(const WorkflowNode& node, const std::string& name) {
+    bool open = false;
+    return VisitKnownOutputs(node, &open, [&](const std::string& o) { return o == name; }) || open;
   }
 
   /// The output names a node makes available to references, and whether more may appear.
   std::vector<std::string> KnownOutputs(const WorkflowNode& node, bool* open) const {
     std::vector<std::string> names;
-    *open = false;
-    if (!node.spec) {
-      *open = true;
-      return names;
-    }
-    for (const auto& o : node.spec->outputs) names.push_back(o.name);
-    switch (node.spec->open_outputs) {
-      case OpenOutputs::kNone: break;
-      case OpenOutputs::kFromInputs:
-        for (auto it = node.inputs.begin(); it != node.inputs.end(); ++it) names.push_back(it.key());
-        break;
-      case OpenOutputs::kFromExtract:
-        if (node.inputs.contains("extract") && node.inputs["extract"].is_object())
-          for (auto it = node.inputs["extract"].begin(); it != node.inputs["extract"].end(); ++it)
-            names.push_back(it.key());
-        break;
-      case OpenOutputs::kAny: *open = true; break;
-    }
+    VisitKnownOutputs(node, open, [&](const std::string& o) {
+      names.push_back(o);
+      return false;
+    });
     return names;
   }
 
