@@ -53,6 +53,10 @@ constexpr uint16_t kWsMessageTooBig = 1009;
 std::string WsAcceptKey(std::string_view client_key);
 /// A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
 std::string NewWsKey();
+/// Checks the server's reply to the opening handshake (`head`: status line and headers, up to
+/// the blank line) against the key we sent. Returns "" when the upgrade succeeded, else why
+/// not; a reply that is not 101 also sets *http_status (0 when it is not HTTP at all).
+std::string CheckWsHandshakeReply(const std::string& head, const std::string& client_key, int* http_status);
 
 /// One encoded frame. `masked` (client to server) XORs the payload with a random key, or with
 /// `mask_key` (4 bytes) when given (tests). Control frames must have fin and <= 125 bytes.
