@@ -204,6 +204,7 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
         v.prob_best = post.prob_best[j];
         v.expected_loss = post.expected_loss[j];
         v.composite_ci = post.ci[j];
+        v.composite_median = post.median[j];
       }
     }
   }

@@ -300,6 +300,7 @@ CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& 
   r.prob_beats_baseline.assign(k, 0.0);
   r.expected_loss.assign(k, 0.0);
   r.ci.assign(k, {0.0, 0.0});
+  r.median.assign(k, 0.0);
   r.draws.assign(k, std::vector<double>(std::max(resamples, 0)));
   if (k == 0 || resamples < 1) return r;
 
@@ -385,6 +386,9 @@ CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& 
     std::vector<double> sorted(r.draws[v]);
     std::sort(sorted.begin(), sorted.end());
     r.ci[v] = {QuantileType7(sorted, tail), QuantileType7(sorted, 1 - tail)};
+    // Same draws, same interpolation: a quantile is monotone in p, so the median lies inside
+    // the interval (the observed composite need not: see CompositePosteriorResult).
+    r.median[v] = QuantileType7(sorted, 0.5);
   }
   return r;
 }
