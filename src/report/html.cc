@@ -66,6 +66,7 @@ svg .area{fill:var(--accent-soft);stroke:var(--accent);stroke-width:1.5}
 svg .ci{stroke:var(--accent);stroke-width:2.5;stroke-linecap:round}
 svg .mean{fill:var(--accent);stroke:var(--card);stroke-width:1.5}
 svg .run{fill:var(--muted);opacity:.55}
+svg .observed{fill:var(--card);stroke:var(--ink);stroke-width:1.5}
 svg .run.failed{fill:var(--fail);opacity:.8}
 svg .winner .ci{stroke:var(--ok)}
 svg .winner .mean{fill:var(--ok)}
@@ -107,6 +108,19 @@ details summary{cursor:pointer;color:var(--muted)}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:10px 0 0;font-size:13px}
 dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
 footer{color:var(--muted);font-size:12px;margin-top:8px}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:14px;margin-top:6px}
+.shot{margin:0;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:var(--card)}
+.shot .pic{position:relative;display:flex;align-items:center;justify-content:center;min-height:118px;
+background:var(--stripe);color:var(--muted);font-size:12px;text-decoration:none}
+.shot .pic img{display:block;width:100%;height:auto}
+.shot .play{position:absolute;left:8px;bottom:8px;background:rgba(0,0,0,.68);color:#fff;font-size:12px;
+padding:2px 8px;border-radius:999px}
+.shot figcaption{padding:7px 10px;font-size:12px;line-height:1.35}
+.shot figcaption .id{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-weight:600;word-break:break-all}
+.shot.failed{border-color:var(--fail)}
+.shot.failed .pic{background:var(--fail-soft);color:var(--fail);padding:10px 12px;align-items:flex-start;
+justify-content:flex-start;word-break:break-word;text-align:left}
+.shot.skipped .pic{padding:10px 12px}
 #tip{position:fixed;z-index:10;pointer-events:none;background:#1c2333;color:#fff;font-size:12px;line-height:1.4;
 padding:6px 9px;border-radius:6px;max-width:420px;white-space:pre-line;box-shadow:0 4px 14px rgba(0,0,0,.25);display:none}
 )CSS";
