@@ -231,8 +231,9 @@ TEST_CASE("the A/B report shows the posterior median with its interval and the o
     return std::string(buf);
   };
   // The table cell: median [lo, hi]; the observed value in its own column.
-  CHECK(html.find(fixed(c["median"]) + " [" + fixed(c["ci"][0]) + ", " + fixed(c["ci"][1]) + "]") != std::string::npos);
-  CHECK(html.find("<th class=\"num\">Observed</th>") != std::string::npos);
+  CHECK(html.find(fixed(c["median"]) + "<br><span class=\"muted\">[" + fixed(c["ci"][0]) + ", " + fixed(c["ci"][1]) +
+                  "]</span>") != std::string::npos);
+  CHECK(html.find("title=\"mean composite of the runs\">Observed</th>") != std::string::npos);
   CHECK(html.find("class=\"observed\"") != std::string::npos);
   CHECK(html.find("observed " + fixed(c["observed"])) != std::string::npos);
   CHECK(html.find("a: posterior median " + fixed(c["median"])) != std::string::npos);

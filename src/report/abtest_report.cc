@@ -459,13 +459,16 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
     std::optional<double> observed = NumberAt(comp, "observed");
     if (!observed) observed = NumberAt(comp, "mean");
     auto comp_ci = IntervalAt(comp, "ci");
-    std::string comp_text = median && comp_ci ? EscapeHtml(fmt::format("{} [{}, {}]", FormatValue(Unit::kComposite, *median),
-                                                                   FormatValue(Unit::kComposite, comp_ci->first),
-                                                                   FormatValue(Unit::kComposite, comp_ci->second)))
-                                              : "-";
+    // The interval under the median keeps the column narrow enough for the table to fit.
+    std::string comp_text = median && comp_ci
+                                ? EscapeHtml(FormatValue(Unit::kComposite, *median)) + "<br><span class=\"muted\">" +
+                                      EscapeHtml(fmt::format("[{}, {}]", FormatValue(Unit::kComposite, comp_ci->first),
+                                                             FormatValue(Unit::kComposite, comp_ci->second))) +
+                                      "</span>"
+                                : "-";
     std::string quality_source = StringAt(v, "qualitySource");
     rows += fmt::format(
-        "<tr><td class=\"id\">{}{}</td><td class=\"id\">{}</td><td class=\"num\">{}</td><td>{}</td>"
+        "<tr><td class=\"id\">{}{}</td><td class=\"id wf\">{}</td><td class=\"num\">{}</td><td>{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}/{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}</td></tr>\n",
@@ -479,10 +482,11 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
         median.value_or(-1), comp_text, observed.value_or(-1), Opt(observed, Unit::kComposite), pob.value_or(-1),
         pob ? fmt::format("{:.1f}%", *pob * 100) : "-");
   }
-  body += "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable\"><thead><tr>"
+  body += "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable compact\"><thead><tr>"
           "<th>Variant</th><th>Workflow</th><th class=\"num\">Runs</th><th>Status</th><th class=\"num\">Succeeded</th>"
           "<th class=\"num\">Duration</th><th class=\"num\">Cost / run</th><th class=\"num\">Quality</th>"
-          "<th class=\"num\">Composite [95% interval]</th><th class=\"num\">Observed</th><th class=\"num\">P(best)</th></tr></thead><tbody>\n" +
+          "<th class=\"num\" title=\"posterior median, its 95% interval below\">Composite</th>"
+          "<th class=\"num\" title=\"mean composite of the runs\">Observed</th><th class=\"num\">P(best)</th></tr></thead><tbody>\n" +
           rows + "</tbody></table></div></section>\n";
 
   // Comparisons with the baseline.

@@ -93,6 +93,9 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[aria-sort=ascending]::after{content:" \25B2";font-size:9px}
 table.sortable th[aria-sort=descending]::after{content:" \25BC";font-size:9px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num div.muted{white-space:normal;min-width:110px;max-width:150px;margin-left:auto;font-size:11.5px}
+td.id.wf{min-width:0}
+table.compact th,table.compact td{padding:6px 7px}
 tbody tr:hover td,tr.hl td{background:var(--accent-soft)}
 tfoot td{font-weight:650;border-bottom:0}
 td.err{color:var(--fail);min-width:200px;max-width:360px;word-break:break-word}

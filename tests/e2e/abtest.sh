@@ -50,8 +50,8 @@ grep -q '^(b) baseline: ' last.err || fail "no legend for (b)"
 grep -qE '^\* (leader|winner): ' last.err || fail "no legend for *"
 grep -q 'observed: mean composite of the runs' last.err || fail "no legend for the observed column"
 expect_exit 0 "$COMFYRUN" report "$r" --html aria4.html
-grep -q '<th class="num">Observed</th>' aria4.html || fail "no observed column in the A/B report"
-cell=$(jq -r '.variants[0].composite | "\(.median) \(.ci[0]) \(.ci[1])"' "$r" | xargs printf '%.3f [%.3f, %.3f]')
+grep -q '>Observed</th>' aria4.html || fail "no observed column in the A/B report"
+cell=$(jq -r '.variants[0].composite | "\(.median) \(.ci[0]) \(.ci[1])"' "$r" | xargs printf '%.3f<br><span class="muted">[%.3f, %.3f]')
 grep -qF "$cell" aria4.html || fail "the A/B report does not show the median with its interval ($cell)"
 grep -q 'class="observed"' aria4.html || fail "the observed composite is not drawn in the A/B report"
 pass "composite: posterior median inside its interval, observed apart, in the table, JSON and report; legend"
