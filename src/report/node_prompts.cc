@@ -15,8 +15,8 @@ std::unordered_map<std::string, NodePrompt> NodePrompts(const JournalReplay& rep
   const Json& header = replay.header;
   if (!header.is_object() || !header.contains("workflow") || !header["workflow"].is_object()) return prompts;
   const Json& workflow = header["workflow"];
-  const Json nodes = workflow.value("nodes", Json::array());
-  if (!nodes.is_array()) return prompts;
+  if (!workflow.contains("nodes") || !workflow["nodes"].is_array()) return prompts;
+  const Json& nodes = workflow["nodes"];  // not copied: a large run's document is large
   // The header's params are the workflow's defaults merged with --param: what ran. An older
   // header without them falls back to the workflow's defaults.
   Json params = header.value("params", Json());
