@@ -10,8 +10,12 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "comfyrun/abtest/results.h"
 #include "comfyrun/abtest/stats.h"
+#include "comfyrun/media/render.h"
+#include "comfyrun/media/thumbnail.h"
 #include "comfyrun/report/html.h"
 #include "comfyrun/util.h"
 
@@ -91,6 +95,61 @@ Json AbResult(const std::string& description) {
   options.include_run_details = true;
   options.resamples = 2000;
   return AbResultJson("speed-test", description, AnalyzeAbTest(variants, runs, options));
+}
+
+
+/// A run that made pictures, in `dir`: `img` (an image from a prompt written with a param),
+/// `clip` (a video whose prompt names img's output), `broken` (a video node that failed),
+/// `stitch` (skipped after it), `note` (a shell node whose file is not a picture).
+std::string WritePictureJournal(const std::string& dir) {
+  std::filesystem::create_directories(dir + "/out");
+  std::string image = dir + "/out/img.png", video = dir + "/out/clip.mp4";
+  std::ofstream(image) << "png";
+  std::ofstream(video) << "mp4";
+  Json workflow = {{"workflowId", "pics"},
+                   {"params", {{"character", "nobody"}}},
+                   {"nodes",
+                    {{{"id", "img"}, {"type", "character_image"},
+                      {"inputs", {{"characterPrompt", "<<params.character>>, studio light"}}}},
+                     {{"id", "clip"}, {"type", "video_generation"},
+                      {"inputs", {{"prompt", "<<img.caption>> waves at <<run.id>>"}}}},
+                     {{"id", "broken"}, {"type", "video_generation"}, {"inputs", {{"prompt", "<<never.x>>"}}}},
+                     {{"id", "stitch"}, {"type", "video_stitch"}, {"inputs", Json::object()}},
+                     {{"id", "note"}, {"type", "shell"}, {"inputs", Json::object()}}}}};
+  std::vector<Json> records = {
+      {{"type", "header"}, {"format", 1}, {"runId", "pics-1"}, {"workflowId", "pics"}, {"workflow", workflow},
+       {"params", {{"character", "a robot barista"}}}, {"hash", "x"}, {"t", 1000}},
+      {{"type", "run_started"}, {"pid", 1}, {"resume", 0}, {"t", 1000}},
+      {{"type", "node_started"}, {"node", "img"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 1000}},
+      {{"type", "completed"}, {"node", "img"}, {"attempt", 1},
+       {"outputs", {{"characterImagePath", image}, {"caption", "Robo"}}}, {"cost", 0}, {"t", 2000}},
+      {{"type", "node_started"}, {"node", "clip"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 2000}},
+      {{"type", "node_started"}, {"node", "broken"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 2000}},
+      {{"type", "completed"}, {"node", "clip"}, {"attempt", 1}, {"outputs", {{"videoPath", video}}}, {"cost", 0}, {"t", 3000}},
+      {{"type", "attempt_failed"}, {"node", "broken"}, {"attempt", 1}, {"error", "ContentBlocked"},
+       {"message", "the prompt <b>was</b> refused"}, {"cost", 0}, {"t", 2500}},
+      {{"type", "node_failed"}, {"node", "broken"}, {"attempts", 1}, {"error", "ContentBlocked"},
+       {"message", "the prompt <b>was</b> refused"}, {"t", 2500}},
+      {{"type", "node_skipped"}, {"node", "stitch"}, {"because", "broken failed"}, {"t", 2500}},
+      {{"type", "node_started"}, {"node", "note"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 3000}},
+      {{"type", "completed"}, {"node", "note"}, {"attempt", 1}, {"outputs", {{"log", dir + "/out/log.txt"}}},
+       {"cost", 0}, {"t", 3100}},
+      {{"type", "run_finished"}, {"status", "failed"}, {"durationMs", 2100}, {"t", 3100}},
+  };
+  std::string path = dir + "/pics.jsonl";
+  std::ofstream out(path);
+  for (const auto& r : records) out << r.dump() << "\n";
+  return path;
+}
+
+/// Stands in for the media module: a fixed "JPEG", videos by their extension.
+bool FakeThumbnail(const std::string& path, int max_width, ReportThumbnail* out, std::string*) {
+  out->jpeg = "\xFF\xD8 fake";
+  out->width = max_width;
+  out->height = max_width * 9 / 16;
+  out->video = path.ends_with(".mp4");
+  out->duration_seconds = out->video ? 4 : -1;
+  return true;
 }
 
 }  // namespace
@@ -215,6 +274,85 @@ TEST_CASE("the A/B report shows what it has when fields are missing") {
   CHECK(html.find("not computed") != std::string::npos);
   CHECK_FALSE(AbTestReportHtml(Json{{"nodes", Json::array()}}, "x.json", &html, &err));
   CHECK(err.find("not an A/B result") != std::string::npos);
+}
+
+TEST_CASE("the node table shows each prompt as the node used it, not its template") {
+  JournalReplay replay = Replay(WritePictureJournal("pics-prompts"));
+  std::string html = RunReportHtml(replay, "pics.jsonl");
+  // The header's params (defaults merged with --param) and the outputs of completed nodes.
+  CHECK(html.find(">a robot barista, studio light</div>") != std::string::npos);
+  CHECK(html.find(">Robo waves at pics-1</div>") != std::string::npos);
+  CHECK(html.find("title=\"written as: &lt;&lt;params.character&gt;&gt;, studio light\"") != std::string::npos);
+  CHECK(html.find("nobody") == std::string::npos);
+  // A node it names never completed: the template as written, said so.
+  CHECK(html.find("&lt;&lt;never.x&gt;&gt; <span class=\"muted\">(not resolved") != std::string::npos);
+}
+
+TEST_CASE("the gallery embeds thumbnails, links videos and shows a failed node's error in place") {
+  std::string dir = std::filesystem::absolute("pics-gallery").string();
+  JournalReplay replay = Replay(WritePictureJournal(dir));
+  RunReportOptions options;
+  options.page_dir = dir;
+  options.thumbnail = FakeThumbnail;
+  std::string html = RunReportHtml(replay, "pics.jsonl", options);
+  CHECK(html.find("<h2>Outputs</h2>") != std::string::npos);
+  CHECK(html.find("<h2>Outputs</h2>") < html.find("<h2>Timeline</h2>"));
+  CHECK(Count(html, "<img src=\"data:image/jpeg;base64,/9g") == 2);  // base64 of FF D8
+  CHECK(html.find("width=\"256\" height=\"144\"") != std::string::npos);
+  // The video: its poster frame links to the file, relative to the page, with its duration.
+  CHECK(html.find("<a class=\"pic\" href=\"out/clip.mp4\"><img") != std::string::npos);
+  CHECK(html.find("&#9654; 4.0s") != std::string::npos);
+  CHECK(html.find("<a class=\"pic\" href=\"out/img.png\"><img") != std::string::npos);
+  // The failed node's error where its video would be, escaped; the skipped one's reason.
+  size_t broken = html.find("<figure class=\"shot failed\" data-node=\"broken\">");
+  REQUIRE(broken != std::string::npos);
+  CHECK(html.find("ContentBlocked: the prompt &lt;b&gt;was&lt;/b&gt; refused", broken) < html.find("</figure>", broken));
+  CHECK(html.find("data-node=\"stitch\"><div class=\"pic\">skipped: broken failed") != std::string::npos);
+  // Workflow order; a file that is not a picture gets no card.
+  CHECK(html.find("data-node=\"img\"") < html.find("data-node=\"clip\""));
+  CHECK(html.find("data-node=\"note\"") == std::string::npos);
+
+  SUBCASE("links from a page in another folder climb to the files") {
+    options.page_dir = dir + "/reports";
+    std::string other = RunReportHtml(replay, "pics.jsonl", options);
+    CHECK(other.find("href=\"../out/clip.mp4\"") != std::string::npos);
+  }
+  SUBCASE("without the media module: no pictures, every file listed, the reason given") {
+    options.thumbnail = nullptr;
+    options.no_thumbnails = "the media module did not load (no comfyrun_media.so)";
+    std::string bare = RunReportHtml(replay, "pics.jsonl", options);
+    CHECK(bare.find("<img") == std::string::npos);
+    CHECK(bare.find("No pictures: the media module did not load (no comfyrun_media.so).") != std::string::npos);
+    CHECK(bare.find("href=\"out/clip.mp4\">video (no preview)</a>") != std::string::npos);
+    CHECK(bare.find("ContentBlocked: the prompt") != std::string::npos);
+  }
+  SUBCASE("a file that is gone says so") {
+    std::filesystem::remove(dir + "/out/img.png");
+    std::string gone = RunReportHtml(replay, "pics.jsonl", options);
+    CHECK(gone.find("the file is no longer there") != std::string::npos);
+    CHECK(Count(gone, "<img src=\"data:image/jpeg;base64,") == 1);
+  }
+}
+
+TEST_CASE("thumbnails of a real image and video are small JPEGs; a text file is refused") {
+  std::string err;
+  REQUIRE_MESSAGE(media::RenderOfflineImage("a lighthouse", "16:9", "thumb.png", &err), err);
+  REQUIRE_MESSAGE(media::RenderOfflineVideo("a lighthouse", 2, "9:16", "180p", "", "thumb.mp4", &err), err);
+  media::Thumbnail t;
+  REQUIRE_MESSAGE(media::MakeThumbnail("thumb.png", 256, &t, &err), err);
+  CHECK(t.jpeg.substr(0, 2) == "\xFF\xD8");
+  CHECK(t.width == 256);
+  CHECK(t.height == doctest::Approx(144).epsilon(0.02));
+  CHECK(!t.video);
+  CHECK(t.source_width > 256);
+  REQUIRE_MESSAGE(media::MakeThumbnail("thumb.mp4", 256, &t, &err), err);
+  CHECK(t.video);
+  CHECK(t.duration_seconds == doctest::Approx(2).epsilon(0.05));
+  CHECK(t.width <= t.source_width);  // never scaled up
+  CHECK(t.height > t.width);         // 9:16 kept
+  std::ofstream("thumb.txt") << "not a picture";
+  CHECK_FALSE(media::MakeThumbnail("thumb.txt", 256, &t, &err));
+  CHECK(err.find("thumb.txt") != std::string::npos);
 }
 
 TEST_CASE("report tells a journal from an A/B result and refuses anything else with exit 2") {

@@ -65,9 +65,14 @@ Json VariantJson(const AbVariantResult& v, bool run_details) {
   j["metrics"] = {{"durationMs", MetricJson(v.duration_ms, false)},
                   {"costUsd", MetricJson(v.cost_usd, false)},
                   {"quality", MetricJson(v.quality, true)}};
+  // "mean" is the observed composite (kept from schema 2's first form); "median" is the
+  // posterior's, the point that goes with "ci". "observed" repeats "mean" under a name that
+  // says what it is.
   j["composite"] = {{"mean", Num(v.composite)},
                     {"ci", Interval(v.composite_ci)},
-                    {"ciMethod", v.composite_ci ? Json("posterior_beta_bayesian_bootstrap") : Json(nullptr)}};
+                    {"ciMethod", v.composite_ci ? Json("posterior_beta_bayesian_bootstrap") : Json(nullptr)},
+                    {"median", Num(v.composite_median)},
+                    {"observed", Num(v.composite)}};
   j["probabilityOfBest"] = Num(v.prob_best);
   j["expectedLoss"] = Num(v.expected_loss);
   if (run_details) {
@@ -141,6 +146,13 @@ Json ComparisonJson(const AbComparison& c) {
 
 std::string Fixed(const std::optional<double>& v, int decimals) {
   return v && std::isfinite(*v) ? fmt::format("{:.{}f}", *v, decimals) : std::string("-");
+}
+
+/// The composite as shown beside its interval: the posterior median with the interval (both
+/// from the same draws, so the point lies inside), "-" without a posterior.
+std::string CompositeText(const AbVariantResult& v) {
+  if (!v.composite_median || !v.composite_ci) return "-";
+  return fmt::format("{:.3f} [{:.3f},{:.3f}]", *v.composite_median, v.composite_ci->first, v.composite_ci->second);
 }
 
 }  // namespace
@@ -228,13 +240,15 @@ Json AbResultJson(const std::string& test_id, const std::string& description,
 std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
   std::string out = fmt::format("A/B test {}: {} runs, {} succeeded, baseline {}\n", test_id,
                                 a.total_runs, a.total_successes, a.baseline_variant_id);
-  const std::string header = fmt::format("{:<16} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>7}  {}",
-                                         "variant", "runs", "success (95% CrI)", "duration ms",
-                                         "cost USD", "quality", "composite (95% CrI)", "P(best)",
-                                         "status");
+  const std::string header = fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}",
+                                         "variant", "runs", "success [95% CrI]", "duration ms",
+                                         "cost USD", "quality", "composite [95% CrI]", "observed",
+                                         "P(best)", "status");
   out += header + "\n" + std::string(header.size(), '-') + "\n";
+  const bool is_winner = a.decision_status == "winner";
   for (const AbVariantResult& v : a.variants) {
     std::string name = v.variant_id;
+    if (v.variant_id == a.baseline_variant_id) name += " (b)";
     if (a.winner && *a.winner == v.variant_id) name += " *";
     const std::string success =
         v.n > 0 ? fmt::format("{}/{} [{:.2f},{:.2f}]", v.successes, v.n, v.posterior.ci.first,
@@ -245,14 +259,19 @@ std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
       return s.sd ? fmt::format("{:.{}f} +-{:.{}f}", *s.mean, decimals, *s.sd, decimals)
                   : fmt::format("{:.{}f}", *s.mean, decimals);
     };
-    std::string composite = Fixed(v.composite, 3);
-    if (v.composite_ci) {
-      composite += fmt::format(" [{:.3f},{:.3f}]", v.composite_ci->first, v.composite_ci->second);
-    }
-    out += fmt::format("{:<16} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>7}  {}\n", name, v.n,
+    out += fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}\n", name, v.n,
                        success, pm(v.duration_ms.summary, 0), pm(v.cost_usd.summary, 5),
-                       pm(v.quality.summary, 2), composite, Fixed(v.prob_best, 3), v.status);
+                       pm(v.quality.summary, 2), CompositeText(v), Fixed(v.composite, 3),
+                       Fixed(v.prob_best, 3), v.status);
   }
+  // The legend: what the marks and the composite columns mean.
+  if (a.winner) {
+    out += is_winner ? "* winner: P(best) reached the threshold (decision below)\n"
+                     : "* leader: the most likely best so far, not a winner (decision below)\n";
+  }
+  out += "(b) baseline: the variant the comparisons below are made against\n";
+  out += "composite: posterior median [95% credible interval]; observed: mean composite of the runs, which "
+         "can lie outside the interval (the prior pulls a 0% or 100% success rate toward 50%)\n";
   for (const AbComparison& c : a.comparisons) {
     std::string line = fmt::format("{} vs {}:", c.variant_id, c.baseline_variant_id);
     for (const AbMetricComparison& m : c.metrics) {

@@ -1,11 +1,13 @@
 // `comfyrun report FILE --html OUT`: a self-contained HTML page of a run (from its journal)
 // or of an A/B test (from its result JSON); report/report.h has what the pages show.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
 
 #include "comfyrun/cli.h"
+#include "comfyrun/media/module.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/util.h"
 
@@ -40,6 +42,30 @@ InputKind DetectKind(const std::string& path, Json* ab_result, std::string* err)
   return InputKind::kUnknown;
 }
 
+/// The run report's options: links relative to the page's folder, and thumbnails from the
+/// media module when it loads (without it the page still renders, saying why it has none).
+RunReportOptions RunOptionsFor(const ReportOptions& options) {
+  RunReportOptions o;
+  if (options.html != "-") o.page_dir = std::filesystem::path(options.html).parent_path().string();
+  std::string err;
+  const media::Module* module = media::LoadModule(&err);
+  if (!module) {
+    o.no_thumbnails = "the media module did not load (" + err + ")";
+    return o;
+  }
+  o.thumbnail = [module](const std::string& path, int max_width, ReportThumbnail* out, std::string* why) {
+    media::Thumbnail t;
+    if (!module->make_thumbnail(path, max_width, &t, why)) return false;
+    out->jpeg = std::move(t.jpeg);
+    out->width = t.width;
+    out->height = t.height;
+    out->video = t.video;
+    out->duration_seconds = t.duration_seconds;
+    return true;
+  };
+  return o;
+}
+
 }  // namespace
 
 int ReportCommand(const ReportOptions& options) {
@@ -57,7 +83,7 @@ int ReportCommand(const ReportOptions& options) {
         fmt::print(stderr, "comfyrun report: {}: {}\n", options.input, err);
         return kExitInvalid;
       }
-      html = RunReportHtml(replay, options.input);
+      html = RunReportHtml(replay, options.input, RunOptionsFor(options));
       break;
     }
     case InputKind::kAbResult:

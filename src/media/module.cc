@@ -5,6 +5,7 @@
 #include "comfyrun/media/check.h"
 #include "comfyrun/media/media_nodes.h"
 #include "comfyrun/media/render.h"
+#include "comfyrun/media/thumbnail.h"
 
 namespace comfyrun::media {
 namespace {
@@ -19,6 +20,7 @@ const Module kModule{
     .render_offline_video = &RenderOfflineVideo,
     .check_image_file = &CheckImageFile,
     .check_video_file = &CheckVideoFile,
+    .make_thumbnail = &MakeThumbnail,
 };
 
 }  // namespace

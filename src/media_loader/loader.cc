@@ -71,7 +71,7 @@ bool CheckModule(const Module& m, const std::string& where, std::string* err) {
     return false;
   }
   if (!m.run_video_stitch || !m.run_media_probe || !m.render_offline_image || !m.render_offline_video ||
-      !m.check_image_file || !m.check_video_file) {
+      !m.check_image_file || !m.check_video_file || !m.make_thumbnail) {
     *err = fmt::format("media module {} lacks an entry point", where);
     return false;
   }

@@ -65,7 +65,8 @@ std::optional<std::pair<double, double>> IntervalAt(const Json& j, const char* k
 
 /// One variant's numbers for one metric chart.
 struct Point {
-  std::optional<double> mean;
+  std::optional<double> mean;      ///< the point drawn with `ci` (composite: posterior median)
+  std::optional<double> observed;  ///< composite only: the runs' mean, drawn apart from `ci`
   std::optional<std::pair<double, double>> ci;
   std::vector<std::pair<double, bool>> runs;  ///< value, succeeded
   int n = 0;
@@ -98,9 +99,16 @@ Point PointOf(const Json& variant, const std::string& metric) {
     return p;
   }
   if (metric == "composite") {
+    // The posterior median goes with the posterior interval; the observed composite ("mean",
+    // "observed") is drawn as its own mark, since it may lie outside that interval. A result
+    // written before "median" existed shows the interval and the observed mark only.
     const Json& c = variant.value("composite", Json::object());
-    p.mean = NumberAt(c, "mean");
+    p.mean = NumberAt(c, "median");
+    p.observed = NumberAt(c, "observed");
+    if (!p.observed) p.observed = NumberAt(c, "mean");
     p.ci = IntervalAt(c, "ci");
+    if (!p.ci && !p.mean) p.mean = p.observed;  // no posterior: the observed value is all there is
+    if (p.mean && p.observed && *p.mean == *p.observed && !p.ci) p.observed.reset();
     p.n = static_cast<int>(NumberAt(variant, "runs").value_or(0));
     return p;
   }
@@ -135,6 +143,7 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
     points.push_back(PointOf(v, metric));
     const Point& p = points.back();
     if (p.mean) { widen(*p.mean); any = true; }
+    if (p.observed) { widen(*p.observed); any = true; }
     if (p.ci) { widen(p.ci->first); widen(p.ci->second); }
     for (const auto& r : p.runs) widen(r.first);
   }
@@ -187,8 +196,19 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
       out += fmt::format("<line class=\"ci\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"/>", SvgNumber(X(p.ci->first)),
                          SvgNumber(X(p.ci->second)), SvgNumber(y));
     }
+    if (p.observed) {
+      double x = X(*p.observed);
+      out += fmt::format("<path class=\"observed\" d=\"M{} {}l4.5 4.5l-4.5 4.5l-4.5 -4.5z\"><title>{}</title></path>",
+                         SvgNumber(x), SvgNumber(y - 4.5),
+                         EscapeHtml(fmt::format("{}: observed {} (mean composite of the runs)", id,
+                                                FormatValue(def.unit, *p.observed))));
+    }
+    const bool composite = metric == "composite";
     if (p.mean) {
-      std::string tip = fmt::format("{}: {} {}", id, metric == "successRate" ? "posterior mean" : "mean",
+      std::string tip = fmt::format("{}: {} {}", id,
+                                    metric == "successRate" ? "posterior mean"
+                                    : composite && p.ci     ? "posterior median"
+                                                            : "mean",
                                     FormatValue(def.unit, *p.mean));
       if (p.ci)
         tip += fmt::format(", 95% interval {} to {}", FormatValue(def.unit, p.ci->first), FormatValue(def.unit, p.ci->second));
@@ -198,6 +218,11 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
       out += fmt::format("<circle class=\"mean\" cx=\"{}\" cy=\"{}\" r=\"5\"><title>{}</title></circle>", SvgNumber(X(*p.mean)),
                          SvgNumber(y), EscapeHtml(tip));
       text = FormatValue(def.unit, *p.mean);
+      if (p.ci) text += " [" + FormatValue(def.unit, p.ci->first) + ", " + FormatValue(def.unit, p.ci->second) + "]";
+      // The observed value is the diamond (its tooltip and the table give the number): the
+      // text column has room for one point and its interval only.
+    } else if (p.observed) {
+      text = "observed " + FormatValue(def.unit, *p.observed);
       if (p.ci) text += " [" + FormatValue(def.unit, p.ci->first) + ", " + FormatValue(def.unit, p.ci->second) + "]";
     } else {
       text = "no data";
@@ -402,13 +427,16 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
   static const MetricDef kCost{"Cost per run", "Mean with its 95% t interval; every attempt counts.", Unit::kUsd, true, 0, 0};
   static const MetricDef kQuality{"Quality (0-10)", "Mean score of scored successful runs with its 95% t interval.",
                                   Unit::kScore, false, 0, 10};
-  static const MetricDef kComposite{"Composite score", "Success, quality, cost and duration in one number (0-1), with "
-                                    "its 95% posterior interval.", Unit::kComposite, false, 0, 1};
+  static const MetricDef kComposite{"Composite score", "Success, quality, cost and duration in one number (0-1): the "
+                                    "posterior median with its 95% interval, and the observed mean of the runs "
+                                    "(&#9671;), which can lie outside the interval because the prior pulls a 0% or "
+                                    "100% success rate toward 50%.", Unit::kComposite, false, 0, 1};
   body += "<section class=\"panel\"><h2>Variants</h2><p class=\"note\">";
   body += "\u2605 marks the ";
   body += status == "winner" ? "winner" : "leader";
   body += "; intervals that overlap a lot mean the data cannot tell the variants apart yet.</p>";
-  body += "<div class=\"legend\"><span><i class=\"l-ci\"></i>95% interval</span><span>&#9679; mean</span>"
+  body += "<div class=\"legend\"><span><i class=\"l-ci\"></i>95% interval</span><span>&#9679; mean (composite: "
+          "posterior median)</span><span>&#9671; observed composite</span>"
           "<span><i class=\"l-run\"></i>one run</span></div><div class=\"grid2\">";
   body += MetricChart(kSuccess, "successRate", variants, baseline, winner);
   body += MetricChart(kComposite, "composite", variants, baseline, winner);
@@ -426,11 +454,24 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
     const Json& metrics = v.value("metrics", Json::object());
     auto mean_of = [&](const char* key) { return NumberAt(metrics.value(key, Json::object()), "mean"); };
     std::optional<double> pob = NumberAt(v, "probabilityOfBest");
+    const Json& comp = v.value("composite", Json::object());
+    std::optional<double> median = NumberAt(comp, "median");
+    std::optional<double> observed = NumberAt(comp, "observed");
+    if (!observed) observed = NumberAt(comp, "mean");
+    auto comp_ci = IntervalAt(comp, "ci");
+    // The interval under the median keeps the column narrow enough for the table to fit.
+    std::string comp_text = median && comp_ci
+                                ? EscapeHtml(FormatValue(Unit::kComposite, *median)) + "<br><span class=\"muted\">" +
+                                      EscapeHtml(fmt::format("[{}, {}]", FormatValue(Unit::kComposite, comp_ci->first),
+                                                             FormatValue(Unit::kComposite, comp_ci->second))) +
+                                      "</span>"
+                                : "-";
     std::string quality_source = StringAt(v, "qualitySource");
     rows += fmt::format(
-        "<tr><td class=\"id\">{}{}</td><td class=\"id\">{}</td><td class=\"num\">{}</td><td>{}</td>"
+        "<tr><td class=\"id\">{}{}</td><td class=\"id wf\">{}</td><td class=\"num\">{}</td><td>{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}/{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td></tr>\n",
+        "<td class=\"num\" data-v=\"{}\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
+        "<td class=\"num\" data-v=\"{}\">{}</td></tr>\n",
         EscapeHtml(id), id == baseline ? " <span class=\"muted\">(baseline)</span>" : "", EscapeHtml(StringAt(v, "workflowId")),
         static_cast<int>(NumberAt(v, "runs").value_or(0)), Badge(StringAt(v, "status")),
         NumberAt(sr, "rate").value_or(-1), static_cast<int>(NumberAt(sr, "successes").value_or(0)),
@@ -438,14 +479,14 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
         mean_of("costUsd").value_or(-1), Opt(mean_of("costUsd"), Unit::kUsd), mean_of("quality").value_or(-1),
         Opt(mean_of("quality"), Unit::kScore),
         quality_source.empty() ? "" : "<div class=\"muted\">" + EscapeHtml(Abbreviate(quality_source, 120)) + "</div>",
-        NumberAt(v.value("composite", Json::object()), "mean").value_or(-1),
-        Opt(NumberAt(v.value("composite", Json::object()), "mean"), Unit::kComposite), pob.value_or(-1),
+        median.value_or(-1), comp_text, observed.value_or(-1), Opt(observed, Unit::kComposite), pob.value_or(-1),
         pob ? fmt::format("{:.1f}%", *pob * 100) : "-");
   }
-  body += "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable\"><thead><tr>"
+  body += "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable compact\"><thead><tr>"
           "<th>Variant</th><th>Workflow</th><th class=\"num\">Runs</th><th>Status</th><th class=\"num\">Succeeded</th>"
           "<th class=\"num\">Duration</th><th class=\"num\">Cost / run</th><th class=\"num\">Quality</th>"
-          "<th class=\"num\">Composite</th><th class=\"num\">P(best)</th></tr></thead><tbody>\n" +
+          "<th class=\"num\" title=\"posterior median, its 95% interval below\">Composite</th>"
+          "<th class=\"num\" title=\"mean composite of the runs\">Observed</th><th class=\"num\">P(best)</th></tr></thead><tbody>\n" +
           rows + "</tbody></table></div></section>\n";
 
   // Comparisons with the baseline.

@@ -66,6 +66,7 @@ svg .area{fill:var(--accent-soft);stroke:var(--accent);stroke-width:1.5}
 svg .ci{stroke:var(--accent);stroke-width:2.5;stroke-linecap:round}
 svg .mean{fill:var(--accent);stroke:var(--card);stroke-width:1.5}
 svg .run{fill:var(--muted);opacity:.55}
+svg .observed{fill:var(--card);stroke:var(--ink);stroke-width:1.5}
 svg .run.failed{fill:var(--fail);opacity:.8}
 svg .winner .ci{stroke:var(--ok)}
 svg .winner .mean{fill:var(--ok)}
@@ -92,6 +93,9 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[aria-sort=ascending]::after{content:" \25B2";font-size:9px}
 table.sortable th[aria-sort=descending]::after{content:" \25BC";font-size:9px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num div.muted{white-space:normal;min-width:110px;max-width:150px;margin-left:auto;font-size:11.5px}
+td.id.wf{min-width:0}
+table.compact th,table.compact td{padding:6px 7px}
 tbody tr:hover td,tr.hl td{background:var(--accent-soft)}
 tfoot td{font-weight:650;border-bottom:0}
 td.err{color:var(--fail);min-width:200px;max-width:360px;word-break:break-word}
@@ -107,6 +111,19 @@ details summary{cursor:pointer;color:var(--muted)}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:10px 0 0;font-size:13px}
 dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
 footer{color:var(--muted);font-size:12px;margin-top:8px}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:14px;margin-top:6px}
+.shot{margin:0;border:1px solid var(--line);border-radius:8px;overflow:hidden;background:var(--card)}
+.shot .pic{position:relative;display:flex;align-items:center;justify-content:center;min-height:118px;
+background:var(--stripe);color:var(--muted);font-size:12px;text-decoration:none}
+.shot .pic img{display:block;width:100%;height:auto}
+.shot .play{position:absolute;left:8px;bottom:8px;background:rgba(0,0,0,.68);color:#fff;font-size:12px;
+padding:2px 8px;border-radius:999px}
+.shot figcaption{padding:7px 10px;font-size:12px;line-height:1.35}
+.shot figcaption .id{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-weight:600;word-break:break-all}
+.shot.failed{border-color:var(--fail)}
+.shot.failed .pic{background:var(--fail-soft);color:var(--fail);padding:10px 12px;align-items:flex-start;
+justify-content:flex-start;word-break:break-word;text-align:left}
+.shot.skipped .pic{padding:10px 12px}
 #tip{position:fixed;z-index:10;pointer-events:none;background:#1c2333;color:#fff;font-size:12px;line-height:1.4;
 padding:6px 9px;border-radius:6px;max-width:420px;white-space:pre-line;box-shadow:0 4px 14px rgba(0,0,0,.25);display:none}
 )CSS";

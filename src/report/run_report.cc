@@ -11,6 +11,7 @@
 #include "comfyrun/report/html.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/util.h"
+#include "run_report_parts.h"
 
 // Implementation details: the SVG is drawn here, not by the script, so the page reads the
 // same without JavaScript and tests can check it as text. Times are unix milliseconds until
@@ -39,38 +40,18 @@ struct NodeView {
   const Json* metrics = nullptr;     ///< its entry in BuildRunMetrics' "nodes"
   const JournalNode* journal = nullptr;
   std::vector<Attempt> attempts;
-  std::string prompt;                ///< from the header's workflow, for the table
+  NodePrompt prompt;                 ///< from the header's workflow, resolved, for the table
   std::string skipped_because;
   int64_t first = 0, last = 0;       ///< first ready .. last end (0 when it never ran)
   int row = 0;                       ///< data-row: shared by bars, label and table row
   bool critical = false;
 };
 
-/// Node id -> the text that says what the node makes (prompt, characterPrompt or command),
-/// from the header's workflow; built once (a lookup per node would be quadratic).
-std::unordered_map<std::string, std::string> PromptsOf(const Json& header) {
-  std::unordered_map<std::string, std::string> prompts;
-  if (!header.contains("workflow") || !header["workflow"].is_object()) return prompts;
-  const Json& nodes = header["workflow"].value("nodes", Json::array());
-  if (!nodes.is_array()) return prompts;
-  for (const auto& n : nodes) {
-    if (!n.is_object() || !n.contains("inputs")) continue;
-    for (const char* key : {"prompt", "characterPrompt", "command"}) {
-      std::string p = StringAt(n["inputs"], key);
-      if (!p.empty()) {
-        prompts.emplace(StringAt(n, "id"), std::move(p));
-        break;
-      }
-    }
-  }
-  return prompts;
-}
-
 std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metrics) {
   std::set<std::string> critical;
   for (const auto& id : metrics.value("criticalPath", Json::array()))
     if (id.is_string()) critical.insert(id.get<std::string>());
-  std::unordered_map<std::string, std::string> prompts = PromptsOf(replay.header);
+  std::unordered_map<std::string, NodePrompt> prompts = NodePrompts(replay);
   std::vector<NodeView> views;
   for (const auto& m : metrics["nodes"]) {
     NodeView v;
@@ -395,6 +376,15 @@ std::string Badge(const std::string& status) {
   return fmt::format("<span class=\"badge s-{}\">{}</span>", cls, EscapeHtml(status));
 }
 
+/// The prompt under a node's id: the text the node used; the template it was written with in
+/// the tooltip; as written, marked, when a node it names did not complete.
+std::string PromptHtml(const NodePrompt& p) {
+  if (p.text.empty()) return "";
+  std::string title = p.text == p.written ? "" : " title=\"" + EscapeHtml("written as: " + Abbreviate(p.written, 300)) + "\"";
+  return fmt::format("<div class=\"prompt\"{}>{}{}</div>", title, EscapeHtml(Abbreviate(p.text, 140)),
+                     p.resolved ? "" : " <span class=\"muted\">(not resolved: a node it names did not complete)</span>");
+}
+
 std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
   std::string rows;
   int total_attempts = 0;
@@ -435,7 +425,7 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
         "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"err\">{}</td></tr>\n",
         v.row, v.critical ? "<span class=\"crit-dot\" title=\"on the critical path\">&#9670; </span>" : "",
         EscapeHtml(v.id),
-        v.prompt.empty() ? "" : "<div class=\"prompt\">" + EscapeHtml(Abbreviate(v.prompt, 140)) + "</div>",
+        PromptHtml(v.prompt),
         EscapeHtml(v.type), Badge(v.status), attempts, attempts,
         retries > 0 ? fmt::format(" <span class=\"muted\">({} failed)</span>", retries) : "", EscapeHtml(model_text),
         v.first > 0 ? v.first - t0 : -1, EscapeHtml(start), wait, wait > 0 ? EscapeHtml(FormatMs(static_cast<double>(wait))) : "-",
@@ -454,7 +444,7 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
 
 }  // namespace
 
-std::string RunReportHtml(const JournalReplay& replay, const std::string& source) {
+std::string RunReportHtml(const JournalReplay& replay, const std::string& source, const RunReportOptions& options) {
   Json metrics = BuildRunMetrics(replay);
   std::vector<NodeView> views = BuildViews(replay, metrics);
   const Json& header = replay.header;
@@ -524,6 +514,9 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
     for (const auto& w : warnings) body += "<li>" + EscapeHtml(w) + "</li>";
     body += "</ul></section>\n";
   }
+
+  // What the run made, first: the pictures are what a user of a generation pipeline looks for.
+  body += GallerySection(replay, metrics, options);
 
   // Timeline.
   body += "<section class=\"panel\"><h2>Timeline</h2>";

@@ -28,6 +28,34 @@ grep -q "detailed-prompt" last.err || fail "no table on stderr: $(cat last.err)"
 [ "$(jq -r .run.journal "$r" | xargs head -1 | jq -r '.abtest.testId')" = "aria-prompt-v1-vs-v2" ] || fail "journal header has no abtest manifest"
 pass "older format offline: legacy fields and statistics"
 
+# The composite a reader sees beside its interval lies inside it (the posterior median); the
+# observed composite is shown apart, labelled. 4 repeats at 100% success: the case where the
+# prior leaves the observed composite above the interval. The marks have a legend.
+expect_exit 0 "$COMFYRUN" abtest "$COMFYRUN_SOURCE_DIR/ab-tests/aria-prompt-comparison.json" --offline --repeats 4 -o aria4
+r=$(result_of aria4 aria-prompt-v1-vs-v2)
+jq -e 'all(.variants[]; .composite.ci[0] <= .composite.median and .composite.median <= .composite.ci[1]
+                        and .composite.observed == .composite.mean and (.composite.observed | type == "number"))' "$r" >/dev/null \
+  || fail "composite: $(jq -c '[.variants[] | .composite]' "$r")"
+rows=$(grep -E '^(detailed-prompt|simple-prompt) ' last.err | grep -v ' vs ') || fail "no variant rows in the table: $(cat last.err)"
+[ "$(wc -l <<<"$rows")" -eq 2 ] || fail "expected 2 variant rows: $rows"
+while read -r row; do
+  cell=$(grep -oE '[0-9.]+ \[[0-9.]+,[0-9.]+\]' <<<"$row" | tail -1)
+  awk -v c="$cell" 'BEGIN { split(c, a, /[ \[,\]]+/); exit !(a[2] <= a[1] && a[1] <= a[3]) }' \
+    || fail "the table shows a composite outside its interval: $row"
+  observed=$(jq -r --arg id "${row%% *}" '.variants[] | select(.variantId == $id) | .composite.observed' "$r")
+  grep -qF " $(printf '%.3f' "$observed") " <<<"$row" || fail "the observed composite $observed is not in the row: $row"
+done <<<"$rows"
+grep -q '^detailed-prompt (b) ' last.err || fail "the baseline is not marked: $(cat last.err)"
+grep -q '^(b) baseline: ' last.err || fail "no legend for (b)"
+grep -qE '^\* (leader|winner): ' last.err || fail "no legend for *"
+grep -q 'observed: mean composite of the runs' last.err || fail "no legend for the observed column"
+expect_exit 0 "$COMFYRUN" report "$r" --html aria4.html
+grep -q '>Observed</th>' aria4.html || fail "no observed column in the A/B report"
+cell=$(jq -r '.variants[0].composite | "\(.median) \(.ci[0]) \(.ci[1])"' "$r" | xargs printf '%.3f<br><span class="muted">[%.3f, %.3f]')
+grep -qF "$cell" aria4.html || fail "the A/B report does not show the median with its interval ($cell)"
+grep -q 'class="observed"' aria4.html || fail "the observed composite is not drawn in the A/B report"
+pass "composite: posterior median inside its interval, observed apart, in the table, JSON and report; legend"
+
 # A variant that always fails has success 0 and is not the winner; quality from a shell node.
 cat > fails.json <<JSON
 {"testId": "fails", "repeats": 3, "quality": "work.score", "variants": [

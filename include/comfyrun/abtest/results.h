@@ -1,5 +1,5 @@
 #pragma once
-// The A/B result JSON (schema version 2, ../shared/ABTEST.md §5) and the terminal comparison
+// The A/B result JSON (schema version 2, docs/abtest.md, "The result file") and the terminal comparison
 // table, both built from an AbAnalysis (stats.h).
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// A/B test statistics for workflow variants (issue 7, ../shared/ABTEST.md). Pure code: no
+// A/B test statistics for workflow variants (issue 7; docs/abtest.md explains them to users). Pure code: no
 // engine dependency. The runner hands over one AbRun per executed run; AnalyzeAbTest turns
 // them into per-variant summaries, pairwise comparisons against the baseline, the composite
 // score with its posterior (probability of being best), a decision and warnings. results.h
@@ -8,7 +8,7 @@
 // Every distribution function here is implemented in this module (no Boost): regularized
 // incomplete beta by continued fraction, Student t and Beta quantiles by safeguarded Newton,
 // normal quantile by Acklam + Halley. Accuracy is ~1e-13 relative in the ranges used; the
-// tests reproduce ../shared/abtest-vectors.json at 1e-6 and its Monte Carlo values bit for bit.
+// tests reproduce tests/data/abtest-vectors.json at 1e-6 and its Monte Carlo values bit for bit.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -187,6 +187,9 @@ struct CompositePosteriorResult {
   std::vector<double> prob_beats_baseline;    ///< P(C_i > C_baseline), strict
   std::vector<double> expected_loss;          ///< E[max_j C_j − C_i]
   std::vector<std::pair<double, double>> ci;  ///< type-7 quantiles of the draws
+  /// The draws' median (type 7): the point to show with `ci`. `observed` may lie outside
+  /// `ci`: at a 0% or 100% observed success rate the Beta prior pulls the draws toward 0.5.
+  std::vector<double> median;
   std::vector<std::vector<double>> draws;     ///< [variant][resample]; kept for bandit use
 };
 /// Draws `resamples` posterior composites per variant with a fresh std::mt19937_64(seed):
@@ -241,6 +244,9 @@ struct AbVariantResult {
   BetaPosterior posterior;
   AbMetricSummary duration_ms, cost_usd, quality;
   std::optional<double> composite;  ///< observed mean per-run utility
+  /// Posterior median and interval of the composite; set together, when P(best) is computed.
+  /// Show the median with the interval, never `composite` (it may lie outside the interval).
+  std::optional<double> composite_median;
   std::optional<std::pair<double, double>> composite_ci;
   std::optional<double> prob_best, expected_loss;
   std::optional<double> legacy_score;

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "comfyrun/media/thumbnail.h"
 #include "comfyrun/node_kind.h"
 
 namespace comfyrun::media {
@@ -61,6 +62,8 @@ struct Module {
   /// media/check.h CheckImageFile / CheckVideoFile (the validation of generated files).
   bool (*check_image_file)(const std::string& path, int* width, int* height, std::string* err) = nullptr;
   bool (*check_video_file)(const std::string& path, double* duration, std::string* err) = nullptr;
+  /// media/thumbnail.h MakeThumbnail (the pictures of `comfyrun report`'s gallery).
+  bool (*make_thumbnail)(const std::string& path, int max_width, Thumbnail* out, std::string* err) = nullptr;
 };
 
 /// This build's layout; inline, so the executable and the module each compile their own.

@@ -7,14 +7,17 @@
 //    (a Gantt chart, one lane per node, or packed lanes for large runs) showing queue waits,
 //    failed attempts, retry waits, interrupted attempts, cached and skipped nodes, and the
 //    critical path; the number of attempts running over time; a table of time and cost per
-//    node.
-//  - A/B report, from an A/B result JSON (abtest/results.h, ../shared/ABTEST.md §5): the
+//    node, with each node's prompt as it was used (templates resolved); a gallery of the
+//    run's pictures: a thumbnail of each image and a poster frame of each video (linked to
+//    the file), and a failed node's error where its output would be.
+//  - A/B report, from an A/B result JSON (abtest/results.h, docs/abtest.md): the
 //    decision and warnings; per metric (success rate, duration, cost, quality, composite) a
 //    chart of each variant's mean with its 95% interval and the individual runs; the
 //    probability of being best; the comparisons with the baseline; the analysis settings.
 //
 // All text from the files is escaped (report/html.h). The pages work without JavaScript;
 // the script only adds sorting, highlighting and tooltips.
+#include <functional>
 #include <string>
 
 #include "comfyrun/journal.h"
@@ -22,11 +25,33 @@
 
 namespace comfyrun {
 
+/// A picture for the gallery: a JPEG and what it shows.
+struct ReportThumbnail {
+  std::string jpeg;            ///< bytes, embedded in the page as a data URI
+  int width = 0, height = 0;   ///< of the JPEG
+  bool video = false;
+  double duration_seconds = -1;  ///< videos; -1 when unknown
+};
+/// Makes the thumbnail of a media file, at most `max_width` pixels wide; false with *err.
+using ReportThumbnailer =
+    std::function<bool(const std::string& path, int max_width, ReportThumbnail* out, std::string* err)>;
+
+struct RunReportOptions {
+  /// The folder the page is written to: links to the run's videos are relative to it, so the
+  /// page and the run folder can move together. "" = the working directory.
+  std::string page_dir;
+  /// Null when the media module is missing: the gallery then lists the files without
+  /// pictures, with `no_thumbnails` as the reason.
+  ReportThumbnailer thumbnail;
+  std::string no_thumbnails;
+};
+
 /// The run report of a replayed journal. `source` names the journal in the page footer.
 /// Queue waits per attempt come from the node_started records, so read the journal with
 /// JournalReadOptions::keep_events = true (without events, only the completed attempt's wait,
 /// JournalNode::queue_wait_ms, is shown).
-std::string RunReportHtml(const JournalReplay& replay, const std::string& source);
+std::string RunReportHtml(const JournalReplay& replay, const std::string& source,
+                          const RunReportOptions& options = {});
 
 /// The A/B report of a result document. False with *err when `result` is not an A/B result
 /// (no "testId" or no "variants" list).

@@ -1,0 +1,33 @@
+#pragma once
+// Pieces of the run report (report.h) kept apart from run_report.cc, which draws the summary,
+// the timeline and the node table: what each node's prompt was once its templates were
+// resolved (node_prompts.cc), and the gallery of the run's pictures (gallery.cc).
+#include <string>
+#include <unordered_map>
+
+#include "comfyrun/journal.h"
+#include "comfyrun/json.h"
+#include "comfyrun/report/report.h"
+
+namespace comfyrun {
+
+/// What a node's prompt (its "prompt", "characterPrompt" or "command" input) said.
+struct NodePrompt {
+  std::string text;     ///< as the node used it, or as written when it could not be resolved
+  std::string written;  ///< as written in the workflow, templates and all
+  bool resolved = true; ///< false: a template names a node that did not complete
+};
+
+/// Node id -> its prompt, from the header's workflow, with templates resolved the way the
+/// executor resolved them: `params` from the header (defaults merged with --param), `run`
+/// (id, dir) from the header's run id and --out, and other nodes' outputs from their
+/// completed records. Built once per report (a lookup per node would be quadratic).
+std::unordered_map<std::string, NodePrompt> NodePrompts(const JournalReplay& replay);
+
+/// The gallery panel ("" when the run has no picture to show and no failed picture-making
+/// node): per node, in workflow order, the thumbnails of the images and videos its outputs
+/// name; a failed node's error, and a skipped node's reason, where its picture would be.
+/// `metrics` is BuildRunMetrics(replay).
+std::string GallerySection(const JournalReplay& replay, const Json& metrics, const RunReportOptions& options);
+
+}  // namespace comfyrun
