@@ -116,6 +116,8 @@ void AddResumeCommand(CommandRegistry& registry) {
             "running without a recorded submission run again; failed and skipped nodes get a fresh set of "
             "attempts. The journal holds the workflow and its params, so nothing else is needed; the run's "
             "options are reused unless given again. A lock beside the journal refuses a second process. "
+            "A damaged header, or one whose workflow no longer matches its hash, is refused before anything "
+            "runs; --force runs a workflow that no longer matches. "
             "Resuming a finished run says so and exits 0; an A/B test's journal continues the test.",
             {{"0", "every node succeeded (now or before)"},
              {"1", "the run finished but a node failed"},

@@ -74,7 +74,7 @@ std::string WriteMetrics(const JournalReplay& replay, const Workflow* workflow, 
   std::string path = MetricsPath(out_dir, run_id);
   if (!WriteFileAtomic(path, workflow ? RunMetricsText(replay, *workflow, std::move(found)) : RunMetricsText(replay),
                        &err)) {
-    fmt::print(stderr, "warning: cannot write metrics {}: {}\n", path, err);
+    WriteConsole(stderr, fmt::format("warning: cannot write metrics {}: {}\n", path, err));
     return "";
   }
   return path;
@@ -169,7 +169,7 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
     return nullptr;  // (a build under way is waited for by the future's destructor)
   }
   replay_timer.reset();
-  for (const auto& w : replay.warnings) fmt::print(stderr, "warning: {}: {}\n", journal, w);
+  for (const auto& w : replay.warnings) WriteConsole(stderr, fmt::format("warning: {}: {}\n", journal, w));
   // A header that kept its workflow (an A/B test's, or none was handed on) is decoded whole.
   if (header_error.empty() && !building.valid()) DecodeHeader(replay.header, false, &s->decoded_, &header_error);
   if (!header_error.empty()) {
@@ -201,7 +201,7 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
                          built.hash_error);
       return nullptr;
     }
-    fmt::print(stderr, "warning: {}: {}; going on (--force)\n", journal, built.hash_error);
+    WriteConsole(stderr, fmt::format("warning: {}: {}; going on (--force)\n", journal, built.hash_error));
   }
   if (!built.ok) {
     *diags = std::move(built.diags);
