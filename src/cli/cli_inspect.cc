@@ -1,6 +1,8 @@
 // The commands that check or read without running: validate, plan, nodes, schema, status,
 // trace, report. What they do is in cmd_static.cc, cmd_schema.cc, cmd_status.cc,
 // cmd_trace.cc and cmd_report.cc.
+#include <fmt/format.h>
+
 #include "command_registry.h"
 #include "comfyrun/cli.h"
 #include "comfyrun/commands.h"
@@ -31,12 +33,18 @@ void AddValidateCommand(CommandRegistry& registry) {
 void AddPlanCommand(CommandRegistry& registry) {
   auto plan = registry.Options<PlanOptions>();
   CLI::App* plan_cmd = registry.Add("plan", "show stages (what runs in parallel), critical path and estimated cost",
-                                    [plan] { return PlanCommand(*plan); });
+                                    [plan] {
+                                      if (plan->dot && plan->json) {
+                                        fmt::print(stderr, "comfyrun plan: --dot and --json print the plan in two "
+                                                           "formats: give one or the other\n");
+                                        return static_cast<int>(kExitInvalid);
+                                      }
+                                      return PlanCommand(*plan);
+                                    });
   plan_cmd->add_option("file", plan->file, "workflow file")->required();
   plan_cmd->add_option("-p,--param", plan->params, "NAME=VALUE (repeatable)");
-  auto* json = plan_cmd->add_flag("--json", plan->json, "print the plan as JSON");
-  plan_cmd->add_flag("--dot", plan->dot, "print the graph in Graphviz DOT (render: comfyrun plan F --dot | dot -Tsvg)")
-      ->excludes(json);
+  plan_cmd->add_flag("--json", plan->json, "print the plan as JSON");
+  plan_cmd->add_flag("--dot", plan->dot, "print the graph in Graphviz DOT (render: comfyrun plan F --dot | dot -Tsvg)");
   plan_cmd->add_flag("--offline", plan->offline, "estimate as --offline would run it (cost 0)");
   registry.Manual(plan_cmd,
            {"Shows how a valid workflow would run, without running it: the stages (nodes that can run at the same "

@@ -97,7 +97,7 @@ expect_code 2 "is not a directory" "$COMFYRUN" cache prune --older-than 0 -o pla
 finished=$(ls budget/journals/*.jsonl)
 expect_code 2 "is a run's journal.*comfyrun resume" "$COMFYRUN" run "$finished"
 expect_code 2 "wf.json is a workflow.*comfyrun run wf.json" "$COMFYRUN" resume wf.json
-expect_code 2 "comfyrun plan: .*(--dot|--json).*excludes" "$COMFYRUN" plan wf.json --dot --json
+expect_code 2 "comfyrun plan: --dot and --json.*one or the other" "$COMFYRUN" plan wf.json --dot --json
 pass "--journal DIR, cache -o FILE, journal to run, workflow to resume, plan --dot --json"
 
 # --- parser messages --------------------------------------------------------------------------
