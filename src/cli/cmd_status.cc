@@ -44,7 +44,7 @@ int StatusCommand(const StatusOptions& cli) {
   // A dead run has nothing running: its nodes that were show as interrupted.
   text += fmt::format("  progress: {}/{} completed, {} failed, {} skipped, {} {}, {} pending\n",
                       counts["completed"].get<int>(), total, counts["failed"].get<int>(),
-                      counts["skipped"].get<int>(), running, holder ? "running" : "interrupted",
+                      counts["skipped"].get<int>(), running, !holder && running > 0 ? "interrupted" : "running",
                       counts["pending"].get<int>());
   text += fmt::format("  cost so far: ${:.2f}\n", replay.total_cost);
   for (const auto& n : metrics["nodes"]) {

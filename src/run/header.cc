@@ -31,6 +31,14 @@ class FieldReader {
     return it == obj_.end() ? nullptr : &*it;
   }
   std::string PathOf(std::string_view key) const { return JsonPathMember(path_, key); }
+  /// Fails with a message of its own about the field: "$.key: <message>".
+  bool FailWith(std::string_view key, std::string_view message) {
+    if (ok_) {
+      *err_ = fmt::format("{}: {}", PathOf(key), message);
+      ok_ = false;
+    }
+    return false;
+  }
   bool Fail(std::string_view key, std::string_view expected, const Json* found) {
     if (ok_) {
       *err_ = found ? fmt::format("{}: expected {}, found {}", PathOf(key), expected, Shown(*found))
@@ -241,8 +249,9 @@ bool DecodeHeader(const Json& header, bool workflow_taken, JournalHeader* out, s
   if (format) out->format = static_cast<int>(*format);
   r.String("runId", true, &out->run_id);
   if (r.ok() && !IsPlainRunId(out->run_id))
-    r.Fail("runId", "a plain name (letters, digits, '.', '_', '-'; it names folders under --out)",
-           r.Find("runId"));
+    r.FailWith("runId", fmt::format("{} is not a plain name (letters, digits, '.', '_', '-'); the run id names "
+                                    "folders under --out",
+                                    Quote(out->run_id)));
   r.String("workflowId", true, &out->workflow_id);
   r.String("file", false, &out->file);
   if (!workflow_taken) {
