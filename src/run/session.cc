@@ -222,7 +222,6 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
 }
 
 RunSummary RunSession::Execute() {
-  executed_ = true;
   Executor::InstallSignalHandlers();
   RunSummary summary;
   std::vector<const JournalNode*> found;

@@ -90,7 +90,6 @@ class RunSession {
   std::unique_ptr<Executor> executor_;
   bool resumed_ = false;
   bool already_succeeded_ = false;
-  bool executed_ = false;
 };
 
 }  // namespace comfyrun
