@@ -63,6 +63,7 @@ int RunCommand(const RunOptionsCli& options);
 struct ResumeOptions {
   std::string journal;
   ExecutionOptions exec;
+  bool force = false;                ///< --force: resume a header whose hash does not match
   bool offline_given = false, fail_fast_given = false, out_given = false;
 };
 int ResumeCommand(const ResumeOptions& options);

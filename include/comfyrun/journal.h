@@ -2,9 +2,8 @@
 // The journal: a crash-safe, append-only record of a run (DESIGN.md §5).
 //
 // File format (version 1): JSON lines, one record per line, readable with jq. Every record
-// has "type" and "t" (unix milliseconds). The first record is the header:
-//   {"type":"header","format":1,"runId":..,"workflowId":..,"file":..,"workflow":{..},
-//    "params":{..},"hash":"<sha256 of workflow+params>","options":{..},"comfyrun":"0.1.0","t":..}
+// has "type" and "t" (unix milliseconds). The first record is the header, whose fields and
+// checks are documented with its codec in run/header.h (EncodeHeader, DecodeHeader).
 // Then, in the order things happened:
 //   run_started    {"pid", "resume": 0 for the first run, n for the n-th resume}
 //   node_started   {"node", "attempt", "queueWaitMs"}  (not written for inline kinds such as
@@ -24,7 +23,10 @@
 // A torn last line (a crash mid-write) is ignored by readers and cut off by the next writer.
 // Unknown record types and fields are ignored, so newer comfyruns can add them.
 // A lock file beside the journal (<journal>.lock, flock + the holder's pid) stops a second
-// process from writing the same journal.
+// process from writing the same journal. The writer removes it when it closes, still holding
+// the lock; whoever takes a lock checks that the file it locked is still the one the path
+// names (IsCurrentLockFile) and otherwise opens the path again, so a removal never lets two
+// processes hold "the" lock.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -167,6 +169,11 @@ class HeaderWorkflow {
   ~HeaderWorkflow();
   /// Whether there is a workflow to take (the header has one and it was not taken).
   bool present() const;
+  /// The workflow as compact JSON text, in the header's key order: what the header's hash
+  /// was taken of (run/header.h). "" when not present.
+  std::string Text() const;
+  /// Whether the workflow is a JSON object (run/header.h checks the header with it).
+  bool IsObject() const;
   /// The workflow document, converted on the calling thread (any thread); once. Frees the
   /// parsed line.
   Json Take();
@@ -200,5 +207,9 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options,
 /// behind without a live lock counts as unlocked), or -1 when it is locked but the holder's
 /// pid cannot be read. Probes with a brief shared flock, so it never blocks.
 int JournalLockHolder(const std::string& path);
+
+/// Whether `fd`, a lock file just flock'ed, is still the file <journal_path>.lock names (not
+/// one a finished writer removed meanwhile). Every process that takes the lock checks it.
+bool IsCurrentLockFile(int fd, const std::string& journal_path);
 
 }  // namespace comfyrun

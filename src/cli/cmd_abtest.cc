@@ -1,6 +1,4 @@
 // abtest: run the variants of an A/B test as one combined workflow, then compare them.
-#include <set>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -9,7 +7,8 @@
 #include "comfyrun/abtest/stats.h"
 #include "comfyrun/cli.h"
 #include "comfyrun/commands.h"
-#include "comfyrun/engine/executor.h"
+#include "comfyrun/run/header.h"
+#include "comfyrun/run/session.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/util.h"
 #include "comfyrun/validate.h"
@@ -38,50 +37,7 @@ bool BuildHeaderWorkflow(const Json& header, Workflow* wf, std::string* err) {
   return true;
 }
 
-/// The full id of every node of the runs the journal shows as failed for a real reason.
-std::set<std::string> NodesOfFailedRuns(const Json& manifest, const JournalReplay& replay) {
-  std::set<std::string> out;
-  for (const auto& v : manifest.value("variants", Json::array())) {
-    const std::string vid = v.value("variantId", "");
-    for (int k = 0; k < v.value("repeats", 0); ++k) {
-      bool failed = false;
-      std::vector<std::string> ids;
-      for (const auto& n : v.value("nodes", Json::array())) {
-        ids.push_back(AbNodeId(vid, k, n.value("id", "")));
-        auto it = replay.nodes.find(ids.back());
-        if (it != replay.nodes.end() && it->second.status == JournalNode::Status::kFailed &&
-            !(it->second.last_error == ErrorType::kCancelled && StartsWith(it->second.last_message, "not started")))
-          failed = true;
-      }
-      if (failed) out.insert(ids.begin(), ids.end());
-    }
-  }
-  return out;
-}
-
 }  // namespace
-
-Json AbTestResumeDocument(const Json& header, const JournalReplay& replay) {
-  Json doc = header.value("workflow", Json());
-  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) return doc;
-  const std::set<std::string> failed = NodesOfFailedRuns(header["abtest"], replay);
-  Json nodes = Json::array();
-  for (const auto& n : doc["nodes"]) {
-    const std::string id = n.value("id", "");
-    auto it = replay.nodes.find(id);
-    // Completed nodes stay (the executor does not run them again); nodes of failed runs that
-    // did not complete are dropped, and nothing that stays can depend on them.
-    if (failed.count(id) && (it == replay.nodes.end() || it->second.status != JournalNode::Status::kCompleted))
-      continue;
-    nodes.push_back(n);
-  }
-  if (nodes.empty()) {
-    // Every run has failed: nothing to run, but resume still writes the result.
-    nodes.push_back({{"id", "abtest-resume"}, {"type", "value"}, {"inputs", Json::object()}});
-  }
-  doc["nodes"] = std::move(nodes);
-  return doc;
-}
 
 int FinishAbTest(const Json& header, const RunSummary& summary, const ExecutionOptions& exec) {
   if (summary.status == "interrupted") return Finish(summary, exec);  // exit 130, with the resume hint
@@ -140,12 +96,13 @@ int AbTestCommand(const AbTestOptions& cli) {
       return kExitInvalid;
     }
     JournalReplay replay;
+    JournalHeader header;
     std::string err;
-    if (!ReadJournal(cli.resume, &replay, &err)) {
-      fmt::print(stderr, "comfyrun abtest: {}: {}\n", cli.resume, err);
+    if (!ReadCheckedJournal(cli.resume, {}, &replay, &header, &err)) {
+      fmt::print(stderr, "comfyrun abtest: {}\n", err);
       return kExitInvalid;
     }
-    if (!replay.header.contains("abtest")) {
+    if (!header.is_abtest) {
       fmt::print(stderr, "comfyrun abtest: {} is the journal of a workflow run, not of an A/B test; "
                          "continue it with `comfyrun resume {}`\n", cli.resume, cli.resume);
       return kExitInvalid;
@@ -189,43 +146,27 @@ int AbTestCommand(const AbTestOptions& cli) {
   }
   PrintDiagnostics(diags);
 
-  RunOptions options = ToRunOptions(cli.exec);
-  std::string err;
-  if (!Preflight(wf, options, &err) || !PrepareOutputDirectory(options.out_dir, &err) ||
-      !MakeDirs(options.out_dir + "/ab-tests", &err)) {
-    fmt::print(stderr, "comfyrun abtest: {}\n", err);
-    return kExitInvalid;
-  }
-  const std::string run_id = NewRunId(spec.test_id);
-  const std::string journal_path = DefaultJournalPath(options.out_dir, run_id);
-  auto journal = JournalWriter::Open(journal_path, options.durability, &err);
-  if (!journal) {
-    fmt::print(stderr, "comfyrun abtest: {}\n", err);
-    return kExitInvalid;
-  }
-  Json header = RunHeader(&wf, run_id, options);
-  header["abtest"] = combined.manifest;
-  JournalReplay state;  // what the journal says, kept up to date as records are appended
-  journal->MirrorInto(&state);
-  if (!journal->Append(header, /*proof=*/true, &err)) {
-    fmt::print(stderr, "comfyrun abtest: cannot write the journal {}: {}\n", journal_path, err);
-    return kExitInvalid;
-  }
   std::vector<std::string> parts;
   for (const auto& v : spec.variants) parts.push_back(fmt::format("{} x{}", v.variant_id, v.repeats));
-  fmt::print(stderr, "A/B test {}: {} runs ({}), {} nodes, journal {}\n", spec.test_id, combined.runs.size(),
-             fmt::join(parts, ", "), wf.nodes.size(), journal_path);
-
-  Executor::InstallSignalHandlers();
-  RunSummary summary;
-  {
-    Executor executor(wf, options, run_id, journal.get());
-    summary = executor.Run();
+  const size_t node_count = wf.nodes.size();
+  StartOptions start;
+  start.id_base = spec.test_id;
+  start.abtest = combined.manifest;
+  std::string err;
+  RunOptions options = ToRunOptions(cli.exec);
+  // Not destroyed: the process exits with it (ExitSkippingTeardown), as after `run`.
+  std::unique_ptr<RunSession> session = RunSession::Start(std::move(wf), std::move(options), start, &err);
+  if (!session) {
+    fmt::print(stderr, "comfyrun abtest: {}\n", err);
+    return kExitInvalid;
   }
-  journal.reset();
-  summary.metrics_path = WriteMetrics(state, &wf, options.out_dir, run_id);
+  fmt::print(stderr, "A/B test {}: {} runs ({}), {} nodes, journal {}\n", spec.test_id, combined.runs.size(),
+             fmt::join(parts, ", "), node_count, session->journal_path());
+  RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);
-  return FinishAbTest(header, summary, cli.exec);
+  int code = FinishAbTest(session->header(), summary, cli.exec);
+  session.release();
+  ExitSkippingTeardown(code);
 }
 
 }  // namespace comfyrun

@@ -1,4 +1,6 @@
 // `cache ls` and `cache prune`: the output cache under --out (cache/store.h, docs/cache.md).
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "comfyrun/cache/store.h"
@@ -41,9 +43,24 @@ Json EntryJson(const CacheEntryInfo& e) {
 
 std::string CacheRoot(const std::string& out_dir) { return AbsolutePath(out_dir) + "/cache"; }
 
+/// --out, or its cache folder, that exists but is not a directory: exit 2 (a missing one
+/// only means no entries yet). False after printing the error.
+bool CheckCacheFolders(const char* command, const std::string& out_dir) {
+  for (const std::string& path : {out_dir, CacheRoot(out_dir)}) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
+      fmt::print(stderr, "comfyrun cache {}: {} is not a directory; give the output directory with -o DIR\n",
+                 command, path);
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int CacheLsCommand(const CacheCommandOptions& options) {
+  if (!CheckCacheFolders("ls", options.out_dir)) return kExitInvalid;
   CacheStore store(CacheRoot(options.out_dir));
   std::vector<CacheEntryInfo> entries = store.List();
   if (options.json) {
@@ -82,6 +99,7 @@ int CachePruneCommand(const CacheCommandOptions& options) {
     fmt::print(stderr, "comfyrun cache prune: --older-than: {}\n", err);
     return kExitInvalid;
   }
+  if (!CheckCacheFolders("prune", options.out_dir)) return kExitInvalid;
   CacheStore store(CacheRoot(options.out_dir));
   CacheStore::PruneResult result = store.Prune(*age, options.dry_run);
   for (const auto& e : result.errors) fmt::print(stderr, "warning: {}\n", e);

@@ -9,6 +9,7 @@
 #include "comfyrun/cli.h"
 #include "comfyrun/media/module.h"
 #include "comfyrun/report/report.h"
+#include "comfyrun/run/header.h"
 #include "comfyrun/util.h"
 
 namespace comfyrun {
@@ -79,8 +80,9 @@ int ReportCommand(const ReportOptions& options) {
       JournalReplay replay;
       JournalReadOptions read;
       read.keep_events = true;  // queue waits per attempt and skip reasons are in the records
-      if (!ReadJournal(options.input, read, &replay, &err)) {
-        fmt::print(stderr, "comfyrun report: {}: {}\n", options.input, err);
+      JournalHeader header;
+      if (!ReadCheckedJournal(options.input, read, &replay, &header, &err)) {
+        fmt::print(stderr, "comfyrun report: {}\n", err);
         return kExitInvalid;
       }
       html = RunReportHtml(replay, options.input, RunOptionsFor(options));

@@ -6,6 +6,7 @@
 #include "comfyrun/commands.h"
 #include "comfyrun/export/chrome_trace.h"
 #include "comfyrun/journal.h"
+#include "comfyrun/run/header.h"
 #include "comfyrun/util.h"
 
 namespace comfyrun {
@@ -15,8 +16,9 @@ int TraceCommand(const TraceOptions& cli) {
   read.keep_events = true;  // the slices are built from each node's records
   JournalReplay replay;
   std::string err;
-  if (!ReadJournal(cli.journal, read, &replay, &err)) {
-    fmt::print(stderr, "comfyrun trace: {}: {}\n", cli.journal, err);
+  JournalHeader header;
+  if (!ReadCheckedJournal(cli.journal, read, &replay, &header, &err)) {
+    fmt::print(stderr, "comfyrun trace: {}\n", err);
     return kExitInvalid;
   }
   for (const auto& w : replay.warnings) fmt::print(stderr, "warning: {}: {}\n", cli.journal, w);

@@ -25,6 +25,7 @@
 #include "comfyrun/json_fast.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/plan_report.h"
+#include "comfyrun/run/layout.h"
 #include "comfyrun/template.h"
 #include "comfyrun/util.h"
 
@@ -184,24 +185,6 @@ bool OutputFilesExist(const Json& value, const std::string& root, std::string* m
 }
 
 }  // namespace
-
-std::string AbsolutePath(const std::string& path) {
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec);
-  return ec ? path : abs.lexically_normal().string();
-}
-std::string RunDirectory(const std::string& out_dir, const std::string& run_id) {
-  return AbsolutePath(out_dir) + "/runs/" + run_id;
-}
-std::string DefaultJournalPath(const std::string& out_dir, const std::string& run_id) {
-  return AbsolutePath(out_dir) + "/journals/" + run_id + ".jsonl";
-}
-std::string MetricsPath(const std::string& out_dir, const std::string& run_id) {
-  return AbsolutePath(out_dir) + "/metrics/" + run_id + ".json";
-}
-std::string NewRunId(const std::string& workflow_id) {
-  return fmt::format("{}-{}-{}", workflow_id, UtcStamp(), RandomHex(6));
-}
 
 void Executor::InstallSignalHandlers() {
   struct sigaction sa {};

@@ -308,7 +308,19 @@ std::unique_ptr<JournalWriter> JournalWriter::Open(const std::string& path, Dura
     return nullptr;
   }
   for (int i = 0;; ++i) {
-    if (flock(im.lock_fd, LOCK_EX | LOCK_NB) == 0) break;
+    if (flock(im.lock_fd, LOCK_EX | LOCK_NB) == 0) {
+      // The last writer removes the lock file when it ends, holding the lock: a file we
+      // opened just before that is no longer the lock, and a third process may already lock
+      // its replacement. Start again with the file the path names now.
+      if (IsCurrentLockFile(im.lock_fd, path)) break;
+      close(im.lock_fd);
+      im.lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (im.lock_fd < 0) {
+        *err = "opening lock file " + lock_path + ": " + std::strerror(errno);
+        return nullptr;
+      }
+      continue;
+    }
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) {
       *err = "locking " + lock_path + ": " + std::strerror(errno);
@@ -379,10 +391,14 @@ JournalWriter::~JournalWriter() {
     close(impl_->fd);
   }
   if (impl_->lock_fd >= 0) {
-    // Empty the pid record before unlocking; the file itself stays, since unlinking a lock
-    // file races with a process that opened it just before.
-    if (impl_->locked && ftruncate(impl_->lock_fd, 0) != 0) {
-      // harmless: a stale pid without a lock means unlocked
+    // The lock file goes while we still hold the lock, so no finished journal keeps one. A
+    // process that opened it just before blocks on (or retries) the flock of a file no path
+    // names; when it gets it, IsCurrentLockFile tells it to open the path again.
+    if (impl_->locked) {
+      if (ftruncate(impl_->lock_fd, 0) != 0) {
+        // harmless: a stale pid without a lock means unlocked
+      }
+      if (IsCurrentLockFile(impl_->lock_fd, impl_->path)) unlink(LockPath(impl_->path).c_str());
     }
     close(impl_->lock_fd);
   }
@@ -424,6 +440,12 @@ uint64_t JournalWriter::sync_count() const { return impl_->syncs.load(std::memor
 uint64_t JournalWriter::size() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->size;
+}
+
+bool IsCurrentLockFile(int fd, const std::string& journal_path) {
+  struct stat held {}, named {};
+  if (fstat(fd, &held) != 0 || stat(LockPath(journal_path).c_str(), &named) != 0) return false;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
 int JournalLockHolder(const std::string& path) {
@@ -775,6 +797,13 @@ std::unique_ptr<NodeList> HeaderWorkflow::TakeApart(Json* rest) {
   for (simdjson::dom::key_value_pair field : obj)
     if (field.key != "nodes") (*rest)[std::string(field.key)] = ToJson(field.value);
   return std::make_unique<ParsedNodes>(std::move(parsed_), nodes);
+}
+
+bool HeaderWorkflow::IsObject() const { return parsed_ && parsed_->workflow.is_object(); }
+
+std::string HeaderWorkflow::Text() const {
+  if (!parsed_) return "";
+  return simdjson::minify(parsed_->workflow);
 }
 
 Json HeaderWorkflow::Take() {

@@ -1,6 +1,9 @@
 #include "comfyrun/engine/status_printer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 
@@ -9,6 +12,37 @@
 #include "comfyrun/util.h"
 
 namespace comfyrun {
+
+namespace {
+/// Points a console stream whose reader is gone at /dev/null (the same descriptor number, so
+/// every later write through it, fmt's and spdlog's included, succeeds and goes nowhere).
+void SilenceStream(std::FILE* stream) {
+  int fd = fileno(stream);
+  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0 && null_fd >= 0) dup2(null_fd, fd);
+  if (null_fd >= 0 && null_fd != fd) close(null_fd);
+  clearerr(stream);
+}
+}  // namespace
+
+bool WriteConsole(std::FILE* stream, std::string_view text) {
+  errno = 0;
+  size_t written = std::fwrite(text.data(), 1, text.size(), stream);
+  bool ok = written == text.size() && std::fflush(stream) == 0;
+  if (!ok) SilenceStream(stream);  // EPIPE, EBADF, EIO: nobody reads it any more
+  return ok;
+}
+
+void EnsureStandardDescriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);  // the lowest free number: fd
+    if (opened >= 0 && opened != fd) {
+      dup2(opened, fd);
+      close(opened);
+    }
+  }
+}
 
 StatusPrinter::StatusPrinter(size_t total_nodes, Mode mode) : total_(total_nodes), mode_(mode) {
   if (mode_ == Mode::kAuto) {
@@ -28,8 +62,10 @@ std::string StatusPrinter::Prefix() const { return fmt::format("[{}/{}]", done_,
 
 void StatusPrinter::Print(const std::string& line, bool important) {
   if (mode_ == Mode::kQuiet && !important) return;
-  if (mode_ == Mode::kTerminal && line_shown_) fputs("\r\x1b[K", stderr);
-  fmt::print(stderr, "{}\n", line);
+  std::string text = mode_ == Mode::kTerminal && line_shown_ ? "\r\x1b[K" : "";
+  text += line;
+  text += '\n';
+  WriteConsole(stderr, text);
   line_shown_ = false;
   if (mode_ == Mode::kTerminal) Redraw();
 }
@@ -51,8 +87,7 @@ void StatusPrinter::Redraw() {
                                  FormatDuration(elapsed));
   // Keep to one terminal row so that \r rewrites it.
   if (line.size() > 150) line = line.substr(0, 147) + "...";
-  fmt::print(stderr, "\r\x1b[K{}", line);
-  fflush(stderr);
+  WriteConsole(stderr, "\r\x1b[K" + line);
   line_shown_ = true;
 }
 
@@ -135,7 +170,7 @@ void StatusPrinter::Tick() {
 
 void StatusPrinter::Finish() {
   if (mode_ == Mode::kTerminal && line_shown_) {
-    fputs("\r\x1b[K", stderr);
+    WriteConsole(stderr, "\r\x1b[K");
     line_shown_ = false;
   }
 }

@@ -66,19 +66,29 @@ bool SafeRunId(const std::string& id) {
   return !id.empty() && id != "." && id != ".." && id.find('/') == std::string::npos;
 }
 
-/// Holds `<journal>.lock` exclusively, as a writer would. Empty (ok) when no lock file exists:
-/// no process has ever written the journal with a lock, so none holds it.
+/// Holds `<journal>.lock` exclusively, as a writer would (journal.h has the protocol: the lock
+/// file exists only while someone holds it, and its holder removes it on release).
 class RunLock {
  public:
   ~RunLock() {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ < 0) return;
+    if (locked_ && IsCurrentLockFile(fd_, journal_)) unlink(lock_path_.c_str());
+    close(fd_);
   }
   /// False when another process holds the lock (a live run).
   bool Acquire(const std::string& lock_path) {
-    fd_ = open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd_ < 0) return true;  // no lock file, nothing to hold
+    lock_path_ = lock_path;
+    journal_ = lock_path.substr(0, lock_path.size() - std::string(".lock").size());
     for (int i = 0; i < kLockTries; ++i) {
-      if (flock(fd_, LOCK_EX | LOCK_NB) == 0) return true;
+      if (fd_ < 0) fd_ = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) fd_ = open(lock_path.c_str(), O_RDWR | O_CLOEXEC);  // a read-only folder
+      if (fd_ < 0) return true;  // no lock file and none can be made: no writer can lock either
+      if (flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+        if (IsCurrentLockFile(fd_, journal_)) return locked_ = true;
+        close(fd_);  // a writer removed it as it ended: lock the file the path names now
+        fd_ = -1;
+        continue;
+      }
       if (errno != EWOULDBLOCK && errno != EINTR) break;
       std::this_thread::sleep_for(kLockRetryDelay);
     }
@@ -87,6 +97,8 @@ class RunLock {
 
  private:
   int fd_ = -1;
+  bool locked_ = false;
+  std::string lock_path_, journal_;
 };
 
 /// Removes a file or a folder tree; true when it is gone (or was never there).

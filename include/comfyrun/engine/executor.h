@@ -20,6 +20,7 @@
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/node_kind.h"
+#include "comfyrun/run/layout.h"  // RunDirectory etc., once declared here
 #include "comfyrun/workflow.h"
 
 namespace comfyrun {
@@ -81,16 +82,5 @@ class Executor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// Absolute form of a path (relative to the working directory), without resolving links.
-std::string AbsolutePath(const std::string& path);
-
-/// generated/runs/<runId>, generated/journals/<runId>.jsonl, generated/metrics/<runId>.json
-std::string RunDirectory(const std::string& out_dir, const std::string& run_id);
-std::string DefaultJournalPath(const std::string& out_dir, const std::string& run_id);
-std::string MetricsPath(const std::string& out_dir, const std::string& run_id);
-
-/// "<workflowId>-<UTC stamp>-<6 hex>"
-std::string NewRunId(const std::string& workflow_id);
 
 }  // namespace comfyrun

@@ -7,8 +7,10 @@
 // --quiet: failures only.
 // Called only from the executor's thread.
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace comfyrun {
 
@@ -53,5 +55,15 @@ class StatusPrinter {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_redraw_;
 };
+
+/// Writes console text (stdout or stderr) and never throws nor kills the process. When the
+/// reader has gone (EPIPE: `| head -1` exited) or the stream is closed or broken, the stream is
+/// pointed at /dev/null: the run goes on and stops writing there, and its journal, metrics
+/// and exit code are as they would have been. False when the text was not written.
+bool WriteConsole(std::FILE* stream, std::string_view text);
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null when a caller closed them with
+/// `>&-`), so that no file the run opens (a journal) becomes stdout or stderr. Call first.
+void EnsureStandardDescriptors();
 
 }  // namespace comfyrun
