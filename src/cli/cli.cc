@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include "comfyrun/commands.h"
+#include "comfyrun/doctor.h"
+#include "comfyrun/version.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/schema/workflow_schema.h"
 #include "comfyrun/export/completion.h"
@@ -54,6 +56,7 @@ CliCommandSpec DescribeCommand(const CLI::App* cmd) {
   c.name = cmd->get_name();
   c.description = cmd->get_description();
   for (const CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_group().empty()) continue;  // hidden (--man)
     if (opt->nonpositional()) {
       c.options.push_back(DescribeOption(opt));
     } else if (c.positional == CompletionValue::kNone) {
@@ -85,7 +88,9 @@ int RunCli(int argc, char** argv) {
   // texts are in the manual block before parsing.
   auto man = std::make_shared<ManFormatter>();
   app.formatter(man);
-  app.set_version_flag("--version", std::string("comfyrun ") + COMFYRUN_VERSION);
+  app.set_version_flag("--version", VersionText());
+  // Hidden: the whole manual as a roff man page; the build installs it as comfyrun.1.
+  app.add_flag_callback("--man", [&] { fmt::print("{}", man->Roff(&app)); throw CLI::Success(); })->group("");
   app.require_subcommand(1);
 
   ValidateOptions validate;
@@ -208,6 +213,9 @@ int RunCli(int argc, char** argv) {
       ->required()
       ->type_name("FILE");
   report_cmd->add_option("--html", report.html, "write the page to FILE (\"-\" = stdout)")->required()->type_name("FILE");
+
+  DoctorOptions doctor;
+  auto* doctor_cmd = AddDoctorCommand(&app, man.get(), &doctor);  // cmd_doctor.cc
 
   // The manual: what `comfyrun [COMMAND] --help` prints beyond each option's own line.
   const std::pair<std::string, std::string> kExitBadInput = {
@@ -420,6 +428,7 @@ int RunCli(int argc, char** argv) {
   if (*completion_cmd) return CompletionCommand(completion, DescribeApp(app));
   if (*schema_cmd) return SchemaCommand(schema);
   if (*report_cmd) return ReportCommand(report);
+  if (*doctor_cmd) return DoctorCommand(doctor);
   return kExitInvalid;
 }
 
