@@ -70,8 +70,7 @@ set(COMFYRUN_DEB_MAINTAINER "comfyrun maintainers <comfyrun@example.org>"
 configure_file(packaging/changelog.in "${COMFYRUN_GENERATED}/changelog" @ONLY)
 add_custom_command(
   OUTPUT "${COMFYRUN_GENERATED}/changelog.gz"
-  COMMAND "${COMFYRUN_GZIP}" -9nf "${COMFYRUN_GENERATED}/changelog"
-  COMMAND "${CMAKE_COMMAND}" -E touch "${COMFYRUN_GENERATED}/changelog"  # gzip removed it
+  COMMAND "${COMFYRUN_GZIP}" -9nkf "${COMFYRUN_GENERATED}/changelog"
   DEPENDS "${COMFYRUN_GENERATED}/changelog"
   VERBATIM)
 add_custom_target(comfyrun_docs ALL DEPENDS
@@ -90,6 +89,15 @@ install(TARGETS comfyrun RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 # dlopen() needs no execute bit; Debian ships private plugins 0644.
 install(TARGETS comfyrun_media LIBRARY DESTINATION "${COMFYRUN_INSTALL_MODULEDIR}"
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+# Like dh_strip: the .comment section (compiler versions) goes too. Only when stripping.
+if(CMAKE_OBJCOPY)
+  install(CODE "
+    if(CMAKE_INSTALL_DO_STRIP)
+      foreach(f \"${CMAKE_INSTALL_BINDIR}/comfyrun\" \"${COMFYRUN_INSTALL_MODULEDIR}/comfyrun_media.so\")
+        execute_process(COMMAND \"${CMAKE_OBJCOPY}\" --remove-section=.comment \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${f}\")
+      endforeach()
+    endif()")
+endif()
 install(PROGRAMS scripts/cron-run DESTINATION "${CMAKE_INSTALL_LIBEXECDIR}/comfyrun")
 
 install(FILES "${COMFYRUN_GENERATED}/comfyrun.1.gz" DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")

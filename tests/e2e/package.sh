@@ -61,11 +61,12 @@ pass "dpkg-deb -f: Version $version, Depends from dpkg-shlibdeps ($(tr ',' '\n' 
 
 # --- lintian -----------------------------------------------------------------------------
 if command -v lintian >/dev/null; then
-  timeout 280 lintian --no-tag-display-limit "$deb" >lintian.out 2>lintian.err || true
+  set +e; timeout 280 lintian -I --tag-display-limit 0 "$deb" >lintian.out 2>lintian.err; rc=$?; set -e
+  [ $rc -le 1 ] || fail "lintian did not run (exit $rc): $(cat lintian.err)"
   grep -E '^[EW]: ' lintian.out > lintian.bad || true
   [ ! -s lintian.bad ] || fail "lintian reports errors or warnings: $(cat lintian.bad)"
-  grep -q "^E: comfyrun: \|^W: comfyrun: " lintian.out && fail "lintian: $(cat lintian.out)"
-  pass "lintian: no error, no warning ($(grep -c . lintian.out || true) info lines)"
+  sed "s/^/  lintian: /" lintian.out
+  pass "lintian: no error, no warning (the info lines above)"
 else
   fail "lintian is missing (scripts/setup installs it with SETUP_TESTS=1)"
 fi
@@ -76,13 +77,20 @@ bin="$E2E_DIR/root/usr/bin/comfyrun"
 file -L "$bin" | grep -q ', stripped' || fail "the packaged binary is not stripped: $(file -L "$bin")"
 expect_exit 0 "$bin" --version
 grep -q "^comfyrun $version\b" last.out || fail "--version: $(cat last.out)"
-mkdir elsewhere && cd elsewhere
+mkdir elsewhere
+cd elsewhere
 expect_exit 0 "$bin" run "$E2E_DIR/root/usr/share/comfyrun/examples/quickstart.json" --offline -q --json
-[ "$(jq -r .status last.out)" = succeeded ] || fail "quickstart from the package: $(cat last.out)"
-expect_exit 0 "$bin" abtest "$E2E_DIR/root/usr/share/comfyrun/examples/ab-tests/quickstart-prompts.json" \
-  --offline -q --repeats 1
+[ "$(jq -r .status "$E2E_DIR/last.out")" = succeeded ] || fail "quickstart from the package: $(cat "$E2E_DIR/last.out" "$E2E_DIR/last.err")"
 cd "$E2E_DIR"
-pass "the packaged quickstart and A/B test run from another directory, module found in lib/$multiarch/comfyrun"
+pass "the packaged quickstart runs from another directory, module found in lib/$multiarch/comfyrun"
+# The A/B tests name their graph relative to their folder: installed, one level up.
+examples=root/usr/share/comfyrun/examples
+for t in "$examples"/ab-tests/*.json; do
+  g=$(jq -r '.graph // empty' "$t")
+  [ -z "$g" ] || [ -f "$examples/ab-tests/$g" ] || fail "$(basename "$t") names $g, which is not installed"
+done
+[ "$(jq -r .graph "$examples/ab-tests/quickstart-prompts.json")" = ../quickstart.json ] || fail "graph path not rewritten"
+pass "the installed A/B tests find their graphs"
 
 # The doctor of the installed tree names the module where the lookup found it.
 expect_exit 0 "$bin" doctor -o "$E2E_DIR/out"
@@ -115,5 +123,7 @@ pass "the installed completion completes doctor; the unit runs the installed cro
 timeout 120 cmake --install "$BUILD" --prefix "$E2E_DIR/prefix" >install.log 2>&1 || fail "cmake --install: $(cat install.log)"
 file -L prefix/bin/comfyrun | grep -q ', stripped' || fail "cmake --install left debug info: $(file -L prefix/bin/comfyrun)"
 [ -f "prefix/lib/$multiarch/comfyrun/comfyrun_media.so" ] || fail "cmake --install: no module in lib/$multiarch/comfyrun"
-expect_exit 0 prefix/bin/comfyrun run prefix/share/comfyrun/examples/quickstart.json --offline -q -o out-prefix
-pass "cmake --install --prefix P: stripped binary, module in lib/$multiarch/comfyrun, the quickstart runs"
+expect_exit 0 prefix/bin/comfyrun doctor -o out-prefix
+grep -q "^ok .*media module: $E2E_DIR/prefix/lib/$multiarch/comfyrun/comfyrun_media.so loads" last.out ||
+  fail "the installed binary does not find its module: $(cat last.out)"
+pass "cmake --install --prefix P: stripped binary, module in lib/$multiarch/comfyrun and found there"
