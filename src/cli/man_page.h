@@ -90,8 +90,8 @@ class ManFormatter : public CLI::Formatter {
     return out;
   }
 
-  /// The whole manual as a roff man page (man(7) macros): the root page, then every command
-  /// (and sub-command) in a subsection of COMMANDS.
+  /// The whole manual as a roff man page (man(7) macros): the root page, with every command
+  /// (and sub-command) in full in a subsection of COMMANDS, after OPTIONS as in --help.
   std::string Roff(const CLI::App* root) const {
     std::string name = root->get_name();
     std::string upper;
@@ -100,8 +100,6 @@ class ManFormatter : public CLI::Formatter {
     out += ".TH " + upper + " 1 \"\" \"" + RoffText(name + " " + COMFYRUN_VERSION) + "\" \"User Commands\"\n";
     out += ".SH NAME\n" + RoffText(name) + " \\- " + RoffText(root->get_description()) + "\n";
     out += RoffBody(root, name, ".SH ");
-    out += ".SH COMMANDS\n";
-    for (const auto* c : root->get_subcommands({})) out += RoffCommand(c, name + " " + c->get_name());
     return out;
   }
 
@@ -198,7 +196,12 @@ class ManFormatter : public CLI::Formatter {
     while (!usage.empty() && usage.back() == '\n') usage.pop_back();
     out += section("SYNOPSIS") + (root ? "" : ".RS\n") + ".B " + RoffText(name) + "\n" +
            RoffText(usage.substr(std::min(usage.size(), name.size() + 1))) + "\n" + (root ? "" : ".RE\n");
-    if (page && !page->description.empty()) out += section("DESCRIPTION") + RoffParagraphs(page->description);
+    if (page && !page->description.empty()) {
+      std::string paragraphs = RoffParagraphs(page->description);
+      // Under a run-in heading the first paragraph starts on the next line, not after a gap.
+      if (!root && paragraphs.rfind(".PP\n", 0) == 0) paragraphs.replace(0, 3, ".br");
+      out += section("DESCRIPTION") + paragraphs;
+    }
     auto rows = [&](const std::string& title, const std::vector<std::pair<std::string, std::string>>& items) {
       if (items.empty()) return;
       out += section(title);
@@ -213,7 +216,11 @@ class ManFormatter : public CLI::Formatter {
       items.emplace_back("\\fB" + RoffText(make_option_name(o, false)) + "\\fR" + RoffText(make_option_opts(o)),
                          o->get_description());
     rows("OPTIONS", items);
-    if (!root) {
+    if (root) {
+      // Where --help lists the commands, the page has each one in full.
+      out += ".SH COMMANDS\n";
+      for (const auto* c : app->get_subcommands({})) out += RoffCommand(c, name + " " + c->get_name());
+    } else {
       items.clear();
       for (const auto* c : app->get_subcommands({})) items.emplace_back("\\fB" + RoffText(c->get_name()) + "\\fR", c->get_description());
       rows("COMMANDS", items);
