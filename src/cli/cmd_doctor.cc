@@ -105,9 +105,15 @@ class Probe {
   HttpLoop loop_;
 };
 
-std::string TransportMessage(const HttpResponse& r, double timeout) {
+/// Why a request to `base` (a server's URL as configured) got no reply; the transfer's error
+/// names the URL, which loses any user:password@ here.
+std::string TransportMessage(const HttpResponse& r, const std::string& base, double timeout) {
   if (r.transport_error == ErrorType::kTimeout) return fmt::format("no answer within {:g} s", timeout);
-  return fmt::format("unreachable ({})", r.error.empty() ? std::string(ErrorTypeName(r.transport_error)) : Redactor::Redact(r.error));
+  if (r.error.empty()) return fmt::format("unreachable ({})", ErrorTypeName(r.transport_error));
+  std::string error = r.error, shown = DisplayUrl(base);
+  for (size_t at = error.find(base); !base.empty() && at != std::string::npos; at = error.find(base, at + shown.size()))
+    error.replace(at, base.size(), shown);
+  return fmt::format("unreachable ({})", Redactor::Redact(error));
 }
 
 struct KeySpec {
@@ -127,7 +133,7 @@ DoctorCheck KeyCheck(const KeySpec& spec, const HttpResponse* endpoint, double t
       std::string url = DisplayUrl(spec.base_url);
       if (endpoint->transport_error != ErrorType::kNone) {
         c.status = CheckStatus::kError;
-        c.message += fmt::format("; {} is {}", url, TransportMessage(*endpoint, timeout));
+        c.message += fmt::format("; {} is {}", url, TransportMessage(*endpoint, spec.base_url, timeout));
         c.fix = fmt::format("check the network, or the endpoint's variable if you set one");
       } else {
         c.message += fmt::format("; {} answers", url);
@@ -149,7 +155,7 @@ DoctorCheck ComfyuiCheck(const std::string& url, const HttpResponse& stats, cons
   c.fix = "start the server, or remove it from COMFYUI_URL / --comfyui";
   for (const HttpResponse* r : {&stats, &queue}) {
     if (r->transport_error != ErrorType::kNone) {
-      c.message = TransportMessage(*r, timeout);
+      c.message = TransportMessage(*r, url, timeout);
       return c;
     }
     if (!r->ok()) {

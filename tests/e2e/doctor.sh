@@ -73,6 +73,12 @@ jq -e --arg down "comfyui $DOWN" '.ok == false and .summary.error == 1
 no_key_anywhere
 pass "--json has every check, status and fix"
 
+# A server URL with a password (ComfyUI behind basic auth): shown without it.
+expect_exit 1 "$COMFYRUN" doctor -o out --comfyui "http://doctor:pw-SECRET-5150@127.0.0.1:$DOWN_PORT"
+line error "comfyui $DOWN" >/dev/null
+! grep -q "pw-SECRET-5150" last.out last.err || fail "a URL's password is printed: $(cat last.out)"
+pass "a server URL's password is never printed"
+
 # 4. An output folder that cannot be written (root writes through permissions: use /proc).
 if [ "$(id -u)" -eq 0 ]; then ro=/proc/comfyrun-doctor-out; else mkdir ro; chmod 555 ro; ro=$E2E_DIR/ro; fi
 expect_exit 1 "$COMFYRUN" doctor -o "$ro"
