@@ -11,7 +11,7 @@ _comfyrun() {
   done
   if [[ -z $cmd ]]; then
     if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --version" -- "$cur"))
-    else COMPREPLY=($(compgen -W "validate plan nodes run resume abtest status trace gc completion cache schema report" -- "$cur")); fi
+    else COMPREPLY=($(compgen -W "validate plan nodes run resume abtest status trace gc completion cache schema report doctor" -- "$cur")); fi
     return 0
   fi
   case $cmd in
@@ -120,6 +120,14 @@ _comfyrun() {
       esac
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --html" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+    "doctor")
+      case $prev in
+        -o|--out) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return 0 ;;
+        --comfyui) COMPREPLY=(); return 0 ;;
+        --timeout) COMPREPLY=(); return 0 ;;
+      esac
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -o --out --comfyui --timeout --json" -- "$cur")); return 0; fi
+      COMPREPLY=() ;;
   esac
   return 0
 }

@@ -11,6 +11,7 @@
 
 #include "command_registry.h"
 #include "comfyrun/commands.h"
+#include "comfyrun/version.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/export/completion.h"
 #include "comfyrun/util.h"
@@ -62,6 +63,7 @@ CliCommandSpec DescribeCommand(const CLI::App* cmd) {
   c.name = cmd->get_name();
   c.description = cmd->get_description();
   for (const CLI::Option* opt : cmd->get_options()) {
+    if (opt->get_group().empty()) continue;  // hidden (--man)
     if (opt->nonpositional()) {
       c.options.push_back(DescribeOption(opt));
     } else if (c.positional == CompletionValue::kNone) {
@@ -99,7 +101,8 @@ CliSpec DescribeApp(const CLI::App& app) {
   X(Completion)              \
   X(Cache)                   \
   X(Schema)                  \
-  X(Report)
+  X(Report)                  \
+  X(Doctor)
 #define COMFYRUN_DECLARE_COMMAND(Name) void Add##Name##Command(CommandRegistry& registry);
 COMFYRUN_COMMANDS(COMFYRUN_DECLARE_COMMAND)
 #undef COMFYRUN_DECLARE_COMMAND
@@ -159,7 +162,9 @@ int ParseAndRun(int argc, char** argv) {
   // texts are in the manual block before parsing.
   auto man = std::make_shared<ManFormatter>();
   app.formatter(man);
-  app.set_version_flag("--version", std::string("comfyrun ") + COMFYRUN_VERSION);
+  app.set_version_flag("--version", VersionText());
+  // Hidden: the whole manual as a roff man page; the build installs it as comfyrun.1.
+  app.add_flag_callback("--man", [&] { fmt::print("{}", man->Roff(&app)); throw CLI::Success(); })->group("");
   app.require_subcommand(1);
   // Every parser error names the command it is about: "comfyrun run: --jobs: ...".
   app.failure_message([](const CLI::App* parsed, const CLI::Error& e) {

@@ -16,7 +16,8 @@
 // another build is refused with a message instead of crashing.
 //
 // Finding the module: $COMFYRUN_MEDIA_MODULE when set, else comfyrun_media.so in the folder
-// of the running executable (/proc/self/exe). A binary that links the media code itself (the
+// of the running executable (/proc/self/exe), else in ../lib/<multiarch>/comfyrun from it
+// (the installed layout; media/module_lookup.h). A binary that links the media code itself (the
 // unit tests) registers the built-in table with UseBuiltinModule() and never dlopens.
 #include <cstdint>
 #include <string>
@@ -76,7 +77,8 @@ inline ModuleLayout CurrentLayout() {
 /// not load and how to fix it.
 const Module* LoadModule(std::string* err);
 
-/// Where LoadModule looks: $COMFYRUN_MEDIA_MODULE, else kModuleFileName beside the executable.
+/// Where LoadModule looks: $COMFYRUN_MEDIA_MODULE, else the first of media/module_lookup.h's
+/// ModuleSearchPath that exists (else kModuleFileName beside the executable, for the error).
 std::string ModulePath();
 
 /// Loads the module at `path` now, without caching (LoadModule's worker; tests). A module
