@@ -16,6 +16,7 @@
 #include "comfyrun/cache/run_cache.h"
 #include "comfyrun/cache/store.h"
 #include "comfyrun/engine/executor.h"
+#include "comfyrun/run/layout.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/util.h"
@@ -452,6 +453,7 @@ CachedRun RunOnce(FileKind* kind, const std::string& text, CacheMode mode = Cach
       journal->Append({{"type", "submitted"}, {"node", "gen"}, {"attempt", 1}, {"submission", submission}}, true, &err);
       REQUIRE(ReadJournal(journal_path, &before, &err));
     }
+    options.run_dir = RunDirectory(options.out_dir, out.run_id);
     Executor executor(wf, options, out.run_id, journal.get(), [kind](const std::string&) -> NodeKind* { return kind; });
     if (!submission.is_null()) executor.SeedFromReplay(before);
     out.summary = executor.Run();

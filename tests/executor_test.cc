@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/engine/executor.h"
+#include "comfyrun/run/layout.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/validate.h"
 
@@ -86,6 +87,7 @@ struct Harness {
     auto journal = JournalWriter::Open(journal_path, options.durability, &err);
     REQUIRE_MESSAGE(journal, err);
     if (!replay) journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", wf.document}}, true, &err);
+    options.run_dir = RunDirectory(options.out_dir, "r1");
     Executor executor(wf, options, "r1", journal.get(), [this](const std::string&) -> NodeKind* { return &kind; });
     if (replay) executor.SeedFromReplay(*replay);
     return executor.Run();
@@ -260,6 +262,7 @@ TEST_CASE("batch durability: a dependent starts after its dependency's record is
   };
   uint64_t base = journal->sync_count();
   {
+    h.options.run_dir = RunDirectory(h.options.out_dir, "r1");
     Executor executor(h.wf, h.options, "r1", j, [&h](const std::string&) -> NodeKind* { return &h.kind; });
     CHECK(executor.Run().status == "succeeded");
   }
@@ -285,6 +288,7 @@ TEST_CASE("a node that cannot start fails (no hang): missing implementation, unr
   auto journal = JournalWriter::Open(h.journal_path, h.options.durability, &err);
   REQUIRE(journal);
   journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", h.wf.document}}, true, &err);
+  h.options.run_dir = RunDirectory(h.options.out_dir, "r1");
   Executor executor(h.wf, h.options, "r1", journal.get(), [&h](const std::string& type) -> NodeKind* {
     return type == "shell" ? nullptr : &h.kind;
   });
@@ -305,6 +309,7 @@ RunSummary RunWithRealKinds(Harness& h) {
   auto journal = JournalWriter::Open(h.journal_path, h.options.durability, &err);
   REQUIRE_MESSAGE(journal, err);
   REQUIRE(journal->Append({{"type", "header"}, {"format", 1}, {"runId", "r1"}, {"workflow", h.wf.document}}, true, &err));
+  h.options.run_dir = RunDirectory(h.options.out_dir, "r1");
   Executor executor(h.wf, h.options, "r1", journal.get());
   return executor.Run();
 }

@@ -14,6 +14,7 @@
 
 #include "comfyrun/config.h"
 #include "comfyrun/engine/executor.h"
+#include "comfyrun/run/layout.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/validate.h"
@@ -95,6 +96,7 @@ struct ProviderRun {
     REQUIRE_MESSAGE(journal, err);
     REQUIRE(journal->Append({{"type", "header"}, {"format", 1}, {"runId", name}, {"workflow", wf.document}}, true, &err));
     {
+      options.run_dir = RunDirectory(options.out_dir, name);
       Executor executor(wf, options, name, journal.get());
       summary = executor.Run();
     }

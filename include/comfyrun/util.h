@@ -33,6 +33,9 @@ bool WriteFileAtomic(const std::string& path, std::string_view contents, std::st
 
 /// Creates a directory and its parents; true if it exists afterwards.
 bool MakeDirs(const std::string& path, std::string* err);
+/// Absolute form of a path (relative to the working directory), without resolving links;
+/// the path itself when the working directory cannot be read.
+std::string AbsolutePath(const std::string& path);
 
 /// `s` cut to at most `max_bytes` (at a UTF-8 character boundary) with "..." added when cut.
 std::string Abbreviate(std::string_view s, size_t max_bytes);

@@ -192,6 +192,12 @@ bool WriteFileAtomic(const std::string& path, std::string_view contents, std::st
   return true;
 }
 
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
 bool MakeDirs(const std::string& path, std::string* err) {
   // The common case, one new folder in an existing one, in one system call.
   if (mkdir(path.c_str(), 0777) == 0) return true;

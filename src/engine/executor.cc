@@ -25,7 +25,6 @@
 #include "comfyrun/json_fast.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/plan_report.h"
-#include "comfyrun/run/layout.h"
 #include "comfyrun/template.h"
 #include "comfyrun/util.h"
 
@@ -252,7 +251,7 @@ struct Executor::Impl {
   Impl(const Workflow& w, RunOptions o, std::string id, JournalWriter* j, NodeKindLookup k)
       : wf(w), options(std::move(o)), run_id(std::move(id)), journal(j), kinds(std::move(k)) {
     out_root = AbsolutePath(options.out_dir);
-    run_dir = RunDirectory(options.out_dir, run_id);
+    run_dir = options.run_dir;
     run_value = {{"id", run_id}, {"dir", run_dir}};
     runs.resize(wf.nodes.size());
     std::vector<double> weights;

@@ -13,11 +13,6 @@
 
 namespace comfyrun {
 
-std::string AbsolutePath(const std::string& path) {
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec);
-  return ec ? path : abs.lexically_normal().string();
-}
 std::string RunDirectory(const std::string& out_dir, const std::string& run_id) {
   return AbsolutePath(out_dir) + "/runs/" + run_id;
 }

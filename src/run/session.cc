@@ -235,6 +235,7 @@ RunSummary RunSession::Execute() {
       ids = NodeIdViews(wf_);
       finding = std::async(std::launch::async, [&] { FindJournalNodes(state_, ids, &found); });
     }
+    options_.run_dir = RunDirectory(options_.out_dir, run_id_);
     executor_ = std::make_unique<Executor>(wf_, options_, run_id_, journal_.get());
     if (resumed_) {
       finding.get();

@@ -20,13 +20,15 @@
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/node_kind.h"
-#include "comfyrun/run/layout.h"  // RunDirectory etc., once declared here
 #include "comfyrun/workflow.h"
 
 namespace comfyrun {
 
 struct RunOptions {
   std::string out_dir = "generated";   ///< everything goes below it
+  /// Absolute folder of this run's node folders (<out>/runs/<runId>): where it is, is the run
+  /// session's to say (run/layout.h), not the executor's. Required.
+  std::string run_dir;
   int jobs = 16;                       ///< nodes running at once
   Durability durability = Durability::kBatch;
   bool fail_fast = false;              ///< first failure stops everything

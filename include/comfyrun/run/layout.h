@@ -9,9 +9,6 @@
 
 namespace comfyrun {
 
-/// Absolute form of a path (relative to the working directory), without resolving links.
-std::string AbsolutePath(const std::string& path);
-
 /// generated/runs/<runId>, generated/journals/<runId>.jsonl, generated/metrics/<runId>.json
 std::string RunDirectory(const std::string& out_dir, const std::string& run_id);
 std::string DefaultJournalPath(const std::string& out_dir, const std::string& run_id);
