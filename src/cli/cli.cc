@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/commands.h"
+#include "comfyrun/models.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/schema/workflow_schema.h"
 #include "comfyrun/export/completion.h"
@@ -106,6 +107,10 @@ int RunCli(int argc, char** argv) {
   auto* nodes_cmd = app.add_subcommand("nodes", "list node types with their inputs and outputs");
   nodes_cmd->add_option("type", nodes.type, "show one type in full");
   nodes_cmd->add_flag("--json", nodes.json, "print as JSON");
+
+  bool models_json = false;  // `comfyrun models` (cmd_models.cc)
+  auto* models_cmd = app.add_subcommand("models", "list model aliases, current ids, prices and retired ids");
+  models_cmd->add_flag("--json", models_json, "print the table as JSON (the shape COMFYRUN_MODELS reads)");
 
   auto add_exec = [](CLI::App* cmd, ExecutionOptions& exec) {
     cmd->add_option("-o,--out", exec.out_dir, "output directory (runs/, journals/, metrics/)")->capture_default_str();
@@ -413,6 +418,7 @@ int RunCli(int argc, char** argv) {
   if (*validate_cmd) return ValidateCommand(validate);
   if (*plan_cmd) return PlanCommand(plan);
   if (*nodes_cmd) return NodesCommand(nodes);
+  if (*models_cmd) return ModelsCommand(models_json);
   if (*cache_ls_cmd) return CacheLsCommand(cache);
   if (*cache_prune_cmd) return CachePruneCommand(cache);
   if (*trace_cmd) return TraceCommand(trace);

@@ -107,6 +107,7 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
 
 /// Checks done before anything runs: model table, keys, budget.
 bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) {
+  if (!CheckRunConfiguration(wf, options.config, err)) return false;  // URLs, ComfyUI server (providers/preflight.h)
   if (!options.config.offline) {
     std::vector<std::string> missing = MissingProviderKeys(wf, options.config);
     if (!missing.empty()) {

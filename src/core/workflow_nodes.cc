@@ -72,9 +72,17 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
     ctx.Error("", path + ".id", fmt::format("id is a string, got {}", m.id->type_name()));
   } else {
     node.id = m.id->get_ref<const std::string&>();
-    if (!IsValidNodeId(node.id)) {
-      ctx.Error("", path + ".id", fmt::format("node id {} has characters a template cannot name", Quote(node.id)),
-                "use letters, digits, '_' and '-' (at most 128)");
+    if (node.id.size() > kMaxNodeIdLength) {
+      ctx.Error("", path + ".id",
+                fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id), node.id.size(),
+                            kMaxNodeIdLength),
+                "use a shorter id; put long text in \"description\"");
+      node.id.clear();
+    } else if (!IsValidNodeId(node.id)) {
+      ctx.Error("", path + ".id",
+                node.id.empty() ? std::string("node id is empty")
+                                : fmt::format("node id {} has characters a template cannot name", Quote(node.id)),
+                fmt::format("use letters, digits, '_' and '-' (at most {})", kMaxNodeIdLength));
       node.id.clear();
     } else if (node.id == "params" || node.id == "run") {
       ctx.Error(node.id, path + ".id", fmt::format("{} is reserved for templates", Quote(node.id)),

@@ -896,11 +896,8 @@ bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* er
 bool ReadJournal(const std::string& path, const JournalReadOptions& options,
                  JournalReplay* replay, std::string* err) {
   *replay = JournalReplay();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = std::string(errno == ENOENT ? "no such file" : std::strerror(errno));
-    return false;
-  }
+  int fd = OpenUserFile(path, kMaxJournalFileBytes, err);  // a regular file only: no FIFO, no device
+  if (fd < 0) return false;
   bool ok = true;
   try {
     LineFolder folder(options.keep_events, replay, options.on_header);
