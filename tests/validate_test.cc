@@ -2,6 +2,7 @@
 // JSON path and hint), plus the checks that need more than one diagnostic.
 #include "comfyrun/validate.h"
 
+#include "comfyrun/models.h"
 #include "comfyrun/workflow.h"
 
 #include <doctest/doctest.h>
@@ -345,6 +346,21 @@ TEST_CASE("a key given twice outside a node is a warning with its path; params t
   CHECK(Errors(R"({"params": {"what": ""}, "nodes": [{"id": "a", "type": "value", "inputs": {"t": "x"}},
       {"id": "v", "type": "video_generation", "inputs": {"prompt": "<<a.t>><<params.what>>"}},
       {"id": "w", "type": "video_generation", "inputs": {"prompt": "1 << 2.5 <<params.what>>"}}]})").empty());
+}
+
+TEST_CASE("the model listing (`comfyrun models --json`) reads back as the same catalog") {
+  const ModelCatalog& active = ActiveModelCatalog();
+  Json listing = ModelCatalogListing(active);
+  CHECK(listing["aliases"]["veo3-fast"] == "veo-3.1-fast-generate-preview");
+  CHECK(listing["models"]["gemini-3.1-flash-image"]["usdPerImage"] == 0.039);
+  CHECK(listing["retired"]["gemini-2.5-flash-image"]["successor"] == "gemini-3.1-flash-image");
+  ModelCatalog again;
+  std::string err;
+  REQUIRE(BuildModelCatalog(listing, &again, &err));
+  CHECK(ModelCatalogListing(again) == listing);
+  // The unknown-model hint names a command that exists.
+  CHECK(active.Resolve("zzzz-qqqq-9000", &err) == nullptr);
+  CHECK(err.find("run `comfyrun models` for the list") != std::string::npos);
 }
 
 TEST_CASE("unknown keys at the top level are warnings, not errors") {

@@ -111,6 +111,13 @@ int RunCli(int argc, char** argv) {
   bool models_json = false;  // `comfyrun models` (cmd_models.cc)
   auto* models_cmd = app.add_subcommand("models", "list model aliases, current ids, prices and retired ids");
   models_cmd->add_flag("--json", models_json, "print the table as JSON (the shape COMFYRUN_MODELS reads)");
+  man->Set(models_cmd, {"Lists the model table in force (the built-in one, with the file named by COMFYRUN_MODELS "
+                        "on top): each current model id with its provider, estimated price and aliases, then the "
+                        "retired ids with their shutdown date and successor. A workflow's \"model\" is an id or alias.",
+                        {{"0", "listed"}, {"2", "the COMFYRUN_MODELS file is bad"}},
+                        {{"comfyrun models", "the table"},
+                         {"comfyrun models --json > models.json", "a starting point for COMFYRUN_MODELS"}},
+                        "comfyrun nodes; COMFYRUN_MODELS in README.md"});
 
   auto add_exec = [](CLI::App* cmd, ExecutionOptions& exec) {
     cmd->add_option("-o,--out", exec.out_dir, "output directory (runs/, journals/, metrics/)")->capture_default_str();
