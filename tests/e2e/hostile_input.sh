@@ -121,6 +121,7 @@ wf literal_empty.json '{"workflowId":"e","nodes":[{"id":"v","type":"video_genera
 wf not_object.json '[1,2,3]'
 wf no_nodes.json '{"workflowId":"n"}'
 wf trailing.json '{"workflowId":"n","nodes":[]} {"again":1}'
+wf http_closed.json '{"workflowId":"h","nodes":[{"id":"h","type":"http","inputs":{"url":"http://127.0.0.1:9/x"},"retry":1}]}'
 wf ab_missing.json '{"testId":"t","variants":[{"variantId":"a","graph":"no-such-graph.json"},{"variantId":"b","graph":"no-such-graph.json"}]}'
 
 # A real journal, from an offline run of the quickstart (free), and damaged copies of it.
@@ -236,6 +237,9 @@ t "comfyrun models" 0 "veo-3.1-fast-generate-preview.*veo3-fast" "$CR" models
 t "comfyrun models --json" 0 "\"aliases\"" "$CR" models --json
 NOTHING=1 t "a missing A/B graph names each path once" 2 "looked for no-such-graph.json \\(" \
   bash -c 'cd "$1" && exec "$2" abtest ab_missing.json --offline' _ "$IN" "$CR"
+
+t "an HTTP failure names the URL once" 0 "URL once" bash -c \
+  '"$1" run "$2" -q --out out 2>&1 | grep -o "http://127.0.0.1:9/x" | wc -l | grep -qx 1 && echo "URL once"' _ "$CR" "$IN/http_closed.json"
 
 # --- the normal case, for contrast: a free run writes under --out only ----------------------------
 t "run --offline of the quickstart" 0 "completed|succeeded|cost" "$CR" run "$GRAPHS/quickstart.json" --offline -q --out out
