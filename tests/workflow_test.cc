@@ -55,7 +55,7 @@ TEST_CASE("a missing file, a directory and an oversized text are refused with a 
   Json doc;
   CHECK_FALSE(ParseJsonDocument(std::string(kMaxWorkflowBytes + 1, ' '), "big.json", &doc, &diags));
   REQUIRE(diags.size() == 1);
-  CHECK(diags[0].message == "file is 16.0 MB; the limit is 16 MB");
+  CHECK(diags[0].message == "file is 16.0 MiB; the limit is 16 MiB");
 }
 
 TEST_CASE("binary data and deep nesting are refused before parsing") {

@@ -173,7 +173,7 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
                        std::vector<Diagnostic>* diags) {
   Context ctx{file, diags};
   if (text.size() > kMaxWorkflowBytes) {
-    ctx.Error("", "", fmt::format("file is {:.1f} MB; the limit is {} MB", text.size() / 1048576.0,
+    ctx.Error("", "", fmt::format("file is {:.1f} MiB; the limit is {} MiB", text.size() / 1048576.0,
                                   kMaxWorkflowBytes >> 20),
               "keep large data in files and refer to their paths");
     return false;

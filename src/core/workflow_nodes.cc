@@ -72,16 +72,18 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
     ctx.Error("", path + ".id", fmt::format("id is a string, got {}", m.id->type_name()));
   } else {
     node.id = m.id->get_ref<const std::string&>();
-    if (node.id.size() > kMaxNodeIdLength) {
-      ctx.Error("", path + ".id",
-                fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id), node.id.size(),
-                            kMaxNodeIdLength),
-                "use a shorter id; put long text in \"description\"");
-      node.id.clear();
-    } else if (!IsValidNodeId(node.id)) {
-      ctx.Error("", path + ".id",
-                node.id.empty() ? std::string("node id is empty")
-                                : fmt::format("node id {} has characters a template cannot name", Quote(node.id)),
+    if (!IsValidNodeId(node.id)) {
+      // Characters first: an id of letters and digits only is just too long (and then bytes
+      // are characters, so the count is right).
+      bool bad_chars = std::any_of(node.id.begin(), node.id.end(), [](char c) {
+        return !isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-';
+      });
+      std::string message =
+          node.id.empty() ? std::string("node id is empty")
+          : bad_chars     ? fmt::format("node id {} has characters a template cannot name", Quote(node.id))
+                          : fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id),
+                                        node.id.size(), kMaxNodeIdLength);
+      ctx.Error("", path + ".id", std::move(message),
                 fmt::format("use letters, digits, '_' and '-' (at most {})", kMaxNodeIdLength));
       node.id.clear();
     } else if (node.id == "params" || node.id == "run") {
