@@ -427,7 +427,7 @@ uint64_t JournalWriter::size() const {
 }
 
 int JournalLockHolder(const std::string& path) {
-  int fd = open(LockPath(path).c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open(LockPath(path).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO there must not hang status
   if (fd < 0) return 0;
   int holder = 0;
   // A shared probe conflicts with the writer's exclusive lock but not with other probes.

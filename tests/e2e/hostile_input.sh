@@ -134,6 +134,8 @@ head -n 1 "$IN/good.jsonl" >"$IN/header_only.jsonl"
 { head -n 1 "$IN/good.jsonl"; head -c 100000 /dev/zero | tr '\0' '['; echo; } >"$IN/deep_line.jsonl"
 printf '{"type":"header","format":1}\n' >"$IN/thin_header.jsonl"
 printf 'not json at all\n' >"$IN/text.jsonl"
+cp "$IN/good.jsonl" "$IN/fifo_lock.jsonl"
+mkfifo "$IN/fifo_lock.jsonl.lock"
 mkdir -p "$IN/gc_out/journals" "$IN/gc_out/runs"
 mkfifo "$IN/gc_out/journals/fifo.jsonl"
 cp "$IN/ff" "$IN/gc_out/journals/ff.jsonl"
@@ -187,6 +189,7 @@ for j in garbage_tail deep_line thin_header header_only; do
   t "trace $j" "0|1|2" "." "$CR" trace "$IN/$j.jsonl"
 done
 t "report garbage_tail" "0|2" "." "$CR" report "$IN/garbage_tail.jsonl" --html -
+t "status of a journal whose lock file is a FIFO" 0 "completed|finished|succeeded" "$CR" status "$IN/fifo_lock.jsonl"
 t "status of a good journal" 0 "completed|finished|succeeded" "$CR" status "$IN/good.jsonl"
 t "gc of an out folder with a FIFO, /dev/zero and garbage journals" "0|1|2" "." \
   "$CR" gc --older-than 0s --dry-run --out "$IN/gc_out"
