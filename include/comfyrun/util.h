@@ -24,7 +24,7 @@ size_t EditDistance(std::string_view a, std::string_view b);
 /// per three characters, at least one), else "". Ties go to the earlier candidate.
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
-/// Limits on files a user names (README "Limits"): a file larger is refused, not read.
+/// Limits on files a user names (README, "Workflow format"): a larger file is refused, not read.
 /// Workflows and A/B test files have their own (kMaxWorkflowBytes, workflow.h).
 constexpr uint64_t kMaxJournalFileBytes = uint64_t{4} << 30;  ///< 4 GiB: journals (resume, status, ...)
 constexpr uint64_t kMaxReadFileBytes = uint64_t{1} << 30;     ///< 1 GiB: everything else ReadFile reads
