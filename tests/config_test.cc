@@ -156,4 +156,51 @@ TEST_CASE("Redactor ignores short secrets and prefers the longest match" * docte
   CHECK(Redactor::Redact("nothing here") == "nothing here");
 }
 
+TEST_CASE("CheckServerUrl: http(s), a host, an optional port, then a path") {
+  std::string err;
+  for (const char* good : {"http://127.0.0.1:8188", "https://gpu.example.com", "http://gpu1:8188/", "HTTP://h/x?y=1",
+                           "http://[::1]:8188", "http://my_host.local:1/api"}) {
+    CAPTURE(good);
+    CHECK(CheckServerUrl(good, &err));
+  }
+  auto why = [](const char* url) {
+    std::string e;
+    CHECK_FALSE(CheckServerUrl(url, &e));
+    return e;
+  };
+  CHECK(why("notaurl") == "it must start with http:// or https://");
+  CHECK(why("ftp://h") == "it must start with http:// or https://");
+  CHECK(why("http://") == "it has no host");
+  CHECK(why("http://:8188") == "it has no host");
+  CHECK(why("http://h:99999") == "port '99999' is not a number from 1 to 65535");
+  CHECK(why("http://h:0") == "port '0' is not a number from 1 to 65535");
+  CHECK(why("http://h:") == "the ':' after its host has no port");
+  CHECK(why("http://h:80x") == "port '80x' is not a number from 1 to 65535");
+  CHECK(why("http://a b") == "it contains a space or a control character");
+  CHECK(why("http://u:p@h") == "a user name or password in the URL is not supported");
+  CHECK(why("http://[::1") == "its IPv6 host has no closing ']'");
+  CHECK(why("http://h%41") == "its host 'h%41' has the character '%'");
+}
+
+TEST_CASE("CheckConfigUrls names the variable or the option a bad URL came from") {
+  Config c;
+  std::string err;
+  CHECK(CheckConfigUrls(c, &err));
+  c.comfyui_servers = {"http://a:8188#slots=2,http://b:8188", "notaurl"};
+  c.comfyui_servers_from_environment = 1;
+  CHECK_FALSE(CheckConfigUrls(c, &err));
+  CHECK(err == "--comfyui 'notaurl' is not a server URL: it must start with http:// or https://");
+  c.comfyui_servers_from_environment = 2;
+  CHECK_FALSE(CheckConfigUrls(c, &err));
+  CHECK(err == "COMFYUI_URL entry 'notaurl' is not a server URL: it must start with http:// or https://");
+  c.comfyui_servers = {""};
+  c.comfyui_servers_from_environment = 0;
+  CHECK_FALSE(CheckConfigUrls(c, &err));
+  CHECK(err == "--comfyui needs a server URL, e.g. --comfyui http://127.0.0.1:8188");
+  c.comfyui_servers.clear();
+  c.gemini_base_url = "localhost:9";
+  CHECK_FALSE(CheckConfigUrls(c, &err));
+  CHECK(err == "GEMINI_BASE_URL 'localhost:9' is not a server URL: it must start with http:// or https://");
+}
+
 }  // TEST_SUITE

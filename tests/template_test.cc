@@ -84,7 +84,9 @@ TEST_CASE("ParseReference rejects bad syntax with a reason") {
                        Bad{"a[]", "an index is written [N] with N a whole number"},
                        Bad{"a[1", "an index is written [N] with N a whole number"},
                        Bad{"a[-1]", "an index is written [N] with N a whole number"},
-                       Bad{"a[99999999999]", "an index is written [N] with N a whole number"},
+                       Bad{"a[99999999999]", "index [99999999999] is too large: the largest index is 999999999"},
+                       Bad{"a[99999999999999999999]",
+                           "index [99999999999999999999] is too large: the largest index is 999999999"},
                        Bad{"a b", "unexpected ' ' in reference"}, Bad{"a.b c", "unexpected ' ' in reference"},
                        Bad{"a/b", "unexpected '/' in reference"}}) {
     CAPTURE(b.text);
@@ -133,6 +135,33 @@ TEST_CASE("FindReferences skips escapes and unclosed brackets, and reports malfo
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].first == "$.bad");
   CHECK(errors[0].second == "bad template '<<gen..path>>': a '.' must be followed by a field name");
+}
+
+TEST_CASE("an unclosed << or {{ that starts like a reference is an error; other unclosed ones are text") {
+  Json inputs = Json::parse(R"({
+    "a": "hello <<img_x.path and more",
+    "b": "see {{gen[0] later",
+    "c": "<< gen.videoPath",
+    "d": "<<a.b and then <<c.d>>",
+    "ok1": "1 << 2.5",
+    "ok2": "a << b",
+    "ok3": "x <<- y",
+    "ok4": "literal \\<<img.path",
+    "ok5": "<<12.5"
+  })");
+  std::vector<Reference> refs;
+  std::vector<std::pair<std::string, std::string>> errors;
+  FindReferences(inputs, "$.nodes[1].inputs", &refs, &errors);
+  REQUIRE(errors.size() == 4);
+  CHECK(errors[0].first == "$.nodes[1].inputs.a");
+  CHECK(errors[0].second ==
+        "unclosed reference '<<img_x.path and more': it starts like a reference but has no closing '>>'");
+  CHECK(errors[1].first == "$.nodes[1].inputs.b");
+  CHECK(errors[1].second == "unclosed reference '{{gen[0] later': it starts like a reference but has no closing '}}'");
+  CHECK(errors[2].first == "$.nodes[1].inputs.c");
+  CHECK(errors[3].first == "$.nodes[1].inputs.d");
+  REQUIRE(refs.size() == 1);  // the closed one in "d"
+  CHECK(refs[0].text == "<<c.d>>");
 }
 
 TEST_CASE("a string that is exactly one template keeps the value's JSON type") {

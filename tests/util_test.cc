@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -131,5 +135,34 @@ TEST_CASE("string helpers") {
   CHECK_FALSE(EndsWith("n", ".json"));
   CHECK(Trim("  a b \n") == "a b");
   CHECK(Trim("   ").empty());
+}
+
+TEST_CASE("ReadUserFile reads regular files only, up to a limit, and never blocks") {
+  std::string text, err;
+  std::string dir = std::filesystem::temp_directory_path() / ("util_test_" + RandomHex(8));
+  REQUIRE(MakeDirs(dir, &err));
+  std::string file = dir + "/f.txt";
+  REQUIRE(WriteFileAtomic(file, "hello", &err));
+  CHECK(ReadUserFile(file, 5, &text, &err));
+  CHECK(text == "hello");
+  CHECK(ReadFile(file, &text, &err));
+  CHECK_FALSE(ReadUserFile(file, 4, &text, &err));
+  CHECK(err == "file is 5 bytes; the limit is 4 bytes");
+  CHECK_FALSE(ReadUserFile(dir, 100, &text, &err));
+  CHECK(err == "is a directory, not a file");
+  CHECK_FALSE(ReadUserFile("/dev/zero", uint64_t{1} << 30, &text, &err));
+  CHECK(err == "is a character device, not a regular file");
+  CHECK_FALSE(ReadUserFile(dir + "/none", 100, &text, &err));
+  CHECK(err == "no such file");
+  // A FIFO with no writer: refused at once (a plain open would wait for a writer forever).
+  std::string fifo = dir + "/fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_FALSE(ReadUserFile(fifo, 100, &text, &err));
+  CHECK(err == "is a FIFO (named pipe), not a regular file");
+  CHECK(OpenUserFile(fifo, 100, &err) == -1);
+  int fd = OpenUserFile(file, 100, &err);
+  CHECK(fd >= 0);
+  if (fd >= 0) close(fd);
+  std::filesystem::remove_all(dir);
 }
 }

@@ -2,6 +2,7 @@
 // JSON path and hint), plus the checks that need more than one diagnostic.
 #include "comfyrun/validate.h"
 
+#include "comfyrun/models.h"
 #include "comfyrun/workflow.h"
 
 #include <doctest/doctest.h>
@@ -251,6 +252,35 @@ const std::vector<BrokenCase> kCases = {
      R"({"nodes": [{"id": "st", "type": "video_stitch", "inputs": {"videoPaths": ["a.mp4"], "my key": 1}}]})", {}, "st",
      "$.nodes[0].inputs['my key']", "video_stitch has no input 'my key'",
      "its inputs: videoPaths, transitionType, transitionDuration, output"},
+    {"unclosed reference that starts like one", R"({"nodes": [{"id": "img_x", "type": "value", "inputs": {"p": 1}},
+        {"id": "b", "type": "value", "inputs": {"t": "hello <<img_x.path and more"}}]})", {}, "b", "$.nodes[1].inputs.t",
+     "unclosed reference '<<img_x.path and more': it starts like a reference but has no closing '>>'",
+     "a reference is <<node.output>>; for a literal '<<' or '{{' write \\\\<< or \\\\{{ in the JSON string"},
+    {"giant index", R"({"nodes": [{"id": "a", "type": "value", "inputs": {"x": [1]}},
+        {"id": "b", "type": "value", "inputs": {"y": "<<a.x[99999999999999999999]>>"}}]})", {}, "b", "$.nodes[1].inputs.y",
+     "bad template '<<a.x[99999999999999999999]>>': index [99999999999999999999] is too large: the largest index is "
+     "999999999",
+     "a reference is <<node.output>>; for a literal '<<' or '{{' write \\\\<< or \\\\{{ in the JSON string"},
+    {"timeout of zero", R"({"nodes": [{"id": "s", "type": "shell", "inputs": {"argv": ["true"]}, "timeout": "0s"}]})", {},
+     "s", "$.nodes[0].timeout", "a time limit of \"0s\" would stop the node before it starts",
+     "give a duration above 0 such as \"10m\", or leave the timeout out to keep the default"},
+    {"total shorter than attempt", R"({"nodes": [{"id": "s", "type": "shell", "inputs": {"argv": ["true"]},
+        "timeout": {"attempt": "10m", "total": 60}}]})", {}, "s", "$.nodes[0].timeout.total",
+     "total (1m00s) is shorter than attempt (10m00s): no attempt could use its whole limit",
+     "total bounds all attempts and their waits together: make it at least attempt"},
+    {"duplicate key in a node", R"({"nodes": [{"id": "a", "type": "value", "inputs": {"x": 1, "x": 2}}]})", {}, "a",
+     "$.nodes[0].inputs.x", "key 'x' is given more than once in this object; only the last value would be used",
+     "keep one of them"},
+    {"required text made empty by a param", R"({"params": {"what": "a walk"}, "nodes": [
+        {"id": "v", "type": "video_generation", "inputs": {"prompt": "<<params.what>>"}}]})", {{"what", ""}}, "v",
+     "$.nodes[0].inputs.prompt", "prompt would be empty: it is '<<params.what>>' and params what=\"\"",
+     "give the param a value: --param what=TEXT"},
+    {"blank literal in a required text", R"({"nodes": [{"id": "v", "type": "video_generation", "inputs": {"prompt": " "}}]})",
+     {}, "v", "$.nodes[0].inputs.prompt", "prompt is empty", "write the text the node needs"},
+    {"every one-of-required text blank", R"({"params": {"c": ""}, "nodes": [
+        {"id": "i", "type": "character_image", "inputs": {"characterPrompt": "<<params.c>>"}}]})", {}, "i",
+     "$.nodes[0].inputs.characterPrompt", "characterPrompt would be empty: it is '<<params.c>>' and params c=\"\"",
+     "give the param a value: --param c=TEXT"},
     {"workflowId unusable in file names", R"({"workflowId": "a/b", "nodes": [{"id": "a", "type": "value"}]})", {}, "",
      "$.workflowId", "workflowId 'a/b' is used in file names; use letters, digits, '.', '_' and '-'", ""},
 };
@@ -285,6 +315,52 @@ TEST_CASE("a workflow with five different mistakes gives five diagnostics") {
   std::sort(paths.begin(), paths.end());
   CHECK(paths == std::vector<std::string>{"$.nodes[0].type", "$.nodes[1].id", "$.nodes[2].inputs.transitionType",
                                           "$.nodes[2].inputs.videoPaths[0]", "$.nodes[3].timeout"});
+}
+
+TEST_CASE("too long ids say so and give the limit") {
+  std::string id(10000, 'n');
+  auto errors = Errors(R"({"nodes": [{"id": ")" + id + R"(", "type": "value"}]})");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].json_path == "$.nodes[0].id");
+  CHECK(errors[0].message.find("is too long: 10000 characters, the limit is 128") != std::string::npos);
+  errors = Errors(R"({"workflowId": ")" + id + R"(", "nodes": [{"id": "a", "type": "value"}]})");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].json_path == "$.workflowId");
+  CHECK(errors[0].message.find("is too long: 10000 characters, the limit is 128") != std::string::npos);
+  std::string ok(128, 'n');
+  CHECK(Errors(R"({"nodes": [{"id": ")" + ok + R"(", "type": "value"}]})").empty());
+}
+
+TEST_CASE("a key given twice outside a node is a warning with its path; params that fill a text are fine") {
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  CHECK(LoadWorkflowText(R"({"description": "a", "description": "b", "metadata": {"k": 1, "k": 2},
+      "nodes": [{"id": "a", "type": "value"}]})", "w.json", {}, &wf, &diags));
+  REQUIRE(diags.size() == 2);
+  CHECK(diags[0].severity == Severity::kWarning);
+  CHECK(diags[0].json_path == "$.description");
+  CHECK(diags[1].json_path == "$.metadata.k");
+  CHECK(wf.description == "b");  // as any JSON reader: the last one
+  // A param that fills the text, a text that names a node (known only when run), and an
+  // unrelated "1 << 2.5" are all fine.
+  CHECK(Errors(R"({"params": {"what": ""}, "nodes": [{"id": "a", "type": "value", "inputs": {"t": "x"}},
+      {"id": "v", "type": "video_generation", "inputs": {"prompt": "<<a.t>><<params.what>>"}},
+      {"id": "w", "type": "video_generation", "inputs": {"prompt": "1 << 2.5 <<params.what>>"}}]})").empty());
+}
+
+TEST_CASE("the model listing (`comfyrun models --json`) reads back as the same catalog") {
+  const ModelCatalog& active = ActiveModelCatalog();
+  Json listing = ModelCatalogListing(active);
+  CHECK(listing["aliases"]["veo3-fast"] == "veo-3.1-fast-generate-preview");
+  CHECK(listing["models"]["gemini-3.1-flash-image"]["usdPerImage"] == 0.039);
+  CHECK(listing["retired"]["gemini-2.5-flash-image"]["successor"] == "gemini-3.1-flash-image");
+  ModelCatalog again;
+  std::string err;
+  REQUIRE(BuildModelCatalog(listing, &again, &err));
+  CHECK(ModelCatalogListing(again) == listing);
+  // The unknown-model hint names a command that exists.
+  CHECK(active.Resolve("zzzz-qqqq-9000", &err) == nullptr);
+  CHECK(err.find("run `comfyrun models` for the list") != std::string::npos);
 }
 
 TEST_CASE("unknown keys at the top level are warnings, not errors") {

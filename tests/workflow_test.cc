@@ -1,6 +1,7 @@
 // Loading workflow files: the shipped graphs, and what a loaded workflow holds.
 #include "comfyrun/workflow.h"
 
+#include "comfyrun/json_fast.h"
 #include "comfyrun/validate.h"
 
 #include <doctest/doctest.h>
@@ -55,7 +56,7 @@ TEST_CASE("a missing file, a directory and an oversized text are refused with a 
   Json doc;
   CHECK_FALSE(ParseJsonDocument(std::string(kMaxWorkflowBytes + 1, ' '), "big.json", &doc, &diags));
   REQUIRE(diags.size() == 1);
-  CHECK(diags[0].message == "file is 16.0 MB; the limit is 16 MB");
+  CHECK(diags[0].message == "file is 16.0 MiB; the limit is 16 MiB");
 }
 
 TEST_CASE("binary data and deep nesting are refused before parsing") {
@@ -148,5 +149,35 @@ TEST_CASE("a node without inputs has an empty object of them") {
   REQUIRE(wf.nodes.size() == 2);
   CHECK(wf.nodes[0].inputs == Json::object());
   CHECK(wf.nodes[1].inputs == Json::object());
+}
+
+TEST_CASE("duplicate keys: the parse flags them per object; FindDuplicateKeys says where") {
+  Json doc;
+  bool dup = true;
+  REQUIRE(ParseJsonFast(R"({"a": {"b": 1, "c": [{"d": 1}]}})", &doc, &dup));
+  CHECK_FALSE(dup);
+  REQUIRE(ParseJsonFast(R"({"a": {"b": 1, "c": [{"d": 1}, {"e": 1, "e": 2}]}, "f": 1, "f": 3})", &doc, &dup));
+  CHECK(dup);
+  CHECK(doc["f"] == 3);  // as nlohmann keeps it: the last value
+  CHECK(doc["a"]["c"][1]["e"] == 2);
+  std::vector<DuplicateKey> found;
+  FindDuplicateKeys(R"({"a": {"b": 1, "c": [{"d": 1}, {"e": 1, "e": 2}]}, "f": 1, "f": 3, "my key": {"x": 0, "x": 0}})",
+                    &found);
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].object_path == "$.a.c[1]");
+  CHECK(found[0].key == "e");
+  CHECK(found[1].object_path == "$");
+  CHECK(found[1].key == "f");
+  CHECK(found[2].object_path == "$['my key']");
+  FindDuplicateKeys("{not json", &found);
+  CHECK(found.empty());
+  // Text simdjson refuses (a 70-bit integer) goes to nlohmann, and its duplicates are found too.
+  std::vector<Diagnostic> diags;
+  Workflow wf;
+  CHECK_FALSE(LoadWorkflowText(R"({"nodes": [{"id": "a", "type": "value", "inputs": {"x": 1180591620717411303424,
+      "x": 2}}]})", "w.json", {}, &wf, &diags));
+  REQUIRE(CountErrors(diags) == 1);
+  CHECK(diags[0].json_path == "$.nodes[0].inputs.x");
+  CHECK(diags[0].node_id == "a");
 }
 }

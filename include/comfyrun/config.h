@@ -17,6 +17,9 @@ struct Config {
   std::string openai_api_key;      ///< OPENAI_API_KEY or SORA2_API_KEY
   std::string openai_base_url = "https://api.openai.com/v1";  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
   std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui
+  /// How many of comfyui_servers came from COMFYUI_URL (they come first): messages about a
+  /// bad entry name the variable or the option it came from.
+  size_t comfyui_servers_from_environment = 0;
   bool offline = false;            ///< --offline: generation nodes render locally, cost 0
 
   /// Reads the environment and ./.env. Never fails: a missing key is reported when a node
@@ -27,6 +30,17 @@ struct Config {
   static constexpr const char* kGeminiKeyVariable = "GEMINI_API_KEY";
   static constexpr const char* kOpenAiKeyVariable = "OPENAI_API_KEY";
 };
+
+/// Checks a server URL: scheme http:// or https://, a host (a name, an IPv4 address or an
+/// [IPv6] one), an optional :port from 1 to 65535, then an optional path, query or
+/// #fragment; no spaces or control characters. False with *err saying what is wrong
+/// ("has no host", "port '99999' is not a number from 1 to 65535").
+bool CheckServerUrl(std::string_view url, std::string* err);
+
+/// Checks every URL of the configuration (COMFYUI_URL and --comfyui entries, GEMINI_BASE_URL,
+/// OPENAI_BASE_URL) and names the variable or option of a bad one:
+///   --comfyui 'notaurl' is not a server URL: it must start with http:// or https://
+bool CheckConfigUrls(const Config& config, std::string* err);
 
 /// Looks a variable up in the environment, then in ./.env (read once). "" when unset; a
 /// variable set to "" in the environment counts as unset.

@@ -21,7 +21,18 @@ Json ToJson(simdjson::dom::element e);
 /// Parses `text` into *out. False when simdjson refuses the text (invalid JSON, and also a
 /// few inputs nlohmann accepts, such as integers beyond 64 bits): the caller then parses with
 /// Json::parse, which either accepts it the same way or says what is wrong and where.
-bool ParseJsonFast(std::string_view text, Json* out);
+/// *duplicate_keys (when given) tells whether some object had a key twice (the last value
+/// is kept); FindDuplicateKeys then says where. The check costs a size comparison per object.
+bool ParseJsonFast(std::string_view text, Json* out, bool* duplicate_keys = nullptr);
+
+/// A key given twice in one object: the object's JSON path ("$.nodes[0]") and the key.
+struct DuplicateKey {
+  std::string object_path;
+  std::string key;
+};
+/// Every repeated key of the JSON text (at most 100), in document order; none when the text
+/// is not JSON. A second pass over the text: call it only when ParseJsonFast found one.
+void FindDuplicateKeys(std::string_view text, std::vector<DuplicateKey>* out);
 
 /// Appends `value` as compact JSON, the same text as value.dump(-1, ' ', false,
 /// Json::error_handler_t::replace), without dump()'s serializer set-up per call: metrics and

@@ -49,6 +49,16 @@ bool BuildModelCatalog(const Json& overrides, ModelCatalog* catalog, std::string
 /// Loaded once; a bad override file is reported through *err on the first call.
 const ModelCatalog& ActiveModelCatalog(std::string* err = nullptr);
 
+/// A catalog as `comfyrun models --json` prints it, in the shape COMFYRUN_MODELS reads (so
+/// the output, edited, can be the override file): {"aliases": {alias: id}, "models": {id:
+/// {provider, usdPerImage | usdPerSecond [, usdPerSecondHigh]}}, "retired": {id: {successor,
+/// date}}}, each sorted by name.
+Json ModelCatalogListing(const ModelCatalog& catalog);
+
+/// `comfyrun models [--json]` (src/cli/cmd_models.cc): the catalog in force, as a table or
+/// JSON on stdout; exit 2 when the COMFYRUN_MODELS file is bad.
+int ModelsCommand(bool json);
+
 /// Expected cost in USD of one generation: an image, or `seconds` of video at `resolution`.
 double EstimateGenerationCost(const ModelInfo& model, double seconds, const std::string& resolution);
 

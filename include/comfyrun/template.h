@@ -10,7 +10,10 @@
 //
 // A string that is exactly one template takes the referenced value with its JSON type; a
 // template inside a longer string is replaced by its text (strings as they are, other values
-// as compact JSON). A "<<" with no closing ">>" is plain text, as in "a << b".
+// as compact JSON). A "<<" with no closing ">>" is plain text, as in "a << b", unless what
+// follows it starts like a reference (a name that is not all digits, then '.' or '['):
+// "hello <<img.path and more" is an error ("unclosed reference"), the same for "{{".
+// Write \<< for a literal "<<" there. Indexes are at most kMaxIndex.
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,6 +23,9 @@
 #include "comfyrun/json.h"
 
 namespace comfyrun {
+
+/// Largest array index a reference may name: [999999999].
+constexpr size_t kMaxIndex = 999999999;
 
 /// One step of a reference path: a field name or an array index.
 struct PathStep {
@@ -39,8 +45,8 @@ struct Reference {
 
 /// Finds every reference in `value` (strings at any depth). `base_path` is the JSON path of
 /// `value`; each reference gets the path of the string that holds it. Malformed templates
-/// (a closed "<<...>>" whose inside is not a reference) are reported in `*errors` as
-/// "path: message" pairs.
+/// (a closed "<<...>>" whose inside is not a reference, or an unclosed one that starts like
+/// a reference) are reported in `*errors` as "path: message" pairs.
 void FindReferences(const Json& value, const std::string& base_path, std::vector<Reference>* refs,
                     std::vector<std::pair<std::string, std::string>>* errors);
 

@@ -24,7 +24,22 @@ size_t EditDistance(std::string_view a, std::string_view b);
 /// per three characters, at least one), else "". Ties go to the earlier candidate.
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
-/// Reads a whole file. Returns false with *err ("no such file", ...) on failure.
+/// Limits on files a user names (README, "Workflow format"): a larger file is refused, not read.
+/// Workflows and A/B test files have their own (kMaxWorkflowBytes, workflow.h).
+constexpr uint64_t kMaxJournalFileBytes = uint64_t{4} << 30;  ///< 4 GiB: journals (resume, status, ...)
+constexpr uint64_t kMaxReadFileBytes = uint64_t{1} << 30;     ///< 1 GiB: everything else ReadFile reads
+
+/// Opens a file a user named, for reading, only when it is a regular file of at most `limit`
+/// bytes. Never blocks and never reads a device: a FIFO with no writer, /dev/zero, a
+/// directory or a socket is refused with *err saying what it is ("is a FIFO (named pipe),
+/// not a regular file"). Returns the descriptor (the caller closes it), or -1.
+int OpenUserFile(const std::string& path, uint64_t limit, std::string* err);
+
+/// Reads a whole regular file of at most `limit` bytes (OpenUserFile's rules; a file that
+/// grows past the limit while being read is refused too). False with *err on failure.
+bool ReadUserFile(const std::string& path, uint64_t limit, std::string* contents, std::string* err);
+
+/// ReadUserFile with kMaxReadFileBytes. Returns false with *err ("no such file", ...).
 bool ReadFile(const std::string& path, std::string* contents, std::string* err);
 
 /// Writes a file atomically: a temp file beside it, fsync, rename. Readers see the old or the

@@ -127,7 +127,11 @@ bool LoadWorkflowText(const std::string& text, const std::string& file, const st
 /// Parses a --param argument "NAME=VALUE". Returns false with *err on a malformed argument.
 bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err);
 
-/// True for ids made of letters, digits, '_' and '-' (what a template can name), at most 128.
+/// Longest node id (and workflowId): ids name folders and files under --out.
+constexpr size_t kMaxNodeIdLength = 128;
+
+/// True for ids made of letters, digits, '_' and '-' (what a template can name), at most
+/// kMaxNodeIdLength.
 bool IsValidNodeId(const std::string& id);
 
 }  // namespace comfyrun

@@ -94,7 +94,7 @@ std::string FindGraph(const std::string& graph, const std::string& test_file, st
   fs::path beside = fs::path(test_file).parent_path() / p;
   tried->push_back(beside.lexically_normal().string());
   if (fs::exists(beside, ec)) return beside.lexically_normal().string();
-  tried->push_back(graph);
+  if (tried->back() != p.lexically_normal().string()) tried->push_back(graph);  // (beside a test file in .)
   if (fs::exists(p, ec)) return graph;
   return "";
 }

@@ -92,6 +92,7 @@ CliSpec DescribeApp(const CLI::App& app) {
   X(Validate)                \
   X(Plan)                    \
   X(Nodes)                   \
+  X(Models)                  \
   X(Run)                     \
   X(Resume)                  \
   X(AbTest)                  \

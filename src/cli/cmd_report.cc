@@ -1,5 +1,7 @@
 // `comfyrun report FILE --html OUT`: a self-contained HTML page of a run (from its journal)
 // or of an A/B test (from its result JSON); report/report.h has what the pages show.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,9 @@ enum class InputKind { kJournal, kAbResult, kUnknown };
 /// Tells a journal from an A/B result by content, not by name: a journal's first line is a
 /// complete header record; an A/B result is one JSON object with testId and variants.
 InputKind DetectKind(const std::string& path, Json* ab_result, std::string* err) {
+  int fd = OpenUserFile(path, kMaxJournalFileBytes, err);  // a regular file only: no FIFO, no device
+  if (fd < 0) return InputKind::kUnknown;
+  close(fd);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string text;

@@ -56,6 +56,10 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
   return summary.exit_code;
 }
 
+/// Ends the process without destroying the command's workflow and journal state, as ninja's
+/// main does ("use exit() ... to avoid potentially expensive cleanup"): freeing a 100,000-node
+/// run's structures took 0.3 s. Everything that must reach the disk is written and closed by
+/// now; exit() still flushes stdio and runs static destructors.
 [[noreturn]] void ExitSkippingTeardown(int code) {
   std::fflush(nullptr);
   std::exit(code);

@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
+
+#include <fmt/format.h>
 
 #include "comfyrun/util.h"
 
@@ -73,12 +73,10 @@ std::string LookupDotEnv(const std::string& name) {
   if (!env.loaded) {
     env.loaded = true;
     env.values.clear();
-    std::ifstream in(".env", std::ios::binary);
-    if (in) {
-      std::stringstream ss;
-      ss << in.rdbuf();
-      for (auto& [k, v] : ParseDotEnv(ss.str())) env.values[k] = v;
-    }
+    // A regular file of at most 1 MiB: a .env that is a FIFO or a device is ignored, not read.
+    std::string text, err;
+    if (ReadUserFile(".env", uint64_t{1} << 20, &text, &err))
+      for (auto& [k, v] : ParseDotEnv(text)) env.values[k] = v;
   }
   auto it = env.values.find(name);
   return it == env.values.end() ? std::string() : it->second;
@@ -176,6 +174,7 @@ Config Config::FromEnvironment() {
     c.gemini_base_url = StripTrailingSlashes(v);
   if (std::string v = FirstOf({"OPENAI_BASE_URL", "SORA2_ENDPOINT"}); !v.empty())
     c.openai_base_url = StripTrailingSlashes(v);
+  // Not validated here (this never fails): CheckConfigUrls reports a bad entry before a run.
   std::string servers = FirstOf({"COMFYUI_URL"});
   size_t start = 0;
   while (start <= servers.size() && !servers.empty()) {
@@ -185,9 +184,113 @@ Config Config::FromEnvironment() {
     if (!s.empty()) c.comfyui_servers.push_back(s);
     start = comma + 1;
   }
+  c.comfyui_servers_from_environment = c.comfyui_servers.size();
   Redactor::AddSecret(c.gemini_api_key);
   Redactor::AddSecret(c.openai_api_key);
   return c;
+}
+
+bool CheckServerUrl(std::string_view url, std::string* err) {
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+      *err = "it contains a space or a control character";
+      return false;
+    }
+  size_t scheme_end = url.find("://");
+  std::string scheme = scheme_end == std::string_view::npos ? "" : std::string(url.substr(0, scheme_end));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "http" && scheme != "https") {
+    *err = "it must start with http:// or https://";
+    return false;
+  }
+  std::string_view rest = url.substr(scheme_end + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) {
+    *err = "a user name or password in the URL is not supported";
+    return false;
+  }
+  std::string_view host = authority, port;
+  if (StartsWith(authority, "[")) {  // [IPv6]:port
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos || close == 1) {
+      *err = "its IPv6 host has no closing ']'";
+      return false;
+    }
+    host = authority.substr(0, close + 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        *err = fmt::format("unexpected {} after the host", Quote(after));
+        return false;
+      }
+      port = after.substr(1);
+      if (port.empty()) {
+        *err = "the ':' after its host has no port";
+        return false;
+      }
+    }
+  } else {
+    size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+      if (port.empty()) {
+        *err = "the ':' after its host has no port";
+        return false;
+      }
+    }
+    for (char c : host)
+      if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        *err = fmt::format("its host {} has the character {}", Quote(host), Quote(std::string(1, c)));
+        return false;
+      }
+  }
+  if (host.empty()) {
+    *err = "it has no host";
+    return false;
+  }
+  if (!port.empty()) {
+    bool digits = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string_view::npos;
+    long n = digits ? std::strtol(std::string(port).c_str(), nullptr, 10) : 0;
+    if (n < 1 || n > 65535) {
+      *err = fmt::format("port {} is not a number from 1 to 65535", Quote(port));
+      return false;
+    }
+  }
+  return true;
+}
+
+bool CheckConfigUrls(const Config& config, std::string* err) {
+  std::string why;
+  for (size_t i = 0; i < config.comfyui_servers.size(); ++i) {
+    const std::string& entry = config.comfyui_servers[i];
+    bool from_env = i < config.comfyui_servers_from_environment;
+    // An --comfyui value may itself list servers ("http://a,http://b"), each with #slots=N.
+    size_t pos = 0;
+    while (pos <= entry.size()) {
+      size_t comma = std::min(entry.find(',', pos), entry.size());
+      std::string part = Trim(std::string_view(entry).substr(pos, comma - pos));
+      pos = comma + 1;
+      if (part.empty() && !from_env && entry.find(',') == std::string::npos) {
+        *err = "--comfyui needs a server URL, e.g. --comfyui http://127.0.0.1:8188";
+        return false;
+      }
+      if (part.empty()) continue;
+      if (!CheckServerUrl(part.substr(0, part.find('#')), &why)) {
+        *err = fmt::format("{} {} is not a server URL: {}", from_env ? "COMFYUI_URL entry" : "--comfyui", Quote(part),
+                           why);
+        return false;
+      }
+    }
+  }
+  const std::pair<const char*, const std::string*> bases[] = {
+      {"GEMINI_BASE_URL", &config.gemini_base_url}, {"OPENAI_BASE_URL (or SORA2_ENDPOINT)", &config.openai_base_url}};
+  for (const auto& [name, url] : bases)
+    if (!CheckServerUrl(*url, &why)) {
+      *err = fmt::format("{} {} is not a server URL: {}", name, Quote(*url), why);
+      return false;
+    }
+  return true;
 }
 
 void Redactor::AddSecret(const std::string& secret) {

@@ -1,23 +1,32 @@
 #include "comfyrun/json_fast.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "comfyrun/util.h"
+
 namespace comfyrun {
 
-Json ToJson(simdjson::dom::element e) {
+namespace {
+/// ToJson's body; *duplicates is set when an object had a key twice, found by comparing
+/// the object's size with its number of fields (no set of keys kept: 100,000 nodes).
+Json Convert(simdjson::dom::element e, bool* duplicates) {
   using T = simdjson::dom::element_type;
   switch (e.type()) {
     case T::OBJECT: {
       simdjson::dom::object obj = e.get_object().value_unsafe();
       Json out(Json::value_t::object);
       auto& map = out.get_ref<Json::object_t&>();
-      map.reserve(obj.size());
-      for (simdjson::dom::key_value_pair field : obj) map[std::string(field.key)] = ToJson(field.value);
+      size_t fields = obj.size();
+      map.reserve(fields);
+      for (simdjson::dom::key_value_pair field : obj) map[std::string(field.key)] = Convert(field.value, duplicates);
+      if (map.size() != fields) *duplicates = true;
       return out;
     }
     case T::ARRAY: {
@@ -25,7 +34,7 @@ Json ToJson(simdjson::dom::element e) {
       Json out(Json::value_t::array);
       auto& vec = out.get_ref<Json::array_t&>();
       vec.reserve(arr.size());
-      for (simdjson::dom::element v : arr) vec.push_back(ToJson(v));
+      for (simdjson::dom::element v : arr) vec.push_back(Convert(v, duplicates));
       return out;
     }
     case T::INT64: {
@@ -41,13 +50,94 @@ Json ToJson(simdjson::dom::element e) {
   return Json(nullptr);
 }
 
-bool ParseJsonFast(std::string_view text, Json* out) {
+/// nlohmann SAX events that note each key seen twice in one object, with the object's path.
+/// Only run when a duplicate is known to exist (or simdjson could not parse the text).
+class DuplicateFinder {
+ public:
+  explicit DuplicateFinder(std::vector<DuplicateKey>* out) : out_(out) {}
+  bool null() { return Value(); }
+  bool boolean(bool) { return Value(); }
+  bool number_integer(Json::number_integer_t) { return Value(); }
+  bool number_unsigned(Json::number_unsigned_t) { return Value(); }
+  bool number_float(Json::number_float_t, const std::string&) { return Value(); }
+  bool string(std::string&) { return Value(); }
+  bool binary(Json::binary_t&) { return Value(); }
+  bool start_object(size_t) { return Open(true); }
+  bool start_array(size_t) { return Open(false); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(std::string& k) {
+    Frame& f = frames_.back();
+    f.member = k;
+    if (std::find(f.keys.begin(), f.keys.end(), k) != f.keys.end()) {
+      if (out_->size() < kMaxReported) out_->push_back({Path(frames_.size()), k});
+    } else {
+      f.keys.push_back(k);
+    }
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  static constexpr size_t kMaxReported = 100;
+  struct Frame {
+    bool object = false;
+    std::vector<std::string> keys;  // an object's keys so far (objects are small)
+    std::string member;             // the current member's key
+    size_t index = 0;               // an array's next element
+  };
+  /// The path of frames_[0, depth): "$", "$.nodes[3]".
+  std::string Path(size_t depth) const {
+    std::string path = "$";
+    for (size_t i = 0; i + 1 < depth; ++i) {
+      const Frame& f = frames_[i];
+      if (f.object) AppendJsonPathMember(&path, f.member);
+      else path += fmt::format("[{}]", f.index - 1);
+    }
+    return path;
+  }
+  bool Value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+    return true;
+  }
+  bool Open(bool object) {
+    Value();
+    frames_.push_back(Frame{object, {}, {}, 0});
+    return true;
+  }
+  bool Close() {
+    frames_.pop_back();
+    return true;
+  }
+  std::vector<DuplicateKey>* out_;
+  std::vector<Frame> frames_;
+};
+}  // namespace
+
+Json ToJson(simdjson::dom::element e) {
+  bool duplicates = false;
+  return Convert(e, &duplicates);
+}
+
+bool ParseJsonFast(std::string_view text, Json* out, bool* duplicate_keys) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   // parse() copies the text into a padded buffer of its own: `text` need not be padded.
   if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS) return false;
-  *out = ToJson(doc);
+  bool duplicates = false;
+  *out = Convert(doc, &duplicates);
+  if (duplicate_keys) *duplicate_keys = duplicates;
   return true;
+}
+
+void FindDuplicateKeys(std::string_view text, std::vector<DuplicateKey>* out) {
+  out->clear();
+  DuplicateFinder finder(out);
+  try {
+    Json::sax_parse(text.begin(), text.end(), &finder);
+  } catch (const std::exception&) {
+    // Not JSON: the caller's parse says what is wrong.
+  }
 }
 
 bool AppendJsonString(std::string* out, std::string_view s) {

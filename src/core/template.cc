@@ -15,9 +15,10 @@ bool IsNameChar(char c) {
 /// Walks `s` once, by the template rules: a backslash before "<<" or "{{" escapes it; a
 /// template is the innermost closed pair (in "1 << 2 then <<a.b>>" the first "<<" is text).
 /// Calls on_text(run) for literal text as written, on_escape(escape) for each 3-character
-/// escape, and on_template(inside, whole) for each closed template. Views into `s`.
-template <class OnText, class OnEscape, class OnTemplate>
-void Tokenize(std::string_view s, OnText on_text, OnEscape on_escape, OnTemplate on_template) {
+/// escape, on_template(inside, whole) for each closed template, and on_unclosed(at) for each
+/// "<<" or "{{" at offset `at` that is left as text because it is not closed. Views into `s`.
+template <class OnText, class OnEscape, class OnTemplate, class OnUnclosed>
+void Tokenize(std::string_view s, OnText on_text, OnEscape on_escape, OnTemplate on_template, OnUnclosed on_unclosed) {
   size_t text_start = 0, i = 0;
   auto flush_text = [&](size_t to) {
     if (to > text_start) on_text(s.substr(text_start, to - text_start));
@@ -42,6 +43,7 @@ void Tokenize(std::string_view s, OnText on_text, OnEscape on_escape, OnTemplate
         text_start = i;
         continue;
       }
+      on_unclosed(i);
     }
     ++i;
   }
@@ -66,12 +68,27 @@ void Scan(const std::string& s, std::vector<Piece>* pieces, bool keep_escapes = 
         if (!literal.empty()) pieces->push_back({false, literal, ""});
         literal.clear();
         pieces->push_back({true, std::string(inside), std::string(whole)});
-      });
+      },
+      [](size_t) {});
   if (!literal.empty() || pieces->empty()) pieces->push_back({false, literal, ""});
 }
 
 bool ContainsTemplateSyntax(const std::string& s) {
   return s.find("<<") != std::string::npos || s.find("{{") != std::string::npos;
+}
+
+/// Whether the text after an unclosed opener at `at` starts like a reference: spaces, a name
+/// that is not all digits ("1 << 2.5" stays text), then '.' or '['.
+bool LooksLikeReference(std::string_view s, size_t at) {
+  size_t i = at + 2;
+  while (i < s.size() && s[i] == ' ') ++i;
+  size_t name = i;
+  bool digits_only = true;
+  while (i < s.size() && IsNameChar(s[i])) {
+    digits_only = digits_only && isdigit(static_cast<unsigned char>(s[i]));
+    ++i;
+  }
+  return i > name && !digits_only && i < s.size() && (s[i] == '.' || s[i] == '[');
 }
 
 /// Only the templates matter here: no literal text is built (100,000 nodes' inputs are
@@ -91,6 +108,16 @@ void FindInString(const std::string& s, const std::string& path, std::vector<Ref
         ref->text = whole;
         ref->json_path = path;
         refs->push_back(std::move(*ref));
+      },
+      [&](size_t at) {
+        // Sent as plain text, a reference with a typo in its closing ">>" would reach a paid
+        // model as "<<img.path": an error, unless it reads like an operator ("1 << 2").
+        if (!LooksLikeReference(s, at)) return;
+        bool angle = s[at] == '<';
+        errors->emplace_back(path, fmt::format("unclosed reference {}: it starts like a reference but has no "
+                                               "closing '{}'",
+                                               Quote(Abbreviate(std::string_view(s).substr(at), 40)),
+                                               angle ? ">>" : "}}"));
       });
 }
 
@@ -125,8 +152,12 @@ std::optional<Reference> ParseReference(std::string_view inner, std::string* err
     } else if (s[i] == '[') {
       size_t close = s.find(']', i);
       std::string_view digits = close == std::string_view::npos ? std::string_view() : s.substr(i + 1, close - i - 1);
-      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
         *err = "an index is written [N] with N a whole number";
+        return std::nullopt;
+      }
+      if (digits.size() > 9) {
+        *err = fmt::format("index [{}] is too large: the largest index is {}", Abbreviate(digits, 30), kMaxIndex);
         return std::nullopt;
       }
       PathStep step;  // (not a braced temporary: GCC 12 then warns of an uninitialized string)

@@ -1,6 +1,7 @@
 #include "comfyrun/validate.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -233,6 +234,50 @@ struct Checker {
     }
   }
 
+  /// When a string input's text is known before the run (literals and params only) and is
+  /// empty or blank: the params it names (possibly none). nullopt when it is not blank, or
+  /// not known (it names a node's output).
+  std::optional<std::vector<std::string>> BlankText(const Json& value) const {
+    if (!value.is_string()) return std::nullopt;
+    const std::string& s = value.get_ref<const std::string&>();
+    if (s.find("<<") == std::string::npos && s.find("{{") == std::string::npos) {
+      if (!TrimView(s).empty()) return std::nullopt;
+      return std::vector<std::string>();
+    }
+    if (s.find("params") == std::string::npos) return std::nullopt;  // names a node: known only when run
+    std::vector<Reference> refs;
+    std::vector<std::pair<std::string, std::string>> errors;
+    FindReferences(value, "", &refs, &errors);
+    std::vector<std::string> params;
+    for (const auto& r : refs) {
+      if (r.root != "params" || r.steps.size() != 1 || r.steps[0].is_index()) return std::nullopt;
+      params.push_back(r.steps[0].field());
+    }
+    Json resolved;
+    std::string err;
+    auto lookup = [&](const std::string& root) -> const Json* { return root == "params" ? &wf.params : nullptr; };
+    if (!errors.empty() || !ResolveTemplates(value, lookup, &resolved, &err)) return std::nullopt;
+    if (!resolved.is_string() || !TrimView(resolved.get_ref<const std::string&>()).empty()) return std::nullopt;
+    return params;
+  }
+
+  /// A required text input that would be empty when the node starts (a literal "", or
+  /// --param character= given to "<<params.character>>") fails then, after the journal was
+  /// made: reported now instead.
+  void CheckNotBlank(const WorkflowNode& node, const std::string& name, const std::string& path) {
+    auto params = BlankText(node.inputs[name]);
+    if (!params) return;
+    if (params->empty()) {
+      Error(node, path, fmt::format("{} is empty", name), "write the text the node needs");
+      return;
+    }
+    std::vector<std::string> given;
+    for (const auto& p : *params) given.push_back(fmt::format("{}=\"{}\"", p, TemplateText(wf.params[p])));
+    Error(node, path, fmt::format("{} would be empty: it is {} and params {}", name,
+                                  Quote(node.inputs[name].get_ref<const std::string&>()), fmt::join(given, ", ")),
+          fmt::format("give the param a value: --param {}=TEXT", params->front()));
+  }
+
   void CheckSpecifics(const WorkflowNode& node) {
     const std::string base = node.json_path + ".inputs";
     const Json& in = node.inputs;
@@ -329,16 +374,27 @@ struct Checker {
         }
         CheckInput(node, *input, it.value(), JsonPathMember(base, it.key()));
       }
-      for (const auto& input : spec.inputs)
+      for (const auto& input : spec.inputs) {
         if (input.required && !node.inputs.contains(input.name))
           Error(node, base, fmt::format("missing required input {} ({})", Quote(input.name), input.doc),
                 fmt::format("add \"{}\": ... to inputs", input.name));
+        else if (input.required && input.type == ValueType::kString)
+          CheckNotBlank(node, input.name, JsonPathMember(base, input.name));
+      }
       if (!spec.one_of_required.empty()) {
-        bool any = false;
-        for (const auto& name : spec.one_of_required) any = any || node.inputs.contains(name);
+        bool any = false, any_filled = false;
+        std::string first_blank;
+        for (const auto& name : spec.one_of_required) {
+          if (!node.inputs.contains(name)) continue;
+          any = true;
+          if (!BlankText(node.inputs[name])) any_filled = true;
+          else if (first_blank.empty()) first_blank = name;
+        }
         if (!any)
           Error(node, base, fmt::format("{} needs one of these inputs: {}", spec.name,
                                         fmt::join(spec.one_of_required, ", ")));
+        else if (!any_filled)  // every one given would be empty
+          CheckNotBlank(node, first_blank, JsonPathMember(base, first_blank));
       }
       CheckSpecifics(node);
     }

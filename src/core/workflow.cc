@@ -1,6 +1,7 @@
 #include "comfyrun/workflow.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -62,6 +63,30 @@ size_t FindExcessiveDepth(const std::string& text) {
     }
   }
   return std::string::npos;
+}
+
+/// Reports keys given twice in one object (a JSON reader keeps the last one silently): an
+/// error inside a node, where it changes what runs; a warning elsewhere.
+void ReportDuplicateKeys(const std::string& text, const Json& doc, Context& ctx) {
+  std::vector<DuplicateKey> found;
+  FindDuplicateKeys(text, &found);
+  for (const DuplicateKey& d : found) {
+    std::string path = JsonPathMember(d.object_path, d.key);
+    std::string message = fmt::format("key {} is given more than once in this object; only the last value would be "
+                                      "used", Quote(d.key));
+    const char* hint = "keep one of them";
+    size_t index = 0;
+    if (std::sscanf(d.object_path.c_str(), "$.nodes[%zu]", &index) == 1) {
+      std::string node;
+      if (doc.is_object() && doc.contains("nodes") && doc["nodes"].is_array() && index < doc["nodes"].size()) {
+        const Json& n = doc["nodes"][index];
+        if (n.is_object() && n.contains("id") && n["id"].is_string()) node = n["id"].get<std::string>();
+      }
+      ctx.Error(node, path, message, hint);
+    } else {
+      ctx.Warning("", path, message, hint);
+    }
+  }
 }
 
 /// Converts a --param value to the type of the param's default.
@@ -126,7 +151,7 @@ void ReadParams(const Json& doc, const std::vector<ParamOverride>& overrides, Wo
 }  // namespace
 
 bool IsValidNodeId(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
+  if (id.empty() || id.size() > kMaxNodeIdLength) return false;
   for (char c : id)
     if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
   return true;
@@ -148,7 +173,7 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
                        std::vector<Diagnostic>* diags) {
   Context ctx{file, diags};
   if (text.size() > kMaxWorkflowBytes) {
-    ctx.Error("", "", fmt::format("file is {:.1f} MB; the limit is {} MB", text.size() / 1048576.0,
+    ctx.Error("", "", fmt::format("file is {:.1f} MiB; the limit is {} MiB", text.size() / 1048576.0,
                                   kMaxWorkflowBytes >> 20),
               "keep large data in files and refer to their paths");
     return false;
@@ -169,9 +194,14 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
     ctx.Error("", "", fmt::format("JSON nested deeper than {} levels at line {}, column {}", kMaxJsonDepth, line, column));
     return false;
   }
-  if (ParseJsonFast(text, doc)) return true;  // else nlohmann parses it again and says what is wrong
+  bool duplicates = false;
+  if (ParseJsonFast(text, doc, &duplicates)) {  // else nlohmann parses it again and says what is wrong
+    if (duplicates) ReportDuplicateKeys(text, *doc, ctx);
+    return true;
+  }
   try {
     *doc = Json::parse(text);
+    ReportDuplicateKeys(text, *doc, ctx);  // (rare: text simdjson refused, such as a 70-bit integer)
   } catch (const nlohmann::json::parse_error& e) {
     size_t offset = e.byte > 0 ? e.byte - 1 : 0;
     auto [line, column] = LineColumn(text, offset);
@@ -202,8 +232,12 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
 
 bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* diags) {
   std::string text, err;
-  if (!ReadFile(path, &text, &err)) {
-    AddError(diags, path, "", "", fmt::format("cannot read file: {}", err));
+  // Read no more than the limit: /dev/zero or a FIFO named as a workflow is refused, not read.
+  if (!ReadUserFile(path, kMaxWorkflowBytes, &text, &err)) {
+    if (StartsWith(err, "file is "))
+      AddError(diags, path, "", "", err, "keep large data in files and refer to their paths");
+    else
+      AddError(diags, path, "", "", fmt::format("cannot read file: {}", err));
     return false;
   }
   return ParseJsonDocument(text, path, doc, diags);
@@ -235,12 +269,18 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
     std::string stem = file.substr(file.find_last_of('/') + 1);
     wf->workflow_id = stem.substr(0, stem.find('.'));
   }
-  for (char c : wf->workflow_id)
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
-      ctx.Error("", "$.workflowId", fmt::format("workflowId {} is used in file names; use letters, digits, '.', '_' and '-'",
-                                                Quote(wf->workflow_id)));
-      break;
-    }
+  const std::string& wid = wf->workflow_id;
+  if (wid.size() > kMaxNodeIdLength) {
+    ctx.Error("", "$.workflowId",
+              fmt::format("workflowId {} is too long: {} characters, the limit is {}", Quote(wid), wid.size(),
+                          kMaxNodeIdLength),
+              "it names files and folders; use a shorter id");
+  } else if (std::any_of(wid.begin(), wid.end(), [](char c) {
+               return !isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.';
+             })) {
+    ctx.Error("", "$.workflowId", fmt::format("workflowId {} is used in file names; use letters, digits, '.', '_' and '-'",
+                                              Quote(wid)));
+  }
   if (doc.contains("description") && doc["description"].is_string())
     wf->description = doc["description"].get<std::string>();
   if (doc.contains("metadata") && doc["metadata"].is_object()) wf->metadata = doc["metadata"];
@@ -352,15 +392,18 @@ bool BuildAndValidate(Json doc, const std::string& file, const std::vector<Param
 bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides, Workflow* wf,
                   std::vector<Diagnostic>* diags) {
   Json doc;
+  size_t errors_before = CountErrors(*diags);
   if (!LoadJsonFile(path, &doc, diags)) return false;
-  return BuildAndValidate(std::move(doc), path, overrides, wf, diags);
+  // (parsed, but perhaps with errors such as a key given twice in a node)
+  return BuildAndValidate(std::move(doc), path, overrides, wf, diags) && CountErrors(*diags) == errors_before;
 }
 
 bool LoadWorkflowText(const std::string& text, const std::string& file, const std::vector<ParamOverride>& overrides,
                       Workflow* wf, std::vector<Diagnostic>* diags) {
   Json doc;
+  size_t errors_before = CountErrors(*diags);
   if (!ParseJsonDocument(text, file, &doc, diags)) return false;
-  return BuildAndValidate(std::move(doc), file, overrides, wf, diags);
+  return BuildAndValidate(std::move(doc), file, overrides, wf, diags) && CountErrors(*diags) == errors_before;
 }
 
 bool ParseParamArgument(const std::string& arg, ParamOverride* out, std::string* err) {

@@ -124,17 +124,39 @@ void ReadRetry(const Json& value, const std::string& node, const std::string& pa
   }
 }
 
+namespace {
+/// A time limit: a duration above 0. Zero is refused rather than read as "no limit" or as
+/// "stop at once", either of which would surprise someone.
+std::optional<double> ReadLimit(const Json& value, const std::string& node, const std::string& path, Context& ctx) {
+  auto d = ReadDuration(value, node, path, ctx);
+  if (d && *d <= 0) {
+    ctx.Error(node, path, fmt::format("a time limit of {} would stop the node before it starts", value.dump()),
+              "give a duration above 0 such as \"10m\", or leave the timeout out to keep the default");
+    return std::nullopt;
+  }
+  return d;
+}
+}  // namespace
+
 void ReadTimeout(const Json& value, const std::string& node, const std::string& path, NodeTimeouts* timeout,
                  Context& ctx) {
   if (value.is_object()) {
     CheckKnownKeys(value, {"attempt", "total"}, node, path, ctx, true);
-    if (value.contains("attempt"))
-      if (auto d = ReadDuration(value["attempt"], node, path + ".attempt", ctx)) timeout->attempt = *d;
-    if (value.contains("total"))
-      if (auto d = ReadDuration(value["total"], node, path + ".total", ctx)) timeout->total = *d;
+    std::optional<double> attempt, total;
+    if (value.contains("attempt")) attempt = ReadLimit(value["attempt"], node, path + ".attempt", ctx);
+    if (value.contains("total")) total = ReadLimit(value["total"], node, path + ".total", ctx);
+    if (attempt && total && *total < *attempt) {
+      ctx.Error(node, path + ".total",
+                fmt::format("total ({}) is shorter than attempt ({}): no attempt could use its whole limit",
+                            FormatDuration(*total), FormatDuration(*attempt)),
+                "total bounds all attempts and their waits together: make it at least attempt");
+      return;
+    }
+    if (attempt) timeout->attempt = *attempt;
+    if (total) timeout->total = *total;
     return;
   }
-  if (auto d = ReadDuration(value, node, path, ctx)) timeout->attempt = *d;  // shorthand
+  if (auto d = ReadLimit(value, node, path, ctx)) timeout->attempt = *d;  // shorthand
 }
 
 }  // namespace comfyrun::workflow_loading

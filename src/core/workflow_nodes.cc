@@ -73,8 +73,18 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
   } else {
     node.id = m.id->get_ref<const std::string&>();
     if (!IsValidNodeId(node.id)) {
-      ctx.Error("", path + ".id", fmt::format("node id {} has characters a template cannot name", Quote(node.id)),
-                "use letters, digits, '_' and '-' (at most 128)");
+      // Characters first: an id of letters and digits only is just too long (and then bytes
+      // are characters, so the count is right).
+      bool bad_chars = std::any_of(node.id.begin(), node.id.end(), [](char c) {
+        return !isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-';
+      });
+      std::string message =
+          node.id.empty() ? std::string("node id is empty")
+          : bad_chars     ? fmt::format("node id {} has characters a template cannot name", Quote(node.id))
+                          : fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id),
+                                        node.id.size(), kMaxNodeIdLength);
+      ctx.Error("", path + ".id", std::move(message),
+                fmt::format("use letters, digits, '_' and '-' (at most {})", kMaxNodeIdLength));
       node.id.clear();
     } else if (node.id == "params" || node.id == "run") {
       ctx.Error(node.id, path + ".id", fmt::format("{} is reserved for templates", Quote(node.id)),

@@ -449,7 +449,7 @@ bool IsCurrentLockFile(int fd, const std::string& journal_path) {
 }
 
 int JournalLockHolder(const std::string& path) {
-  int fd = open(LockPath(path).c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open(LockPath(path).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO there must not hang status
   if (fd < 0) return 0;
   int holder = 0;
   // A shared probe conflicts with the writer's exclusive lock but not with other probes.
@@ -925,11 +925,8 @@ bool ReadJournal(const std::string& path, JournalReplay* replay, std::string* er
 bool ReadJournal(const std::string& path, const JournalReadOptions& options,
                  JournalReplay* replay, std::string* err) {
   *replay = JournalReplay();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = std::string(errno == ENOENT ? "no such file" : std::strerror(errno));
-    return false;
-  }
+  int fd = OpenUserFile(path, kMaxJournalFileBytes, err);  // a regular file only: no FIFO, no device
+  if (fd < 0) return false;
   bool ok = true;
   try {
     LineFolder folder(options.keep_events, replay, options.on_header);

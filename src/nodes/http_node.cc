@@ -86,9 +86,12 @@ class HttpNode : public NodeKind {
   static NodeResult Finish(const NodeContext& ctx, const HttpResponse& response, const Json& ok_status,
                            const Json& extract) {
     if (response.transport_error != ErrorType::kNone) {
-      NodeResult r = NodeResult::Failure(response.transport_error,
-                                         fmt::format("{} {}: {}", ctx.inputs.value("method", "GET"),
-                                                     Redactor::Redact(ctx.inputs["url"].get<std::string>()), response.error));
+      // The loop's message already starts with the method and URL ("GET http://...: ...").
+      NodeResult r = NodeResult::Failure(
+          response.transport_error,
+          !response.error.empty() ? response.error
+                                  : fmt::format("{} {}: transfer failed", ctx.inputs.value("method", "GET"),
+                                                Redactor::Redact(ctx.inputs["url"].get<std::string>())));
       r.retry_after = response.retry_after;
       return r;
     }

@@ -210,6 +210,25 @@ const ModelInfo* ModelCatalog::Resolve(const std::string& name, std::string* err
   return nullptr;
 }
 
+Json ModelCatalogListing(const ModelCatalog& catalog) {
+  Json aliases = Json::object();
+  for (const auto& [alias, target] : catalog.aliases) aliases[alias] = target;  // std::map: sorted
+  Json models = Json::object();
+  for (const auto& [id, info] : catalog.models) {
+    Json m = {{"provider", ProviderName(info.provider)}};
+    if (info.provider == Provider::kGemini) {
+      m["usdPerImage"] = info.usd_per_image;
+    } else {
+      m["usdPerSecond"] = info.usd_per_second;
+      if (info.usd_per_second_high > 0) m["usdPerSecondHigh"] = info.usd_per_second_high;
+    }
+    models[id] = std::move(m);
+  }
+  Json retired = Json::object();
+  for (const auto& [id, r] : catalog.retired) retired[id] = {{"successor", r.successor}, {"date", r.date}};
+  return {{"aliases", std::move(aliases)}, {"models", std::move(models)}, {"retired", std::move(retired)}};
+}
+
 double EstimateGenerationCost(const ModelInfo& model, double seconds, const std::string& resolution) {
   if (model.provider == Provider::kGemini) return model.usd_per_image;
   std::string r;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/comfyui/pool.h"
 #include "comfyrun/models.h"
 
 namespace comfyrun {
@@ -76,6 +77,25 @@ std::vector<std::string> MissingProviderKeys(const Workflow& wf, const Config& c
     }
   }
   return missing;
+}
+
+bool CheckRunConfiguration(const Workflow& wf, const Config& config, std::string* err) {
+  if (!CheckConfigUrls(config, err)) return false;
+  std::vector<ComfyuiServerSpec> servers;
+  std::string why;
+  if (!ParseComfyuiServers(config.comfyui_servers, &servers, &why)) {
+    *err = why;
+    return false;
+  }
+  if (!servers.empty()) return true;
+  for (const WorkflowNode& node : wf.nodes)
+    if (node.spec && node.spec->name == "comfyui") {
+      *err = fmt::format("node '{}' (comfyui) needs a ComfyUI server, and none is configured; nothing was run: "
+                         "pass --comfyui http://HOST:8188 or set COMFYUI_URL (--offline has no stand-in for ComfyUI)",
+                         node.id);
+      return false;
+    }
+  return true;
 }
 
 }  // namespace comfyrun

@@ -11,6 +11,7 @@
 namespace comfyrun {
 
 bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) {
+  if (!CheckRunConfiguration(wf, options.config, err)) return false;  // URLs, ComfyUI server (providers/preflight.h)
   if (!options.config.offline) {
     std::vector<std::string> missing = MissingProviderKeys(wf, options.config);
     if (!missing.empty()) {

@@ -206,9 +206,9 @@ with open("huge_nodes.json", "w") as f:
 EOF
 [ "$(stat -c %s huge_nodes.json)" -gt $((50 << 20)) ] || fail "huge_nodes.json is under 50 MB"
 run 2 validate huge_string.json
-expect_err "^huge_string.json: file is 50.0 MB; the limit is 16 MB$"
+expect_err "^huge_string.json: file is 50.0 MiB; the limit is 16 MiB$"
 run 2 validate huge_nodes.json
-expect_err "the limit is 16 MB"
+expect_err "the limit is 16 MiB"
 
 # A big valid workflow (100,000 value nodes in a chain, ~6 MB) validates (within run's 20 s
 # hang guard; how fast is scripts/bench/engine's business, not a test's).

@@ -17,4 +17,10 @@ namespace comfyrun {
 /// before the run, a node needs either key.
 std::vector<std::string> MissingProviderKeys(const Workflow& workflow, const Config& config);
 
+/// What else would make a run fail after its journal was written, checked before anything
+/// is written (offline too): a bad URL in COMFYUI_URL, --comfyui, GEMINI_BASE_URL or
+/// OPENAI_BASE_URL (CheckConfigUrls), a bad ComfyUI server option (#slots=N), and a comfyui
+/// node with no server configured (ComfyUI has no offline stand-in). False with *err.
+bool CheckRunConfiguration(const Workflow& workflow, const Config& config, std::string* err);
+
 }  // namespace comfyrun
