@@ -11,7 +11,7 @@ _comfyrun() {
   done
   if [[ -z $cmd ]]; then
     if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --version" -- "$cur"))
-    else COMPREPLY=($(compgen -W "validate plan nodes run resume abtest status trace gc completion cache schema report doctor" -- "$cur")); fi
+    else COMPREPLY=($(compgen -W "validate plan nodes models run resume abtest status trace gc completion cache schema report doctor" -- "$cur")); fi
     return 0
   fi
   case $cmd in
@@ -30,6 +30,9 @@ _comfyrun() {
     "nodes")
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --json" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
+    "models")
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --json" -- "$cur")); return 0; fi
+      COMPREPLY=() ;;
     "run")
       case $prev in
         -p|--param) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;

@@ -15,6 +15,7 @@
 
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/run/layout.h"
+#include "comfyrun/util.h"
 #include "comfyrun/journal.h"
 #include "comfyrun/validate.h"
 

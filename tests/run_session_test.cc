@@ -14,6 +14,7 @@
 #include "comfyrun/json_fast.h"
 #include "comfyrun/run/header.h"
 #include "comfyrun/run/layout.h"
+#include "comfyrun/util.h"
 #include "comfyrun/run/session.h"
 #include "comfyrun/validate.h"
 

@@ -3,7 +3,7 @@
 // does not record resolved inputs (they can be large, and every one would be written at
 // every attempt), but it holds all they came from: the params in the header and the outputs
 // of the completed nodes, which is what the executor resolved them from.
-#include "comfyrun/engine/executor.h"
+#include "comfyrun/run/layout.h"
 #include "comfyrun/report/html.h"
 #include "comfyrun/template.h"
 #include "run_report_parts.h"
