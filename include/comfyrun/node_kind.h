@@ -83,6 +83,9 @@ class NodeKind {
     return NodeResult::Failure(ErrorType::kInternal, "Run not implemented");
   }
   /// kAsync: starts the attempt and returns at once; `done` is called exactly once.
+  // By value in these signatures: implementations keep the context and the callback alive
+  // past the call (the defaults here do not, hence the NOLINTs).
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   virtual void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) {
     (void)ctx;
     done(NodeResult::Failure(ErrorType::kInternal, "Start not implemented"));
@@ -96,12 +99,14 @@ class NodeKind {
   /// kProcess: the attempt's result from how the program ended (also when it could not be
   /// started: outcome.spawn_error, or was stopped: outcome.cancelled). Executor thread; never
   /// throws.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): implementations move parts of the outcome
   virtual NodeResult FinishProcess(const NodeContext& /*ctx*/, ProcessOutcome /*outcome*/) {
     return NodeResult::Failure(ErrorType::kInternal, "FinishProcess not implemented");
   }
   /// kAsync: asks a started attempt to stop (timeout, Ctrl-C, --fail-fast): cancel remote
   /// work where the provider allows it, then call `done` with kCancelled (or kTimeout when
   /// ctx says so). Called on the executor thread; must return at once.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   virtual void Cancel(std::shared_ptr<NodeContext> ctx) { ctx->cancel_requested = true; }
 };
 

@@ -165,7 +165,7 @@ int AbTestCommand(const AbTestOptions& cli) {
   RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);
   int code = FinishAbTest(session->header(), summary, cli.exec);
-  session.release();
+  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
   ExitSkippingTeardown(code);
 }
 

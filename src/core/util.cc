@@ -330,7 +330,7 @@ std::string Sha256Hex(std::string_view data) {
   unsigned int length = 0;
   EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
   std::string out;
-  out.reserve(length * 2);
+  out.reserve(size_t{length} * 2);
   for (unsigned i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
   return out;
 }

@@ -5,11 +5,11 @@
 namespace comfyrun {
 
 Scheduler::Scheduler(const DepLists& deps, std::vector<double> priority, std::vector<std::string> pools,
-                     std::map<std::string, int> pool_depths, int jobs)
-    : Scheduler(deps, Dependents(deps), std::move(priority), std::move(pools), std::move(pool_depths), jobs) {}
+                     const std::map<std::string, int>& pool_depths, int jobs)
+    : Scheduler(deps, Dependents(deps), std::move(priority), std::move(pools), pool_depths, jobs) {}
 
 Scheduler::Scheduler(const DepLists& deps, DepLists dependents, std::vector<double> priority,
-                     std::vector<std::string> pools, std::map<std::string, int> pool_depths, int jobs)
+                     std::vector<std::string> pools, const std::map<std::string, int>& pool_depths, int jobs)
     : dependents_(std::move(dependents)),
       priority_(std::move(priority)),
       pool_names_(std::move(pools)),

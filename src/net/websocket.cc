@@ -42,7 +42,7 @@ constexpr int kMaxPollMs = 1000;
 /// How long a close we started waits for the server's close frame before dropping the socket.
 constexpr double kCloseGrace = 1.0;
 /// Largest handshake reply accepted (headers only).
-constexpr size_t kMaxHandshakeReply = 64 * 1024;
+constexpr size_t kMaxHandshakeReply = size_t{64} * 1024;
 
 using Clock = std::chrono::steady_clock;
 
@@ -146,7 +146,7 @@ struct WebSocketLoop::Impl {
         batch.swap(queue_);
       }
       for (Command& c : batch) Execute(c);
-      Service(/*revents=*/nullptr);
+      Service(/*ready=*/nullptr);
       Reap();
 
       std::vector<pollfd> fds;
@@ -547,7 +547,7 @@ WebSocketLoop::WebSocketLoop() : impl_(std::make_unique<Impl>()) {}
 
 WebSocketLoop::~WebSocketLoop() { impl_->Stop(); }
 
-WebSocketLoop::ConnId WebSocketLoop::Open(const std::string& url, WebSocketOptions options, Handlers handlers) {
+WebSocketLoop::ConnId WebSocketLoop::Open(const std::string& url, WebSocketOptions options, const Handlers& handlers) {
   Impl::Command c;
   c.kind = Impl::Command::Kind::kOpen;
   c.id = impl_->next_id_++;

@@ -65,7 +65,7 @@ class HttpNode : public NodeKind {
     ctx->kind_state = state;
     Json ok_status = in.contains("okStatus") ? in["okStatus"] : Json();
     Json extract = in.contains("extract") ? in["extract"] : Json::object();
-    state->request = ctx->http->Send(std::move(request), [ctx, done, ok_status, extract](HttpResponse response) {
+    state->request = ctx->http->Send(std::move(request), [ctx, done, ok_status, extract](const HttpResponse& response) {
       done(Finish(*ctx, response, ok_status, extract));
     });
   }

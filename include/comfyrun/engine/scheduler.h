@@ -27,10 +27,10 @@ class Scheduler {
   /// `pools[i]` is node i's pool name ("" = none); `pool_depths` the limits of named pools
   /// (a pool without a limit is unbounded); `priority[i]` the remaining critical path.
   Scheduler(const DepLists& deps, std::vector<double> priority, std::vector<std::string> pools,
-            std::map<std::string, int> pool_depths, int jobs);
+            const std::map<std::string, int>& pool_depths, int jobs);
   /// The same with the reverse edges (Dependents(deps)) already computed, which it keeps.
   Scheduler(const DepLists& deps, DepLists dependents, std::vector<double> priority, std::vector<std::string> pools,
-            std::map<std::string, int> pool_depths, int jobs);
+            const std::map<std::string, int>& pool_depths, int jobs);
 
   /// Before the first FindWork: node already succeeded (resume). Its dependents may be ready.
   void MarkSucceeded(size_t node);

@@ -146,7 +146,7 @@ class WebSocketLoop {
 
   /// Connects to `url` (ws://, wss://, or http(s):// meaning the same) and performs the
   /// handshake. Every outcome ends in on_close (after on_open if the handshake completed).
-  ConnId Open(const std::string& url, WebSocketOptions options, Handlers handlers);
+  ConnId Open(const std::string& url, WebSocketOptions options, const Handlers& handlers);
   /// Queues a text or binary message; dropped when the connection is not open (any more).
   void Send(ConnId id, WsOpcode opcode, std::string payload);
   /// Starts the closing handshake; on_close follows (with `code`) once the server answers or
