@@ -16,8 +16,16 @@
 namespace comfyrun {
 namespace {
 
-/// Seconds allowed for the fire-and-forget /interrupt and /queue delete.
-constexpr double kCancelRequestTimeout = 10;
+/// True when a failed POST certainly never reached the server: the connection was never made
+/// (refused, no route, name not resolved, connect timeout). Anything else (a timeout or a
+/// reset after the request went out, an empty reply) may have delivered the prompt.
+bool NeverSent(const HttpResponse& r) {
+  if (r.transport_error != ErrorType::kUnavailable && r.transport_error != ErrorType::kTimeout) return false;
+  for (const char* s : {"Failed to connect", "Couldn't connect", "Could not connect", "Connection refused",
+                        "Could not resolve", "Couldn't resolve", "Connection timed out", "No route to host"})
+    if (r.error.find(s) != std::string::npos) return true;
+  return false;
+}
 
 std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -184,7 +192,11 @@ void ComfyuiJob::ConfirmFound() {
 void ComfyuiJob::SubmitPrompt() {
   // Proposing our own prompt_id (a UUID, which every server version accepts) lets a cancel
   // that races the reply still name the prompt; the id the server answers is authoritative.
-  prompt_id_ = NewUuid4();
+  // A prompt sent again after its POST went unanswered keeps its id (CheckQueue): a server
+  // that got the first POST after all then refuses the second (2026 servers: 409), instead of
+  // running the graph twice.
+  if (!resubmit_same_id_ || prompt_id_.empty()) prompt_id_ = NewUuid4();
+  resubmit_same_id_ = false;
   // Journaled (durably) before the POST, marked not yet accepted: a crash after the server
   // took the prompt but before its reply was journaled would otherwise leave a prompt that
   // resume cannot see and submits again. Resume looks this id up on the server instead
@@ -203,9 +215,19 @@ void ComfyuiJob::SubmitPrompt() {
   req.max_redirects = 0;
   Send(std::move(req), [this](const HttpResponse& r) {
     submitting_ = false;
-    if (r.transport_error == ErrorType::kUnavailable) {
+    if (r.transport_error != ErrorType::kNone && r.transport_error != ErrorType::kCancelled && !NeverSent(r)) {
+      OnPostUnanswered(r.error);
+      return;
+    }
+    if (r.transport_error == ErrorType::kUnavailable || r.transport_error == ErrorType::kTimeout) {
       UnwatchPrompt();  // the next server gets a new prompt_id
       OnServerUnreachable(r.error);
+      return;
+    }
+    if (r.status == 409 && lost_post_) {
+      // Sent again under the same id, and the server says it has that id: the first POST
+      // did arrive. Wait for that prompt.
+      OnPromptAccepted();
       return;
     }
     ComfyPromptReply reply = ParsePromptReply(r);
@@ -220,16 +242,35 @@ void ComfyuiJob::SubmitPrompt() {
       prompt_id_ = reply.prompt_id;
       WatchPrompt();
     }
-    accepted_ = true;
-    polling_ = true;
-    ctx_->RecordSubmission(SubmissionRecord(true));
-    if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
-    // Normally open since the pool started; reopens one that dropped with nobody watching,
-    // or opens one for a server that was not configured (a `server` input).
-    if (events_) events_->Connect(server_);
-    if (!live_progress_) ShowProgress("queued on " + Host());
-    SchedulePoll(NextPollDelay());
+    OnPromptAccepted();
   });
+}
+
+void ComfyuiJob::OnPromptAccepted() {
+  accepted_ = true;
+  polling_ = true;
+  lost_post_ = false;
+  ctx_->RecordSubmission(SubmissionRecord(true));
+  if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
+  // Normally open since the pool started; reopens one that dropped with nobody watching,
+  // or opens one for a server that was not configured (a `server` input).
+  if (events_) events_->Connect(server_);
+  if (!live_progress_) ShowProgress("queued on " + Host());
+  SchedulePoll(NextPollDelay());
+}
+
+void ComfyuiJob::OnPostUnanswered(const std::string& reason) {
+  // The POST went out but its reply was lost (a timeout, a reset): the server may well have
+  // queued the prompt. Its id was journaled before the POST, so look it up the way resume
+  // does (/history, then /queue): found, wait for it; absent several times over, send it
+  // again under the same id. Never a second prompt for one that may be running.
+  lost_post_ = true;
+  unconfirmed_ = true;
+  accepted_ = true;  // as far as we know: a cancel interrupts it
+  polling_ = true;
+  absent_count_ = 0;
+  ShowProgress("no reply to POST /prompt from " + Host() + " (" + reason + "); looking for prompt " + prompt_id_);
+  Poll();
 }
 
 void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
@@ -245,34 +286,6 @@ void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
   ShowProgress(Host() + " is down, trying another server");
   server_.clear();
   AcquireSlot();
-}
-
-void ComfyuiJob::SendInterrupt() {
-  if (server_.empty() || prompt_id_.empty()) return;
-  // Fire and forget: the interrupt lands only when the running ComfyUI node finishes (it took
-  // 50 s on a real server), and the attempt must not wait for that.
-  HttpRequest interrupt;
-  interrupt.method = "POST";
-  interrupt.url = server_ + "/interrupt";
-  interrupt.headers = {{"Content-Type", "application/json"}};
-  interrupt.body = JsonDump(Json{{"prompt_id", prompt_id_}});
-  interrupt.timeout = kCancelRequestTimeout;
-  interrupt.max_redirects = 0;
-  HttpRequest dequeue = interrupt;
-  dequeue.url = server_ + "/queue";
-  dequeue.body = JsonDump(Json{{"delete", Json::array({prompt_id_})}});
-  loop_->Send(std::move(interrupt), [](HttpResponse) {});
-  loop_->Send(std::move(dequeue), [](HttpResponse) {});
-}
-
-void ComfyuiJob::Abort(ErrorType type, const std::string& message) {
-  if (finished_) return;
-  if (accepted_ || submitting_) SendInterrupt();
-  Json details = Json::object();
-  if (!prompt_id_.empty() && (accepted_ || submitting_)) {
-    details = Json{{"server", server_}, {"promptId", prompt_id_}, {"interrupted", true}};
-  }
-  Fail(type, message, true, details);
 }
 
 void ComfyuiJob::ReleaseSlot() {
@@ -296,6 +309,16 @@ void ComfyuiJob::ShowProgress(const std::string& text) {
 }
 
 void ComfyuiJob::Finish(NodeResult result) {
+  if (reported_) return;
+  reported_ = true;
+  Halt();
+  if (on_finish_) on_finish_();
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(std::move(result));
+}
+
+void ComfyuiJob::Halt() {
   if (finished_) return;
   finished_ = true;
   UnwatchPrompt();
@@ -308,10 +331,6 @@ void ComfyuiJob::Finish(NodeResult result) {
   if (waiter_) pool_->CancelAcquire(waiter_);
   waiter_ = 0;
   ReleaseSlot();
-  if (on_finish_) on_finish_();
-  auto done = std::move(done_);
-  done_ = nullptr;
-  if (done) done(std::move(result));
 }
 
 }  // namespace comfyrun

@@ -14,6 +14,9 @@ namespace {
 
 /// Consecutive failed polls (transport errors, 5xx) before the attempt gives up on a server.
 constexpr int kMaxPollFailures = 5;
+/// A prompt whose POST went unanswered is sent again only after this many lookups in a row
+/// found it neither in /history nor in /queue (see OnPostUnanswered).
+constexpr int kLostPostAbsences = 3;
 /// After a terminal event, /history is polled this often (ComfyUI sends execution_success
 /// just before it writes the history entry), at most kMaxSettlePolls times.
 constexpr double kSettleDelay = 0.1;
@@ -102,6 +105,7 @@ void ComfyuiJob::Poll() {
       case ComfyHistory::State::kSuccess:
         accepted_ = false;
         polling_ = false;
+        done_on_server_ = true;
         UnwatchPrompt();
         ReleaseSlot();  // the GPU is free; downloads need no slot
         files_ = h->files;
@@ -145,15 +149,22 @@ void ComfyuiJob::CheckQueue() {
           Poll();
           return;
         }
+        if (lost_post_ && absent_count_ < kLostPostAbsences) {
+          // The server may still be handling the POST that timed out: look again later.
+          SchedulePoll(pool_->options().poll_interval);
+          return;
+        }
         if (unconfirmed_) {
-          // Journaled before its POST, and the server never got it: the run stopped in
-          // between. Submit it now, on this server; a new id, journaled the same way.
+          // Journaled before its POST, and the server does not have it: the run stopped in
+          // between, or the POST that went unanswered never arrived. Submit it now, on this
+          // server, journaled the same way; under the same id after a lost POST, else a new one.
           unconfirmed_ = false;
           reattach_ = false;
           accepted_ = false;
           polling_ = false;
           absent_count_ = 0;
-          UnwatchPrompt();
+          resubmit_same_id_ = lost_post_;
+          if (!lost_post_) UnwatchPrompt();
           ShowProgress("prompt " + prompt_id_ + " never reached " + Host() + "; submitting it");
           client_id_ = pool_->client_id();  // this process's socket hears the new prompt
           SubmitFresh();
