@@ -186,16 +186,18 @@ Json ComfyuiJob::SubmissionRecord(bool accepted) const {
 void ComfyuiJob::ConfirmFound() {
   if (!unconfirmed_) return;
   unconfirmed_ = false;
+  lost_post_ = false;
   ctx_->RecordSubmission(SubmissionRecord(true));
 }
 
 void ComfyuiJob::SubmitPrompt() {
   // Proposing our own prompt_id (a UUID, which every server version accepts) lets a cancel
   // that races the reply still name the prompt; the id the server answers is authoritative.
-  // A prompt sent again after its POST went unanswered keeps its id (CheckQueue): a server
-  // that got the first POST after all then refuses the second (2026 servers: 409), instead of
-  // running the graph twice.
-  if (!resubmit_same_id_ || prompt_id_.empty()) prompt_id_ = NewUuid4();
+  // A prompt journaled before a POST that the server does not have is sent again under the
+  // same id (CheckQueue): a server that got the first POST after all then refuses the second
+  // (2026 servers: 409) instead of running the graph twice.
+  resending_ = resubmit_same_id_ && !prompt_id_.empty();
+  if (!resending_) prompt_id_ = NewUuid4();
   resubmit_same_id_ = false;
   // Journaled (durably) before the POST, marked not yet accepted: a crash after the server
   // took the prompt but before its reply was journaled would otherwise leave a prompt that
@@ -224,9 +226,9 @@ void ComfyuiJob::SubmitPrompt() {
       OnServerUnreachable(r.error);
       return;
     }
-    if (r.status == 409 && lost_post_) {
+    if (r.status == 409 && resending_) {
       // Sent again under the same id, and the server says it has that id: the first POST
-      // did arrive. Wait for that prompt.
+      // did arrive after all. Wait for that prompt.
       OnPromptAccepted();
       return;
     }

@@ -159,6 +159,7 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   bool done_on_server_ = false;  ///< history showed success: the prompt is over
   bool lost_post_ = false;       ///< POST /prompt went unanswered; prompt_id_ is looked up
   bool resubmit_same_id_ = false;  ///< the next SubmitPrompt keeps prompt_id_
+  bool resending_ = false;         ///< the POST in flight repeats a journaled prompt_id_
   // A cancel in progress (Abort): replies still awaited, and what they said.
   int cancel_pending_ = 0;
   bool cancel_ok_ = true;

@@ -36,7 +36,7 @@ void ComfyuiJob::Abort(ErrorType type, const std::string& message) {
   cancel_type_ = type;
   cancel_message_ = message;
   // A POST /prompt in flight may still reach the server after the queue delete did.
-  cancel_while_posting_ = submitting_;
+  cancel_while_posting_ = submitting_ || (lost_post_ && unconfirmed_);
   Halt();  // no more polls or events; the cancel's own requests follow
   SendCancel(server);
 }

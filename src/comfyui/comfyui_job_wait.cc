@@ -157,14 +157,13 @@ void ComfyuiJob::CheckQueue() {
         if (unconfirmed_) {
           // Journaled before its POST, and the server does not have it: the run stopped in
           // between, or the POST that went unanswered never arrived. Submit it now, on this
-          // server, journaled the same way; under the same id after a lost POST, else a new one.
+          // server, journaled the same way and under the same id.
           unconfirmed_ = false;
           reattach_ = false;
           accepted_ = false;
           polling_ = false;
           absent_count_ = 0;
-          resubmit_same_id_ = lost_post_;
-          if (!lost_post_) UnwatchPrompt();
+          resubmit_same_id_ = true;
           ShowProgress("prompt " + prompt_id_ + " never reached " + Host() + "; submitting it");
           client_id_ = pool_->client_id();  // this process's socket hears the new prompt
           SubmitFresh();

@@ -81,9 +81,15 @@ void RemoteJob::OnCancel() {
   if (request_active_ && ctx_->http) ctx_->http->Cancel(request_);
   if (timer_active_ && ctx_->http) ctx_->http->CancelTimer(timer_);
   request_active_ = timer_active_ = false;
-  NodeResult r = NodeResult::Failure(ErrorType::kCancelled, "cancelled");
-  // A remote job that was accepted may still run: keep it for a resume to re-attach to.
-  r.submission_finished = ctx_->submission.is_null();
+  // A remote job that was accepted may still run: keep it for a resume to re-attach to. Veo
+  // and Sora have no cancel in their APIs (docs/guarantees.md), so --cancel-remote cannot
+  // change that.
+  bool kept = !ctx_->submission.is_null();
+  NodeResult r = NodeResult::Failure(
+      ErrorType::kCancelled,
+      kept ? "cancelled; the job stays on its provider, which has no cancel, and resume re-attaches to it" : "cancelled");
+  r.submission_finished = !kept;
+  if (kept) r.details = Json{{"detached", true}};
   Finish(std::move(r));
 }
 

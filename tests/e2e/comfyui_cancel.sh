@@ -13,8 +13,8 @@
 source "$(dirname "$0")/support/lib.sh"
 export COMFYRUN_POLL_INTERVAL=0.05
 start_fake_comfyui 1; C=$COMFYUI_FAKE
-control() { curl -sf -X POST "$C/__comfy" -d "$1" >/dev/null || fail "fake control $1"; }
-stat_of() { curl -sf "$C/__comfy" | jq -r ".$1"; }
+control() { curl -sf -X POST "$C/_fake/comfy" -d "$1" >/dev/null || fail "fake control $1"; }
+stat_of() { curl -sf "$C/_fake/comfy" | jq -r ".$1"; }
 
 graph() {  # graph FILE COLOR: one comfyui node
   echo "{\"workflowId\": \"comfy-checks\", \"defaults\": {\"retry\": {\"maximumAttempts\": 3, \"initialInterval\": \"100ms\"}},

@@ -58,8 +58,13 @@ void PngChunk(std::string* png, const char* type, const std::string& data) {
 
 std::string FixtureMp4() {
   static std::string bytes = [] {
-    // Found beside this source file, so the fake works in any target (tests, fakes process).
+    // In the source tree (COMFYRUN_SOURCE_DIR, an absolute path: the tests change their
+    // working directory, so a path relative to __FILE__ may not resolve), for every target.
+#ifdef COMFYRUN_SOURCE_DIR
+    std::string path = std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/comfyui_clip.mp4";
+#else
     std::string path = (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "comfyui_clip.mp4").string();
+#endif
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -1077,8 +1082,8 @@ void FakeComfyui::Install(LocalServer& svr) {
     svr.Handle("POST", pre + "/upload/image", [this](const LocalRequest& req) { return PostUpload(req); });
   }
   // For end-to-end scripts driving `comfyrun_fakes comfyui`: the test switches over HTTP.
-  svr.Handle("POST", "/__comfy", [this](const LocalRequest& req) { return Control(req); });
-  svr.Handle("GET", "/__comfy", [this](const LocalRequest&) {
+  svr.Handle("POST", "/_fake/comfy", [this](const LocalRequest& req) { return Control(req); });
+  svr.Handle("GET", "/_fake/comfy", [this](const LocalRequest&) {
     std::lock_guard<std::mutex> lock(mu_);
     Advance(Now());
     return JsonReply(200, Json{{"promptsSubmitted", prompts_submitted_}, {"promptsLost", prompts_lost_},

@@ -30,7 +30,7 @@
 //                                              execution_success (or execution_error /
 //                                              execution_interrupted), status, and executing
 //                                              {node: null}. 404 while disabled.
-//   POST /__comfy, GET /__comfy                the test switches and counters over HTTP, for
+//   POST /_fake/comfy, GET /_fake/comfy                the test switches and counters over HTTP, for
 //                                              `comfyrun_fakes comfyui` (see Control)
 // Not served: /object_info.
 //
@@ -180,8 +180,8 @@ class FakeComfyui {
   LocalResponse PostPrompt(const LocalRequest& req);
   LocalResponse PostUpload(const LocalRequest& req);
   LocalResponse GetView(const LocalRequest& req);
-  /// POST /__comfy {fault, count, runSeconds, promptReplyDelay, losePrompts}: the switches
-  /// above, for end-to-end scripts (GET /__comfy: counters and prompt ids).
+  /// POST /_fake/comfy {fault, count, runSeconds, promptReplyDelay, losePrompts}: the switches
+  /// above, for end-to-end scripts (GET /_fake/comfy: counters and prompt ids).
   LocalResponse Control(const LocalRequest& req);
   void Advance(double now);  ///< mu_ held
   void StartPending(double at);  ///< mu_ held
