@@ -32,7 +32,7 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void Begin();
   /// Stops the attempt and cancels its prompt, if one may be on the server: POST /interrupt
   /// {prompt_id} (it stops a running prompt once its current node ends) and POST /queue
-  /// {delete: [id]} (a queued one), then waits for both replies (at most kCancelTimeout) and
+  /// {delete: [id]} (a queued one), then waits for both replies (at most 3 s) and
   /// calls done with `type`. The submission is finished only when both were answered 200
   /// and no POST /prompt was in flight; otherwise it is kept, and resume or a retry looks
   /// the prompt up again. For a timeout, and for Ctrl-C with --cancel-remote (loop thread).
@@ -74,7 +74,7 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   /// A prompt of this attempt that the server may hold and that has not ended there.
   bool PromptMayBeLive() const;
   /// Checks the downloaded files by decoding them (media module, on a worker thread), then
-  /// finishes; `index` is the next file to check.
+  /// finishes with success or OutputInvalid.
   void CheckOutputs();
   void OnOutputsChecked(const std::string& error, const std::string& path, uintmax_t bytes);
   /// An OutputInvalid result, with whether another attempt would make new outputs.
