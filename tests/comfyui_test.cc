@@ -17,7 +17,9 @@
 #include "comfyrun/comfyui/events.h"
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/comfyui/protocol.h"
+#include "comfyrun/engine/retry.h"
 #include "comfyrun/net/http_loop.h"
+#include "comfyrun/providers/remote_job.h"
 #include "comfyrun/util.h"
 #include "support/fake_comfyui.h"
 
@@ -102,6 +104,7 @@ struct Harness {
   }
   ~Harness() {
     pool->StopEvents();  // its socket thread posts to the loop
+    JoinOffLoopThreads();  // output checks post to the loop too
     loop.reset();  // then: runs pending callbacks with kCancelled while the pool still exists
     pool.reset();
   }
@@ -118,8 +121,6 @@ struct Harness {
     ctx->config = &config;
     ctx->http = loop.get();
     ctx->comfyui = pool.get();
-    if (!inputs.contains("minImageBytes")) inputs["minImageBytes"] = 1024;
-    if (!inputs.contains("minVideoBytes")) inputs["minVideoBytes"] = 10240;
     if (!inputs.contains("set")) inputs["set"] = Json::object();
     ctx->inputs = std::move(inputs);
     ctx->record_submission = [this](const Json& s) {
@@ -450,21 +451,88 @@ TEST_CASE("a face node that finds no face: NoFace" * doctest::timeout(20)) {
   CHECK(r.details["nodeType"] == "ReActorFaceSwap");
 }
 
-TEST_CASE("outputs below the minimum size: OutputInvalid" * doctest::timeout(20)) {
+TEST_CASE("outputs are checked by decoding: a 438-byte PNG passes, a file that does not decode fails" *
+          doctest::timeout(30)) {
   FakeComfyui fake;
   REQUIRE(fake.Start());
-  fake.SetFault(FakeComfyui::Fault::kTinyOutput, 1);
   Harness h({fake.url()});
-  NodeResult r = h.Run(h.Context("t", Json{{"workflow", ProbeGraph()}}));
-  CHECK(r.error == ErrorType::kOutputInvalid);
-  CHECK(r.message.find("minImageBytes") != std::string::npos);
+  // What a real 0.3.64 server wrote for a 64x64 EmptyImage: 438 bytes, below the old 1 KB floor.
+  fake.SetFault(FakeComfyui::Fault::kSmallPng, 1);
+  NodeResult small = h.Run(h.Context("s", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(small.ok(), small.message);
+  CHECK(fs::file_size(small.outputs["imagePath"].get<std::string>()) == 438);
+  // Several KB that no decoder takes: OutputInvalid. The graph's seeds are all literal (it has
+  // none), so another prompt would make the same file: not worth a retry.
+  fake.SetFault(FakeComfyui::Fault::kCorruptOutput, 1);
+  Json g = ProbeGraph();
+  g["1"]["inputs"]["color"] = 9;  // not cached
+  NodeResult bad = h.Run(h.Context("c", Json{{"workflow", g}}));
+  CHECK(bad.error == ErrorType::kOutputInvalid);
+  CHECK(bad.message.find("does not decode") != std::string::npos);
+  CHECK(bad.submission_finished);
+  CHECK(bad.details[kRegeneratesKey] == false);
+  // A video cut short fails the same way.
+  fake.SetFault(FakeComfyui::Fault::kCorruptOutput, 1);
+  NodeResult badv = h.Run(h.Context("v", Json{{"workflow", MixedGraph()}}));
+  CHECK(badv.error == ErrorType::kOutputInvalid);
+  // The byte floors stay as an option.
+  fake.SetFault(FakeComfyui::Fault::kTinyOutput, 1);
+  g["1"]["inputs"]["color"] = 10;
+  NodeResult tiny = h.Run(h.Context("t", Json{{"workflow", g}, {"minImageBytes", 1024}}));
+  CHECK(tiny.error == ErrorType::kOutputInvalid);
+  CHECK(tiny.message.find("minImageBytes") != std::string::npos);
   // A file the history names but /view does not have.
   fake.SetFault(FakeComfyui::Fault::kLoseOutput, 1);
-  Json g = ProbeGraph();
-  g["1"]["inputs"]["color"] = 7;  // not cached
+  g["1"]["inputs"]["color"] = 7;
   NodeResult lost = h.Run(h.Context("t2", Json{{"workflow", g}}));
   CHECK(lost.error == ErrorType::kOutputInvalid);
   CHECK(lost.message.find("404") != std::string::npos);
+}
+
+TEST_CASE("an OutputInvalid regenerates only when a sampler seed is not literal" * doctest::timeout(20)) {
+  CHECK(ComfySeedsFixed(ProbeGraph()));  // no sampler at all
+  Json g = Json::parse(R"({
+    "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 20, "model": ["4", 0]}},
+    "9": {"class_type": "RandomNoise", "inputs": {"noise_seed": 7}}})");
+  CHECK(ComfySeedsFixed(g));
+  g["9"]["inputs"]["noise_seed"] = Json::array({"12", 0});  // from a seed node: not fixed
+  CHECK_FALSE(ComfySeedsFixed(g));
+  // And the job marks its OutputInvalid with it.
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  Harness h({fake.url()});
+  fake.SetFault(FakeComfyui::Fault::kCorruptOutput, 1);
+  Json linked = ProbeGraph();
+  linked["2"]["inputs"]["seed"] = Json::array({"1", 0});  // the fake ignores unknown inputs
+  NodeResult r = h.Run(h.Context("l", Json{{"workflow", linked}}));
+  CHECK(r.error == ErrorType::kOutputInvalid);
+  CHECK(r.details[kRegeneratesKey] == true);
+}
+
+TEST_CASE("retry rule: OutputInvalid once at most, and only when a new attempt regenerates" * doctest::timeout(5)) {
+  RetryPolicy policy;
+  policy.maximum_attempts = 5;
+  NodeResult r = NodeResult::Failure(ErrorType::kOutputInvalid, "bad");
+  RetryDecision d = DecideRetry(policy, r.error, 1, -1, 0, 0, 0.5);
+  REQUIRE(d.retry);
+  LimitOutputInvalidRetry(r, 1, &d);  // no mark: a local file, a local render
+  CHECK_FALSE(d.retry);
+  CHECK(d.why_not.find("not retried") != std::string::npos);
+  MarkRegenerates(&r, true);
+  d = DecideRetry(policy, r.error, 1, -1, 0, 0, 0.5);
+  LimitOutputInvalidRetry(r, 1, &d);
+  CHECK(d.retry);
+  d = DecideRetry(policy, r.error, 2, -1, 0, 0, 0.5);
+  LimitOutputInvalidRetry(r, 2, &d);  // the second OutputInvalid of the run
+  CHECK_FALSE(d.retry);
+  CHECK(d.why_not.find("once at most") != std::string::npos);
+  MarkRegenerates(&r, false);
+  d = DecideRetry(policy, r.error, 1, -1, 0, 0, 0.5);
+  LimitOutputInvalidRetry(r, 1, &d);
+  CHECK_FALSE(d.retry);
+  CHECK(SeedFixed(Json{{"seed", 3}}));
+  CHECK_FALSE(SeedFixed(Json{{"seed", nullptr}}));
+  CHECK_FALSE(SeedFixed(Json::object()));
 }
 
 TEST_CASE("a server that is down is skipped, and a refused connection fails over" * doctest::timeout(30)) {
@@ -520,7 +588,11 @@ TEST_CASE("timeout: interrupt and queue delete are sent, done is not delayed" * 
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CHECK(r.error == ErrorType::kTimeout);
   CHECK(took < 3);
+  // The server answered both requests before done: the journal may call the prompt over.
   CHECK(r.submission_finished);
+  CHECK(r.details["cancelled"] == true);
+  CHECK(fake.interrupts() >= 1);
+  CHECK(fake.queue_deletes() >= 1);
   CHECK(Eventually([&] { return fake.interrupts() >= 1 && fake.queue_deletes() >= 1; }));
   CHECK(Eventually([&] { return fake.running_now() == 0; }));
   CHECK(h.OnLoop([&] { return h.pool->in_use(fake.url()); }) == 0);
@@ -548,6 +620,69 @@ TEST_CASE("cancel: a queued prompt is deleted and done comes at once" * doctest:
   CHECK(rr.error == ErrorType::kCancelled);
   CHECK(Eventually([&] { return fake.running_now() == 0; }));
   CHECK(h.done_calls == 2);
+}
+
+TEST_CASE("a stopping run detaches: the prompt stays on the server and a re-attach finishes it" *
+          doctest::timeout(20)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetRunSeconds(1);
+  Json submission;
+  {
+    Harness h({fake.url()});
+    auto ctx = h.Context("d", Json{{"workflow", ProbeGraph()}});
+    auto f = h.Start(ctx);
+    REQUIRE(Eventually([&] { return fake.running_now() == 1; }));
+    ctx->detach_remote = true;  // what the executor sets on Ctrl-C without --cancel-remote
+    ComfyuiNodeKind()->Cancel(ctx);
+    NodeResult r = Harness::Wait(f, 3);
+    CHECK(r.error == ErrorType::kCancelled);
+    CHECK_FALSE(r.submission_finished);  // kept: resume re-attaches
+    CHECK(r.details["detached"] == true);
+    CHECK(r.message.find("--cancel-remote") != std::string::npos);
+    submission = ctx->submission;
+  }
+  CHECK(fake.interrupts() == 0);
+  CHECK(fake.queue_deletes() == 0);
+  Harness again({fake.url()});
+  auto ctx = again.Context("d", Json{{"workflow", ProbeGraph()}});
+  ctx->submission = submission;
+  NodeResult r = again.Run(ctx);
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(fake.prompts_submitted() == 1);
+}
+
+TEST_CASE("POST /prompt whose reply comes after the timeout: looked up, re-attached, one prompt" *
+          doctest::timeout(30)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.SetPromptReplyDelay(3);  // queued at once, answered after the client gave up
+  ComfyuiPoolOptions o = FastOptions();
+  o.request_timeout = 0.5;
+  Harness h({fake.url()}, o);
+  NodeResult r = h.Run(h.Context("p", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(fake.prompts_submitted() == 1);
+  REQUIRE(h.intents.size() == 1);
+  REQUIRE(h.submissions.size() == 1);
+  CHECK(h.submissions[0]["promptId"] == h.intents[0]["promptId"]);
+  CHECK(r.outputs["promptId"] == h.intents[0]["promptId"]);
+}
+
+TEST_CASE("POST /prompt lost before the server queued it: sent again under the same id" * doctest::timeout(30)) {
+  FakeComfyui fake;
+  REQUIRE(fake.Start());
+  fake.LosePrompts(1);
+  ComfyuiPoolOptions o = FastOptions();
+  o.request_timeout = 0.5;
+  Harness h({fake.url()}, o);
+  NodeResult r = h.Run(h.Context("p", Json{{"workflow", ProbeGraph()}}));
+  REQUIRE_MESSAGE(r.ok(), r.message);
+  CHECK(fake.prompts_lost() == 1);
+  CHECK(fake.prompts_submitted() == 1);
+  REQUIRE(h.intents.size() == 2);  // journaled before each POST, with the same id
+  CHECK(h.intents[0]["promptId"] == h.intents[1]["promptId"]);
+  CHECK(r.outputs["promptId"] == h.intents[0]["promptId"]);
 }
 
 TEST_CASE("re-attach from a recorded submission without a new prompt" * doctest::timeout(20)) {
@@ -605,7 +740,8 @@ TEST_CASE("re-attach to a prompt journaled before its POST that the server never
   REQUIRE_MESSAGE(r.ok(), r.message);  // in the same attempt: no failure, no retry delay
   CHECK(fake.prompts_submitted() == 1);
   REQUIRE(h.submissions.size() == 1);
-  CHECK(h.submissions[0]["promptId"] != lost);
+  // Under the same id: a server that got the first POST after all would refuse the second.
+  CHECK(h.submissions[0]["promptId"] == lost);
   REQUIRE(h.intents.size() == 1);
   CHECK(h.intents[0]["promptId"] == h.submissions[0]["promptId"]);
 }

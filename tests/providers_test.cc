@@ -13,6 +13,7 @@
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/providers/generation_nodes.h"
 #include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/remote_job.h"
 #include "comfyrun/providers/preflight.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/util.h"
@@ -36,6 +37,9 @@ struct Harness {
   Config config;
   std::mutex mu;
   std::vector<Json> journal;  // RecordSubmission calls, with the fake's poll count at the time
+
+  // Worker threads of jobs (offline renders, checks) post to `loop`: they end before it goes.
+  ~Harness() { JoinOffLoopThreads(); }
 
   Harness() {
     config.gemini_api_key = gemini.api_key();
@@ -533,6 +537,29 @@ TEST_CASE("offline mode renders placeholder media at cost 0 without the network"
   CHECK(vid.outputs["duration"].get<double>() == doctest::Approx(4).epsilon(0.1));
   CHECK(h.gemini.requests().empty());
   CHECK(h.sora.requests().empty());
+}
+
+TEST_CASE("a cancelled offline render does not outlive JoinOffLoopThreads" * doctest::timeout(120)) {
+  // The render of a cancelled attempt used to run on in a detached thread; when the process
+  // exited under it, LeakSanitizer reported libx264's encoder context. Now it is joined.
+  if (!OfflineRenderingAvailable()) return;
+  Harness h;
+  h.config.offline = true;
+  Json in = VeoInputs("a long placeholder", 8);
+  in["resolution"] = "720p";
+  auto ctx = h.Context("video_generation", in);
+  auto promise = std::make_shared<std::promise<NodeResult>>();
+  auto future = promise->get_future();
+  VideoGenerationNodeKind()->Start(ctx, [promise](NodeResult r) { promise->set_value(std::move(r)); });
+  // Cancel once the render has started (its progress line), or at once if it was quick.
+  VideoGenerationNodeKind()->Cancel(ctx);
+  REQUIRE(future.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(future.get().error == ErrorType::kCancelled);
+  JoinOffLoopThreads();
+  // The worker has ended: it removed its temporary file and left no output behind.
+  for (const auto& e : fs::directory_iterator(ctx->node_dir))
+    CHECK_MESSAGE(e.path().filename().string().find("offline") == std::string::npos, e.path().string());
+  CHECK_FALSE(fs::exists(fs::path(ctx->node_dir) / "video.mp4"));
 }
 
 TEST_CASE("missing provider keys are found before the run" * doctest::timeout(10)) {

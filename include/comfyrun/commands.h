@@ -36,6 +36,7 @@ struct ExecutionOptions {
   int jobs = 0;                      ///< 0 = default (16, or the journal's on resume)
   std::string durability;            ///< "" = default (batch, or the journal's on resume)
   bool fail_fast = false;
+  bool cancel_remote = false;        ///< --cancel-remote: Ctrl-C cancels remote jobs (docs/guarantees.md)
   bool offline = false;
   double max_cost = -1;
   bool quiet = false;

@@ -58,6 +58,10 @@ struct NodeContext {
   std::shared_ptr<void> kind_state;
 
   std::atomic<bool> cancel_requested{false};
+  /// Set before Cancel when the whole run stops (Ctrl-C, SIGTERM, --fail-fast) without
+  /// --cancel-remote: remote work that was submitted is left running for resume to re-attach
+  /// to, instead of being cancelled on the provider (docs/guarantees.md).
+  std::atomic<bool> detach_remote{false};
   bool cancelled() const { return cancel_requested.load(std::memory_order_relaxed); }
 
   void RecordSubmission(const Json& s) {
@@ -104,8 +108,9 @@ class NodeKind {
     return NodeResult::Failure(ErrorType::kInternal, "FinishProcess not implemented");
   }
   /// kAsync: asks a started attempt to stop (timeout, Ctrl-C, --fail-fast): cancel remote
-  /// work where the provider allows it, then call `done` with kCancelled (or kTimeout when
-  /// ctx says so). Called on the executor thread; must return at once.
+  /// work where the provider allows it (or leave it running when ctx->detach_remote), then
+  /// call `done` with kCancelled (or kTimeout when ctx says so). Called on the executor
+  /// thread; must return at once.
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
   virtual void Cancel(std::shared_ptr<NodeContext> ctx) { ctx->cancel_requested = true; }
 };

@@ -35,6 +35,9 @@ void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
                   "none: no fsync (an OS crash may lose the tail)")
       ->check(CLI::IsMember({"full", "batch", "none"}));
   cmd->add_flag("--fail-fast", exec.fail_fast, "stop everything at the first failed node");
+  cmd->add_flag("--cancel-remote", exec.cancel_remote,
+                "when the run stops (Ctrl-C, SIGTERM, --fail-fast), cancel submitted remote jobs where the "
+                "provider allows it (ComfyUI) instead of leaving them for resume to re-attach");
   cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
   cmd->add_option("--max-cost", exec.max_cost, "USD: refuse to start above it; never start a paid node that could pass it")
       ->check(Budget());

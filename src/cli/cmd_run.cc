@@ -26,6 +26,7 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   o.jobs = e.jobs > 0 ? e.jobs : 16;
   if (!e.durability.empty()) ParseDurability(e.durability, &o.durability);
   o.fail_fast = e.fail_fast;
+  o.cancel_remote = e.cancel_remote;
   o.max_cost = e.max_cost;
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
   o.config = Config::FromEnvironment();
@@ -149,6 +150,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   o.comfyui = e.comfyui;
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
   o.force = cli.force;
+  o.cancel_remote = e.cancel_remote;
   std::vector<Diagnostic> diags;
   std::string err;
   std::unique_ptr<RunSession> session = RunSession::Resume(cli.journal, o, &diags, &err);

@@ -9,33 +9,22 @@
 // of at its next (slow) tick.
 #include "comfyui_job.h"
 
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <system_error>
 
 #include "comfyrun/util.h"
 
 namespace comfyrun {
 namespace {
 
-/// Consecutive failed polls (transport errors, 5xx) before the attempt gives up on a server.
-constexpr int kMaxPollFailures = 5;
-/// Seconds allowed for the fire-and-forget /interrupt and /queue delete.
-constexpr double kCancelRequestTimeout = 10;
-/// After a terminal event, /history is polled this often (ComfyUI sends execution_success
-/// just before it writes the history entry), at most kMaxSettlePolls times.
-constexpr double kSettleDelay = 0.1;
-constexpr int kMaxSettlePolls = 20;
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string FormatCount(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
+/// True when a failed POST certainly never reached the server: the connection was never made
+/// (refused, no route, name not resolved, connect timeout). Anything else (a timeout or a
+/// reset after the request went out, an empty reply) may have delivered the prompt.
+bool NeverSent(const HttpResponse& r) {
+  if (r.transport_error != ErrorType::kUnavailable && r.transport_error != ErrorType::kTimeout) return false;
+  for (const char* s : {"Failed to connect", "Couldn't connect", "Could not connect", "Connection refused",
+                        "Could not resolve", "Couldn't resolve", "Connection timed out", "No route to host"})
+    if (r.error.find(s) != std::string::npos) return true;
+  return false;
 }
 
 std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
@@ -197,13 +186,19 @@ Json ComfyuiJob::SubmissionRecord(bool accepted) const {
 void ComfyuiJob::ConfirmFound() {
   if (!unconfirmed_) return;
   unconfirmed_ = false;
+  lost_post_ = false;
   ctx_->RecordSubmission(SubmissionRecord(true));
 }
 
 void ComfyuiJob::SubmitPrompt() {
   // Proposing our own prompt_id (a UUID, which every server version accepts) lets a cancel
   // that races the reply still name the prompt; the id the server answers is authoritative.
-  prompt_id_ = NewUuid4();
+  // A prompt journaled before a POST that the server does not have is sent again under the
+  // same id (CheckQueue): a server that got the first POST after all then refuses the second
+  // (2026 servers: 409) instead of running the graph twice.
+  resending_ = resubmit_same_id_ && !prompt_id_.empty();
+  if (!resending_) prompt_id_ = NewUuid4();
+  resubmit_same_id_ = false;
   // Journaled (durably) before the POST, marked not yet accepted: a crash after the server
   // took the prompt but before its reply was journaled would otherwise leave a prompt that
   // resume cannot see and submits again. Resume looks this id up on the server instead
@@ -222,9 +217,19 @@ void ComfyuiJob::SubmitPrompt() {
   req.max_redirects = 0;
   Send(std::move(req), [this](const HttpResponse& r) {
     submitting_ = false;
-    if (r.transport_error == ErrorType::kUnavailable) {
+    if (r.transport_error != ErrorType::kNone && r.transport_error != ErrorType::kCancelled && !NeverSent(r)) {
+      OnPostUnanswered(r.error);
+      return;
+    }
+    if (r.transport_error == ErrorType::kUnavailable || r.transport_error == ErrorType::kTimeout) {
       UnwatchPrompt();  // the next server gets a new prompt_id
       OnServerUnreachable(r.error);
+      return;
+    }
+    if (r.status == 409 && resending_) {
+      // Sent again under the same id, and the server says it has that id: the first POST
+      // did arrive after all. Wait for that prompt.
+      OnPromptAccepted();
       return;
     }
     ComfyPromptReply reply = ParsePromptReply(r);
@@ -239,16 +244,35 @@ void ComfyuiJob::SubmitPrompt() {
       prompt_id_ = reply.prompt_id;
       WatchPrompt();
     }
-    accepted_ = true;
-    polling_ = true;
-    ctx_->RecordSubmission(SubmissionRecord(true));
-    if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
-    // Normally open since the pool started; reopens one that dropped with nobody watching,
-    // or opens one for a server that was not configured (a `server` input).
-    if (events_) events_->Connect(server_);
-    if (!live_progress_) ShowProgress("queued on " + Host());
-    SchedulePoll(NextPollDelay());
+    OnPromptAccepted();
   });
+}
+
+void ComfyuiJob::OnPromptAccepted() {
+  accepted_ = true;
+  polling_ = true;
+  lost_post_ = false;
+  ctx_->RecordSubmission(SubmissionRecord(true));
+  if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
+  // Normally open since the pool started; reopens one that dropped with nobody watching,
+  // or opens one for a server that was not configured (a `server` input).
+  if (events_) events_->Connect(server_);
+  if (!live_progress_) ShowProgress("queued on " + Host());
+  SchedulePoll(NextPollDelay());
+}
+
+void ComfyuiJob::OnPostUnanswered(const std::string& reason) {
+  // The POST went out but its reply was lost (a timeout, a reset): the server may well have
+  // queued the prompt. Its id was journaled before the POST, so look it up the way resume
+  // does (/history, then /queue): found, wait for it; absent several times over, send it
+  // again under the same id. Never a second prompt for one that may be running.
+  lost_post_ = true;
+  unconfirmed_ = true;
+  accepted_ = true;  // as far as we know: a cancel interrupts it
+  polling_ = true;
+  absent_count_ = 0;
+  ShowProgress("no reply to POST /prompt from " + Host() + " (" + reason + "); looking for prompt " + prompt_id_);
+  Poll();
 }
 
 void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
@@ -266,269 +290,6 @@ void ComfyuiJob::OnServerUnreachable(const std::string& reason) {
   AcquireSlot();
 }
 
-void ComfyuiJob::SchedulePoll(double delay) {
-  if (poll_again_) {
-    poll_again_ = false;
-    delay = 0;
-  }
-  poll_due_ = NowSeconds() + delay;
-  auto self = shared_from_this();
-  uint64_t seq = ++poll_seq_;
-  poll_timer_ = loop_->After(delay, [self, seq] {
-    // A timer that was cancelled while already due may still run: only the latest counts.
-    if (seq != self->poll_seq_ || !self->poll_timer_) return;
-    self->poll_timer_ = 0;
-    if (!self->finished_) self->Poll();
-  });
-}
-
-double ComfyuiJob::NextPollDelay() {
-  double normal = pool_->options().poll_interval;
-  if (terminal_hint_) {
-    if (settle_polls_++ < kMaxSettlePolls) return std::min(normal, kSettleDelay);
-    terminal_hint_ = false;  // the history never showed it: back to the ordinary cadence
-  }
-  if (ws_covers_ && events_ && events_->up(server_)) return std::max(normal, pool_->options().ws_poll_interval);
-  return normal;
-}
-
-void ComfyuiJob::PollSoon() {
-  if (!polling_ || finished_) return;  // still submitting: acceptance schedules the poll
-  if (request_) {
-    poll_again_ = true;  // the poll or queue check in flight re-polls at once when it ends
-    return;
-  }
-  if (poll_timer_) loop_->CancelTimer(poll_timer_);
-  poll_timer_ = 0;
-  ++poll_seq_;
-  Poll();
-}
-
-void ComfyuiJob::Poll() {
-  HttpRequest req;
-  req.url = server_ + "/history/" + PercentEncode(prompt_id_);
-  req.timeout = pool_->options().request_timeout;
-  Send(std::move(req), [this](const HttpResponse& r) {
-    if (!r.ok()) {
-      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error : "GET /history answered HTTP " + std::to_string(r.status));
-      return;
-    }
-    std::string err;
-    auto h = ParseHistoryReply(r.body, prompt_id_, &err);
-    if (!h) {
-      OnPollFailure(err);
-      return;
-    }
-    poll_failures_ = 0;
-    if (h->state != ComfyHistory::State::kAbsent) ConfirmFound();
-    switch (h->state) {
-      case ComfyHistory::State::kAbsent:
-        CheckQueue();
-        return;
-      case ComfyHistory::State::kFailed: {
-        accepted_ = false;  // terminal on the server: nothing left to interrupt
-        polling_ = false;
-        Json details = h->details;
-        details["server"] = server_;
-        details["promptId"] = prompt_id_;
-        Fail(h->error, h->message, true, details);
-        return;
-      }
-      case ComfyHistory::State::kSuccess:
-        accepted_ = false;
-        polling_ = false;
-        UnwatchPrompt();
-        ReleaseSlot();  // the GPU is free; downloads need no slot
-        files_ = h->files;
-        DownloadNext(0);
-        return;
-    }
-  });
-}
-
-void ComfyuiJob::CheckQueue() {
-  HttpRequest req;
-  req.url = server_ + "/queue";
-  req.timeout = pool_->options().request_timeout;
-  Send(std::move(req), [this](const HttpResponse& r) {
-    if (!r.ok()) {
-      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error : "GET /queue answered HTTP " + std::to_string(r.status));
-      return;
-    }
-    std::string err;
-    auto pos = ParseQueueReply(r.body, prompt_id_, &err);
-    if (!pos) {
-      OnPollFailure(err);
-      return;
-    }
-    std::string text;
-    if (pos->state != ComfyQueuePosition::State::kAbsent) ConfirmFound();
-    switch (pos->state) {
-      case ComfyQueuePosition::State::kRunning:
-        absent_count_ = 0;
-        // Keep the finer per-node progress that events show.
-        if (!live_progress_) text = "running on " + Host();
-        break;
-      case ComfyQueuePosition::State::kPending:
-        absent_count_ = 0;
-        text = "queued on " + Host() + (pos->ahead > 0 ? " (" + std::to_string(pos->ahead) + " ahead)" : "");
-        break;
-      case ComfyQueuePosition::State::kAbsent:
-        // Not in history, not in the queue. It may have finished between the two requests,
-        // so look at the history once more before declaring the prompt gone.
-        if (++absent_count_ < 2) {
-          Poll();
-          return;
-        }
-        if (unconfirmed_) {
-          // Journaled before its POST, and the server never got it: the run stopped in
-          // between. Submit it now, on this server; a new id, journaled the same way.
-          unconfirmed_ = false;
-          reattach_ = false;
-          accepted_ = false;
-          polling_ = false;
-          absent_count_ = 0;
-          UnwatchPrompt();
-          ShowProgress("prompt " + prompt_id_ + " never reached " + Host() + "; submitting it");
-          client_id_ = pool_->client_id();  // this process's socket hears the new prompt
-          SubmitFresh();
-          return;
-        }
-        accepted_ = false;
-        polling_ = false;
-        Fail(ErrorType::kUnavailable,
-             "prompt " + prompt_id_ + " is no longer known to " + server_ +
-                 " (server restarted?); the next attempt submits it again",
-             /*submission_finished=*/true, Json{{"server", server_}, {"promptId", prompt_id_}});
-        return;
-    }
-    if (!text.empty()) ShowProgress(text);
-    SchedulePoll(NextPollDelay());
-  });
-}
-
-void ComfyuiJob::OnPollFailure(const std::string& reason) {
-  if (++poll_failures_ < kMaxPollFailures) {
-    SchedulePoll(pool_->options().poll_interval);
-    return;
-  }
-  pool_->MarkDown(server_, reason);
-  // The prompt may still be alive on the server: keep the submission so a retry re-attaches.
-  Fail(ErrorType::kUnavailable, "lost contact with ComfyUI server " + server_ + ": " + reason, false,
-       Json{{"server", server_}, {"promptId", prompt_id_}});
-}
-
-void ComfyuiJob::DownloadNext(size_t index) {
-  if (index == files_.size()) {
-    FinishSuccess();
-    return;
-  }
-  if (index == 0) {
-    std::string err;
-    if (!MakeDirs(ctx_->node_dir, &err)) {
-      Fail(ErrorType::kInternal, "creating " + ctx_->node_dir + ": " + err, false);
-      return;
-    }
-  }
-  const ComfyOutputFile& f = files_[index];
-  std::string path = (std::filesystem::path(ctx_->node_dir) / LocalOutputName(f, &used_names_)).string();
-  ShowProgress("downloading " + std::to_string(index + 1) + "/" + std::to_string(files_.size()));
-  HttpRequest req;
-  req.url = ComfyViewUrl(server_, f);
-  req.download_path = path + ".part";
-  req.timeout = pool_->options().download_timeout;
-  Send(std::move(req), [this, index, path](const HttpResponse& r) {
-    const ComfyOutputFile& file = files_[index];
-    std::error_code ec;
-    if (!r.ok()) {
-      std::filesystem::remove(path + ".part", ec);
-      std::string what = "downloading " + file.filename + " (node " + file.node + ")";
-      if (r.transport_error == ErrorType::kNone && r.status == 404) {
-        Fail(ErrorType::kOutputInvalid, what + ": the server has no such file (HTTP 404)", true);
-      } else {
-        // Transient: the prompt's history survives, so a retry re-attaches and downloads again.
-        Fail(ErrorType::kUnavailable,
-             what + ": " + (r.transport_error != ErrorType::kNone ? r.error : "HTTP " + std::to_string(r.status)),
-             false);
-      }
-      return;
-    }
-    std::filesystem::rename(path + ".part", path, ec);
-    if (ec) {
-      Fail(ErrorType::kInternal, "renaming " + path + ".part: " + ec.message(), false);
-      return;
-    }
-    uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) size = 0;
-    const char* limit_name = file.kind == "image" ? "minImageBytes" : file.kind == "video" ? "minVideoBytes" : nullptr;
-    if (limit_name) {
-      const Json& lim = ctx_->inputs.contains(limit_name) ? ctx_->inputs[limit_name] : Json();
-      double min = lim.is_number() ? lim.get<double>() : (file.kind == "image" ? 1024 : 10240);
-      if (static_cast<double>(size) < min) {
-        Fail(ErrorType::kOutputInvalid,
-             file.kind + " " + file.filename + " from ComfyUI node " + file.node + " is " + std::to_string(size) +
-                 " bytes, below " + limit_name + " " + std::to_string(static_cast<long long>(min)),
-             true, Json{{"path", path}, {"bytes", size}});
-        return;
-      }
-    }
-    local_paths_.push_back(path);
-    DownloadNext(index + 1);
-  });
-}
-
-void ComfyuiJob::FinishSuccess() {
-  Json images = Json::array(), videos = Json::array(), audio = Json::array(), files = Json::array();
-  for (size_t i = 0; i < files_.size(); ++i) {
-    const ComfyOutputFile& f = files_[i];
-    const std::string& path = local_paths_[i];
-    if (f.kind == "image") images.push_back(path);
-    if (f.kind == "video") videos.push_back(path);
-    if (f.kind == "audio") audio.push_back(path);
-    files.push_back(Json{{"node", f.node}, {"kind", f.kind}, {"path", path}, {"filename", f.filename}});
-  }
-  Json out = Json::object();
-  out["images"] = images;
-  out["videos"] = videos;
-  out["audio"] = audio;
-  out["files"] = files;
-  if (!images.empty()) out["imagePath"] = images[0];
-  if (!videos.empty()) out["videoPath"] = videos[0];
-  out["promptId"] = prompt_id_;
-  out["server"] = server_;
-  NodeResult result = NodeResult::Success(std::move(out));
-  result.provider = "comfyui";
-  Finish(std::move(result));
-}
-
-void ComfyuiJob::SendInterrupt() {
-  if (server_.empty() || prompt_id_.empty()) return;
-  // Fire and forget: the interrupt lands only when the running ComfyUI node finishes (it took
-  // 50 s on a real server), and the attempt must not wait for that.
-  HttpRequest interrupt;
-  interrupt.method = "POST";
-  interrupt.url = server_ + "/interrupt";
-  interrupt.headers = {{"Content-Type", "application/json"}};
-  interrupt.body = JsonDump(Json{{"prompt_id", prompt_id_}});
-  interrupt.timeout = kCancelRequestTimeout;
-  interrupt.max_redirects = 0;
-  HttpRequest dequeue = interrupt;
-  dequeue.url = server_ + "/queue";
-  dequeue.body = JsonDump(Json{{"delete", Json::array({prompt_id_})}});
-  loop_->Send(std::move(interrupt), [](HttpResponse) {});
-  loop_->Send(std::move(dequeue), [](HttpResponse) {});
-}
-
-void ComfyuiJob::Abort(ErrorType type, const std::string& message) {
-  if (finished_) return;
-  if (accepted_ || submitting_) SendInterrupt();
-  Json details = Json::object();
-  if (!prompt_id_.empty() && (accepted_ || submitting_)) {
-    details = Json{{"server", server_}, {"promptId", prompt_id_}, {"interrupted", true}};
-  }
-  Fail(type, message, true, details);
-}
-
 void ComfyuiJob::ReleaseSlot() {
   if (!holding_slot_) return;
   holding_slot_ = false;
@@ -543,74 +304,6 @@ void ComfyuiJob::Fail(ErrorType type, const std::string& message, bool submissio
   Finish(std::move(r));
 }
 
-void ComfyuiJob::WatchPrompt() {
-  if (!events_ || watch_) return;
-  ws_covers_ = client_id_ == events_->client_id();
-  std::weak_ptr<ComfyuiJob> weak = weak_from_this();
-  ComfyuiEvents::Watcher w;
-  w.on_event = [weak](const ComfyEvent& e) {
-    if (auto self = weak.lock()) self->OnEvent(e);
-  };
-  w.on_link = [weak](bool up) {
-    if (auto self = weak.lock()) self->OnLink(up);
-  };
-  watch_ = events_->Watch(server_, prompt_id_, std::move(w));
-}
-
-void ComfyuiJob::UnwatchPrompt() {
-  if (events_ && watch_) events_->Unwatch(watch_);
-  watch_ = 0;
-}
-
-void ComfyuiJob::OnEvent(const ComfyEvent& e) {
-  if (finished_ || !(submitting_ || polling_)) return;
-  if (e.terminal()) {
-    terminal_hint_ = true;
-    settle_polls_ = 0;
-    PollSoon();
-    return;
-  }
-  switch (e.kind) {
-    case ComfyEvent::Kind::kStart:
-      ShowProgress("running on " + Host());
-      break;
-    case ComfyEvent::Kind::kExecuting:
-      current_node_ = e.node;
-      live_progress_ = true;
-      ShowProgress(NodeLabel(e.node) + " on " + Host());
-      break;
-    case ComfyEvent::Kind::kProgress:
-      if (e.max <= 0) break;
-      live_progress_ = true;
-      ShowProgress(NodeLabel(e.node.empty() ? current_node_ : e.node) + " " + FormatCount(e.value) + "/" +
-                   FormatCount(e.max) + " on " + Host());
-      break;
-    default:
-      break;
-  }
-}
-
-void ComfyuiJob::OnLink(bool up) {
-  if (finished_ || !polling_ || up) return;
-  // Events may be lost while the socket is down: fall back to the ordinary cadence now
-  // rather than after a slow tick.
-  double normal = pool_->options().poll_interval;
-  if (poll_timer_ && poll_due_ > NowSeconds() + normal) {
-    loop_->CancelTimer(poll_timer_);
-    poll_timer_ = 0;
-    SchedulePoll(normal);  // bumps poll_seq_: the cancelled timer can no longer poll
-  }
-}
-
-std::string ComfyuiJob::NodeLabel(const std::string& node) const {
-  if (node.empty()) return "running";
-  const Json& g = prompt_graph_;
-  if (g.is_object() && g.contains(node) && g[node].is_object() && g[node].contains("class_type") &&
-      g[node]["class_type"].is_string())
-    return g[node]["class_type"].get<std::string>() + " #" + node;
-  return "node " + node;
-}
-
 void ComfyuiJob::ShowProgress(const std::string& text) {
   if (text == last_progress_) return;
   last_progress_ = text;
@@ -618,6 +311,16 @@ void ComfyuiJob::ShowProgress(const std::string& text) {
 }
 
 void ComfyuiJob::Finish(NodeResult result) {
+  if (reported_) return;
+  reported_ = true;
+  Halt();
+  if (on_finish_) on_finish_();
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(std::move(result));
+}
+
+void ComfyuiJob::Halt() {
   if (finished_) return;
   finished_ = true;
   UnwatchPrompt();
@@ -630,10 +333,6 @@ void ComfyuiJob::Finish(NodeResult result) {
   if (waiter_) pool_->CancelAcquire(waiter_);
   waiter_ = 0;
   ReleaseSlot();
-  if (on_finish_) on_finish_();
-  auto done = std::move(done_);
-  done_ = nullptr;
-  if (done) done(std::move(result));
 }
 
 }  // namespace comfyrun

@@ -7,6 +7,7 @@
 // thread, so its fields need no locks. The job keeps itself alive through the shared_ptr
 // captured by its pending request callbacks, timers and pool waiter (Finish cancels them);
 // `finished_` makes late callbacks no-ops.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <set>
@@ -29,15 +30,31 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
 
   /// Starts the attempt (loop thread).
   void Begin();
-  /// Stops the attempt: interrupts and dequeues the prompt if one was submitted, gives the
-  /// slot back and calls done with `type` (loop thread). No-op once finished.
+  /// Stops the attempt and cancels its prompt, if one may be on the server: POST /interrupt
+  /// {prompt_id} (it stops a running prompt once its current node ends) and POST /queue
+  /// {delete: [id]} (a queued one), then waits for both replies (at most 3 s) and
+  /// calls done with `type`. The submission is finished only when both were answered 200
+  /// and no POST /prompt was in flight; otherwise it is kept, and resume or a retry looks
+  /// the prompt up again. For a timeout, and for Ctrl-C with --cancel-remote (loop thread).
+  /// No-op once finished.
   void Abort(ErrorType type, const std::string& message);
+  /// Stops the attempt and leaves its prompt on the server: the submission is kept, so resume
+  /// re-attaches to it (Ctrl-C, SIGTERM and --fail-fast without --cancel-remote). Loop
+  /// thread; no-op once finished.
+  void Detach(const std::string& message);
+  /// Whether another prompt of this graph makes new outputs (ComfySeedsFixed): it decides
+  /// whether an OutputInvalid is retried (engine/retry.h). Before Begin.
+  void set_seeds_fixed(bool fixed) { seeds_fixed_ = fixed; }
 
  private:
   void AcquireSlot();
   void OnSlot(const std::string& server, const std::string& error);
   void UploadNext(size_t index);
   void SubmitPrompt();
+  /// The server took prompt_id_ (a 200 reply, or a 409 for an id sent again): journal it, wait.
+  void OnPromptAccepted();
+  /// POST /prompt went out and its reply was lost: look the prompt up before anything else.
+  void OnPostUnanswered(const std::string& reason);
   void OnServerUnreachable(const std::string& reason);
   void SchedulePoll(double delay);
   /// The delay before the next /history poll: short after a terminal event, slow while the
@@ -50,7 +67,18 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void OnPollFailure(const std::string& reason);
   void DownloadNext(size_t index);
   void FinishSuccess();
-  void SendInterrupt();
+  /// Sends /interrupt and the queue delete for prompt_id_ to `server`; OnCancelReply counts
+  /// the replies.
+  void SendCancel(const std::string& server);
+  void OnCancelReply(const std::string& what, const HttpResponse& r);
+  /// A prompt of this attempt that the server may hold and that has not ended there.
+  bool PromptMayBeLive() const;
+  /// Checks the downloaded files by decoding them (media module, on a worker thread), then
+  /// finishes with success or OutputInvalid.
+  void CheckOutputs();
+  void OnOutputsChecked(const std::string& error, const std::string& path, uintmax_t bytes);
+  /// An OutputInvalid result, with whether another attempt would make new outputs.
+  void FailOutput(const std::string& message, Json details);
   void ReleaseSlot();
   /// Routes the server's socket events for prompt_id_ to this job; UnwatchPrompt stops that.
   void WatchPrompt();
@@ -63,6 +91,9 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void Fail(ErrorType type, const std::string& message, bool submission_finished,
             Json details = Json::object());
   void Finish(NodeResult result);
+  /// Stops everything in flight (requests, timers, the slot, the socket watch) without
+  /// reporting: Finish's first half, also used while a cancel waits for its replies.
+  void Halt();
   /// Sends a request as the job's current one; `then` runs unless the job has finished.
   void Send(HttpRequest request, std::function<void(const HttpResponse&)> then);
   std::string Host() const;
@@ -121,7 +152,21 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   std::vector<ComfyOutputFile> files_;
   std::vector<std::string> local_paths_;
   std::set<std::string> used_names_;
-  bool finished_ = false;
+  bool finished_ = false;   ///< Halt ran: no further protocol step
+  bool reported_ = false;   ///< done_ was called
+
+  bool seeds_fixed_ = true;      ///< see set_seeds_fixed
+  bool done_on_server_ = false;  ///< history showed success: the prompt is over
+  bool lost_post_ = false;       ///< POST /prompt went unanswered; prompt_id_ is looked up
+  bool resubmit_same_id_ = false;  ///< the next SubmitPrompt keeps prompt_id_
+  bool resending_ = false;         ///< the POST in flight repeats a journaled prompt_id_
+  // A cancel in progress (Abort): replies still awaited, and what they said.
+  int cancel_pending_ = 0;
+  bool cancel_ok_ = true;
+  std::string cancel_errors_;
+  ErrorType cancel_type_ = ErrorType::kCancelled;
+  std::string cancel_message_;
+  bool cancel_while_posting_ = false;
 };
 
 }  // namespace comfyrun

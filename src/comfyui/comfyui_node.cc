@@ -38,15 +38,18 @@ class ComfyuiKind : public NodeKind {
     // may never have got it, and then it is submitted now.
     bool reattach = ctx->submission.is_object() && ctx->submission.contains("promptId") &&
                     ctx->submission.value("accepted", true) != false;
-    if (!reattach) {
-      std::string err;
-      const Json& workflow = ctx->inputs.contains("workflow") ? ctx->inputs["workflow"] : Json();
-      const Json& set = ctx->inputs.contains("set") ? ctx->inputs["set"] : Json();
-      if (!LoadComfyGraph(workflow, &graph, &err) || !ApplyComfyOverrides(&graph, set, &err)) {
-        fail(ErrorType::kInvalidInput, err);
-        return;
-      }
+    std::string err;
+    const Json& workflow = ctx->inputs.contains("workflow") ? ctx->inputs["workflow"] : Json();
+    const Json& set = ctx->inputs.contains("set") ? ctx->inputs["set"] : Json();
+    bool loaded = LoadComfyGraph(workflow, &graph, &err) && ApplyComfyOverrides(&graph, set, &err);
+    if (!loaded && !reattach) {
+      fail(ErrorType::kInvalidInput, err);
+      return;
     }
+    // A re-attach whose graph no longer loads still knows its prompt; it counts as fixed (no
+    // retry of an OutputInvalid: no new GPU run on a guess).
+    bool seeds_fixed = !loaded || ComfySeedsFixed(graph);
+    if (reattach) graph = Json();
     const NodeContext* key = ctx.get();
     auto job = std::make_shared<ComfyuiJob>(ctx, std::move(done), std::move(graph), [this, key] {
       std::lock_guard<std::mutex> lock(mu_);
@@ -59,6 +62,7 @@ class ComfyuiKind : public NodeKind {
       std::erase_if(jobs_, [](const auto& entry) { return entry.second.expired(); });
       jobs_[key] = job;
     }
+    job->set_seeds_fixed(seeds_fixed);
     ctx->http->Post([job] { job->Begin(); });
   }
 
@@ -70,7 +74,13 @@ class ComfyuiKind : public NodeKind {
       auto it = jobs_.find(ctx.get());
       if (it != jobs_.end()) job = it->second.lock();
     }
-    if (job && ctx->http) ctx->http->Post([job] { job->Abort(ErrorType::kCancelled, "cancelled"); });
+    if (!job || !ctx->http) return;
+    // A run that stops leaves its prompts on their servers for resume, unless --cancel-remote;
+    // any other cancel (a timeout) interrupts the prompt.
+    if (ctx->detach_remote)
+      ctx->http->Post([job] { job->Detach("cancelled"); });
+    else
+      ctx->http->Post([job] { job->Abort(ErrorType::kCancelled, "cancelled"); });
   }
 
  private:

@@ -152,6 +152,19 @@ std::vector<ComfyUpload> FindComfyUploads(const Json& graph) {
   return out;
 }
 
+bool ComfySeedsFixed(const Json& graph) {
+  if (!graph.is_object()) return true;
+  for (const Json& node : graph) {
+    if (!node.is_object() || !node.contains("inputs") || !node["inputs"].is_object()) continue;
+    const Json& inputs = node["inputs"];
+    for (const char* name : {"seed", "noise_seed"}) {
+      auto it = inputs.find(name);
+      if (it != inputs.end() && !it->is_number() && !it->is_string()) return false;  // a link, or null
+    }
+  }
+  return true;
+}
+
 std::optional<std::string> ParseUploadReply(const std::string& body, std::string* err) {
   Json reply = Json::parse(body, nullptr, false);
   std::string name = StringField(reply, "name");

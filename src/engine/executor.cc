@@ -25,6 +25,7 @@
 #include "comfyrun/json_fast.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/plan_report.h"
+#include "comfyrun/providers/remote_job.h"
 #include "comfyrun/template.h"
 #include "comfyrun/util.h"
 
@@ -202,6 +203,7 @@ struct Executor::Impl {
   struct NodeRun {
     int attempt = 0;             // last attempt number in the journal (over all runs)
     int attempts_this_run = 0;   // what the retry policy counts
+    int output_invalid = 0;      // attempts in this run that ended in OutputInvalid
     double first_start = 0;      // steady time of the first attempt in this run
     double ready_since = 0;      // steady time it became startable (queue wait)
     int64_t started_ms = 0;      // unix ms of the current attempt's start
@@ -557,6 +559,8 @@ struct Executor::Impl {
       std::uniform_real_distribution<double> unit(0, 1);
       decision = DecideRetry(node.retry, result.error, run.attempts_this_run, result.retry_after,
                              Now() - run.first_start, node.timeout.total, unit(rng));
+      if (result.error == ErrorType::kOutputInvalid) ++run.output_invalid;
+      LimitOutputInvalidRetry(result, run.output_invalid, &decision);  // deterministic checks: engine/retry.h
     }
     Json record = {{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt},
                    {"error", ErrorTypeName(result.error)}, {"message", message}, {"cost", result.cost},
@@ -678,8 +682,12 @@ struct Executor::Impl {
     stop_reason = reason;
     std::vector<size_t> skipped = scheduler->SkipNotStarted();
     if (reason.rfind("--fail-fast", 0) == 0) SkipDependents(skipped, reason);
-    for (size_t i = 0; i < runs.size(); ++i)
-      if (runs[i].running) CancelAttempt(i);
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (!runs[i].running) continue;
+      // Remote jobs stay on their provider for resume to re-attach, unless --cancel-remote.
+      if (runs[i].ctx) runs[i].ctx->detach_remote = !options.cancel_remote;
+      CancelAttempt(i);
+    }
   }
 
   RunSummary Execute() {
@@ -749,6 +757,9 @@ void Executor::StopBackgroundWork() {
   // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
   // for blocking bodies, which were asked to cancel.
   if (impl_->comfyui) impl_->comfyui->StopEvents();  // its socket thread posts to the loop
+  // Worker threads of remote jobs (an offline render, a file check) post to the loop: they
+  // end first, and none may still encode when the process exits.
+  JoinOffLoopThreads();
   impl_->http.reset();  // the ComfyUI pool lives on the loop thread: it goes after the loop
   impl_->comfyui.reset();
   impl_->workers.reset();

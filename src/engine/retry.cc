@@ -37,4 +37,29 @@ RetryDecision DecideRetry(const RetryPolicy& policy, ErrorType error, int attemp
   return d;
 }
 
+void MarkRegenerates(NodeResult* result, bool regenerates) {
+  if (!result->details.is_object()) result->details = Json::object();
+  result->details[kRegeneratesKey] = regenerates;
+}
+
+bool SeedFixed(const Json& inputs) {
+  return inputs.is_object() && inputs.contains("seed") && !inputs["seed"].is_null();
+}
+
+void LimitOutputInvalidRetry(const NodeResult& result, int output_invalid_attempts, RetryDecision* decision) {
+  if (result.error != ErrorType::kOutputInvalid || !decision->retry) return;
+  const Json& d = result.details;
+  bool regenerates = d.is_object() && d.contains(kRegeneratesKey) && d[kRegeneratesKey].is_boolean() &&
+                     d[kRegeneratesKey].get<bool>();
+  if (!regenerates) {
+    *decision = RetryDecision{};
+    decision->why_not = "OutputInvalid is not retried: another attempt would check the same output";
+    return;
+  }
+  if (output_invalid_attempts > 1) {
+    *decision = RetryDecision{};
+    decision->why_not = "OutputInvalid is retried once at most";
+  }
+}
+
 }  // namespace comfyrun

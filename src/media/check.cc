@@ -124,6 +124,7 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
 }  // namespace
 
 bool CheckImageFile(const std::string& path, int* width, int* height, std::string* err) {
+  QuietLibavLogs();  // a file that fails is reported through *err, not libav's chatter
   InputFormatPtr input;
   int stream = -1;
   if (!OpenVideoInput(path, &input, &stream, err)) return false;
@@ -139,6 +140,7 @@ bool CheckImageFile(const std::string& path, int* width, int* height, std::strin
 }
 
 bool CheckVideoFile(const std::string& path, double* duration, std::string* err) {
+  QuietLibavLogs();
   InputFormatPtr input;
   int stream = -1;
   if (!OpenVideoInput(path, &input, &stream, err)) return false;

@@ -15,8 +15,10 @@ NodeTypeSpec ComfyuiSpec() {
       Required("workflow", T::kAny, "API-format graph: inline object, or the path of a workflow_api.json"),
       Optional("set", T::kObject, Json::object(), "overrides: {\"<comfy node id>.<input>\": value}"),
       Optional("server", T::kString, nullptr, "pin to one server URL (default: least-loaded healthy)"),
-      WithRange(Optional("minImageBytes", T::kInteger, 1024, "smaller images fail with OutputInvalid"), 0, 1e12),
-      WithRange(Optional("minVideoBytes", T::kInteger, 10240, "smaller videos fail with OutputInvalid"), 0, 1e12),
+      // Every output is checked by decoding it; these byte floors are an extra, optional check
+      // (a 64x64 PNG from a real server is 438 bytes: no floor is a safe default).
+      WithRange(Optional("minImageBytes", T::kInteger, nullptr, "optional: smaller images fail with OutputInvalid"), 0, 1e12),
+      WithRange(Optional("minVideoBytes", T::kInteger, nullptr, "optional: smaller videos fail with OutputInvalid"), 0, 1e12),
   };
   s.outputs = {Out("images", T::kArray, "image files, in output order"),
                Out("videos", T::kArray, "video files"),

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/replies.h"
 #include "comfyrun/util.h"
@@ -107,7 +108,9 @@ class GeminiImageJob : public RemoteJob {
     const std::string& mime = reply.mime_type;
     auto bytes = Base64Decode(reply.data);
     if (!bytes || bytes->empty()) {
-      Finish(Tag(NodeResult::Failure(ErrorType::kOutputInvalid, what + ": the image data is not base64"), true));
+      NodeResult f = NodeResult::Failure(ErrorType::kOutputInvalid, what + ": the image data is not base64");
+      MarkRegenerates(&f, !SeedFixed(ctx_->inputs));  // a new call makes a new image
+      Finish(Tag(std::move(f), true));
       return;
     }
     std::string path = (std::filesystem::path(ctx_->node_dir) / ("image" + ImageExtensionFor(mime))).string();
@@ -118,8 +121,10 @@ class GeminiImageJob : public RemoteJob {
     }
     int width = 0, height = 0;
     if (!CheckImageFile(path, &width, &height, &err)) {
-      Finish(Tag(NodeResult::Failure(ErrorType::kOutputInvalid, fmt::format("{}: the image does not decode: {}", what, err)),
-                 true));
+      NodeResult f =
+          NodeResult::Failure(ErrorType::kOutputInvalid, fmt::format("{}: the image does not decode: {}", what, err));
+      MarkRegenerates(&f, !SeedFixed(ctx_->inputs));
+      Finish(Tag(std::move(f), true));
       return;
     }
     std::error_code ec;

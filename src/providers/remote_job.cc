@@ -1,10 +1,57 @@
 #include "comfyrun/providers/remote_job.h"
 
+#include <list>
+#include <mutex>
 #include <thread>
 
 #include "comfyrun/config.h"
 
 namespace comfyrun {
+namespace {
+
+/// The threads OffLoop started. A thread marks itself done as its last step; OffLoop joins
+/// the done ones as it starts another, so the list stays as long as the work in progress.
+/// (They used to be detached: an offline render of a cancelled attempt then went on after
+/// the run, and when the process exited under it, LeakSanitizer saw libx264's encoder
+/// context, which only that thread's stack still held, as leaked.)
+struct OffLoopThread {
+  std::thread thread;
+  bool done = false;  ///< guarded by g_off_loop_mutex
+};
+std::mutex g_off_loop_mutex;
+std::list<OffLoopThread> g_off_loop_threads;
+
+/// Takes the finished threads out of the list (mutex held), to be joined without it.
+std::list<OffLoopThread> TakeDone() {
+  std::list<OffLoopThread> done;
+  for (auto it = g_off_loop_threads.begin(); it != g_off_loop_threads.end();) {
+    auto next = std::next(it);
+    if (it->done) done.splice(done.end(), g_off_loop_threads, it);
+    it = next;
+  }
+  return done;
+}
+
+}  // namespace
+
+void JoinOffLoopThreads() {
+  std::list<OffLoopThread> all;
+  {
+    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
+    all.swap(g_off_loop_threads);
+  }
+  std::list<OffLoopThread> self;
+  for (auto it = all.begin(); it != all.end();) {
+    auto next = std::next(it);
+    if (it->thread.get_id() == std::this_thread::get_id()) self.splice(self.end(), all, it);
+    else it->thread.join();
+    it = next;
+  }
+  if (!self.empty()) {  // the caller's own thread: it cannot join itself; it goes back
+    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
+    g_off_loop_threads.splice(g_off_loop_threads.end(), self);
+  }
+}
 RemoteJob::RemoteJob(std::shared_ptr<NodeContext> ctx, Done done) : ctx_(std::move(ctx)), done_(std::move(done)) {}
 
 void RemoteJob::Start() {
@@ -34,9 +81,15 @@ void RemoteJob::OnCancel() {
   if (request_active_ && ctx_->http) ctx_->http->Cancel(request_);
   if (timer_active_ && ctx_->http) ctx_->http->CancelTimer(timer_);
   request_active_ = timer_active_ = false;
-  NodeResult r = NodeResult::Failure(ErrorType::kCancelled, "cancelled");
-  // A remote job that was accepted may still run: keep it for a resume to re-attach to.
-  r.submission_finished = ctx_->submission.is_null();
+  // A remote job that was accepted may still run: keep it for a resume to re-attach to. Veo
+  // and Sora have no cancel in their APIs (docs/guarantees.md), so --cancel-remote cannot
+  // change that.
+  bool kept = !ctx_->submission.is_null();
+  NodeResult r = NodeResult::Failure(
+      ErrorType::kCancelled,
+      kept ? "cancelled; the job stays on its provider, which has no cancel, and resume re-attaches to it" : "cancelled");
+  r.submission_finished = !kept;
+  if (kept) r.details = Json{{"detached", true}};
   Finish(std::move(r));
 }
 
@@ -74,24 +127,55 @@ void RemoteJob::After(double seconds, std::function<void()> then) {
   if (timer_seq_ == seq && timer_active_) timer_ = id;
 }
 
+bool StartOffLoopThread(std::function<void()> work, std::string* err) {
+  std::list<OffLoopThread> done;
+  try {
+    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
+    done = TakeDone();
+    g_off_loop_threads.emplace_back();
+    auto entry = std::prev(g_off_loop_threads.end());
+    try {
+      // The entry's iterator stays valid: list nodes only move by splice, under the mutex,
+      // which this thread holds until the entry has its std::thread.
+      entry->thread = std::thread([entry, work = std::move(work)]() mutable {
+        work();
+        work = nullptr;  // what it holds (a job) goes before the thread is marked done
+        std::lock_guard<std::mutex> l(g_off_loop_mutex);
+        entry->done = true;
+      });
+    } catch (...) {
+      g_off_loop_threads.erase(entry);
+      throw;
+    }
+  } catch (const std::exception& e) {
+    *err = e.what();
+    return false;
+  }
+  for (auto& t : done) t.thread.join();  // finished already: returns at once
+  return true;
+}
+
 void RemoteJob::OffLoop(std::function<void()> work) {
   auto self = shared_from_this();
-  try {
-    std::thread([self, work = std::move(work)] {
-      try {
-        work();
-      } catch (const std::exception& e) {
-        self->Finish(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
-      } catch (...) {
-        self->Finish(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
-      }
-    }).detach();
-  } catch (const std::exception& e) {
-    Finish(NodeResult::Failure(ErrorType::kInternal, std::string("cannot start a worker thread: ") + e.what()));
-  }
+  std::string err;
+  bool started = StartOffLoopThread(
+      [self, work = std::move(work)] {
+        try {
+          work();
+        } catch (const std::exception& e) {
+          self->Finish(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
+        } catch (...) {
+          self->Finish(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
+        }
+      },
+      &err);
+  if (!started) Finish(NodeResult::Failure(ErrorType::kInternal, "cannot start a worker thread: " + err));
 }
 
 void RemoteJob::OnLoop(std::function<void()> fn) {
+  // A finished job has nothing to hand back; its loop may be gone already (a worker thread
+  // that outlived a cancelled attempt).
+  if (finished()) return;
   auto self = shared_from_this();
   auto guarded = [self, fn = std::move(fn)] {
     if (self->finished()) return;

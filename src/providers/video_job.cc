@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "comfyrun/engine/retry.h"
 #include "comfyrun/util.h"
 
 namespace comfyrun {
@@ -122,6 +123,8 @@ void VideoJobBase::Validate() {
           ErrorType::kOutputInvalid, fmt::format("{}: the video lasts {:.2f}s but {}s were requested", self->JobLabel(),
                                                  duration, self->request_.seconds));
       failure.submission_finished = true;
+      // Only a new job can help (the same one re-downloads the same video), with a new seed.
+      MarkRegenerates(&failure, !SeedFixed(self->ctx_->inputs));
       self->Finish(self->Tag(std::move(failure), true));
       return;
     }

@@ -90,6 +90,7 @@ RunOptions MergeOptions(const HeaderOptions& saved, const ResumeOverrides& o) {
   options.max_cost = o.max_cost.value_or(saved.max_cost.value_or(-1));
   options.cache = o.cache.value_or(saved.cache.value_or(CacheMode::kWorkflow));
   options.status_mode = o.status_mode;
+  options.cancel_remote = o.cancel_remote;
   options.config = Config::FromEnvironment();
   options.config.offline = o.offline.value_or(saved.offline.value_or(false));
   const std::vector<std::string>& servers = o.comfyui.empty() && saved.comfyui ? *saved.comfyui : o.comfyui;

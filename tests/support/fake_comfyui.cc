@@ -58,8 +58,13 @@ void PngChunk(std::string* png, const char* type, const std::string& data) {
 
 std::string FixtureMp4() {
   static std::string bytes = [] {
-    // Found beside this source file, so the fake works in any target (tests, fakes process).
+    // In the source tree (COMFYRUN_SOURCE_DIR, an absolute path: the tests change their
+    // working directory, so a path relative to __FILE__ may not resolve), for every target.
+#ifdef COMFYRUN_SOURCE_DIR
+    std::string path = std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/comfyui_clip.mp4";
+#else
     std::string path = (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "comfyui_clip.mp4").string();
+#endif
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -178,6 +183,126 @@ std::string MakeUncompressedPng(int width, int height, uint32_t rgb) {
   return png;
 }
 
+namespace {
+
+/// Writes deflate bits LSB first (RFC 1951 §3.1.1).
+struct BitWriter {
+  std::string out;
+  uint32_t acc = 0;
+  int n = 0;
+  void Bits(uint32_t value, int count) {  // value's low `count` bits, LSB first
+    for (int i = 0; i < count; ++i) {
+      acc |= ((value >> i) & 1u) << n;
+      if (++n == 8) {
+        out.push_back(static_cast<char>(acc));
+        acc = 0;
+        n = 0;
+      }
+    }
+  }
+  void Code(uint32_t code, int len) {  // a Huffman code: most significant bit first
+    for (int i = len - 1; i >= 0; --i) Bits((code >> i) & 1u, 1);
+  }
+  std::string Finish() {
+    if (n > 0) out.push_back(static_cast<char>(acc));
+    return out;
+  }
+};
+
+void FixedLiteral(BitWriter* w, int sym) {  // RFC 1951 §3.2.6
+  if (sym < 144) w->Code(0x30 + sym, 8);
+  else if (sym < 256) w->Code(0x190 + sym - 144, 9);
+  else if (sym < 280) w->Code(sym - 256, 7);
+  else w->Code(0xC0 + sym - 280, 8);
+}
+
+void FixedMatch(BitWriter* w, int length, int distance) {
+  static const int kLenBase[] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59,
+                                 67, 83, 99, 115, 131, 163, 195, 227, 258};
+  static const int kLenExtra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
+                                  4, 4, 4, 4, 5, 5, 5, 5, 0};
+  static const int kDistBase[] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385,
+                                  513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+  static const int kDistExtra[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
+                                   8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+  int l = 28;
+  while (kLenBase[l] > length) --l;
+  FixedLiteral(w, 257 + l);
+  w->Bits(length - kLenBase[l], kLenExtra[l]);
+  int d = 29;
+  while (kDistBase[d] > distance) --d;
+  w->Code(d, 5);
+  w->Bits(distance - kDistBase[d], kDistExtra[d]);
+}
+
+/// zlib stream of `raw`: one fixed-Huffman block whose matches look back 1, 3 or `stride`
+/// bytes (enough for a flat picture, row after row).
+std::string ZlibFixed(const std::string& raw, size_t stride) {
+  BitWriter w;
+  w.Bits(1, 1);  // BFINAL
+  w.Bits(1, 2);  // BTYPE = fixed Huffman
+  size_t i = 0;
+  while (i < raw.size()) {
+    size_t best_len = 0, best_dist = 0;
+    for (size_t d : {size_t{1}, size_t{3}, stride}) {
+      if (d == 0 || d > i || d > 32768) continue;
+      size_t len = 0;
+      while (len < 258 && i + len < raw.size() && raw[i + len] == raw[i + len - d]) ++len;
+      if (len > best_len) {
+        best_len = len;
+        best_dist = d;
+      }
+    }
+    if (best_len >= 3) {
+      FixedMatch(&w, static_cast<int>(best_len), static_cast<int>(best_dist));
+      i += best_len;
+    } else {
+      FixedLiteral(&w, static_cast<unsigned char>(raw[i]));
+      ++i;
+    }
+  }
+  FixedLiteral(&w, 256);  // end of block
+  std::string z("\x78\x01", 2);
+  z += w.Finish();
+  uint32_t a = 1, b = 0;
+  for (unsigned char c : raw) {
+    a = (a + c) % 65521;
+    b = (b + a) % 65521;
+  }
+  PutBe32(&z, (b << 16) | a);
+  return z;
+}
+
+}  // namespace
+
+std::string MakeCompressedPng(int width, int height, uint32_t rgb, size_t pad_to) {
+  std::string ihdr;
+  PutBe32(&ihdr, width);
+  PutBe32(&ihdr, height);
+  ihdr += std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB, no interlace
+  std::string raw;
+  for (int y = 0; y < height; ++y) {
+    raw.push_back('\0');  // filter: none
+    for (int x = 0; x < width; ++x) {
+      raw.push_back(static_cast<char>(rgb >> 16));
+      raw.push_back(static_cast<char>(rgb >> 8));
+      raw.push_back(static_cast<char>(rgb));
+    }
+  }
+  std::string idat = ZlibFixed(raw, 1 + 3 * static_cast<size_t>(width));
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  PngChunk(&png, "IHDR", ihdr);
+  PngChunk(&png, "IDAT", idat);
+  // A tEXt chunk (keyword, NUL, text) brings the file to `pad_to` bytes when it can.
+  size_t without = png.size() + 12;  // + IEND
+  const std::string keyword = std::string("Comment") + '\0';
+  if (pad_to >= without + 12 + keyword.size()) {
+    PngChunk(&png, "tEXt", keyword + std::string(pad_to - without - 12 - keyword.size(), 'x'));
+  }
+  PngChunk(&png, "IEND", "");
+  return png;
+}
+
 FakeComfyui::FakeComfyui() : FakeComfyui(Options{}) {}
 FakeComfyui::FakeComfyui(Options options) : options_(options) {}
 
@@ -242,6 +367,16 @@ void FakeComfyui::SetFault(Fault fault, int count) {
   fault_count_ = count;
 }
 
+void FakeComfyui::SetPromptReplyDelay(double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  prompt_reply_delay_ = seconds;
+}
+
+void FakeComfyui::LosePrompts(int count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  lose_prompts_ = count;
+}
+
 void FakeComfyui::SetWebSocketEnabled(bool enabled) {
   std::lock_guard<std::mutex> lock(mu_);
   ws_enabled_ = enabled;
@@ -287,6 +422,7 @@ FAKE_COUNTER(uploads)
 FAKE_COUNTER(ws_connections)
 FAKE_COUNTER(ws_events)
 FAKE_COUNTER(history_requests)
+FAKE_COUNTER(prompts_lost)
 #undef FAKE_COUNTER
 
 int FakeComfyui::running_now() const {
@@ -515,7 +651,13 @@ Json FakeComfyui::RunOutputs(const Prompt& p, bool* cached) {
     std::string filename = base + "_" + num + "_" + ext;
     std::string bytes;
     if (ext == ".png") bytes = tiny ? MakeUncompressedPng(2, 2, color) : MakeUncompressedPng(width, height, color);
+    if (ext == ".png" && p.fault == Fault::kSmallPng) bytes = MakeCompressedPng(64, 64, color, 438);
     if (ext == ".mp4") bytes = tiny ? FixtureMp4().substr(0, 500) : FixtureMp4();
+    if (p.fault == Fault::kCorruptOutput) {
+      // Well above any old byte floor, and no decoder takes it: only decoding catches it.
+      if (ext == ".png") bytes = MakeUncompressedPng(width, height, color).substr(0, 2048) + std::string(2048, '\x5a');
+      if (ext == ".mp4") bytes = FixtureMp4().substr(0, 64) + std::string(20000, '\x5a');
+    }
     if (ext == ".flac") bytes = "fLaC" + std::string(tiny ? 10 : 4000, '\x01');
     if (!lose) files_[type + "/" + subfolder + "/" + filename] = bytes;
     Json item = {{"filename", filename}, {"subfolder", subfolder}, {"type", type}};
@@ -750,6 +892,14 @@ LocalResponse FakeComfyui::PostPrompt(const LocalRequest& req) {
     prompts_rejected_++;
     return JsonReply(status, error);
   }
+  if (lose_prompts_ > 0) {
+    // Read and validated, then lost before it was queued: the client waits in vain.
+    --lose_prompts_;
+    prompts_lost_++;
+    LocalResponse r = JsonReply(500, Json{{"error", "lost"}});
+    r.delay = std::max(prompt_reply_delay_, 60.0);
+    return r;
+  }
   Prompt p;
   p.id = body.contains("prompt_id") && body["prompt_id"].is_string() ? body["prompt_id"].get<std::string>()
                                                                       : NewUuidForFake();
@@ -768,7 +918,9 @@ LocalResponse FakeComfyui::PostPrompt(const LocalRequest& req) {
   pending_.push_back(std::move(p));
   max_outstanding_ = std::max(max_outstanding_, static_cast<int>(pending_.size() + running_.size()));
   StartPending(now);
-  return JsonReply(200, reply);
+  LocalResponse r = JsonReply(200, reply);
+  r.delay = prompt_reply_delay_;  // queued now, answered later (SetPromptReplyDelay)
+  return r;
 }
 
 LocalResponse FakeComfyui::PostUpload(const LocalRequest& req) {
@@ -929,6 +1081,35 @@ void FakeComfyui::Install(LocalServer& svr) {
     });
     svr.Handle("POST", pre + "/upload/image", [this](const LocalRequest& req) { return PostUpload(req); });
   }
+  // For end-to-end scripts driving `comfyrun_fakes comfyui`: the test switches over HTTP.
+  svr.Handle("POST", "/_fake/comfy", [this](const LocalRequest& req) { return Control(req); });
+  svr.Handle("GET", "/_fake/comfy", [this](const LocalRequest&) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Advance(Now());
+    return JsonReply(200, Json{{"promptsSubmitted", prompts_submitted_}, {"promptsLost", prompts_lost_},
+                               {"interrupts", interrupts_}, {"queueDeletes", queue_deletes_},
+                               {"running", running_.size()}, {"pending", pending_.size()},
+                               {"promptIds", prompt_ids_}});
+  });
+}
+
+LocalResponse FakeComfyui::Control(const LocalRequest& req) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) return JsonReply(400, Json{{"error", "a JSON object is expected"}});
+  static const std::map<std::string, Fault> kFaults = {
+      {"none", Fault::kNone}, {"execution_error", Fault::kExecutionError}, {"no_face", Fault::kNoFace},
+      {"tiny", Fault::kTinyOutput}, {"lose_output", Fault::kLoseOutput}, {"corrupt", Fault::kCorruptOutput},
+      {"small_png", Fault::kSmallPng}};
+  if (body.contains("fault")) {
+    auto it = body["fault"].is_string() ? kFaults.find(body["fault"].get<std::string>()) : kFaults.end();
+    if (it == kFaults.end()) return JsonReply(400, Json{{"error", "unknown fault"}});
+    SetFault(it->second, body.value("count", -1));
+  }
+  if (body.contains("runSeconds") && body["runSeconds"].is_number()) SetRunSeconds(body["runSeconds"].get<double>());
+  if (body.contains("promptReplyDelay") && body["promptReplyDelay"].is_number())
+    SetPromptReplyDelay(body["promptReplyDelay"].get<double>());
+  if (body.contains("losePrompts") && body["losePrompts"].is_number()) LosePrompts(body["losePrompts"].get<int>());
+  return JsonReply(200, Json{{"ok", true}});
 }
 
 int RunFakeComfyuiForever(int port, int slots, double run_seconds) {

@@ -16,7 +16,8 @@
 //   POST /queue {delete:[ids]} | {clear:true}   removes pending prompts only; bare 200
 //   POST /interrupt [{prompt_id}]              interrupts the running prompt; bare 200
 //   POST /upload/image (multipart "image")     -> {name, subfolder, type:"input"}
-//   GET  /view?filename=&subfolder=&type=      real PNG bytes (uncompressed, > 1 KB) or the
+//   GET  /view?filename=&subfolder=&type=      real PNG bytes (uncompressed, > 1 KB; 438 bytes
+//                                              compressed under Fault::kSmallPng) or the
 //                                              MP4 of tests/data/comfyui_clip.mp4; 400 for
 //                                              ".." or a leading "/", 404 (empty) when missing
 //   GET  /ws?clientId=                         WebSocket (support/local_websocket.h): a
@@ -29,6 +30,8 @@
 //                                              execution_success (or execution_error /
 //                                              execution_interrupted), status, and executing
 //                                              {node: null}. 404 while disabled.
+//   POST /_fake/comfy, GET /_fake/comfy                the test switches and counters over HTTP, for
+//                                              `comfyrun_fakes comfyui` (see Control)
 // Not served: /object_info.
 //
 // Known classes: EmptyImage, ImageInvert, ImageBlur, ImageScale, LoadImage, SaveImage,
@@ -78,6 +81,8 @@ class FakeComfyui {
     kNoFace,          ///< execution_error with "No face detected in the source image"
     kTinyOutput,      ///< files of a few bytes (below the minimum sizes)
     kLoseOutput,      ///< history names files that /view does not have (404)
+    kCorruptOutput,   ///< files of several KB that do not decode (a cut PNG, a cut MP4)
+    kSmallPng,        ///< valid 64x64 PNGs of 438 bytes, like a real server's (compressed)
   };
 
   FakeComfyui();
@@ -104,6 +109,13 @@ class FakeComfyui {
   void SetRunSeconds(double seconds);
   /// Applies `fault` to the next `count` prompts that start executing (-1 = all of them).
   void SetFault(Fault fault, int count = -1);
+
+  /// POST /prompt queues the prompt at once but answers only `seconds` later (after a
+  /// client's request timeout, say): the reply is lost, the prompt is not.
+  void SetPromptReplyDelay(double seconds);
+  /// The next `count` POST /prompt are read and then lost before they are queued; no reply
+  /// comes (within a minute). The client cannot tell this from a lost reply.
+  void LosePrompts(int count);
 
   // WebSocket switches.
   /// While disabled, /ws answers 404 (a server behind a proxy without WebSocket support).
@@ -133,6 +145,7 @@ class FakeComfyui {
   int ws_open() const;            ///< sockets registered now (one per clientId)
   int ws_events() const;          ///< per-prompt event messages sent
   int history_requests() const;   ///< GET /history/{id}
+  int prompts_lost() const;       ///< POST /prompt lost by LosePrompts
   int running_now() const;
   int pending_now() const;
   /// Accepted prompt ids, in order; and the graph of the last accepted prompt.
@@ -167,6 +180,9 @@ class FakeComfyui {
   LocalResponse PostPrompt(const LocalRequest& req);
   LocalResponse PostUpload(const LocalRequest& req);
   LocalResponse GetView(const LocalRequest& req);
+  /// POST /_fake/comfy {fault, count, runSeconds, promptReplyDelay, losePrompts}: the switches
+  /// above, for end-to-end scripts (GET /_fake/comfy: counters and prompt ids).
+  LocalResponse Control(const LocalRequest& req);
   void Advance(double now);  ///< mu_ held
   void StartPending(double at);  ///< mu_ held
   void Complete(const Prompt& p, double at);  ///< mu_ held
@@ -199,6 +215,8 @@ class FakeComfyui {
   int fault_count_ = 0;
   int prompts_submitted_ = 0, prompts_rejected_ = 0, max_running_ = 0, max_outstanding_ = 0;
   int interrupts_ = 0, queue_deletes_ = 0, uploads_ = 0;
+  double prompt_reply_delay_ = 0;
+  int lose_prompts_ = 0, prompts_lost_ = 0;
   std::vector<std::string> prompt_ids_;
   Json last_prompt_;
 
@@ -225,5 +243,10 @@ int RunFakeComfyuiForever(int port, int slots, double run_seconds = 0.5);
 /// A valid RGB PNG of w x h pixels stored without compression (so its size is predictable:
 /// about 3*w*h bytes).
 std::string MakeUncompressedPng(int width, int height, uint32_t rgb);
+
+/// A valid RGB PNG of one colour, deflate-compressed the way real PNG writers do, padded with a
+/// tEXt chunk to `pad_to` bytes when that is larger (64x64 padded to 438: the size a real
+/// ComfyUI 0.3.64 server wrote).
+std::string MakeCompressedPng(int width, int height, uint32_t rgb, size_t pad_to = 0);
 
 }  // namespace comfyrun::testing

@@ -49,6 +49,15 @@ struct ComfyUpload {
 /// working directory). Other values are taken as names already on the server.
 std::vector<ComfyUpload> FindComfyUploads(const Json& graph);
 
+/// True when another run of `graph` would make the same outputs as far as comfyrun can tell:
+/// every sampler seed in it is a literal. Sampler seeds are the inputs named `seed` or
+/// `noise_seed` (KSampler, KSamplerAdvanced, SamplerCustom, RandomNoise and custom nodes that
+/// follow the same names); one fed by a link to another node (a random-seed node, say) is not
+/// fixed. A graph without any seed input (EmptyImage -> SaveImage) is fixed: ComfyUI even
+/// serves such a graph again from its cache. Used by the retry rule for OutputInvalid
+/// (engine/retry.h).
+bool ComfySeedsFixed(const Json& graph);
+
 /// The server-side value for an uploaded file from the /upload/image reply ({name, subfolder,
 /// type}): "name" or "subfolder/name". nullopt with *err when the reply is not that shape.
 std::optional<std::string> ParseUploadReply(const std::string& body, std::string* err);

@@ -32,6 +32,7 @@ struct RunOptions {
   int jobs = 16;                       ///< nodes running at once
   Durability durability = Durability::kBatch;
   bool fail_fast = false;              ///< first failure stops everything
+  bool cancel_remote = false;          ///< a stop cancels remote jobs instead of detaching them
   double max_cost = -1;                ///< USD; < 0 = no limit
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
   CacheMode cache = CacheMode::kWorkflow;  ///< --cache / --no-cache (cache/run_cache.h)

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "comfyrun/error_type.h"
+#include "comfyrun/json.h"
+#include "comfyrun/node_result.h"
 #include "comfyrun/workflow.h"
 
 namespace comfyrun {
@@ -25,5 +27,27 @@ struct RetryDecision {
 /// `elapsed` is the time since the node's first attempt in this run started.
 RetryDecision DecideRetry(const RetryPolicy& policy, ErrorType error, int attempts_made, double retry_after,
                           double elapsed, double total_timeout, double jitter);
+
+/// OutputInvalid (a generated or probed file that fails its check) is deterministic: the same
+/// bytes fail the same check. So it is retried only when another attempt makes a new output,
+/// which the node kind says in the failed result's details under this key:
+///  - true: a remote generation submitted anew whose seed is not fixed (SeedFixed). Retried
+///    once at most per run of the node, within the retry policy;
+///  - false or absent: a local file (media_probe, video_stitch), a local render (--offline),
+///    a fixed seed, or a retry that would re-attach to the same job. Not retried.
+/// docs/guarantees.md "Retries of failed checks" says the same for users.
+inline constexpr const char* kRegeneratesKey = "regenerates";
+
+/// Sets details[kRegeneratesKey] on a failed result.
+void MarkRegenerates(NodeResult* result, bool regenerates);
+
+/// True when a generation node's inputs fix its seed: an explicit `seed` input (any value but
+/// null). ComfyUI graphs have their own rule (comfyui/protocol.h ComfySeedsFixed).
+bool SeedFixed(const Json& inputs);
+
+/// Applies the OutputInvalid rule above to `decision` (from DecideRetry) for a failed result;
+/// `output_invalid_attempts` counts the attempts of this node that ended in OutputInvalid in
+/// this run, this one included. No-op for other errors and for decisions not to retry.
+void LimitOutputInvalidRetry(const NodeResult& result, int output_invalid_attempts, RetryDecision* decision);
 
 }  // namespace comfyrun

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/node_kind.h"
@@ -55,7 +56,8 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
   void Send(HttpRequest request, std::function<void(HttpResponse)> then);
   /// Runs `then` on the loop thread after `seconds`, unless the job finished first.
   void After(double seconds, std::function<void()> then);
-  /// Runs `work` on a new worker thread (detached; it holds a reference to the job).
+  /// Runs `work` on a new worker thread (it holds a reference to the job). The thread is
+  /// tracked, not detached: JoinOffLoopThreads waits for it.
   void OffLoop(std::function<void()> work);
   /// Runs `fn` on the loop thread unless the job finished first (inline without a loop).
   void OnLoop(std::function<void()> fn);
@@ -90,5 +92,17 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
 /// ctx->kind_state. Returns false when there is none (never started, or already gone).
 /// Call it on the thread that called Start (the executor thread).
 bool CancelJobFor(const NodeContext* ctx);
+
+/// Starts `work` on a worker thread that JoinOffLoopThreads waits for (RemoteJob::OffLoop and
+/// the ComfyUI jobs' file checks use it). `work` must not throw. False with *err when no
+/// thread could be started. Any thread.
+bool StartOffLoopThread(std::function<void()> work, std::string* err);
+
+/// Waits for every thread that StartOffLoopThread started and that is still running (any job; a call
+/// from such a thread skips itself). Their work is short (a reply to decode, a file to
+/// check, an offline render), but it outlives a cancelled attempt: the executor calls this
+/// when it stops its background work, so that no thread still encodes a video (an open
+/// libx264 encoder) when the process exits. Any thread.
+void JoinOffLoopThreads();
 
 }  // namespace comfyrun

@@ -41,6 +41,7 @@ struct ResumeOverrides {
   std::vector<std::string> comfyui;    ///< empty: the header's servers
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
   bool force = false;                  ///< go on even when the header's hash does not match
+  bool cancel_remote = false;          ///< --cancel-remote: not kept in the header, given each time
 };
 
 /// Checks done before anything runs: keys, model table, media module, budget (a budget < 0
