@@ -2,7 +2,7 @@
 // comfyrun_core; this file only hands over the arguments.
 #include <csignal>
 
-#include "comfyrun/cli.h"
+#include "comfyrun/cli/cli.h"
 
 int main(int argc, char** argv) {
   // A file size limit (ulimit -f) must not kill the process mid-write: ignored, the write

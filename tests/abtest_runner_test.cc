@@ -4,8 +4,8 @@
 #include <fstream>
 
 #include "comfyrun/abtest/runner.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 
 using namespace comfyrun;
 

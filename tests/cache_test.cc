@@ -17,10 +17,10 @@
 #include "comfyrun/cache/store.h"
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/metrics/run_metrics.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 
 using namespace comfyrun;
 namespace fs = std::filesystem;

@@ -20,7 +20,7 @@
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/providers/remote_job.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "support/fake_comfyui.h"
 
 using namespace comfyrun;

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 
 using namespace comfyrun;
 

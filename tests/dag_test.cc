@@ -1,5 +1,5 @@
 // Graph algorithms: cycles, stages, critical path; and graphs big enough to break recursion.
-#include "comfyrun/dag.h"
+#include "comfyrun/core/dag.h"
 
 #include <doctest/doctest.h>
 

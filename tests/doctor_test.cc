@@ -1,4 +1,4 @@
-// comfyrun doctor's parsing and verdicts (comfyrun/doctor.h), the media module's search path
+// comfyrun doctor's parsing and verdicts (comfyrun/cli/doctor.h), the media module's search path
 // and --version (the network checks run against the fakes in tests/e2e/doctor.sh).
 #include <doctest/doctest.h>
 
@@ -9,10 +9,10 @@
 #include <fstream>
 #include <string>
 
-#include "comfyrun/doctor.h"
+#include "comfyrun/cli/doctor.h"
 #include "comfyrun/media/module_lookup.h"
-#include "comfyrun/models.h"
-#include "comfyrun/version.h"
+#include "comfyrun/providers/models.h"
+#include "comfyrun/cli/version.h"
 
 using namespace comfyrun;
 namespace fs = std::filesystem;

@@ -15,9 +15,9 @@
 
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/util.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/validate.h"
 
 using namespace comfyrun;
 

@@ -14,9 +14,9 @@
 #include "comfyrun/export/chrome_trace.h"
 #include "comfyrun/export/completion.h"
 #include "comfyrun/export/prometheus.h"
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/maintenance/gc.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "support/local_server.h"
 
 using namespace comfyrun;

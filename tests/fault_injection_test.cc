@@ -12,13 +12,13 @@
 #include <future>
 #include <string>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/validate.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/validate.h"
+#include "comfyrun/core/workflow.h"
 #include "support/fake_gemini.h"
 #include "support/fake_sora.h"
 #include "support/fault_plan.h"

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/net/http_loop.h"
 #include "support/local_server.h"
 

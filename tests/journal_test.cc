@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/json_fast.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/workflow.h"
 
 using namespace comfyrun;
 

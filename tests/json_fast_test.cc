@@ -1,7 +1,7 @@
 // ParseJsonFast gives what Json::parse gives, or refuses so that Json::parse can explain.
 #include <doctest/doctest.h>
 
-#include "comfyrun/json_fast.h"
+#include "comfyrun/core/json_fast.h"
 
 using namespace comfyrun;
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/media/av.h"
 #include "comfyrun/media/media_nodes.h"
 #include "comfyrun/media/module.h"

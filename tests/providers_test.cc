@@ -8,16 +8,16 @@
 #include <future>
 #include <mutex>
 
-#include "comfyrun/config.h"
-#include "comfyrun/models.h"
+#include "comfyrun/core/config.h"
+#include "comfyrun/providers/models.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/providers/generation_nodes.h"
+#include "comfyrun/nodes/generation_nodes.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/remote_job.h"
 #include "comfyrun/providers/preflight.h"
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/util.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/workflow.h"
 #include "support/fake_gemini.h"
 #include "support/fake_sora.h"
 

@@ -17,7 +17,7 @@
 #include "comfyrun/media/render.h"
 #include "comfyrun/media/thumbnail.h"
 #include "comfyrun/report/html.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "comfyrun/metrics/run_metrics.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/workflow.h"
 
 using namespace comfyrun;
 

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <string>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/json_fast.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json_fast.h"
 #include "comfyrun/run/header.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/run/session.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/validate.h"
 
 using namespace comfyrun;
 

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <regex>
 
-#include "comfyrun/node_registry.h"
-#include "comfyrun/template.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/node_registry.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,5 +1,5 @@
 // Templates: parsing references, finding them at any depth, and resolving them with types.
-#include "comfyrun/template.h"
+#include "comfyrun/core/template.h"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // Generic helpers: durations, "did you mean" matching, quoting, JSON paths.
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
 // A table of broken workflows, each with the one diagnostic it must give (message, node id,
 // JSON path and hint), plus the checks that need more than one diagnostic.
-#include "comfyrun/validate.h"
+#include "comfyrun/core/validate.h"
 
-#include "comfyrun/models.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/providers/models.h"
+#include "comfyrun/core/workflow.h"
 
 #include <doctest/doctest.h>
 

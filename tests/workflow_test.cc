@@ -1,8 +1,8 @@
 // Loading workflow files: the shipped graphs, and what a loaded workflow holds.
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/workflow.h"
 
-#include "comfyrun/json_fast.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/validate.h"
 
 #include <doctest/doctest.h>
 

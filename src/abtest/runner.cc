@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 
 // Implementation details: a test is validated variant by variant with the ordinary workflow
 // loader, so that every diagnostic points into the file the user wrote (the test file for

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 // Implementation details
 // - The key view of an input is built by resolving the node's templates a second time, with

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 

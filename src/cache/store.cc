@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 // Implementation details
 // - Every filesystem call uses error codes or errno; nothing here throws past this file

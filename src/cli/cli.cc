@@ -1,4 +1,4 @@
-#include "comfyrun/cli.h"
+#include "comfyrun/cli/cli.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -10,11 +10,11 @@
 #include <exception>
 
 #include "command_registry.h"
-#include "comfyrun/commands.h"
-#include "comfyrun/version.h"
+#include "comfyrun/cli/commands.h"
+#include "comfyrun/cli/version.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/export/completion.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "man_page.h"
 
 // Implementation details: CLI11 is used only in src/cli (its exceptions never leave it).

@@ -4,8 +4,8 @@
 #include <cstdlib>
 
 #include "command_registry.h"
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include <fmt/format.h>
 
 namespace comfyrun {

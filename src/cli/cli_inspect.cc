@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "command_registry.h"
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/schema/workflow_schema.h"
 

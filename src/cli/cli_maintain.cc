@@ -1,8 +1,8 @@
 // The commands that look after the output directory and the shell: gc, cache, completion.
 // What they do is in cmd_gc.cc, cmd_cache.cc and cmd_completion.cc.
 #include "command_registry.h"
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/export/completion.h"
 
 namespace comfyrun {

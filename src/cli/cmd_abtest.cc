@@ -5,13 +5,13 @@
 #include "comfyrun/abtest/results.h"
 #include "comfyrun/abtest/runner.h"
 #include "comfyrun/abtest/stats.h"
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/run/header.h"
 #include "comfyrun/run/session.h"
 #include "comfyrun/metrics/run_metrics.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 #include "run_support.h"
 
 // Implementation details: the runner module (abtest/runner.h) turns the test into one

@@ -4,10 +4,10 @@
 #include <fmt/format.h>
 
 #include "comfyrun/cache/store.h"
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/executor.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

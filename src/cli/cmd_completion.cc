@@ -2,8 +2,8 @@
 // the CLI's own description so that it always matches this binary.
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/export/completion.h"
 
 namespace comfyrun {

@@ -1,4 +1,4 @@
-// doctor: checks what a run will need before anything is spent (comfyrun/doctor.h). This
+// doctor: checks what a run will need before anything is spent (comfyrun/cli/doctor.h). This
 // file registers the command and runs the checks that talk to servers (ComfyUI, the
 // providers' endpoints), all at once on one HttpLoop with a bounded timeout, so a server
 // that is down costs about `timeout` seconds, not a hang; doctor_checks.cc has the others.
@@ -11,11 +11,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/config.h"
-#include "comfyrun/doctor.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/core/config.h"
+#include "comfyrun/cli/doctor.h"
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 #include "comfyrun/net/http_loop.h"
 #include "command_registry.h"
 

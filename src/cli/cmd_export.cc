@@ -6,10 +6,10 @@
 // failed or make a script resume a run that succeeded.
 #include <fmt/format.h>
 
-#include "comfyrun/commands.h"
-#include "comfyrun/config.h"
+#include "comfyrun/cli/commands.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/export/prometheus.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "run_support.h"
 
 namespace comfyrun {

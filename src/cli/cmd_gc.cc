@@ -1,11 +1,11 @@
 // gc: removes old runs from the output directory (maintenance/gc.h has the rules).
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
-#include "comfyrun/json.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/maintenance/gc.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

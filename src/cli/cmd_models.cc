@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/models.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/providers/models.h"
 #include "command_registry.h"
 
 namespace comfyrun {

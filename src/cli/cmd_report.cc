@@ -8,11 +8,11 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
+#include "comfyrun/cli/cli.h"
 #include "comfyrun/media/module.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/run/header.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -9,13 +9,13 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/status_printer.h"
-#include "comfyrun/phase_timer.h"
+#include "comfyrun/core/phase_timer.h"
 #include "comfyrun/run/session.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 #include "run_support.h"
 
 namespace comfyrun {

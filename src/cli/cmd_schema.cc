@@ -3,9 +3,9 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
+#include "comfyrun/cli/cli.h"
 #include "comfyrun/schema/workflow_schema.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
-#include "comfyrun/node_registry.h"
-#include "comfyrun/plan_report.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
+#include "comfyrun/core/node_registry.h"
+#include "comfyrun/core/plan_report.h"
 
 namespace comfyrun {
 

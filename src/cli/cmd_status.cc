@@ -1,8 +1,8 @@
 // status: a live or finished run's progress, from its journal.
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/run/header.h"

@@ -2,12 +2,12 @@
 // chrome://tracing.
 #include <fmt/format.h>
 
-#include "comfyrun/cli.h"
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/cli.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/export/chrome_trace.h"
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/run/header.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

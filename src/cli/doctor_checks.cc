@@ -13,11 +13,11 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/doctor.h"
+#include "comfyrun/cli/doctor.h"
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
 #include "comfyrun/media/module.h"
 #include "comfyrun/media/module_lookup.h"
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 

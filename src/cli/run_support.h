@@ -4,9 +4,9 @@
 // run/session.h's.
 #include <string>
 
-#include "comfyrun/commands.h"
+#include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/executor.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -1,6 +1,6 @@
-// --version (comfyrun/version.h). The commit comes from the generated comfyrun_build_info.h,
+// --version (comfyrun/cli/version.h). The commit comes from the generated comfyrun_build_info.h,
 // included here only, so that a new commit recompiles this file alone.
-#include "comfyrun/version.h"
+#include "comfyrun/cli/version.h"
 
 #include "comfyrun_build_info.h"
 

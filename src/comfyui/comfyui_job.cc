@@ -11,7 +11,7 @@
 
 #include <filesystem>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

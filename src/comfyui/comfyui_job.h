@@ -17,7 +17,7 @@
 #include "comfyrun/comfyui/events.h"
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/comfyui/protocol.h"
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun {
 

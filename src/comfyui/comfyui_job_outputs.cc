@@ -16,7 +16,7 @@
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/remote_job.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

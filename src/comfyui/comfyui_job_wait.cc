@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
-#include "comfyrun/json.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <chrono>
 
-#include "comfyrun/json.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,4 +1,4 @@
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 
 // Implementation details: ./.env is parsed once into a process-wide map guarded by a mutex
 // (any thread may look a value up). The Redactor's secrets are a process-wide set guarded by
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

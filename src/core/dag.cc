@@ -1,4 +1,4 @@
-#include "comfyrun/dag.h"
+#include "comfyrun/core/dag.h"
 
 #include <algorithm>
 

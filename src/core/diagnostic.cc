@@ -1,4 +1,4 @@
-#include "comfyrun/diagnostic.h"
+#include "comfyrun/core/diagnostic.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "comfyrun/error_type.h"
+#include "comfyrun/core/error_type.h"
 
 #include <array>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "comfyrun/json_fast.h"
+#include "comfyrun/core/json_fast.h"
 
 #include <algorithm>
 #include <charconv>
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

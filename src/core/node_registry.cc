@@ -1,4 +1,4 @@
-#include "comfyrun/node_registry.h"
+#include "comfyrun/core/node_registry.h"
 
 namespace comfyrun {
 

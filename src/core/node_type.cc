@@ -1,6 +1,6 @@
-#include "comfyrun/node_type.h"
+#include "comfyrun/core/node_type.h"
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "comfyrun/phase_timer.h"
+#include "comfyrun/core/phase_timer.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,12 +1,12 @@
-#include "comfyrun/plan_report.h"
+#include "comfyrun/core/plan_report.h"
 
 #include <set>
 
 #include <fmt/format.h>
 
-#include "comfyrun/dag.h"
-#include "comfyrun/models.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/dag.h"
+#include "comfyrun/providers/models.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

@@ -1,9 +1,9 @@
-#include "comfyrun/template.h"
-#include "comfyrun/template_rewrite.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/template_rewrite.h"
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,4 +1,4 @@
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

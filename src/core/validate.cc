@@ -1,4 +1,4 @@
-#include "comfyrun/validate.h"
+#include "comfyrun/core/validate.h"
 
 #include <algorithm>
 #include <optional>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/dag.h"
-#include "comfyrun/models.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/dag.h"
+#include "comfyrun/providers/models.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,4 +1,4 @@
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/workflow.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/json_fast.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 #include "workflow_loading.h"
 
 // Implementation details: every check appends to `diags` and carries on, so that a user sees

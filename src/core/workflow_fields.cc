@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "workflow_loading.h"
 
 namespace comfyrun::workflow_loading {

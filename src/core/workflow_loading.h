@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/diagnostic.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/diagnostic.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun::workflow_loading {
 

@@ -9,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/node_registry.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/node_registry.h"
+#include "comfyrun/core/util.h"
 #include "workflow_loading.h"
 
 namespace comfyrun::workflow_loading {

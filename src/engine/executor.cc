@@ -17,17 +17,17 @@
 #include <fmt/format.h>
 
 #include "comfyrun/comfyui/pool.h"
-#include "comfyrun/dag.h"
+#include "comfyrun/core/dag.h"
 #include "comfyrun/engine/process_runner.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
 #include "comfyrun/engine/worker_pool.h"
-#include "comfyrun/json_fast.h"
+#include "comfyrun/core/json_fast.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/plan_report.h"
+#include "comfyrun/core/plan_report.h"
 #include "comfyrun/providers/remote_job.h"
-#include "comfyrun/template.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/util.h"
 
 // Implementation details
 // - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.

@@ -1,4 +1,4 @@
-// Journal writer and reader (format documented in comfyrun/journal.h).
+// Journal writer and reader (format documented in comfyrun/engine/journal.h and run/header.h).
 //
 // Implementation details:
 // - Writer: one fd opened O_APPEND. Every record is one write(2) of the whole line, made under
@@ -13,7 +13,7 @@
 //   per line) with simdjson, whose DOM parse is several times faster than nlohmann's; Fold
 //   reads the fields it needs from that DOM, and only outputs, submissions and the header are
 //   converted to nlohmann values (100,000 records: 0.1 s instead of 0.5 s).
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 
 #include <algorithm>
 #include <atomic>
@@ -32,9 +32,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "comfyrun/json_fast.h"
-#include "comfyrun/util.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

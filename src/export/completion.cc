@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

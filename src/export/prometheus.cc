@@ -12,10 +12,10 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

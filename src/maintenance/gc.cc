@@ -21,8 +21,8 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/util.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -8,11 +8,11 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "comfyrun/dag.h"
-#include "comfyrun/json_fast.h"
-#include "comfyrun/template.h"
-#include "comfyrun/util.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/dag.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -30,7 +30,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "curl_url.h"
 #include "http_rules.h"
 

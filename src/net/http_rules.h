@@ -8,7 +8,7 @@
 
 #include <curl/curl.h>
 
-#include "comfyrun/error_type.h"
+#include "comfyrun/core/error_type.h"
 
 namespace comfyrun::http_rules {
 

@@ -1,13 +1,13 @@
 // The generation node kinds: character_image, video_generation, sora2_video. Each Start()
 // reads the inputs, resolves the model through the catalog (models.h), and starts one
 // provider job (providers/jobs.h), or an offline job under --offline.
-#include "comfyrun/providers/generation_nodes.h"
+#include "comfyrun/nodes/generation_nodes.h"
 
 #include <fmt/format.h>
 
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 #include "comfyrun/providers/jobs.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,6 +1,6 @@
 // Declarations of the generation node types (character_image, video_generation, sora2_video).
 // Their execution lives in src/providers/ and src/nodes/generation_node.cc.
-#include "comfyrun/node_registry.h"
+#include "comfyrun/core/node_registry.h"
 
 namespace comfyrun {
 namespace {

@@ -4,8 +4,8 @@
 
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/nodes/builtin_nodes.h"
-#include "comfyrun/template.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

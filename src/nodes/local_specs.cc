@@ -1,6 +1,6 @@
 // Declarations of the node types that run locally or against a generic endpoint:
 // comfyui, video_stitch, media_probe, shell, http, value.
-#include "comfyrun/node_registry.h"
+#include "comfyrun/core/node_registry.h"
 
 namespace comfyrun {
 namespace {

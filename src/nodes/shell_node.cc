@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/nodes/builtin_nodes.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

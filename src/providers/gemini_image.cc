@@ -14,7 +14,7 @@
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/replies.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -1,4 +1,4 @@
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

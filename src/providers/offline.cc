@@ -12,7 +12,7 @@
 
 #include "comfyrun/media/module.h"
 #include "comfyrun/providers/jobs.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

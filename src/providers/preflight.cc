@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/comfyui/pool.h"
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 namespace {

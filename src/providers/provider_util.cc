@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/config.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/config.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 
 namespace comfyrun {
 namespace {

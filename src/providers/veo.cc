@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/providers/replies.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "video_job.h"
 
 namespace comfyrun {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "comfyrun/engine/retry.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 #include "comfyrun/providers/jobs.h"
 
 namespace comfyrun {

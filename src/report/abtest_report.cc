@@ -9,7 +9,7 @@
 
 #include "comfyrun/report/html.h"
 #include "comfyrun/report/report.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 // Implementation details: the result file is read defensively (every field may be missing
 // or null: older or hand-edited files, variants without data), because a report should show

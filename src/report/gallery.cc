@@ -13,7 +13,7 @@
 
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/report/html.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "run_report_parts.h"
 
 namespace comfyrun {

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 // Implementation details: the stylesheet and script are constants compiled into the binary,
 // so a report is one file that opens anywhere, offline, years later. Colours are CSS

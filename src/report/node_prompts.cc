@@ -5,7 +5,7 @@
 // of the completed nodes, which is what the executor resolved them from.
 #include "comfyrun/run/layout.h"
 #include "comfyrun/report/html.h"
-#include "comfyrun/template.h"
+#include "comfyrun/core/template.h"
 #include "run_report_parts.h"
 
 namespace comfyrun {

@@ -10,7 +10,7 @@
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/report/html.h"
 #include "comfyrun/report/report.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "run_report_parts.h"
 
 // Implementation details: the SVG is drawn here, not by the script, so the page reads the

@@ -5,8 +5,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/report/report.h"
 
 namespace comfyrun {

@@ -2,9 +2,9 @@
 #include <set>
 
 #include "comfyrun/abtest/runner.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
-#include "comfyrun/util.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

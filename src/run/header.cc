@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/json_fast.h"
+#include "comfyrun/core/json_fast.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

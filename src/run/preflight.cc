@@ -3,8 +3,8 @@
 #include <fmt/ranges.h>
 
 #include "comfyrun/media/module.h"
-#include "comfyrun/models.h"
-#include "comfyrun/plan_report.h"
+#include "comfyrun/providers/models.h"
+#include "comfyrun/core/plan_report.h"
 #include "comfyrun/providers/preflight.h"
 #include "comfyrun/run/session.h"
 

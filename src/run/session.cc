@@ -5,12 +5,12 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/json_fast.h"
+#include "comfyrun/core/json_fast.h"
 #include "comfyrun/metrics/run_metrics.h"
-#include "comfyrun/phase_timer.h"
+#include "comfyrun/core/phase_timer.h"
 #include "comfyrun/run/layout.h"
-#include "comfyrun/util.h"
-#include "comfyrun/validate.h"
+#include "comfyrun/core/util.h"
+#include "comfyrun/core/validate.h"
 
 // Implementation details: a resume reads the journal once. The header's workflow is converted
 // and built on another thread while this one folds the records (for 100,000 nodes each takes

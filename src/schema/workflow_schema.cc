@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/error_type.h"
-#include "comfyrun/node_registry.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/node_registry.h"
 
 // Implementation details: every schema fragment is built here from the registry's
 // declarations (node_type.h), so a new input or node type shows up in the schema without an

@@ -12,15 +12,15 @@
 #include <vector>
 
 #include "comfyrun/comfyui/protocol.h"
-#include "comfyrun/dag.h"
-#include "comfyrun/diagnostic.h"
-#include "comfyrun/journal.h"
+#include "comfyrun/core/dag.h"
+#include "comfyrun/core/diagnostic.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/plan_report.h"
+#include "comfyrun/core/plan_report.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/replies.h"
-#include "comfyrun/template.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun::fuzz {
 namespace {

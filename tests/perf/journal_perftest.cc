@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "comfyrun/journal.h"
+#include "comfyrun/engine/journal.h"
 
 using namespace comfyrun;
 using Clock = std::chrono::steady_clock;

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun::testing {
 namespace {

@@ -58,7 +58,7 @@
 #include <thread>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun::testing {
 

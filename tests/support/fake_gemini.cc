@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 #include "support/fake_sora.h"
 
 extern "C" {

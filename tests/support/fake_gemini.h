@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 #include "support/local_server.h"
 
 namespace comfyrun::testing {

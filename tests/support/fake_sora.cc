@@ -3,7 +3,7 @@
 #include <ctime>
 
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/util.h"
+#include "comfyrun/core/util.h"
 
 namespace comfyrun::testing {
 namespace {

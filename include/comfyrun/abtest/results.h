@@ -4,7 +4,7 @@
 #include <string>
 
 #include "comfyrun/abtest/stats.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

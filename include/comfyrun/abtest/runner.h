@@ -37,11 +37,11 @@
 #include <vector>
 
 #include "comfyrun/abtest/stats.h"
-#include "comfyrun/diagnostic.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
-#include "comfyrun/template_rewrite.h"  // RewriteTemplates, used by the runner and its tests
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/diagnostic.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/template_rewrite.h"  // RewriteTemplates, used by the runner and its tests
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -24,9 +24,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "comfyrun/json.h"
-#include "comfyrun/node_type.h"
-#include "comfyrun/template.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/node_type.h"
+#include "comfyrun/core/template.h"
 
 namespace comfyrun {
 

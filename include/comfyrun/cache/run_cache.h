@@ -16,10 +16,10 @@
 
 #include "comfyrun/cache/key.h"
 #include "comfyrun/cache/store.h"
-#include "comfyrun/node_kind.h"
-#include "comfyrun/node_result.h"
-#include "comfyrun/template.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/engine/node_kind.h"
+#include "comfyrun/engine/node_result.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

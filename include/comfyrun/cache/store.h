@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "comfyrun/cache/key.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -42,7 +42,7 @@
 // Timeout (ctx.attempt_timeout) and Cancel: POST /interrupt {prompt_id} and POST /queue
 // {delete:[id]} are sent without waiting for them to land, and `done` is called at once with
 // Timeout or Cancelled (submission_finished=true: the job was asked to stop).
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun {
 

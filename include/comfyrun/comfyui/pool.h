@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "comfyrun/comfyui/events.h"
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/net/http_loop.h"
 
 namespace comfyrun {

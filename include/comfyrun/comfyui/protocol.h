@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "comfyrun/error_type.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/net/http_loop.h"
 
 namespace comfyrun {

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "comfyrun/cache/run_cache.h"
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/engine/status_printer.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/node_kind.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/engine/node_kind.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -3,10 +3,10 @@
 // without clocks or randomness.
 #include <string>
 
-#include "comfyrun/error_type.h"
-#include "comfyrun/json.h"
-#include "comfyrun/node_result.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/engine/node_result.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/dag.h"
+#include "comfyrun/core/dag.h"
 
 namespace comfyrun {
 

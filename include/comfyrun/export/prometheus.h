@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

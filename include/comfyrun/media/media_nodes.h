@@ -13,7 +13,7 @@
 //    their Run loads the module (a node fails with Internal and the loader's message when it
 //    cannot) and calls the body through the module's table;
 //  - in the module (src/media/media_nodes.cc), the bodies.
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun {
 

@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "comfyrun/media/thumbnail.h"
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun::media {
 

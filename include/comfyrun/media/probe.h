@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun::media {
 

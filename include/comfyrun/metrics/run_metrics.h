@@ -12,8 +12,8 @@
 //              "queueWaitMs","cost","cached","outputs","error":{"type","message"}}]}
 #include <string>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "comfyrun/error_type.h"
+#include "comfyrun/core/error_type.h"
 
 namespace comfyrun {
 

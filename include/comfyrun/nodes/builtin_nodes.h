@@ -1,6 +1,6 @@
 #pragma once
 // The node kinds that need no provider: value, shell, http.
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun {
 

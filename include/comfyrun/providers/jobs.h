@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/models.h"
+#include "comfyrun/providers/models.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/remote_job.h"
 

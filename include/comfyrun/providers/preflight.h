@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/config.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/config.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/node_result.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 

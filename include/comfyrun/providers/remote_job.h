@@ -25,8 +25,8 @@
 #include <string>
 
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/node_kind.h"
-#include "comfyrun/node_result.h"
+#include "comfyrun/engine/node_kind.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 

@@ -8,8 +8,8 @@
 // Failures come without provider/model/cost; the job adds those (its Tag()).
 #include <string>
 
-#include "comfyrun/json.h"
-#include "comfyrun/node_result.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 

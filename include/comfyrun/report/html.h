@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

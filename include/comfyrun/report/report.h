@@ -20,8 +20,8 @@
 #include <functional>
 #include <string>
 
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -32,9 +32,9 @@
 
 #include "comfyrun/cache/run_cache.h"
 #include "comfyrun/engine/executor.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

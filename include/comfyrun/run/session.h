@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/diagnostic.h"
+#include "comfyrun/core/diagnostic.h"
 #include "comfyrun/engine/executor.h"
-#include "comfyrun/journal.h"
-#include "comfyrun/json.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/core/json.h"
 #include "comfyrun/run/header.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

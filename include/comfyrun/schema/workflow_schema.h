@@ -25,7 +25,7 @@
 // Unknown top-level keys are allowed, as `validate` only warns about them.
 #include <string>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -5,8 +5,8 @@
 // a template can never differ between reading and rewriting.
 #include <functional>
 
-#include "comfyrun/json.h"
-#include "comfyrun/template.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/template.h"
 
 namespace comfyrun {
 

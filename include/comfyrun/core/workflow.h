@@ -12,12 +12,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "comfyrun/diagnostic.h"
-#include "comfyrun/error_type.h"
-#include "comfyrun/json.h"
-#include "comfyrun/node_type.h"
-#include "comfyrun/dag.h"
-#include "comfyrun/template.h"
+#include "comfyrun/core/diagnostic.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/node_type.h"
+#include "comfyrun/core/dag.h"
+#include "comfyrun/core/template.h"
 
 namespace comfyrun {
 

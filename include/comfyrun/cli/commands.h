@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -35,8 +35,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "comfyrun/error_type.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

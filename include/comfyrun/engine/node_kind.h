@@ -23,10 +23,10 @@
 #include <memory>
 #include <string>
 
-#include "comfyrun/config.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/engine/process_spec.h"
-#include "comfyrun/json.h"
-#include "comfyrun/node_result.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 

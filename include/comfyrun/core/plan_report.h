@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/json.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

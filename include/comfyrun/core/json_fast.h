@@ -10,7 +10,7 @@
 
 #include <simdjson.h>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/node_type.h"
+#include "comfyrun/core/node_type.h"
 
 namespace comfyrun {
 

@@ -4,8 +4,8 @@
 // undeclared param), dependsOn targets, and cycles. Every problem is reported; nothing runs.
 #include <vector>
 
-#include "comfyrun/diagnostic.h"
-#include "comfyrun/workflow.h"
+#include "comfyrun/core/diagnostic.h"
+#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 

@@ -3,8 +3,8 @@
 // loop thread for remote jobs) to the executor's completion queue.
 #include <string>
 
-#include "comfyrun/error_type.h"
-#include "comfyrun/json.h"
+#include "comfyrun/core/error_type.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 

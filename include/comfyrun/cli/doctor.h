@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace CLI {
 class App;

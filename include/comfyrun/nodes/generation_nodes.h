@@ -5,7 +5,7 @@
 //
 // With Config::offline they render placeholder media locally (media/render.h) at cost 0 and
 // provider "offline", and never touch the network.
-#include "comfyrun/node_kind.h"
+#include "comfyrun/engine/node_kind.h"
 
 namespace comfyrun {
 

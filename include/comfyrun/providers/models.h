@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "comfyrun/json.h"
+#include "comfyrun/core/json.h"
 
 namespace comfyrun {
 
