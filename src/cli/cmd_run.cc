@@ -131,7 +131,7 @@ int RunCommand(const RunOptionsCli& cli) {
   RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);  // --prom, --pushgateway (cmd_export.cc)
   int code = Finish(summary, cli.exec);
-  session.release();
+  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
   ExitSkippingTeardown(code);
 }
 
@@ -177,7 +177,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   ExportRunMetrics(summary.metrics_path, exec);
   int code = session->decoded_header().is_abtest ? FinishAbTest(session->header(), summary, exec)  // cmd_abtest.cc
                                                  : Finish(summary, exec);
-  session.release();
+  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
   ExitSkippingTeardown(code);
 }
 

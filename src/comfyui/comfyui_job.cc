@@ -127,7 +127,7 @@ void ComfyuiJob::SubmitFresh() {
 
 void ComfyuiJob::Send(HttpRequest request, std::function<void(const HttpResponse&)> then) {
   auto self = shared_from_this();
-  request_ = loop_->Send(std::move(request), [self, then = std::move(then)](HttpResponse r) {
+  request_ = loop_->Send(std::move(request), [self, then = std::move(then)](const HttpResponse& r) {
     self->request_ = 0;
     if (self->finished_) return;
     then(r);

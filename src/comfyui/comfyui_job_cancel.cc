@@ -57,8 +57,8 @@ void ComfyuiJob::SendCancel(const std::string& server) {
   cancel_ok_ = true;
   // The job stays alive through these callbacks until the second reply reports.
   auto self = shared_from_this();
-  loop_->Send(std::move(interrupt), [self](HttpResponse r) { self->OnCancelReply("POST /interrupt", r); });
-  loop_->Send(std::move(dequeue), [self](HttpResponse r) { self->OnCancelReply("POST /queue {delete}", r); });
+  loop_->Send(std::move(interrupt), [self](const HttpResponse& r) { self->OnCancelReply("POST /interrupt", r); });
+  loop_->Send(std::move(dequeue), [self](const HttpResponse& r) { self->OnCancelReply("POST /queue {delete}", r); });
 }
 
 void ComfyuiJob::OnCancelReply(const std::string& what, const HttpResponse& r) {

@@ -158,7 +158,7 @@ void ComfyuiEvents::Open(Server& s) {
   h.on_close = [post, server, gen, this](const WsCloseInfo& info) {
     post([=, this] { OnClosed(server, gen, info); });
   };
-  s.conn = ws_->Open(SocketUrl(server, client_id_), options_.socket, std::move(h));
+  s.conn = ws_->Open(SocketUrl(server, client_id_), options_.socket, h);
 }
 
 void ComfyuiEvents::OnOpen(const std::string& server, uint64_t generation) {

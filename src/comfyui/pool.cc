@@ -102,9 +102,9 @@ bool ParseComfyuiServers(const std::vector<std::string>& entries,
   return true;
 }
 
-ComfyuiPool::ComfyuiPool(HttpLoop* loop, std::vector<ComfyuiServerSpec> servers,
+ComfyuiPool::ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers,
                          ComfyuiPoolOptions options)
-    : loop_(loop), options_(options) {
+    : loop_(loop), options_(std::move(options)) {
   for (auto& spec : servers) {
     auto s = std::make_unique<Server>();
     s->spec = spec;
@@ -242,7 +242,7 @@ void ComfyuiPool::StartCheck(Server* s) {
   req.max_redirects = 0;
   std::weak_ptr<bool> alive = alive_;
   std::string url = s->spec.url;
-  s->check_request = loop_->Send(std::move(req), [this, alive, url](HttpResponse r) {
+  s->check_request = loop_->Send(std::move(req), [this, alive, url](const HttpResponse& r) {
     auto a = alive.lock();
     if (!a || !*a) return;
     OnChecked(url, r);

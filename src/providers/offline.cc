@@ -98,7 +98,7 @@ class OfflineJob : public RemoteJob {
 }  // namespace
 
 std::shared_ptr<RemoteJob> MakeOfflineImageJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
-                                               ImageRequest request, RemoteJob::Done done) {
+                                               const ImageRequest& request, RemoteJob::Done done) {
   std::string aspect = request.aspect_ratio.empty() ? "1:1" : request.aspect_ratio;
   auto render = [prompt = request.prompt, aspect](const std::string& path, std::string* err) {
     const media::Module* module = media::LoadModule(err);
@@ -109,7 +109,7 @@ std::shared_ptr<RemoteJob> MakeOfflineImageJob(std::shared_ptr<NodeContext> ctx,
 }
 
 std::shared_ptr<RemoteJob> MakeOfflineVideoJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
-                                               VideoRequest request, RemoteJob::Done done) {
+                                               const VideoRequest& request, RemoteJob::Done done) {
   double seconds = request.seconds;
   auto render = [request](const std::string& path, std::string* err) {
     const media::Module* module = media::LoadModule(err);

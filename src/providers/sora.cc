@@ -76,10 +76,10 @@ class SoraJob : public VideoJobBase {
     r.stall_timeout = RequestTimeout(60);
     ctx_->Progress("sora: submitting");
     auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
-    Send(std::move(r), [self](HttpResponse resp) { self->OnSubmitted(std::move(resp)); });
+    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(std::move(resp)); });
   }
 
-  void OnSubmitted(HttpResponse resp) {
+  void OnSubmitted(const HttpResponse& resp) {
     std::string what = fmt::format("sora POST /videos {}", model_.id);
     if (!resp.ok()) {
       NodeResult f = OpenAiHttpFailure(resp, what);
@@ -108,7 +108,7 @@ class SoraJob : public VideoJobBase {
     r.timeout = RequestTimeout(60);
     r.stall_timeout = RequestTimeout(30);
     auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
-    Send(std::move(r), [self](HttpResponse resp) {
+    Send(std::move(r), [self](const HttpResponse& resp) {
       std::string what = fmt::format("polling {}", self->JobLabel());
       if (!resp.ok()) {
         NodeResult f = OpenAiHttpFailure(resp, what);

@@ -91,10 +91,10 @@ class VeoJob : public VideoJobBase {
     r.stall_timeout = RequestTimeout(60);
     ctx_->Progress("veo: submitting");
     auto self = std::static_pointer_cast<VeoJob>(shared_from_this());
-    Send(std::move(r), [self](HttpResponse resp) { self->OnSubmitted(std::move(resp)); });
+    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(std::move(resp)); });
   }
 
-  void OnSubmitted(HttpResponse resp) {
+  void OnSubmitted(const HttpResponse& resp) {
     std::string what = fmt::format("veo predictLongRunning {}", model_.id);
     if (!resp.ok()) {
       NodeResult f = GeminiHttpFailure(resp, what, model_.id);
@@ -133,7 +133,7 @@ class VeoJob : public VideoJobBase {
     r.timeout = RequestTimeout(60);
     r.stall_timeout = RequestTimeout(30);
     auto self = std::static_pointer_cast<VeoJob>(shared_from_this());
-    Send(std::move(r), [self](HttpResponse resp) {
+    Send(std::move(r), [self](const HttpResponse& resp) {
       std::string what = fmt::format("polling {}", self->JobLabel());
       if (!resp.ok()) {
         NodeResult f = GeminiHttpFailure(resp, what, self->model_.id);

@@ -42,8 +42,8 @@ BuiltWorkflow BuildFromHeader(Json doc, const std::string& file, const std::vect
 
 /// The same from the header's workflow as read: its nodes are converted by the threads that
 /// read them (BuildWorkflow), so no document of every node is built.
-BuiltWorkflow CheckConvertAndBuild(HeaderWorkflow workflow, Json header, std::string file,
-                                   std::vector<ParamOverride> overrides) {
+BuiltWorkflow CheckConvertAndBuild(HeaderWorkflow workflow, const Json& header, const std::string& file,
+                                   const std::vector<ParamOverride>& overrides) {
   std::string hash_error;
   CheckHeaderHash(header, workflow.Text(), &hash_error);
   Json rest;

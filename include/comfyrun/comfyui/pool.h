@@ -80,7 +80,7 @@ class ComfyuiPool {
   enum class Health { kUnknown, kChecking, kUp, kDown };
 
   /// `loop` must outlive the pool's use (see Lifetime above).
-  ComfyuiPool(HttpLoop* loop, std::vector<ComfyuiServerSpec> servers,
+  ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers,
               ComfyuiPoolOptions options = {});
   ~ComfyuiPool();
   ComfyuiPool(const ComfyuiPool&) = delete;

@@ -27,7 +27,7 @@ bool ParseImageRequest(const Json& inputs, ImageRequest* request, std::string* e
 
 /// Gemini generateContent (PROVIDERS.md §1): writes node_dir/image.{png,jpg,webp}.
 std::shared_ptr<RemoteJob> MakeGeminiImageJob(std::shared_ptr<NodeContext> ctx, ModelInfo model,
-                                              ImageRequest request, RemoteJob::Done done);
+                                              const ImageRequest& request, RemoteJob::Done done);
 /// Veo predictLongRunning + operation polling + download (PROVIDERS.md §2): node_dir/video.mp4.
 std::shared_ptr<RemoteJob> MakeVeoJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, VideoRequest request,
                                       RemoteJob::Done done);
@@ -36,9 +36,9 @@ std::shared_ptr<RemoteJob> MakeSoraJob(std::shared_ptr<NodeContext> ctx, ModelIn
                                        RemoteJob::Done done);
 /// --offline: renders a placeholder image / video locally (media/render.h), cost 0.
 std::shared_ptr<RemoteJob> MakeOfflineImageJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
-                                               ImageRequest request, RemoteJob::Done done);
+                                               const ImageRequest& request, RemoteJob::Done done);
 std::shared_ptr<RemoteJob> MakeOfflineVideoJob(std::shared_ptr<NodeContext> ctx, std::string model_id,
-                                               VideoRequest request, RemoteJob::Done done);
+                                               const VideoRequest& request, RemoteJob::Done done);
 
 /// True when the media module (comfyrun_media.so, media/module.h), which renders offline
 /// placeholders, loads; without it offline generation nodes fail with kInternal.
