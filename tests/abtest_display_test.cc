@@ -28,8 +28,7 @@ const Json& Vectors() {
   return doc;
 }
 
-AbRun Run(const std::string& id, int repeat, bool success, double seconds, double cost,
-          std::optional<double> quality) {
+AbRun Run(const std::string& id, int repeat, bool success, double seconds, double cost, std::optional<double> quality) {
   AbRun r;
   r.variant_id = id;
   r.repeat = repeat;
@@ -130,125 +129,124 @@ std::string CompositeCell(const std::string& table, const std::string& variant_i
 }  // namespace
 
 TEST_SUITE("AbtestDisplay") {
-
-TEST_CASE("the composite shown with an interval lies inside it, in the table and the JSON") {
-  std::vector<Dataset> sets = VectorDatasets();
-  CHECK(sets.size() >= 8);  // V5 x4, V11, V14, V15, V16
-  for (Dataset& d : RandomDatasets(60)) sets.push_back(std::move(d));
-  int with_interval = 0, observed_outside = 0;
-  for (const Dataset& d : sets) {
-    CAPTURE(d.name);
-    AbAnalysisOptions o;
-    o.resamples = 2000;  // enough for the property; the vectors' own tests use 10,000
-    const AbAnalysis a = AnalyzeAbTest(d.variants, d.runs, o);
-    const Json j = AbResultJson("t", "", a);
-    const std::string table = FormatAbTable("t", a);
-    for (size_t i = 0; i < a.variants.size(); ++i) {
-      const AbVariantResult& v = a.variants[i];
-      CAPTURE(v.variant_id);
-      const Json& c = j["variants"][i]["composite"];
-      // Observed composite: kept as "mean" (older readers), and under its own name.
-      CHECK(c["observed"] == c["mean"]);
-      REQUIRE(v.composite_ci.has_value() == v.composite_median.has_value());
-      if (!v.composite_ci) {
-        CHECK(c["median"].is_null());
-        CHECK(c["ci"].is_null());
-        CHECK(CompositeCell(table, v.variant_id) == "-");
-        continue;
+  TEST_CASE("the composite shown with an interval lies inside it, in the table and the JSON") {
+    std::vector<Dataset> sets = VectorDatasets();
+    CHECK(sets.size() >= 8);  // V5 x4, V11, V14, V15, V16
+    for (Dataset& d : RandomDatasets(60)) sets.push_back(std::move(d));
+    int with_interval = 0, observed_outside = 0;
+    for (const Dataset& d : sets) {
+      CAPTURE(d.name);
+      AbAnalysisOptions o;
+      o.resamples = 2000;  // enough for the property; the vectors' own tests use 10,000
+      const AbAnalysis a = AnalyzeAbTest(d.variants, d.runs, o);
+      const Json j = AbResultJson("t", "", a);
+      const std::string table = FormatAbTable("t", a);
+      for (size_t i = 0; i < a.variants.size(); ++i) {
+        const AbVariantResult& v = a.variants[i];
+        CAPTURE(v.variant_id);
+        const Json& c = j["variants"][i]["composite"];
+        // Observed composite: kept as "mean" (older readers), and under its own name.
+        CHECK(c["observed"] == c["mean"]);
+        REQUIRE(v.composite_ci.has_value() == v.composite_median.has_value());
+        if (!v.composite_ci) {
+          CHECK(c["median"].is_null());
+          CHECK(c["ci"].is_null());
+          CHECK(CompositeCell(table, v.variant_id) == "-");
+          continue;
+        }
+        ++with_interval;
+        const double lo = v.composite_ci->first, hi = v.composite_ci->second;
+        CHECK(lo <= *v.composite_median);
+        CHECK(*v.composite_median <= hi);
+        REQUIRE(c["median"].is_number());
+        CHECK(c["ci"][0].get<double>() <= c["median"].get<double>());
+        CHECK(c["median"].get<double>() <= c["ci"][1].get<double>());
+        if (*v.composite < lo || *v.composite > hi) ++observed_outside;
+        // The table's point and interval, as printed (rounding keeps the order).
+        double point = 0, tlo = 0, thi = 0;
+        const std::string cell = CompositeCell(table, v.variant_id);
+        REQUIRE_MESSAGE(std::sscanf(cell.c_str(), "%lf [%lf,%lf]", &point, &tlo, &thi) == 3, cell);
+        CHECK(tlo <= point);
+        CHECK(point <= thi);
       }
-      ++with_interval;
-      const double lo = v.composite_ci->first, hi = v.composite_ci->second;
-      CHECK(lo <= *v.composite_median);
-      CHECK(*v.composite_median <= hi);
-      REQUIRE(c["median"].is_number());
-      CHECK(c["ci"][0].get<double>() <= c["median"].get<double>());
-      CHECK(c["median"].get<double>() <= c["ci"][1].get<double>());
-      if (*v.composite < lo || *v.composite > hi) ++observed_outside;
-      // The table's point and interval, as printed (rounding keeps the order).
-      double point = 0, tlo = 0, thi = 0;
-      const std::string cell = CompositeCell(table, v.variant_id);
-      REQUIRE_MESSAGE(std::sscanf(cell.c_str(), "%lf [%lf,%lf]", &point, &tlo, &thi) == 3, cell);
-      CHECK(tlo <= point);
-      CHECK(point <= thi);
+    }
+    CHECK(with_interval > 100);
+    // The data sets include the case the issue reported: the observed composite outside its
+    // interval. Were it shown with the interval, this test would catch it.
+    CHECK(observed_outside > 0);
+  }
+
+  TEST_CASE("the table marks the baseline and the leader and explains them") {
+    std::vector<AbRun> runs;
+    for (int i = 0; i < 4; ++i) {
+      runs.push_back(Run("base", i, i < 3, 10 + i, 0.05, 5));
+      runs.push_back(Run("new", i, true, 8 + i, 0.04, 8));
+    }
+    const AbAnalysis a = AnalyzeAbTest({{"base", "wf"}, {"new", "wf"}}, runs);
+    REQUIRE(a.winner == std::optional<std::string>("new"));
+    const std::string table = FormatAbTable("t", a);
+    CAPTURE(table);
+    CHECK(table.find("\nbase (b) ") != std::string::npos);
+    CHECK(table.find("\nnew * ") != std::string::npos);
+    CHECK(table.find("(b) baseline:") != std::string::npos);
+    CHECK(table.find("observed") != std::string::npos);
+    CHECK(table.find("composite: posterior median [95% credible interval]") != std::string::npos);
+    if (a.decision_status == "winner")
+      CHECK(table.find("* winner:") != std::string::npos);
+    else
+      CHECK(table.find("* leader: the most likely best so far, not a winner") != std::string::npos);
+
+    SUBCASE("a winner is called a winner") {
+      std::vector<AbRun> clear;
+      for (int i = 0; i < 12; ++i) {
+        clear.push_back(Run("base", i, i % 3 == 0, 30 + i, 0.5, 2));
+        clear.push_back(Run("new", i, true, 2 + 0.1 * i, 0.01, 9.5));
+      }
+      const AbAnalysis w = AnalyzeAbTest({{"base", "wf"}, {"new", "wf"}}, clear);
+      REQUIRE(w.decision_status == "winner");
+      const std::string t = FormatAbTable("t", w);
+      CHECK(t.find("* winner:") != std::string::npos);
+      CHECK(t.find("* leader:") == std::string::npos);
     }
   }
-  CHECK(with_interval > 100);
-  // The data sets include the case the issue reported: the observed composite outside its
-  // interval. Were it shown with the interval, this test would catch it.
-  CHECK(observed_outside > 0);
-}
 
-TEST_CASE("the table marks the baseline and the leader and explains them") {
-  std::vector<AbRun> runs;
-  for (int i = 0; i < 4; ++i) {
-    runs.push_back(Run("base", i, i < 3, 10 + i, 0.05, 5));
-    runs.push_back(Run("new", i, true, 8 + i, 0.04, 8));
-  }
-  const AbAnalysis a = AnalyzeAbTest({{"base", "wf"}, {"new", "wf"}}, runs);
-  REQUIRE(a.winner == std::optional<std::string>("new"));
-  const std::string table = FormatAbTable("t", a);
-  CAPTURE(table);
-  CHECK(table.find("\nbase (b) ") != std::string::npos);
-  CHECK(table.find("\nnew * ") != std::string::npos);
-  CHECK(table.find("(b) baseline:") != std::string::npos);
-  CHECK(table.find("observed") != std::string::npos);
-  CHECK(table.find("composite: posterior median [95% credible interval]") != std::string::npos);
-  if (a.decision_status == "winner")
-    CHECK(table.find("* winner:") != std::string::npos);
-  else
-    CHECK(table.find("* leader: the most likely best so far, not a winner") != std::string::npos);
-
-  SUBCASE("a winner is called a winner") {
-    std::vector<AbRun> clear;
-    for (int i = 0; i < 12; ++i) {
-      clear.push_back(Run("base", i, i % 3 == 0, 30 + i, 0.5, 2));
-      clear.push_back(Run("new", i, true, 2 + 0.1 * i, 0.01, 9.5));
+  TEST_CASE("the A/B report shows the posterior median with its interval and the observed composite apart") {
+    std::vector<AbRun> runs;
+    for (int i = 0; i < 4; ++i) {
+      runs.push_back(Run("a", i, true, 2 + i, 0.01, 9));
+      runs.push_back(Run("b", i, i < 2, 3 + i, 0.02, 6));
     }
-    const AbAnalysis w = AnalyzeAbTest({{"base", "wf"}, {"new", "wf"}}, clear);
-    REQUIRE(w.decision_status == "winner");
-    const std::string t = FormatAbTable("t", w);
-    CHECK(t.find("* winner:") != std::string::npos);
-    CHECK(t.find("* leader:") == std::string::npos);
-  }
-}
+    AbAnalysisOptions o;
+    o.include_run_details = true;
+    const AbAnalysis a = AnalyzeAbTest({{"a", "wf"}, {"b", "wf"}}, runs, o);
+    const Json j = AbResultJson("t", "", a);
+    std::string html, err;
+    REQUIRE(AbTestReportHtml(j, "r.json", &html, &err));
+    const Json& c = j["variants"][0]["composite"];
+    auto fixed = [](const Json& v) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3f", v.get<double>());
+      return std::string(buf);
+    };
+    // The table cell: median [lo, hi]; the observed value in its own column.
+    CHECK(html.find(fixed(c["median"]) + "<br><span class=\"muted\">[" + fixed(c["ci"][0]) + ", " + fixed(c["ci"][1]) +
+                    "]</span>") != std::string::npos);
+    CHECK(html.find("title=\"mean composite of the runs\">Observed</th>") != std::string::npos);
+    CHECK(html.find("class=\"observed\"") != std::string::npos);
+    CHECK(html.find("observed " + fixed(c["observed"])) != std::string::npos);
+    CHECK(html.find("a: posterior median " + fixed(c["median"])) != std::string::npos);
 
-TEST_CASE("the A/B report shows the posterior median with its interval and the observed composite apart") {
-  std::vector<AbRun> runs;
-  for (int i = 0; i < 4; ++i) {
-    runs.push_back(Run("a", i, true, 2 + i, 0.01, 9));
-    runs.push_back(Run("b", i, i < 2, 3 + i, 0.02, 6));
-  }
-  AbAnalysisOptions o;
-  o.include_run_details = true;
-  const AbAnalysis a = AnalyzeAbTest({{"a", "wf"}, {"b", "wf"}}, runs, o);
-  const Json j = AbResultJson("t", "", a);
-  std::string html, err;
-  REQUIRE(AbTestReportHtml(j, "r.json", &html, &err));
-  const Json& c = j["variants"][0]["composite"];
-  auto fixed = [](const Json& v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", v.get<double>());
-    return std::string(buf);
-  };
-  // The table cell: median [lo, hi]; the observed value in its own column.
-  CHECK(html.find(fixed(c["median"]) + "<br><span class=\"muted\">[" + fixed(c["ci"][0]) + ", " + fixed(c["ci"][1]) +
-                  "]</span>") != std::string::npos);
-  CHECK(html.find("title=\"mean composite of the runs\">Observed</th>") != std::string::npos);
-  CHECK(html.find("class=\"observed\"") != std::string::npos);
-  CHECK(html.find("observed " + fixed(c["observed"])) != std::string::npos);
-  CHECK(html.find("a: posterior median " + fixed(c["median"])) != std::string::npos);
-
-  SUBCASE("a result written before the median existed shows no point beside the interval") {
-    Json old = j;
-    for (Json& v : old["variants"]) {
-      v["composite"].erase("median");
-      v["composite"].erase("observed");
+    SUBCASE("a result written before the median existed shows no point beside the interval") {
+      Json old = j;
+      for (Json& v : old["variants"]) {
+        v["composite"].erase("median");
+        v["composite"].erase("observed");
+      }
+      std::string page;
+      REQUIRE(AbTestReportHtml(old, "r.json", &page, &err));
+      CHECK(page.find(": posterior median ") == std::string::npos);  // no median point, no tooltip for one
+      CHECK(page.find("observed " + fixed(c["observed"])) != std::string::npos);
     }
-    std::string page;
-    REQUIRE(AbTestReportHtml(old, "r.json", &page, &err));
-    CHECK(page.find(": posterior median ") == std::string::npos);  // no median point, no tooltip for one
-    CHECK(page.find("observed " + fixed(c["observed"])) != std::string::npos);
   }
-}
 
 }  // TEST_SUITE

@@ -1,7 +1,8 @@
 // comfyrun doctor's parsing and verdicts (comfyrun/cli/doctor.h), the media module's search path
 // and --version (the network checks run against the fakes in tests/e2e/doctor.sh).
-#include <doctest/doctest.h>
+#include "comfyrun/cli/doctor.h"
 
+#include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,10 +10,9 @@
 #include <fstream>
 #include <string>
 
-#include "comfyrun/cli/doctor.h"
+#include "comfyrun/cli/version.h"
 #include "comfyrun/media/module_lookup.h"
 #include "comfyrun/providers/models.h"
-#include "comfyrun/cli/version.h"
 
 using namespace comfyrun;
 namespace fs = std::filesystem;
@@ -30,7 +30,8 @@ TEST_SUITE("Doctor") {
     REQUIRE(s.devices.size() == 1);
     CHECK(s.devices[0] == "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync");
     CHECK(s.vram_free == 24000000000LL);
-    REQUIRE(ParseQueue(R"({"queue_running": [[0, "a", {}, {}, []]], "queue_pending": [[1, "b"], [2, "c"]]})", &s, &err));
+    REQUIRE(
+        ParseQueue(R"({"queue_running": [[0, "a", {}, {}, []]], "queue_pending": [[1, "b"], [2, "c"]]})", &s, &err));
     CHECK(s.running == 1);
     CHECK(s.pending == 2);
   }
@@ -137,9 +138,10 @@ TEST_SUITE("Doctor") {
   }
 
   TEST_CASE("lines and JSON: one line per check, the fix only when not ok") {
-    std::vector<DoctorCheck> checks = {{"key GEMINI_API_KEY", CheckStatus::kOk, "GEMINI_API_KEY is set (environment)", ""},
-                                       {"comfyui http://x", CheckStatus::kError, "unreachable", "start it"},
-                                       {"clock", CheckStatus::kWarning, "not checked", "sync it"}};
+    std::vector<DoctorCheck> checks = {
+        {"key GEMINI_API_KEY", CheckStatus::kOk, "GEMINI_API_KEY is set (environment)", ""},
+        {"comfyui http://x", CheckStatus::kError, "unreachable", "start it"},
+        {"clock", CheckStatus::kWarning, "not checked", "sync it"}};
     CHECK(FormatCheckLine(checks[0]) == "ok       key GEMINI_API_KEY: GEMINI_API_KEY is set (environment)");
     CHECK(FormatCheckLine(checks[1]) == "error    comfyui http://x: unreachable; fix: start it");
     Json j = DoctorReportJson(checks);
@@ -171,7 +173,8 @@ TEST_SUITE("MediaModule") {
     REQUIRE_FALSE(versions.empty());
     CHECK(versions[0].library == "libavutil");
     bool codec = false;
-    for (const auto& v : versions) codec = codec || (v.library == "libavcodec" && v.file.rfind("libavcodec.so", 0) == 0);
+    for (const auto& v : versions)
+      codec = codec || (v.library == "libavcodec" && v.file.rfind("libavcodec.so", 0) == 0);
     CHECK(codec);
   }
 }
@@ -179,6 +182,8 @@ TEST_SUITE("MediaModule") {
 TEST_CASE("--version names the project version, and the commit when there is one") {
   std::string text = VersionText();
   CHECK(text.rfind(std::string("comfyrun ") + COMFYRUN_VERSION, 0) == 0);
-  if (GitCommit().empty()) CHECK(text == std::string("comfyrun ") + COMFYRUN_VERSION);
-  else CHECK(text.find("(git " + GitCommit() + ")") != std::string::npos);
+  if (GitCommit().empty())
+    CHECK(text == std::string("comfyrun ") + COMFYRUN_VERSION);
+  else
+    CHECK(text.find("(git " + GitCommit() + ")") != std::string::npos);
 }

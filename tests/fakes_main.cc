@@ -37,8 +37,10 @@ int RunProviders(const std::string& gemini_key, const std::string& sora_key) {
   for (int seconds : {4, 8}) (void)FakeMp4Bytes(seconds);
   FakeGemini gemini(gopt);
   FakeSora sora(sopt);
-  comfyrun::Json line = {{"gemini", gemini.base_url()}, {"sora", sora.base_url()},
-                         {"geminiKey", gemini.api_key()}, {"soraKey", sora.api_key()}};
+  comfyrun::Json line = {{"gemini", gemini.base_url()},
+                         {"sora", sora.base_url()},
+                         {"geminiKey", gemini.api_key()},
+                         {"soraKey", sora.api_key()}};
   std::cout << line.dump() << std::endl;
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
@@ -59,10 +61,14 @@ int main(int argc, char** argv) {
   for (int i = first_option; i < argc; ++i) {
     std::string arg = argv[i];
     if (i + 1 >= argc) return Usage();
-    if (arg == "--faults") faults = argv[++i];
-    else if (arg == "--gemini-key" && what == "providers") gemini_key = argv[++i];
-    else if (arg == "--sora-key" && what == "providers") sora_key = argv[++i];
-    else return Usage();
+    if (arg == "--faults")
+      faults = argv[++i];
+    else if (arg == "--gemini-key" && what == "providers")
+      gemini_key = argv[++i];
+    else if (arg == "--sora-key" && what == "providers")
+      sora_key = argv[++i];
+    else
+      return Usage();
   }
   comfyrun::testing::FaultPlan plan;
   std::string err;

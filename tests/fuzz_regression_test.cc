@@ -4,7 +4,6 @@
 //   tests/fuzz/corpus/<target>/*        the seed corpus scripts/fuzz starts from
 // A target throws FuzzFailure (or anything else) when its contract is broken.
 #include <doctest/doctest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,7 +46,8 @@ void Replay(const char* kind) {
     for (const fs::path& input : Inputs(kind, target)) {
       std::string bytes = ReadAll(input);
       CAPTURE(input.string());
-      CHECK_NOTHROW(comfyrun::fuzz::RunFuzzTarget(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+      CHECK_NOTHROW(
+          comfyrun::fuzz::RunFuzzTarget(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
       ++total;
     }
   }

@@ -1,10 +1,10 @@
 #include "comfyrun/abtest/results.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace comfyrun {
 
@@ -23,9 +23,7 @@ Json Interval(const std::pair<double, double>& ci) {
   return Json::array({Num(ci.first), Num(ci.second)});
 }
 
-Json Interval(const std::optional<std::pair<double, double>>& ci) {
-  return ci ? Interval(*ci) : Json(nullptr);
-}
+Json Interval(const std::optional<std::pair<double, double>>& ci) { return ci ? Interval(*ci) : Json(nullptr); }
 
 Json MetricJson(const AbMetricSummary& m, bool with_coverage) {
   const SampleSummary& s = m.summary;
@@ -53,15 +51,14 @@ Json VariantJson(const AbVariantResult& v, bool run_details) {
   j["outputs"] = v.outputs;
   j["runs"] = v.n;
   j["status"] = v.status;
-  j["successRate"] = {
-      {"successes", v.successes},
-      {"n", v.n},
-      {"rate", Num(v.rate)},
-      {"posterior",
-       {{"alpha", Num(v.posterior.alpha)},
-        {"beta", Num(v.posterior.beta)},
-        {"mean", Num(v.posterior.mean)},
-        {"ci", Interval(v.posterior.ci)}}}};
+  j["successRate"] = {{"successes", v.successes},
+                      {"n", v.n},
+                      {"rate", Num(v.rate)},
+                      {"posterior",
+                       {{"alpha", Num(v.posterior.alpha)},
+                        {"beta", Num(v.posterior.beta)},
+                        {"mean", Num(v.posterior.mean)},
+                        {"ci", Interval(v.posterior.ci)}}}};
   j["metrics"] = {{"durationMs", MetricJson(v.duration_ms, false)},
                   {"costUsd", MetricJson(v.cost_usd, false)},
                   {"quality", MetricJson(v.quality, true)}};
@@ -157,8 +154,7 @@ std::string CompositeText(const AbVariantResult& v) {
 
 }  // namespace
 
-Json AbResultJson(const std::string& test_id, const std::string& description,
-                  const AbAnalysis& a) {
+Json AbResultJson(const std::string& test_id, const std::string& description, const AbAnalysis& a) {
   const AbAnalysisOptions& o = a.options;
   Json j = Json::object();
   j["schemaVersion"] = 2;
@@ -172,19 +168,17 @@ Json AbResultJson(const std::string& test_id, const std::string& description,
   analysis["minRunsPerVariant"] = o.min_runs_per_variant;
   analysis["lowSampleThreshold"] = o.low_sample_threshold;
   analysis["winnerThreshold"] = o.winner_threshold;
-  analysis["multipleComparison"] = {
-      {"method", PAdjustName(o.correction)},
-      {"family",
-       "primary p-values (fisherP, Welch p) over all non-baseline variants and metrics; "
-       "Mann-Whitney p-values adjusted as a separate family"}};
+  analysis["multipleComparison"] = {{"method", PAdjustName(o.correction)},
+                                    {"family",
+                                     "primary p-values (fisherP, Welch p) over all non-baseline variants and metrics; "
+                                     "Mann-Whitney p-values adjusted as a separate family"}};
   analysis["composite"] = {
       {"weights",
        {{"success", Num(a.weights.success)},
         {"quality", Num(a.weights.quality)},
         {"cost", Num(a.weights.cost)},
         {"duration", Num(a.weights.duration)}}},
-      {"formula",
-       "u = w.success*s + w.quality*s*q/10 + w.cost/(1+c/refCostUsd) + w.duration/(1+d/refDurationMs)"},
+      {"formula", "u = w.success*s + w.quality*s*q/10 + w.cost/(1+c/refCostUsd) + w.duration/(1+d/refDurationMs)"},
       {"refCostUsd", Num(a.ref_cost_usd)},
       {"refDurationMs", Num(a.ref_duration_ms)},
       {"refRule", a.ref_rule},
@@ -238,12 +232,11 @@ Json AbResultJson(const std::string& test_id, const std::string& description,
 }
 
 std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
-  std::string out = fmt::format("A/B test {}: {} runs, {} succeeded, baseline {}\n", test_id,
-                                a.total_runs, a.total_successes, a.baseline_variant_id);
-  const std::string header = fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}",
-                                         "variant", "runs", "success [95% CrI]", "duration ms",
-                                         "cost USD", "quality", "composite [95% CrI]", "observed",
-                                         "P(best)", "status");
+  std::string out = fmt::format("A/B test {}: {} runs, {} succeeded, baseline {}\n", test_id, a.total_runs,
+                                a.total_successes, a.baseline_variant_id);
+  const std::string header = fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}", "variant",
+                                         "runs", "success [95% CrI]", "duration ms", "cost USD", "quality",
+                                         "composite [95% CrI]", "observed", "P(best)", "status");
   out += header + "\n" + std::string(header.size(), '-') + "\n";
   const bool is_winner = a.decision_status == "winner";
   for (const AbVariantResult& v : a.variants) {
@@ -251,18 +244,16 @@ std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
     if (v.variant_id == a.baseline_variant_id) name += " (b)";
     if (a.winner && *a.winner == v.variant_id) name += " *";
     const std::string success =
-        v.n > 0 ? fmt::format("{}/{} [{:.2f},{:.2f}]", v.successes, v.n, v.posterior.ci.first,
-                              v.posterior.ci.second)
+        v.n > 0 ? fmt::format("{}/{} [{:.2f},{:.2f}]", v.successes, v.n, v.posterior.ci.first, v.posterior.ci.second)
                 : std::string("0/0");
     const auto pm = [](const SampleSummary& s, int decimals) {
       if (!s.mean) return std::string("-");
       return s.sd ? fmt::format("{:.{}f} +-{:.{}f}", *s.mean, decimals, *s.sd, decimals)
                   : fmt::format("{:.{}f}", *s.mean, decimals);
     };
-    out += fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}\n", name, v.n,
-                       success, pm(v.duration_ms.summary, 0), pm(v.cost_usd.summary, 5),
-                       pm(v.quality.summary, 2), CompositeText(v), Fixed(v.composite, 3),
-                       Fixed(v.prob_best, 3), v.status);
+    out += fmt::format("{:<22} {:>4} {:>22} {:>17} {:>19} {:>13} {:>24} {:>8} {:>7}  {}\n", name, v.n, success,
+                       pm(v.duration_ms.summary, 0), pm(v.cost_usd.summary, 5), pm(v.quality.summary, 2),
+                       CompositeText(v), Fixed(v.composite, 3), Fixed(v.prob_best, 3), v.status);
   }
   // The legend: what the marks and the composite columns mean.
   if (a.winner) {
@@ -270,8 +261,9 @@ std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
                      : "* leader: the most likely best so far, not a winner (decision below)\n";
   }
   out += "(b) baseline: the variant the comparisons below are made against\n";
-  out += "composite: posterior median [95% credible interval]; observed: mean composite of the runs, which "
-         "can lie outside the interval (the prior pulls a 0% or 100% success rate toward 50%)\n";
+  out +=
+      "composite: posterior median [95% credible interval]; observed: mean composite of the runs, which "
+      "can lie outside the interval (the prior pulls a 0% or 100% success rate toward 50%)\n";
   for (const AbComparison& c : a.comparisons) {
     std::string line = fmt::format("{} vs {}:", c.variant_id, c.baseline_variant_id);
     for (const AbMetricComparison& m : c.metrics) {
@@ -280,8 +272,8 @@ std::string FormatAbTable(const std::string& test_id, const AbAnalysis& a) {
       } else if (m.metric == "composite") {
         line += fmt::format(" composite {:+.3f} (P(better) {});", m.welch.diff, Fixed(m.prob_better, 3));
       } else {
-        line += fmt::format(" {} {:+.4g} (p {:.3g}, adj {});", m.metric, m.welch.diff, m.welch.p,
-                            Fixed(m.p_adjusted, 3));
+        line +=
+            fmt::format(" {} {:+.4g} (p {:.3g}, adj {});", m.metric, m.welch.diff, m.welch.p, Fixed(m.p_adjusted, 3));
       }
     }
     line += fmt::format(" success P(better) {:.3f}", c.prob_better_success);

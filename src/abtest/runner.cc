@@ -1,13 +1,13 @@
 #include "comfyrun/abtest/runner.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
@@ -21,10 +21,10 @@
 namespace comfyrun {
 namespace {
 
-const std::vector<std::string> kTestKeys = {"testId", "description", "variants", "repeats", "quality",
-                                            "qualityScale", "baseline", "graph", "params", "metadata"};
-const std::vector<std::string> kVariantKeys = {"variantId", "workflowId", "description", "nodes", "graph",
-                                               "params", "repeats", "quality", "defaults", "pools", "metadata"};
+const std::vector<std::string> kTestKeys = {"testId",       "description", "variants", "repeats", "quality",
+                                            "qualityScale", "baseline",    "graph",    "params",  "metadata"};
+const std::vector<std::string> kVariantKeys = {"variantId", "workflowId", "description", "nodes", "graph",   "params",
+                                               "repeats",   "quality",    "defaults",    "pools", "metadata"};
 /// Between the variant, the run and the node in a combined node id.
 constexpr const char* kSeparator = "__";
 
@@ -54,8 +54,9 @@ void AddVariantDiagnostics(const std::vector<Diagnostic>& found, const AbVariant
 std::optional<int> ReadRepeats(const Json& value, const std::string& file, const std::string& path,
                                std::vector<Diagnostic>* diags) {
   if (!value.is_number_integer() || value.get<long long>() < 1 || value.get<long long>() > kMaxAbRepeats) {
-    AddError(diags, file, "", path,
-             fmt::format("repeats is a whole number from 1 to {}, got {}", kMaxAbRepeats, Abbreviate(value.dump(), 40)));
+    AddError(
+        diags, file, "", path,
+        fmt::format("repeats is a whole number from 1 to {}, got {}", kMaxAbRepeats, Abbreviate(value.dump(), 40)));
     return std::nullopt;
   }
   return value.get<int>();
@@ -107,7 +108,8 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
   AbVariantSpec v;
   v.json_path = fmt::format("$.variants[{}]", position);
   if (!raw.is_object()) {
-    AddError(diags, file, "", v.json_path, fmt::format("a variant is an object with \"variantId\", got {}", raw.type_name()));
+    AddError(diags, file, "", v.json_path,
+             fmt::format("a variant is an object with \"variantId\", got {}", raw.type_name()));
     return;
   }
   for (auto it = raw.begin(); it != raw.end(); ++it)
@@ -125,9 +127,9 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
   }
   v.variant_id = raw["variantId"].get<std::string>();
   if (!IsValidNodeId(v.variant_id) || v.variant_id.find(kSeparator) != std::string::npos) {
-    AddError(diags, file, "", v.json_path + ".variantId",
-             fmt::format("variantId {} is used in node ids; use letters, digits, '-' and single '_'",
-                         Quote(v.variant_id)));
+    AddError(
+        diags, file, "", v.json_path + ".variantId",
+        fmt::format("variantId {} is used in node ids; use letters, digits, '-' and single '_'", Quote(v.variant_id)));
     return;
   }
   if (!ids->insert(v.variant_id).second) {
@@ -169,9 +171,11 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
     std::vector<std::string> tried;
     v.graph = FindGraph(g.get<std::string>(), file, &tried);
     if (v.graph.empty()) {
-      AddError(diags, file, "", gpath, fmt::format("variant {}: graph file {} not found", vq, Quote(g.get<std::string>())),
+      AddError(diags, file, "", gpath,
+               fmt::format("variant {}: graph file {} not found", vq, Quote(g.get<std::string>())),
                fmt::format("looked for {} (paths are relative to the test file's folder, then to the "
-                           "working directory)", fmt::join(tried, " and ")));
+                           "working directory)",
+                           fmt::join(tried, " and ")));
       return;
     }
     Json doc;
@@ -179,8 +183,8 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
       AddVariantDiagnostics(found, v, false, diags);
       return;
     }
-    Json declared = doc.is_object() && doc.contains("params") && doc["params"].is_object() ? doc["params"]
-                                                                                              : Json::object();
+    Json declared =
+        doc.is_object() && doc.contains("params") && doc["params"].is_object() ? doc["params"] : Json::object();
     // The test's params apply to every graph variant; the variant's own params on top.
     std::vector<ParamOverride> overrides;
     std::map<std::string, std::string> values;
@@ -188,7 +192,8 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
                                        std::pair{raw.value("params", Json()), v.json_path + ".params"}}) {
       if (params.is_null()) continue;
       if (!params.is_object()) {
-        AddError(diags, file, "", path, fmt::format("params is an object: {{\"NAME\": value}}, got {}", params.type_name()));
+        AddError(diags, file, "", path,
+                 fmt::format("params is an object: {{\"NAME\": value}}, got {}", params.type_name()));
         continue;
       }
       for (auto it = params.begin(); it != params.end(); ++it) {
@@ -215,7 +220,7 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
     return;
   }
   v.workflow_id = raw.contains("workflowId") && raw["workflowId"].is_string() ? raw["workflowId"].get<std::string>()
-                                                                                 : wf.workflow_id;
+                                                                              : wf.workflow_id;
 
   // Quality: the variant's, else the test's.
   const bool own_quality = raw.contains("quality");
@@ -244,8 +249,10 @@ void ParseVariant(const Json& raw, size_t position, const Json& test, int test_r
 }
 
 Json RetryJson(const RetryPolicy& r) {
-  return {{"maximumAttempts", r.maximum_attempts}, {"initialInterval", r.initial_interval},
-          {"backoffCoefficient", r.backoff_coefficient}, {"maximumInterval", r.maximum_interval},
+  return {{"maximumAttempts", r.maximum_attempts},
+          {"initialInterval", r.initial_interval},
+          {"backoffCoefficient", r.backoff_coefficient},
+          {"maximumInterval", r.maximum_interval},
           {"nonRetryableErrorTypes", r.non_retryable}};
 }
 
@@ -256,8 +263,8 @@ bool ParseAbTest(const Json& doc, const std::string& file, const AbLoadOptions& 
   size_t errors_before = CountErrors(*diags);
   spec->file = file;
   if (!doc.is_object()) {
-    AddError(diags, file, "", "$", fmt::format("an A/B test is a JSON object with \"testId\" and \"variants\", got {}",
-                                               doc.type_name()));
+    AddError(diags, file, "", "$",
+             fmt::format("an A/B test is a JSON object with \"testId\" and \"variants\", got {}", doc.type_name()));
     return false;
   }
   if (doc.contains("nodes") && !doc.contains("variants")) {
@@ -399,7 +406,8 @@ bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Dia
     Json node_list = Json::array();
     for (const auto& n : v.workflow.nodes)
       node_list.push_back({{"id", n.id}, {"type", n.spec ? n.spec->name : n.type}});
-    manifest_variants.push_back({{"variantId", v.variant_id}, {"workflowId", v.workflow_id},
+    manifest_variants.push_back({{"variantId", v.variant_id},
+                                 {"workflowId", v.workflow_id},
                                  {"graph", v.graph.empty() ? Json() : Json(AbsolutePathOf(v.graph))},
                                  {"repeats", v.repeats},
                                  {"quality", v.quality ? Json(v.quality->text) : Json()},
@@ -407,10 +415,13 @@ bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Dia
   }
   Json runs = Json::array();
   for (const auto& r : combined->runs) runs.push_back({{"variantId", r.variant_id}, {"repeat", r.repeat}});
-  combined->manifest = {{"testId", spec.test_id}, {"description", spec.description},
-                        {"file", AbsolutePathOf(spec.file)}, {"baseline", spec.baseline},
+  combined->manifest = {{"testId", spec.test_id},
+                        {"description", spec.description},
+                        {"file", AbsolutePathOf(spec.file)},
+                        {"baseline", spec.baseline},
                         {"qualityScale", spec.quality_scale ? Json(*spec.quality_scale) : Json()},
-                        {"variants", manifest_variants}, {"runs", runs}};
+                        {"variants", manifest_variants},
+                        {"runs", runs}};
   (void)diags;
   return true;
 }
@@ -435,8 +446,8 @@ std::optional<double> ExtractQuality(const Json& variant, const Json& outputs, s
     const Json* value = LookupReference(
         *ref, [&](const std::string& root) { return outputs.contains(root) ? &outputs[root] : nullptr; }, &err);
     if (!value || !value->is_number()) {
-      *source = value ? fmt::format("none: {} is not a number", quality.get<std::string>())
-                      : fmt::format("none: {}", err);
+      *source =
+          value ? fmt::format("none: {} is not a number", quality.get<std::string>()) : fmt::format("none: {}", err);
       return std::nullopt;
     }
     std::string type;
@@ -542,9 +553,12 @@ AbCollected CollectAbRuns(const Json& manifest, const Workflow& combined, const 
   }
   for (const auto& v : c.variants) {
     const auto& s = sources[v.variant_id];
-    if (s.empty()) c.quality_sources[v.variant_id] = "none: no successful run";
-    else if (s.size() == 1) c.quality_sources[v.variant_id] = *s.begin();
-    else c.quality_sources[v.variant_id] = Json(std::vector<std::string>(s.begin(), s.end()));
+    if (s.empty())
+      c.quality_sources[v.variant_id] = "none: no successful run";
+    else if (s.size() == 1)
+      c.quality_sources[v.variant_id] = *s.begin();
+    else
+      c.quality_sources[v.variant_id] = Json(std::vector<std::string>(s.begin(), s.end()));
   }
   return c;
 }

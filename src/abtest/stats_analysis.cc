@@ -1,6 +1,6 @@
 // A/B statistics, part 3 of 3 (stats.h): the whole-test analysis (AnalyzeAbTest), which
 // groups the runs by variant and puts the pieces of stats_math.cc and stats_tests.cc together.
-#include "comfyrun/abtest/stats.h"
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,8 +11,7 @@
 #include <random>
 #include <set>
 
-#include <fmt/format.h>
-
+#include "comfyrun/abtest/stats.h"
 #include "stats_internal.h"
 
 namespace comfyrun {
@@ -48,10 +47,8 @@ std::vector<double> Qualities(const std::vector<AbRun>& runs) {
   return out;
 }
 
-AbMetricComparison CompareMetric(const std::string& metric, bool lower_is_better,
-                                 const std::vector<double>& variant,
-                                 const std::vector<double>& baseline, bool both_eligible,
-                                 double alpha) {
+AbMetricComparison CompareMetric(const std::string& metric, bool lower_is_better, const std::vector<double>& variant,
+                                 const std::vector<double>& baseline, bool both_eligible, double alpha) {
   AbMetricComparison c;
   c.metric = metric;
   c.lower_is_better = lower_is_better;
@@ -66,8 +63,8 @@ AbMetricComparison CompareMetric(const std::string& metric, bool lower_is_better
 
 }  // namespace
 
-AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
-                         const std::vector<AbRun>& runs, const AbAnalysisOptions& options) {
+AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants, const std::vector<AbRun>& runs,
+                         const AbAnalysisOptions& options) {
   AbAnalysis a;
   a.options = options;
   const int min_runs = std::max(1, options.min_runs_per_variant);
@@ -111,8 +108,7 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     a.total_runs += v.n;
     a.total_successes += v.successes;
     v.eligible = v.n >= min_runs;
-    v.status = !v.eligible ? "insufficient_data"
-               : v.n < options.low_sample_threshold ? "low_sample" : "ok";
+    v.status = !v.eligible ? "insufficient_data" : v.n < options.low_sample_threshold ? "low_sample" : "ok";
     if (v.n > 0) v.rate = double(v.successes) / v.n;
     v.posterior = SuccessPosterior(v.successes, v.n, options.ci_level);
     const std::vector<double> d = Durations(v.runs), c = Costs(v.runs), q = Qualities(v.runs);
@@ -135,13 +131,17 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
 
   // 3. Composite settings: references, quality inclusion, effective weights (§2.7, §5.4).
   a.ref_rule = "pooled median of all runs";
-  if (options.ref_cost_usd) a.ref_cost_usd = *options.ref_cost_usd;
-  else if (!all_costs.empty()) a.ref_cost_usd = Median(all_costs);
-  if (options.ref_duration_ms) a.ref_duration_ms = *options.ref_duration_ms;
-  else if (!all_durations.empty()) a.ref_duration_ms = Median(all_durations);
+  if (options.ref_cost_usd)
+    a.ref_cost_usd = *options.ref_cost_usd;
+  else if (!all_costs.empty())
+    a.ref_cost_usd = Median(all_costs);
+  if (options.ref_duration_ms)
+    a.ref_duration_ms = *options.ref_duration_ms;
+  else if (!all_durations.empty())
+    a.ref_duration_ms = Median(all_durations);
   if (options.ref_cost_usd || options.ref_duration_ms) {
-    a.ref_rule = options.ref_cost_usd && options.ref_duration_ms ? "user supplied"
-                                                                 : "user supplied / pooled median of all runs";
+    a.ref_rule =
+        options.ref_cost_usd && options.ref_duration_ms ? "user supplied" : "user supplied / pooled median of all runs";
   }
   std::vector<size_t> eligible;
   for (size_t i = 0; i < a.variants.size(); ++i) {
@@ -151,8 +151,7 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
   for (size_t i : eligible) {
     if (a.variants[i].quality.summary.n < 2) few_scores.push_back(a.variants[i].variant_id);
   }
-  a.quality_included = options.weights.quality > 0 && !all_quality.empty() &&
-                       (eligible.empty() || few_scores.empty());
+  a.quality_included = options.weights.quality > 0 && !all_quality.empty() && (eligible.empty() || few_scores.empty());
   CompositeWeights w = options.weights;
   w.success = std::max(0.0, w.success);
   w.quality = a.quality_included ? std::max(0.0, w.quality) : 0;
@@ -180,8 +179,8 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     }
     const double impute = v.quality.summary.mean.value_or(pooled_quality);
     for (size_t k = 0; k < v.runs.size(); ++k) {
-      v.utilities.push_back(RunUtility(w, s.success[k] != 0, s.cost_usd[k], s.duration_ms[k],
-                                       s.quality[k], impute, ref_c, ref_d));
+      v.utilities.push_back(
+          RunUtility(w, s.success[k] != 0, s.cost_usd[k], s.duration_ms[k], s.quality[k], impute, ref_c, ref_d));
     }
     if (!v.utilities.empty()) v.composite = Mean(v.utilities);
   }
@@ -263,8 +262,10 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
   const std::vector<double> primary_adj = AdjustPValues(primary, options.correction);
   for (size_t k = 0; k < primary.size(); ++k) {
     AbComparison& cmp = a.comparisons[primary_at[k].first];
-    if (primary_at[k].second < 0) cmp.fisher_p_adjusted = primary_adj[k];
-    else cmp.metrics[primary_at[k].second].p_adjusted = primary_adj[k];
+    if (primary_at[k].second < 0)
+      cmp.fisher_p_adjusted = primary_adj[k];
+    else
+      cmp.metrics[primary_at[k].second].p_adjusted = primary_adj[k];
   }
   const std::vector<double> mw_adj = AdjustPValues(mw, options.correction);
   for (size_t k = 0; k < mw.size(); ++k) {
@@ -274,23 +275,23 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
   // 7. Warnings (§5.1, §5.4).
   std::vector<std::string> insufficient, low, no_success;
   for (const AbVariantResult& v : a.variants) {
-    if (!v.eligible) insufficient.push_back(v.variant_id);
-    else if (v.status == "low_sample") low.push_back(v.variant_id);
+    if (!v.eligible)
+      insufficient.push_back(v.variant_id);
+    else if (v.status == "low_sample")
+      low.push_back(v.variant_id);
     if (v.n > 0 && v.successes == 0) no_success.push_back(v.variant_id);
   }
   if (!insufficient.empty()) {
     a.warnings.push_back({"INSUFFICIENT_DATA", insufficient, "",
-                          fmt::format("fewer than {} runs: no interval, test or probability of being best",
-                                      min_runs)});
+                          fmt::format("fewer than {} runs: no interval, test or probability of being best", min_runs)});
   }
   if (!low.empty()) a.warnings.push_back({"LOW_SAMPLE", low, "", ""});
   if (!no_success.empty()) a.warnings.push_back({"NO_SUCCESSFUL_RUNS", no_success, "", ""});
   if (!a.quality_included) {
     std::string why = options.weights.quality <= 0 ? "quality weight is 0"
-                      : all_quality.empty()         ? "no run has a quality score"
-                                                    : "a variant has fewer than 2 scored runs";
-    a.warnings.push_back({"QUALITY_EXCLUDED", few_scores, "quality",
-                          "quality dropped from the composite: " + why});
+                      : all_quality.empty()        ? "no run has a quality score"
+                                                   : "a variant has fewer than 2 scored runs";
+    a.warnings.push_back({"QUALITY_EXCLUDED", few_scores, "quality", "quality dropped from the composite: " + why});
   }
   for (const AbComparison& cmp : a.comparisons) {
     for (const AbMetricComparison& m : cmp.metrics) {
@@ -300,14 +301,16 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     }
     const AbVariantResult& v = a.variants[index[cmp.variant_id]];
     if (v.eligible && bv.eligible && MannWhitneyMinP(v.n, bv.n) > options.alpha) {
-      a.warnings.push_back({"MWU_CANNOT_REACH_ALPHA", {cmp.variant_id, cmp.baseline_variant_id}, "",
-                            fmt::format("with {} vs {} runs the exact Mann-Whitney p is at least {:.3g}",
-                                        v.n, bv.n, MannWhitneyMinP(v.n, bv.n))});
+      a.warnings.push_back({"MWU_CANNOT_REACH_ALPHA",
+                            {cmp.variant_id, cmp.baseline_variant_id},
+                            "",
+                            fmt::format("with {} vs {} runs the exact Mann-Whitney p is at least {:.3g}", v.n, bv.n,
+                                        MannWhitneyMinP(v.n, bv.n))});
     }
   }
   if (options.adaptive) {
-    a.warnings.push_back({"ADAPTIVE_SAMPLING", {}, "",
-                          "runs were allocated adaptively: p-values and intervals are not valid"});
+    a.warnings.push_back(
+        {"ADAPTIVE_SAMPLING", {}, "", "runs were allocated adaptively: p-values and intervals are not valid"});
   }
   if (!unknown.empty()) {
     a.warnings.push_back({"UNKNOWN_VARIANT", unknown, "", "runs of unknown variants were ignored"});
@@ -325,9 +328,9 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     const bool all_enough = insufficient.empty();
     for (size_t i : eligible) {
       if (!can_win(i) && (!best || *a.variants[i].prob_best > *a.variants[*best].prob_best)) {
-        a.decision_reasons.push_back(fmt::format(
-            "variant {} has no successful run, so it cannot win whatever its probabilityOfBest",
-            a.variants[i].variant_id));
+        a.decision_reasons.push_back(
+            fmt::format("variant {} has no successful run, so it cannot win whatever its probabilityOfBest",
+                        a.variants[i].variant_id));
       }
     }
     if (best) {
@@ -343,8 +346,8 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
   } else {
     std::optional<size_t> best;
     for (size_t i = 0; i < a.variants.size(); ++i) {
-      if (can_win(i) && a.variants[i].composite &&
-          (!best || *a.variants[i].composite > *a.variants[*best].composite)) best = i;
+      if (can_win(i) && a.variants[i].composite && (!best || *a.variants[i].composite > *a.variants[*best].composite))
+        best = i;
     }
     if (best) a.winner = a.variants[*best].variant_id;
     a.confidence = 0;
@@ -357,8 +360,8 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
       a.decision_reasons.push_back(
           fmt::format("variant {} has n={} < minRunsPerVariant={}", v.variant_id, v.n, min_runs));
     } else if (v.status == "low_sample") {
-      a.decision_reasons.push_back(fmt::format("variant {} has fewer than {} runs (low_sample)", v.variant_id,
-                                               options.low_sample_threshold));
+      a.decision_reasons.push_back(
+          fmt::format("variant {} has fewer than {} runs (low_sample)", v.variant_id, options.low_sample_threshold));
     }
   }
   if (!a.posterior_computed && a.winner) {
@@ -373,8 +376,7 @@ AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
     if (v.n == 0) continue;
     v.legacy_score = LegacyScore(*v.cost_usd.summary.mean, v.quality.summary.mean, *v.duration_ms.summary.mean);
     legacy.push_back(*v.legacy_score);
-    if (v.successes > 0 && (!legacy_best || *v.legacy_score > *a.variants[*legacy_best].legacy_score))
-      legacy_best = i;
+    if (v.successes > 0 && (!legacy_best || *v.legacy_score > *a.variants[*legacy_best].legacy_score)) legacy_best = i;
   }
   if (legacy_best) a.legacy_winner = a.variants[*legacy_best].variant_id;
   a.legacy_confidence = LegacyConfidence(legacy);

@@ -1,7 +1,7 @@
 // A/B statistics, part 1 of 3 (stats.h): the distributions (normal, Student t, Beta and the
 // incomplete beta they rest on) and the Beta comparisons built on them. stats_tests.cc has
 // the tests and posteriors, stats_analysis.cc the whole-test analysis.
-#include "comfyrun/abtest/stats.h"
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,8 +12,7 @@
 #include <random>
 #include <set>
 
-#include <fmt/format.h>
-
+#include "comfyrun/abtest/stats.h"
 #include "stats_internal.h"
 
 namespace comfyrun {
@@ -99,7 +98,10 @@ double SolveIncreasing(F f, D deriv, double lo, double hi, double x) {
   for (int i = 0; i < 400; ++i) {
     const double fx = f(x);
     if (fx == 0) return x;
-    if (fx < 0) lo = x; else hi = x;
+    if (fx < 0)
+      lo = x;
+    else
+      hi = x;
     const double dx = deriv(x);
     double next = (dx > 0 && std::isfinite(dx)) ? x - fx / dx : std::nan("");
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
@@ -159,7 +161,7 @@ double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 double NormalQuantile(double p) {
   if (p <= 0) return -std::numeric_limits<double>::infinity();
   if (p >= 1) return std::numeric_limits<double>::infinity();
-  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+  static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                              1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
   static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
                              6.680131188771972e+01, -1.328068155288572e+01};
@@ -213,8 +215,7 @@ double StudentTQuantile(double p, double df) {
   if (std::isinf(df)) return NormalQuantile(p);
   const double q = 1 - p;  // target upper tail
   const double z = NormalQuantile(p);
-  double x = z + (z * z * z + z) / (4 * df) +
-             (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * df * df);
+  double x = z + (z * z * z + z) / (4 * df) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * df * df);
   if (!(x > 0) || !std::isfinite(x)) x = 1;
   double hi = x;
   while (StudentTUpper(hi, df) > q && hi < 1e300) hi *= 2;
@@ -235,12 +236,12 @@ double BetaQuantile(double p, double a, double b) {
   if (p >= 1) return 1;
   const auto pdf = [&](double x) { return BetaPdf(x, a, b); };
   if (p <= 0.5) {
-    return SolveIncreasing([&](double x) { return IncompleteBetaPair(a, b, x, 1 - x).first - p; },
-                           pdf, 0, 1, a / (a + b));
+    return SolveIncreasing([&](double x) { return IncompleteBetaPair(a, b, x, 1 - x).first - p; }, pdf, 0, 1,
+                           a / (a + b));
   }
   const double q = 1 - p;
-  return SolveIncreasing([&](double x) { return q - IncompleteBetaPair(a, b, x, 1 - x).second; },
-                         pdf, 0, 1, a / (a + b));
+  return SolveIncreasing([&](double x) { return q - IncompleteBetaPair(a, b, x, 1 - x).second; }, pdf, 0, 1,
+                         a / (a + b));
 }
 
 double QuantileType7(const std::vector<double>& sorted, double p) {
@@ -260,8 +261,7 @@ double ProbBetaGreater(double a_a, double b_a, double a_b, double b_b) {
     }
     return std::clamp(total, 0.0, 1.0);
   }
-  return std::clamp(IntegrateUnit([&](double x) { return BetaPdf(x, a_b, b_b) * BetaCdf(x, a_a, b_a); }),
-                    0.0, 1.0);
+  return std::clamp(IntegrateUnit([&](double x) { return BetaPdf(x, a_b, b_b) * BetaCdf(x, a_a, b_a); }), 0.0, 1.0);
 }
 
 std::vector<double> BetaProbBest(const std::vector<std::pair<double, double>>& posteriors) {

@@ -1,7 +1,7 @@
 // A/B statistics, part 2 of 3 (stats.h): sample summaries, Welch, Mann-Whitney, Fisher, the
 // success-rate posterior, the Gaussian chance to win, p-value adjustment, the bootstrap, the
 // legacy score and the composite posterior.
-#include "comfyrun/abtest/stats.h"
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,8 +12,7 @@
 #include <random>
 #include <set>
 
-#include <fmt/format.h>
-
+#include "comfyrun/abtest/stats.h"
 #include "stats_internal.h"
 
 namespace comfyrun {
@@ -117,7 +116,7 @@ MannWhitneyResult MannWhitneyU(const std::vector<double>& x, const std::vector<d
         const double wa = double(i) / double(i + j), wb = double(j) / double(i + j);
         const auto& from_a = next[i - 1];  // largest is from the m-sample: beats all j
         for (size_t k = 0; k < from_a.size(); ++k) dist[k + j] += wa * from_a[k];
-        const auto& from_b = col[i];       // largest is from the n-sample
+        const auto& from_b = col[i];  // largest is from the n-sample
         for (size_t k = 0; k < from_b.size(); ++k) dist[k] += wb * from_b[k];
         next[i] = std::move(dist);
       }
@@ -174,8 +173,7 @@ FisherResult FisherExact(int a, int b, int c, int d) {
   return r;
 }
 
-BetaPosterior SuccessPosterior(int successes, int n, double ci_level, double prior_alpha,
-                               double prior_beta) {
+BetaPosterior SuccessPosterior(int successes, int n, double ci_level, double prior_alpha, double prior_beta) {
   BetaPosterior post;
   successes = std::clamp(successes, 0, std::max(n, 0));
   post.alpha = prior_alpha + successes;
@@ -201,9 +199,12 @@ GaussianCtw GaussianChanceToWin(double mu, double sigma, double ci_level) {
 
 const char* PAdjustName(PAdjust method) {
   switch (method) {
-    case PAdjust::kNone: return "none";
-    case PAdjust::kHolm: return "holm";
-    case PAdjust::kBenjaminiHochberg: return "bh";
+    case PAdjust::kNone:
+      return "none";
+    case PAdjust::kHolm:
+      return "holm";
+    case PAdjust::kBenjaminiHochberg:
+      return "bh";
   }
   return "none";
 }
@@ -231,18 +232,15 @@ std::vector<double> AdjustPValues(const std::vector<double>& p, PAdjust method) 
   return out;
 }
 
-double Exp1FromBits(uint64_t x) {
-  return -std::log((static_cast<double>(x >> 11) + 0.5) * 0x1p-53);
-}
+double Exp1FromBits(uint64_t x) { return -std::log((static_cast<double>(x >> 11) + 0.5) * 0x1p-53); }
 
 uint64_t IndexFromBits(uint64_t x, uint64_t n) {
   __extension__ typedef unsigned __int128 U128;  // GCC/Clang; the spec's uint128(x)·n
   return static_cast<uint64_t>((static_cast<U128>(x) * n) >> 64);
 }
 
-std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a,
-                                                  const std::vector<double>& b, int resamples,
-                                                  uint64_t seed, double level) {
+std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a, const std::vector<double>& b,
+                                                  int resamples, uint64_t seed, double level) {
   if (a.empty() || b.empty() || resamples < 1) return std::nullopt;
   std::mt19937_64 rng(seed);
   std::vector<double> diffs(resamples);
@@ -253,8 +251,7 @@ std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a,
     diffs[it] = sb / double(b.size()) - sa / double(a.size());
   }
   BootstrapResult r;
-  r.prob_diff_gt_0 = double(std::count_if(diffs.begin(), diffs.end(), [](double d) { return d > 0; })) /
-                     resamples;
+  r.prob_diff_gt_0 = double(std::count_if(diffs.begin(), diffs.end(), [](double d) { return d > 0; })) / resamples;
   std::sort(diffs.begin(), diffs.end());
   r.min_diff = diffs.front();
   r.max_diff = diffs.back();
@@ -278,8 +275,7 @@ double LegacyConfidence(const std::vector<double>& scores) {
 // ---------------------------------------------------------------------------------------------
 
 double RunUtility(const CompositeWeights& w, bool success, double cost_usd, double duration_ms,
-                  std::optional<double> quality, double impute_quality, double ref_cost_usd,
-                  double ref_duration_ms) {
+                  std::optional<double> quality, double impute_quality, double ref_cost_usd, double ref_duration_ms) {
   const double s = success ? 1 : 0;
   double u = w.success * s;
   if (w.quality > 0) u += w.quality * s * quality.value_or(impute_quality) / 10;
@@ -288,11 +284,9 @@ double RunUtility(const CompositeWeights& w, bool success, double cost_usd, doub
   return u;
 }
 
-CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& variants,
-                                            const CompositeWeights& w, double ref_cost_usd,
-                                            double ref_duration_ms, int resamples,
-                                            uint64_t seed, size_t baseline_index,
-                                            PosteriorMethod method, double ci_level) {
+CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& variants, const CompositeWeights& w,
+                                            double ref_cost_usd, double ref_duration_ms, int resamples, uint64_t seed,
+                                            size_t baseline_index, PosteriorMethod method, double ci_level) {
   const size_t k = variants.size();
   CompositePosteriorResult r;
   r.observed.assign(k, 0.0);
@@ -327,11 +321,11 @@ CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& 
     const double impute = p.q.empty() ? 0 : qsum / double(p.q.size());
     for (size_t i = 0; i < n; ++i) {
       const std::optional<double> q = i < cs.quality.size() ? cs.quality[i] : std::nullopt;
-      p.u.push_back(RunUtility(w, cs.success[i] != 0, cs.cost_usd[i], cs.duration_ms[i], q, impute,
-                               ref_cost_usd, ref_duration_ms));
+      p.u.push_back(RunUtility(w, cs.success[i] != 0, cs.cost_usd[i], cs.duration_ms[i], q, impute, ref_cost_usd,
+                               ref_duration_ms));
       CompositeWeights cd_only{0, 0, w.cost, w.duration};
-      p.cd.push_back(RunUtility(cd_only, false, cs.cost_usd[i], cs.duration_ms[i], std::nullopt, 0,
-                                ref_cost_usd, ref_duration_ms));
+      p.cd.push_back(RunUtility(cd_only, false, cs.cost_usd[i], cs.duration_ms[i], std::nullopt, 0, ref_cost_usd,
+                                ref_duration_ms));
     }
     r.observed[v] = p.u.empty() ? 0 : Mean(p.u);
   }

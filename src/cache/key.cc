@@ -1,6 +1,7 @@
 #include "comfyrun/cache/key.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <map>
 #include <memory>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -32,10 +31,18 @@ constexpr size_t kMaxPathLength = 4096;
 
 void AppendCanonical(const Json& v, std::string* out) {
   switch (v.type()) {
-    case Json::value_t::null: *out += "null"; return;
-    case Json::value_t::boolean: *out += v.get<bool>() ? "true" : "false"; return;
-    case Json::value_t::number_integer: *out += std::to_string(v.get<int64_t>()); return;
-    case Json::value_t::number_unsigned: *out += std::to_string(v.get<uint64_t>()); return;
+    case Json::value_t::null:
+      *out += "null";
+      return;
+    case Json::value_t::boolean:
+      *out += v.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::number_integer:
+      *out += std::to_string(v.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      *out += std::to_string(v.get<uint64_t>());
+      return;
     case Json::value_t::number_float: {
       double d = v.get<double>();
       // 8.0 and 8 must give the same key; 2^63 keeps the cast exact and defined.
@@ -96,7 +103,9 @@ void AppendCanonical(const Json& v, std::string* out) {
       AppendCanonical(bytes, out);
       return;
     }
-    case Json::value_t::discarded: *out += "null"; return;
+    case Json::value_t::discarded:
+      *out += "null";
+      return;
   }
 }
 
@@ -117,9 +126,7 @@ void TokenizeFiles(Json* v, FileHasher* hasher) {
     for (auto& x : *v) TokenizeFiles(&x, hasher);
 }
 
-bool IsNameChar(char c) {
-  return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-}
+bool IsNameChar(char c) { return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }
 
 }  // namespace
 
@@ -196,8 +203,8 @@ std::optional<std::string> FileHasher::Read(const std::string& path, bool trust_
   now.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   auto it = known_.find(path);
   // ctime is left out on purpose: hard-linking a file into the cache changes it, not the content.
-  if (trust_known && it != known_.end() && it->second.dev == now.dev && it->second.ino == now.ino && it->second.size == now.size &&
-      it->second.mtime_ns == now.mtime_ns)
+  if (trust_known && it != known_.end() && it->second.dev == now.dev && it->second.ino == now.ino &&
+      it->second.size == now.size && it->second.mtime_ns == now.mtime_ns)
     return it->second.sha256;
   std::string err;
   uint64_t size = 0;
@@ -227,13 +234,10 @@ bool BuildCacheKeyDocument(const CacheKeyInputs& in, FileHasher* hasher, Json* d
   ReplacePathInStrings(&inputs, in.run_dir, "${run.dir}");
   Json model = nullptr;
   if (inputs.contains("model") && inputs["model"].is_string())
-    model = in.resolve_model ? in.resolve_model(inputs["model"].get<std::string>()) : inputs["model"].get<std::string>();
-  *doc = Json{{"cache", kCacheFormat},
-              {"type", in.spec->name},
-              {"typeVersion", in.spec->version},
-              {"model", std::move(model)},
-              {"offline", in.offline},
-              {"inputs", std::move(inputs)}};
+    model =
+        in.resolve_model ? in.resolve_model(inputs["model"].get<std::string>()) : inputs["model"].get<std::string>();
+  *doc = Json{{"cache", kCacheFormat},     {"type", in.spec->name}, {"typeVersion", in.spec->version},
+              {"model", std::move(model)}, {"offline", in.offline}, {"inputs", std::move(inputs)}};
   return true;
 }
 

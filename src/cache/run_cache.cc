@@ -8,9 +8,12 @@ namespace comfyrun {
 
 const char* CacheModeName(CacheMode mode) {
   switch (mode) {
-    case CacheMode::kWorkflow: return "workflow";
-    case CacheMode::kOn: return "on";
-    case CacheMode::kOff: return "off";
+    case CacheMode::kWorkflow:
+      return "workflow";
+    case CacheMode::kOn:
+      return "on";
+    case CacheMode::kOff:
+      return "off";
   }
   return "workflow";
 }
@@ -25,7 +28,11 @@ bool ParseCacheMode(const std::string& name, CacheMode* out) {
 }
 
 RunCache::RunCache(std::string cache_root, CacheMode mode, bool offline, std::string run_dir, Warn warn)
-    : store_(std::move(cache_root)), mode_(mode), offline_(offline), run_dir_(std::move(run_dir)), warn_(std::move(warn)) {}
+    : store_(std::move(cache_root)),
+      mode_(mode),
+      offline_(offline),
+      run_dir_(std::move(run_dir)),
+      warn_(std::move(warn)) {}
 
 bool RunCache::Enabled(const WorkflowNode& node, const NodeKind& kind) const {
   if (mode_ == CacheMode::kOff || kind.runs_inline() || !node.spec) return false;
@@ -61,7 +68,8 @@ std::optional<NodeResult> RunCache::Lookup(const WorkflowNode& node, const RootL
   r.model = hit->model;
   r.cost = 0;
   // Generation types report what they charged as an output too; a hit charged nothing.
-  if (node.spec->HasOutput("cost") && r.outputs.contains("cost") && r.outputs["cost"].is_number()) r.outputs["cost"] = 0;
+  if (node.spec->HasOutput("cost") && r.outputs.contains("cost") && r.outputs["cost"].is_number())
+    r.outputs["cost"] = 0;
   return r;
 }
 

@@ -1,6 +1,7 @@
 #include "comfyrun/cache/store.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <functional>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -122,9 +121,9 @@ bool ReadManifest(const std::string& entry_dir, const std::string& key, Json* m,
     return false;
   }
   for (const auto& f : (*m)["files"]) {
-    if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !IsSafeRelative(f["path"].get<std::string>()) ||
-        !f.contains("size") || !f["size"].is_number_unsigned() || !f.contains("sha256") || !f["sha256"].is_string() ||
-        !IsHex(f["sha256"].get<std::string>(), 64)) {
+    if (!f.is_object() || !f.contains("path") || !f["path"].is_string() ||
+        !IsSafeRelative(f["path"].get<std::string>()) || !f.contains("size") || !f["size"].is_number_unsigned() ||
+        !f.contains("sha256") || !f["sha256"].is_string() || !IsHex(f["sha256"].get<std::string>(), 64)) {
       *problem = "manifest.json has a malformed file record";
       return false;
     }
@@ -202,9 +201,7 @@ struct TempDirGuard {
 
 }  // namespace
 
-std::string CacheStore::EntryDir(const std::string& key) const {
-  return root_ + "/" + key.substr(0, 2) + "/" + key;
-}
+std::string CacheStore::EntryDir(const std::string& key) const { return root_ + "/" + key.substr(0, 2) + "/" + key; }
 
 bool CacheStore::Put(const std::string& key, const CacheRecord& record, const std::string& node_dir,
                      const std::string& run_dir, FileHasher* hasher, std::string* err) {
@@ -270,14 +267,22 @@ bool CacheStore::Put(const std::string& key, const CacheRecord& record, const st
   Json outputs = record.outputs;
   ReplacePathInStrings(&outputs, node_dir, kNodeDir);
   ReplacePathInStrings(&outputs, run_dir, kRunDir);
-  Json manifest = {{"format", kCacheFormat},    {"key", key},
-                   {"type", record.type},       {"typeVersion", record.type_version},
-                   {"provider", record.provider}, {"model", record.model},
-                   {"cost", record.cost},       {"createdAt", NowUnixMs()},
-                   {"comfyrun", COMFYRUN_VERSION}, {"node", record.node},
-                   {"outputs", outputs},        {"files", files},
+  Json manifest = {{"format", kCacheFormat},
+                   {"key", key},
+                   {"type", record.type},
+                   {"typeVersion", record.type_version},
+                   {"provider", record.provider},
+                   {"model", record.model},
+                   {"cost", record.cost},
+                   {"createdAt", NowUnixMs()},
+                   {"comfyrun", COMFYRUN_VERSION},
+                   {"node", record.node},
+                   {"outputs", outputs},
+                   {"files", files},
                    {"dirs", dirs}};
-  if (!WritePlainFile(tmp.path + "/manifest.json", manifest.dump(2, ' ', false, Json::error_handler_t::replace) + "\n", err)) return false;
+  if (!WritePlainFile(tmp.path + "/manifest.json", manifest.dump(2, ' ', false, Json::error_handler_t::replace) + "\n",
+                      err))
+    return false;
 
   // Publish with one rename. Another process may have published the same key meanwhile: a
   // valid entry of theirs is as good as ours; an unusable one (the one whose miss made this
@@ -326,11 +331,13 @@ std::optional<CacheHit> CacheStore::Fetch(const std::string& key, const std::str
     std::string rel = f["path"].get<std::string>();
     std::string src = entry + "/files/" + rel, dst = node_dir + "/" + rel;
     if (!MakeDirs(fs::path(dst).parent_path().string(), &err)) return give_up(err);
-    if (unlink(dst.c_str()) != 0 && errno != ENOENT) return give_up(fmt::format("cannot replace {}: {}", dst, strerror(errno)));
+    if (unlink(dst.c_str()) != 0 && errno != ENOENT)
+      return give_up(fmt::format("cannot replace {}: {}", dst, strerror(errno)));
     struct stat sb {};
     if (stat(src.c_str(), &sb) != 0) return give_up(fmt::format("files/{} is missing", rel));
     if (static_cast<uint64_t>(sb.st_size) != f["size"].get<uint64_t>())
-      return give_up(fmt::format("files/{} has {} bytes, the manifest says {}", rel, sb.st_size, f["size"].get<uint64_t>()));
+      return give_up(
+          fmt::format("files/{} has {} bytes, the manifest says {}", rel, sb.st_size, f["size"].get<uint64_t>()));
     if (!LinkOrCopy(src, dst, &err)) return give_up(err);
     restored.push_back(dst);
     // Checked on the restored file: for a copy that also covers the copying.

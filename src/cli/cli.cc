@@ -1,20 +1,19 @@
 #include "comfyrun/cli/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
 #include <exception>
 
-#include "command_registry.h"
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/cli/version.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/export/completion.h"
-#include "comfyrun/core/util.h"
+#include "command_registry.h"
 #include "man_page.h"
 
 // Implementation details: CLI11 is used only in src/cli (its exceptions never leave it).
@@ -149,7 +148,8 @@ bool UnknownCommand(const CLI::App& app, int argc, char** argv) {
     size_t d = EditDistance(word, cmd->get_name());
     if (best.empty() || d < best_distance) best = cmd->get_name(), best_distance = d;
   }
-  std::string hint = best_distance <= std::max<size_t>(2, word.size() / 3) ? fmt::format("; did you mean `{}`?", best) : "";
+  std::string hint =
+      best_distance <= std::max<size_t>(2, word.size() / 3) ? fmt::format("; did you mean `{}`?", best) : "";
   fmt::print(stderr, "comfyrun: unknown command {}{} (`comfyrun --help` lists the commands)\n", Quote(word), hint);
   return true;
 }
@@ -165,7 +165,12 @@ int ParseAndRun(int argc, char** argv) {
   app.formatter(man);
   app.set_version_flag("--version", VersionText());
   // Hidden: the whole manual as a roff man page; the build installs it as comfyrun.1.
-  app.add_flag_callback("--man", [&] { fmt::print("{}", man->Roff(&app)); throw CLI::Success(); })->group("");
+  app.add_flag_callback("--man",
+                        [&] {
+                          fmt::print("{}", man->Roff(&app));
+                          throw CLI::Success();
+                        })
+      ->group("");
   app.require_subcommand(1);
   // Every parser error names the command it is about: "comfyrun run: --jobs: ...".
   app.failure_message([](const CLI::App* parsed, const CLI::Error& e) {
@@ -177,22 +182,23 @@ int ParseAndRun(int argc, char** argv) {
 #undef COMFYRUN_ADD_COMMAND
 
   // The manual: what `comfyrun --help` prints beyond each option's own line.
-  registry.Manual(&app,
-           {"comfyrun runs AI content-generation workflows from the command line. A workflow is a JSON file of "
-            "nodes (generate a character image with a Gemini image model, turn it into clips with Veo or Sora, "
-            "run ComfyUI graphs, stitch the clips, check the result) whose inputs refer to other nodes' outputs "
-            "with <<node.output>>. comfyrun runs independent branches in parallel and records every step in a "
-            "journal, so that an interrupted run continues where it stopped without paying twice.\n\n"
-            "Everything a run writes goes under --out (default ./generated): runs/<runId>/ (files), "
-            "journals/<runId>.jsonl, metrics/<runId>.json and ab-tests/. Logs and progress go to stderr; machine "
-            "output (--json) to stdout. Keys come from GEMINI_API_KEY and OPENAI_API_KEY (or a .env file).",
-            {{"0", "success"},
-             {"1", "the run finished but a node failed (or no A/B variant succeeded)"},
-             CommandRegistry::ExitBadInput(),
-             CommandRegistry::ExitInterrupted()},
-            {{"comfyrun run graphs/quickstart.json --offline", "run the quickstart for free: placeholder media, no keys"},
-             {"comfyrun COMMAND --help", "a command's manual"}},
-            "README.md; docs/ (schema, report, cache, observability, cron, guarantees)"});
+  registry.Manual(
+      &app,
+      {"comfyrun runs AI content-generation workflows from the command line. A workflow is a JSON file of "
+       "nodes (generate a character image with a Gemini image model, turn it into clips with Veo or Sora, "
+       "run ComfyUI graphs, stitch the clips, check the result) whose inputs refer to other nodes' outputs "
+       "with <<node.output>>. comfyrun runs independent branches in parallel and records every step in a "
+       "journal, so that an interrupted run continues where it stopped without paying twice.\n\n"
+       "Everything a run writes goes under --out (default ./generated): runs/<runId>/ (files), "
+       "journals/<runId>.jsonl, metrics/<runId>.json and ab-tests/. Logs and progress go to stderr; machine "
+       "output (--json) to stdout. Keys come from GEMINI_API_KEY and OPENAI_API_KEY (or a .env file).",
+       {{"0", "success"},
+        {"1", "the run finished but a node failed (or no A/B variant succeeded)"},
+        CommandRegistry::ExitBadInput(),
+        CommandRegistry::ExitInterrupted()},
+       {{"comfyrun run graphs/quickstart.json --offline", "run the quickstart for free: placeholder media, no keys"},
+        {"comfyrun COMMAND --help", "a command's manual"}},
+       "README.md; docs/ (schema, report, cache, observability, cron, guarantees)"});
 
   if (UnknownCommand(app, argc, argv)) return kExitInvalid;
   try {

@@ -1,12 +1,13 @@
 // The commands that execute workflows on the command line: run, resume, abtest. What they
 // do is in cmd_run.cc and cmd_abtest.cc, over run/session.h.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdlib>
 
-#include "command_registry.h"
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
-#include <fmt/format.h>
+#include "command_registry.h"
 
 namespace comfyrun {
 namespace {
@@ -39,7 +40,8 @@ void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
                 "when the run stops (Ctrl-C, SIGTERM, --fail-fast), cancel submitted remote jobs where the "
                 "provider allows it (ComfyUI) instead of leaving them for resume to re-attach");
   cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
-  cmd->add_option("--max-cost", exec.max_cost, "USD: refuse to start above it; never start a paid node that could pass it")
+  cmd->add_option("--max-cost", exec.max_cost,
+                  "USD: refuse to start above it; never start a paid node that could pass it")
       ->check(Budget());
   cmd->add_flag("-q,--quiet", exec.quiet, "print only failures and the summary");
   cmd->add_flag("--json", exec.json, "print the run summary as JSON on stdout");
@@ -72,32 +74,31 @@ bool ExportOk(const char* command, ExecutionOptions* exec) {
 
 void AddRunCommand(CommandRegistry& registry) {
   auto run = registry.Options<RunOptionsCli>();
-  CLI::App* run_cmd = registry.Add("run", "run a workflow; exit 0 when every node succeeded", [run] {
-    return ExportOk("run", &run->exec) ? RunCommand(*run) : kExitInvalid;
-  });
+  CLI::App* run_cmd = registry.Add("run", "run a workflow; exit 0 when every node succeeded",
+                                   [run] { return ExportOk("run", &run->exec) ? RunCommand(*run) : kExitInvalid; });
   run_cmd->add_option("file", run->file, "workflow file")->required();
   run_cmd->add_option("-p,--param", run->params, "NAME=VALUE for <<params.NAME>> (repeatable)");
   run_cmd->add_option("--journal", run->journal, "journal path (default <out>/journals/<runId>.jsonl)")
       ->check(NonEmptyPath());
   AddExecutionOptions(run_cmd, run->exec);
-  registry.Manual(run_cmd,
-           {"Validates the workflow, then runs it. A node starts as soon as the nodes it depends on have "
-            "completed, within -j and its pool; among ready nodes the one with the longest remaining critical "
-            "path goes first. Failed attempts are retried per the node's retry policy; a failed node stops only "
-            "its dependents unless --fail-fast.\n\n"
-            "Files go to <out>/runs/<runId>/<node>/, the journal to <out>/journals/<runId>.jsonl and the "
-            "metrics to <out>/metrics/<runId>.json. The journal records every step, so `comfyrun resume JOURNAL` "
-            "continues an interrupted or failed run without running finished nodes again or paying twice for "
-            "submitted generations. A status line on stderr shows progress; --json prints a summary on stdout.",
-            {{"0", "every node succeeded"},
-             {"1", "the run finished but a node failed (its dependents were skipped)"},
-             CommandRegistry::ExitBadInput(),
-             CommandRegistry::ExitInterrupted()},
-            {{"comfyrun run graphs/quickstart.json --offline", "the quickstart, free and without keys"},
-             {"comfyrun run wf.json -p character=\"a robot florist\" -j 4 --max-cost 5",
-              "with a param, 4 nodes at a time, at most $5"},
-             {"comfyrun run wf.json --json -q | jq -r .journal", "the journal's path, for resume or report"}},
-            "comfyrun resume, comfyrun status, comfyrun report, comfyrun validate"});
+  registry.Manual(
+      run_cmd, {"Validates the workflow, then runs it. A node starts as soon as the nodes it depends on have "
+                "completed, within -j and its pool; among ready nodes the one with the longest remaining critical "
+                "path goes first. Failed attempts are retried per the node's retry policy; a failed node stops only "
+                "its dependents unless --fail-fast.\n\n"
+                "Files go to <out>/runs/<runId>/<node>/, the journal to <out>/journals/<runId>.jsonl and the "
+                "metrics to <out>/metrics/<runId>.json. The journal records every step, so `comfyrun resume JOURNAL` "
+                "continues an interrupted or failed run without running finished nodes again or paying twice for "
+                "submitted generations. A status line on stderr shows progress; --json prints a summary on stdout.",
+                {{"0", "every node succeeded"},
+                 {"1", "the run finished but a node failed (its dependents were skipped)"},
+                 CommandRegistry::ExitBadInput(),
+                 CommandRegistry::ExitInterrupted()},
+                {{"comfyrun run graphs/quickstart.json --offline", "the quickstart, free and without keys"},
+                 {"comfyrun run wf.json -p character=\"a robot florist\" -j 4 --max-cost 5",
+                  "with a param, 4 nodes at a time, at most $5"},
+                 {"comfyrun run wf.json --json -q | jq -r .journal", "the journal's path, for resume or report"}},
+                "comfyrun resume, comfyrun status, comfyrun report, comfyrun validate"});
 }
 
 void AddResumeCommand(CommandRegistry& registry) {
@@ -114,21 +115,21 @@ void AddResumeCommand(CommandRegistry& registry) {
     return ExportOk("resume", &resume->exec) ? ResumeCommand(*resume) : kExitInvalid;
   });
   registry.Manual(resume_cmd,
-           {"Continues a run from its journal. Completed nodes whose files still exist are not run again; "
-            "submitted remote jobs are re-attached by their provider id, not submitted again; nodes that were "
-            "running without a recorded submission run again; failed and skipped nodes get a fresh set of "
-            "attempts. The journal holds the workflow and its params, so nothing else is needed; the run's "
-            "options are reused unless given again. A lock beside the journal refuses a second process. "
-            "A damaged header, or one whose workflow no longer matches its hash, is refused before anything "
-            "runs; --force runs a workflow that no longer matches. "
-            "Resuming a finished run says so and exits 0; an A/B test's journal continues the test.",
-            {{"0", "every node succeeded (now or before)"},
-             {"1", "the run finished but a node failed"},
-             {"2", "unreadable or locked journal, or bad command line: nothing was run or spent"},
-             CommandRegistry::ExitInterrupted()},
-            {{"comfyrun resume generated/journals/quickstart-20261122T041100Z-3f2a.jsonl", "continue that run"},
-             {"comfyrun resume JOURNAL --max-cost 10 -j 2", "continue with a larger budget, 2 nodes at a time"}},
-            "comfyrun run, comfyrun status"});
+                  {"Continues a run from its journal. Completed nodes whose files still exist are not run again; "
+                   "submitted remote jobs are re-attached by their provider id, not submitted again; nodes that were "
+                   "running without a recorded submission run again; failed and skipped nodes get a fresh set of "
+                   "attempts. The journal holds the workflow and its params, so nothing else is needed; the run's "
+                   "options are reused unless given again. A lock beside the journal refuses a second process. "
+                   "A damaged header, or one whose workflow no longer matches its hash, is refused before anything "
+                   "runs; --force runs a workflow that no longer matches. "
+                   "Resuming a finished run says so and exits 0; an A/B test's journal continues the test.",
+                   {{"0", "every node succeeded (now or before)"},
+                    {"1", "the run finished but a node failed"},
+                    {"2", "unreadable or locked journal, or bad command line: nothing was run or spent"},
+                    CommandRegistry::ExitInterrupted()},
+                   {{"comfyrun resume generated/journals/quickstart-20261122T041100Z-3f2a.jsonl", "continue that run"},
+                    {"comfyrun resume JOURNAL --max-cost 10 -j 2", "continue with a larger budget, 2 nodes at a time"}},
+                   "comfyrun run, comfyrun status"});
 }
 
 void AddAbTestCommand(CommandRegistry& registry) {
@@ -148,23 +149,24 @@ void AddAbTestCommand(CommandRegistry& registry) {
     abtest->out_given = abtest_cmd->count("--out") > 0;
     return ExportOk("abtest", &abtest->exec) ? AbTestCommand(*abtest) : kExitInvalid;
   });
-  registry.Manual(abtest_cmd,
-           {"Runs every variant of a workflow several times, interleaved in one scheduler with one journal and "
-            "one budget, and compares them: success rate, duration, cost, a quality score, a composite score and "
-            "each variant's probability of being best. Variants are inline workflows (the older format) or a "
-            "workflow file plus params. Every variant is validated before anything runs.\n\n"
-            "The result goes to <out>/ab-tests/<testId>-<time>.json and a table to stderr; --json also prints the "
-            "result on stdout. `comfyrun report RESULT --html FILE` draws it.",
-            {{"0", "at least one variant succeeded"},
-             {"1", "no variant succeeded"},
-             CommandRegistry::ExitBadInput(),
-             {"130", "interrupted: `comfyrun abtest --resume JOURNAL` continues the test"}},
-            {{"comfyrun abtest ab-tests/quickstart-prompts.json --offline", "two prompts, 3 runs each, free"},
-             {"comfyrun abtest ab-tests/aria-prompt-comparison.json --repeats 5 --max-cost 2",
-              "5 runs per variant, at most $2 in all"},
-             {"comfyrun abtest --resume generated/journals/quickstart-prompts-20261122T041100Z-3f2a.jsonl",
-              "continue an interrupted test"}},
-            "comfyrun report, README.md (A/B tests)"});
+  registry.Manual(
+      abtest_cmd,
+      {"Runs every variant of a workflow several times, interleaved in one scheduler with one journal and "
+       "one budget, and compares them: success rate, duration, cost, a quality score, a composite score and "
+       "each variant's probability of being best. Variants are inline workflows (the older format) or a "
+       "workflow file plus params. Every variant is validated before anything runs.\n\n"
+       "The result goes to <out>/ab-tests/<testId>-<time>.json and a table to stderr; --json also prints the "
+       "result on stdout. `comfyrun report RESULT --html FILE` draws it.",
+       {{"0", "at least one variant succeeded"},
+        {"1", "no variant succeeded"},
+        CommandRegistry::ExitBadInput(),
+        {"130", "interrupted: `comfyrun abtest --resume JOURNAL` continues the test"}},
+       {{"comfyrun abtest ab-tests/quickstart-prompts.json --offline", "two prompts, 3 runs each, free"},
+        {"comfyrun abtest ab-tests/aria-prompt-comparison.json --repeats 5 --max-cost 2",
+         "5 runs per variant, at most $2 in all"},
+        {"comfyrun abtest --resume generated/journals/quickstart-prompts-20261122T041100Z-3f2a.jsonl",
+         "continue an interrupted test"}},
+       "comfyrun report, README.md (A/B tests)"});
 }
 
 }  // namespace comfyrun

@@ -7,11 +7,11 @@
 #include "comfyrun/abtest/stats.h"
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
-#include "comfyrun/run/header.h"
-#include "comfyrun/run/session.h"
-#include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
+#include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/run/header.h"
+#include "comfyrun/run/session.h"
 #include "run_support.h"
 
 // Implementation details: the runner module (abtest/runner.h) turns the test into one
@@ -103,8 +103,10 @@ int AbTestCommand(const AbTestOptions& cli) {
       return kExitInvalid;
     }
     if (!header.is_abtest) {
-      fmt::print(stderr, "comfyrun abtest: {} is the journal of a workflow run, not of an A/B test; "
-                         "continue it with `comfyrun resume {}`\n", cli.resume, cli.resume);
+      fmt::print(stderr,
+                 "comfyrun abtest: {} is the journal of a workflow run, not of an A/B test; "
+                 "continue it with `comfyrun resume {}`\n",
+                 cli.resume, cli.resume);
       return kExitInvalid;
     }
     ResumeOptions resume;

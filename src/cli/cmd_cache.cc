@@ -1,13 +1,13 @@
 // `cache ls` and `cache prune`: the output cache under --out (cache/store.h, docs/cache.md).
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include "comfyrun/cache/store.h"
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
-#include "comfyrun/engine/executor.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/executor.h"
 
 namespace comfyrun {
 namespace {
@@ -49,8 +49,8 @@ bool CheckCacheFolders(const char* command, const std::string& out_dir) {
   for (const std::string& path : {out_dir, CacheRoot(out_dir)}) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
-      fmt::print(stderr, "comfyrun cache {}: {} is not a directory; give the output directory with -o DIR\n",
-                 command, path);
+      fmt::print(stderr, "comfyrun cache {}: {} is not a directory; give the output directory with -o DIR\n", command,
+                 path);
       return false;
     }
   }

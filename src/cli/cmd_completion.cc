@@ -9,8 +9,10 @@
 namespace comfyrun {
 
 int CompletionCommand(const CompletionOptions& cli, const CliSpec& spec) {
-  if (cli.shell == "bash") fmt::print("{}", BashCompletion(spec));
-  else if (cli.shell == "zsh") fmt::print("{}", ZshCompletion(spec));
+  if (cli.shell == "bash")
+    fmt::print("{}", BashCompletion(spec));
+  else if (cli.shell == "zsh")
+    fmt::print("{}", ZshCompletion(spec));
   else {
     fmt::print(stderr, "comfyrun completion: unknown shell '{}' (bash or zsh)\n", cli.shell);
     return kExitInvalid;

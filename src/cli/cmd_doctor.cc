@@ -2,29 +2,30 @@
 // file registers the command and runs the checks that talk to servers (ComfyUI, the
 // providers' endpoints), all at once on one HttpLoop with a bounded timeout, so a server
 // that is down costs about `timeout` seconds, not a hang; doctor_checks.cc has the others.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <future>
 #include <memory>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
 #include "comfyrun/cli/cli.h"
-#include "comfyrun/core/config.h"
 #include "comfyrun/cli/doctor.h"
+#include "comfyrun/core/config.h"
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
-#include "comfyrun/providers/models.h"
 #include "comfyrun/net/http_loop.h"
+#include "comfyrun/providers/models.h"
 #include "command_registry.h"
 
 namespace comfyrun {
 
 void AddDoctorCommand(CommandRegistry& registry) {
   auto options = registry.Options<DoctorOptions>();
-  auto* cmd = registry.Add("doctor", "check keys, media module, ComfyUI servers, output directory, clock and model table",
-                           [options] { return DoctorCommand(*options); });
+  auto* cmd =
+      registry.Add("doctor", "check keys, media module, ComfyUI servers, output directory, clock and model table",
+                   [options] { return DoctorCommand(*options); });
   cmd->add_option("-o,--out", options->out_dir, "output directory a run would use")
       ->capture_default_str()
       ->check(NonEmptyPath())
@@ -35,28 +36,28 @@ void AddDoctorCommand(CommandRegistry& registry) {
       ->check(CLI::Range(0.1, 60.0));
   cmd->add_flag("--json", options->json, "print the checks as JSON on stdout");
   registry.Manual(cmd,
-           {"Checks what a run will need, before anything is spent, and prints one line per check: ok, warning "
-            "or error, what was found, and for a warning or an error how to fix it.\n\n"
-            "- key: each provider's API key (GEMINI_API_KEY, OPENAI_API_KEY or their other names, from the "
-            "environment or ./.env) is present or missing, never printed; a present key's endpoint is reached "
-            "(without the key) to see that it answers.\n"
-            "- media module: comfyrun_media.so loads, and the FFmpeg libraries it brought (versions).\n"
-            "- comfyui: each configured ComfyUI server (COMFYUI_URL, --comfyui) answers /system_stats and "
-            "/queue: its version, GPU and queue length.\n"
-            "- output directory: --out can be written (or created), and its free space.\n"
-            "- clock: compared with the Date header of every server that answered; signed URLs fail when the "
-            "clock is minutes off. With no server to compare with, the kernel's NTP state.\n"
-            "- model table: aliases (with COMFYRUN_MODELS) that point to a retired or unknown model.\n\n"
-            "Something not configured (a missing key, no ComfyUI server) is a warning or ok: --offline runs "
-            "need none of it. Network checks wait at most --timeout seconds each, all at once.",
-            {{"0", "everything that is configured works (warnings allowed)"},
-             {"1", "a check failed: see the lines marked error"},
-             {"2", "bad command line"}},
-            {{"comfyrun doctor", "check the set-up in the current directory"},
-             {"comfyrun doctor --comfyui http://gpu1:8188 -o /data/comfyrun --json | jq '.checks[] | "
-              "select(.status != \"ok\")'",
-              "what is wrong, as JSON"}},
-            "comfyrun run, docs/media.md, docs/comfyui.md"});
+                  {"Checks what a run will need, before anything is spent, and prints one line per check: ok, warning "
+                   "or error, what was found, and for a warning or an error how to fix it.\n\n"
+                   "- key: each provider's API key (GEMINI_API_KEY, OPENAI_API_KEY or their other names, from the "
+                   "environment or ./.env) is present or missing, never printed; a present key's endpoint is reached "
+                   "(without the key) to see that it answers.\n"
+                   "- media module: comfyrun_media.so loads, and the FFmpeg libraries it brought (versions).\n"
+                   "- comfyui: each configured ComfyUI server (COMFYUI_URL, --comfyui) answers /system_stats and "
+                   "/queue: its version, GPU and queue length.\n"
+                   "- output directory: --out can be written (or created), and its free space.\n"
+                   "- clock: compared with the Date header of every server that answered; signed URLs fail when the "
+                   "clock is minutes off. With no server to compare with, the kernel's NTP state.\n"
+                   "- model table: aliases (with COMFYRUN_MODELS) that point to a retired or unknown model.\n\n"
+                   "Something not configured (a missing key, no ComfyUI server) is a warning or ok: --offline runs "
+                   "need none of it. Network checks wait at most --timeout seconds each, all at once.",
+                   {{"0", "everything that is configured works (warnings allowed)"},
+                    {"1", "a check failed: see the lines marked error"},
+                    {"2", "bad command line"}},
+                   {{"comfyrun doctor", "check the set-up in the current directory"},
+                    {"comfyrun doctor --comfyui http://gpu1:8188 -o /data/comfyrun --json | jq '.checks[] | "
+                     "select(.status != \"ok\")'",
+                     "what is wrong, as JSON"}},
+                   "comfyrun run, docs/media.md, docs/comfyui.md"});
 }
 
 namespace {
@@ -150,8 +151,7 @@ DoctorCheck KeyCheck(const KeySpec& spec, const HttpResponse* endpoint, double t
   return c;
 }
 
-DoctorCheck ComfyuiCheck(const std::string& url, const HttpResponse& stats, const HttpResponse& queue,
-                         double timeout) {
+DoctorCheck ComfyuiCheck(const std::string& url, const HttpResponse& stats, const HttpResponse& queue, double timeout) {
   DoctorCheck c{"comfyui " + DisplayUrl(url), CheckStatus::kError, "", ""};
   c.fix = "start the server, or remove it from COMFYUI_URL / --comfyui";
   for (const HttpResponse* r : {&stats, &queue}) {
@@ -177,8 +177,8 @@ DoctorCheck ComfyuiCheck(const std::string& url, const HttpResponse& stats, cons
   for (const auto& d : s.devices) devices += (devices.empty() ? "" : ", ") + d;
   c.message = fmt::format("ComfyUI {}, GPU {}{}, queue {} running, {} pending", s.version.empty() ? "?" : s.version,
                           devices.empty() ? "?" : devices,
-                          s.vram_free >= 0 ? fmt::format(" ({} VRAM free)", FormatBytes(s.vram_free)) : "",
-                          s.running, s.pending);
+                          s.vram_free >= 0 ? fmt::format(" ({} VRAM free)", FormatBytes(s.vram_free)) : "", s.running,
+                          s.pending);
   return c;
 }
 
@@ -192,9 +192,14 @@ int DoctorCommand(const DoctorOptions& options) {
     if (!u.empty()) config.comfyui_servers.push_back(u);
   }
   const std::vector<KeySpec> keys = {
-      {"gemini", {"GEMINI_API_KEY", "GOOGLE_API_KEY"}, config.gemini_base_url,
+      {"gemini",
+       {"GEMINI_API_KEY", "GOOGLE_API_KEY"},
+       config.gemini_base_url,
        "character_image and Veo video_generation nodes"},
-      {"openai", {"OPENAI_API_KEY", "SORA2_API_KEY"}, config.openai_base_url, "sora2_video and Sora video_generation nodes"},
+      {"openai",
+       {"OPENAI_API_KEY", "SORA2_API_KEY"},
+       config.openai_base_url,
+       "sora2_video and Sora video_generation nodes"},
   };
 
   std::vector<DoctorCheck> checks;
@@ -210,7 +215,8 @@ int DoctorCommand(const DoctorOptions& options) {
       key_replies.push_back(set ? probe.Get(k.base_url + "/") : std::shared_future<HttpResponse>());
     }
     std::vector<std::pair<std::shared_future<HttpResponse>, std::shared_future<HttpResponse>>> servers;
-    for (const auto& url : config.comfyui_servers) servers.emplace_back(probe.Get(url + "/system_stats"), probe.Get(url + "/queue"));
+    for (const auto& url : config.comfyui_servers)
+      servers.emplace_back(probe.Get(url + "/system_stats"), probe.Get(url + "/queue"));
 
     for (size_t i = 0; i < keys.size(); ++i) {
       const HttpResponse* reply = key_replies[i].valid() ? &key_replies[i].get() : nullptr;
@@ -219,7 +225,8 @@ int DoctorCommand(const DoctorOptions& options) {
     }
     checks.push_back(MediaModuleCheck());
     if (config.comfyui_servers.empty())
-      checks.push_back({"comfyui", CheckStatus::kOk, "no server configured (comfyui nodes need COMFYUI_URL or --comfyui)", ""});
+      checks.push_back(
+          {"comfyui", CheckStatus::kOk, "no server configured (comfyui nodes need COMFYUI_URL or --comfyui)", ""});
     for (size_t i = 0; i < servers.size(); ++i) {
       const HttpResponse& stats = servers[i].first.get();
       checks.push_back(ComfyuiCheck(config.comfyui_servers[i], stats, servers[i].second.get(), options.timeout));

@@ -8,8 +8,8 @@
 
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/core/config.h"
-#include "comfyrun/export/prometheus.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/export/prometheus.h"
 #include "run_support.h"
 
 namespace comfyrun {
@@ -60,7 +60,8 @@ void ExportRunMetrics(const std::string& metrics_path, const ExecutionOptions& e
     const std::string workflow = metrics.value("workflowId", "");
     if (PushToGateway(url, exec.push_job, {{"workflow", workflow}}, PrometheusText(metrics, options),
                       kPushTimeoutSeconds, &err))
-      fmt::print(stderr, "metrics pushed to {}{}\n", url.display(), PushgatewayPath(exec.push_job, {{"workflow", workflow}}));
+      fmt::print(stderr, "metrics pushed to {}{}\n", url.display(),
+                 PushgatewayPath(exec.push_job, {{"workflow", workflow}}));
     else
       fmt::print(stderr, "warning: pushing metrics to the Pushgateway failed (the run's result is unchanged): {}\n",
                  err);

@@ -4,19 +4,24 @@
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/core/json.h"
-#include "comfyrun/maintenance/gc.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/maintenance/gc.h"
 
 namespace comfyrun {
 
 namespace {
 const char* ActionName(GcRun::Action a, bool dry_run) {
   switch (a) {
-    case GcRun::Action::kRemoved: return dry_run ? "would remove" : "removed";
-    case GcRun::Action::kKeptLive: return "kept (live)";
-    case GcRun::Action::kKeptUnfinished: return "kept (unfinished)";
-    case GcRun::Action::kKeptRecent: return "kept (recent)";
-    case GcRun::Action::kFailed: return "failed";
+    case GcRun::Action::kRemoved:
+      return dry_run ? "would remove" : "removed";
+    case GcRun::Action::kKeptLive:
+      return "kept (live)";
+    case GcRun::Action::kKeptUnfinished:
+      return "kept (unfinished)";
+    case GcRun::Action::kKeptRecent:
+      return "kept (recent)";
+    case GcRun::Action::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -46,9 +51,13 @@ int GcCommand(const GcCommandOptions& cli) {
     unfinished += r.action == GcRun::Action::kKeptUnfinished;
     recent += r.action == GcRun::Action::kKeptRecent;
     if (cli.json) {
-      Json j = {{"runId", r.run_id}, {"journal", r.journal}, {"action", ActionName(r.action, cli.dry_run)},
+      Json j = {{"runId", r.run_id},
+                {"journal", r.journal},
+                {"action", ActionName(r.action, cli.dry_run)},
                 {"lastActivity", r.last_activity_ms ? IsoTime(r.last_activity_ms) : ""},
-                {"ageFrom", r.age_from_mtime ? "mtime" : "journal"}, {"status", r.status}, {"bytes", r.bytes}};
+                {"ageFrom", r.age_from_mtime ? "mtime" : "journal"},
+                {"status", r.status},
+                {"bytes", r.bytes}};
       if (!r.error.empty()) j["error"] = r.error;
       runs.push_back(j);
       continue;
@@ -62,20 +71,31 @@ int GcCommand(const GcCommandOptions& cli) {
         detail = fmt::format("{}, last active {}{}, {}", r.status.empty() ? "unfinished" : r.status, when,
                              r.age_from_mtime ? " (file time)" : "", FormatBytes(r.bytes));
         break;
-      case GcRun::Action::kKeptLive: detail = "a comfyrun holds its journal lock"; break;
-      case GcRun::Action::kKeptUnfinished:
-        detail = fmt::format("last active {}, no run_finished record; `comfyrun resume` can continue it, "
-                             "--force removes it", when);
+      case GcRun::Action::kKeptLive:
+        detail = "a comfyrun holds its journal lock";
         break;
-      case GcRun::Action::kFailed: detail = r.error; break;
-      case GcRun::Action::kKeptRecent: break;
+      case GcRun::Action::kKeptUnfinished:
+        detail = fmt::format(
+            "last active {}, no run_finished record; `comfyrun resume` can continue it, "
+            "--force removes it",
+            when);
+        break;
+      case GcRun::Action::kFailed:
+        detail = r.error;
+        break;
+      case GcRun::Action::kKeptRecent:
+        break;
     }
     fmt::print("{:<18} {}  ({})\n", ActionName(r.action, cli.dry_run), r.run_id, detail);
   }
   if (cli.json) {
-    Json out = {{"dryRun", cli.dry_run}, {"olderThanSeconds", *seconds}, {"removed", report.removed},
-                {"bytesFreed", report.bytes_freed}, {"failed", report.failed},
-                {"kept", {{"live", live}, {"unfinished", unfinished}, {"recent", recent}}}, {"runs", runs}};
+    Json out = {{"dryRun", cli.dry_run},
+                {"olderThanSeconds", *seconds},
+                {"removed", report.removed},
+                {"bytesFreed", report.bytes_freed},
+                {"failed", report.failed},
+                {"kept", {{"live", live}, {"unfinished", unfinished}, {"recent", recent}}},
+                {"runs", runs}};
     fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
   } else {
     fmt::print("{} {} run{}, {} {} ({} bytes); kept {} live, {} unfinished, {} newer than {}{}\n",

@@ -1,11 +1,11 @@
 // `comfyrun models [--json]`: the model table in force (aliases, current ids, prices and
 // retired ids with their successors), the list an "unknown model" message points to.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/providers/models.h"
@@ -35,8 +35,8 @@ std::string Table(const Json& listing) {
   size_t id_width = 8;
   for (auto it = listing["models"].begin(); it != listing["models"].end(); ++it)
     id_width = std::max(id_width, it.key().size());
-  std::string text = fmt::format("{:<{}}  {:<8}  {:<34}  {}\n", "MODEL ID", id_width, "PROVIDER", "PRICE (USD)",
-                                 "ALIASES");
+  std::string text =
+      fmt::format("{:<{}}  {:<8}  {:<34}  {}\n", "MODEL ID", id_width, "PROVIDER", "PRICE (USD)", "ALIASES");
   for (auto it = listing["models"].begin(); it != listing["models"].end(); ++it) {
     auto alias = aliases_of.find(it.key());
     text += fmt::format("{:<{}}  {:<8}  {:<34}  {}\n", it.key(), id_width, it.value()["provider"].get<std::string>(),
@@ -53,8 +53,9 @@ std::string Table(const Json& listing) {
                           it.value()["successor"].get<std::string>());
     }
   }
-  text += "\nA workflow names a model by id or alias (any letter case). Prices are estimates; to change the\n"
-          "table, save `comfyrun models --json`, edit it and name the file in COMFYRUN_MODELS.\n";
+  text +=
+      "\nA workflow names a model by id or alias (any letter case). Prices are estimates; to change the\n"
+      "table, save `comfyrun models --json`, edit it and name the file in COMFYRUN_MODELS.\n";
   return text;
 }
 

@@ -1,18 +1,17 @@
 // `comfyrun report FILE --html OUT`: a self-contained HTML page of a run (from its journal)
 // or of an A/B test (from its result JSON); report/report.h has what the pages show.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include <fmt/format.h>
-
 #include "comfyrun/cli/cli.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/media/module.h"
 #include "comfyrun/report/report.h"
 #include "comfyrun/run/header.h"
-#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {

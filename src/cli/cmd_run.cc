@@ -1,5 +1,6 @@
 // run and resume: the commands that execute a workflow, as clients of RunSession
 // (run/session.h), which owns the run from its checks to its metrics.
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -7,15 +8,13 @@
 #include <fstream>
 #include <optional>
 
-#include <fmt/format.h>
-
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
-#include "comfyrun/engine/status_printer.h"
 #include "comfyrun/core/phase_timer.h"
-#include "comfyrun/run/session.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
+#include "comfyrun/engine/status_printer.h"
+#include "comfyrun/run/session.h"
 #include "run_support.h"
 
 namespace comfyrun {
@@ -40,9 +39,14 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
   if (exec.json) {
     Json failed = Json::array();
     for (const auto& [node, error] : summary.failed) failed.push_back({{"node", node}, {"error", error}});
-    Json out = {{"runId", summary.run_id},       {"status", summary.status},        {"totalCost", summary.total_cost},
-                {"durationMs", summary.duration_ms}, {"journal", summary.journal_path}, {"metrics", summary.metrics_path},
-                {"cachedNodes", summary.cached_nodes}, {"failed", failed}};
+    Json out = {{"runId", summary.run_id},
+                {"status", summary.status},
+                {"totalCost", summary.total_cost},
+                {"durationMs", summary.duration_ms},
+                {"journal", summary.journal_path},
+                {"metrics", summary.metrics_path},
+                {"cachedNodes", summary.cached_nodes},
+                {"failed", failed}};
     WriteConsole(stdout, out.dump(2) + "\n");
   }
   std::string cached = summary.cached_nodes > 0 ? fmt::format(", {} from the cache", summary.cached_nodes) : "";
@@ -107,8 +111,10 @@ int RunCommand(const RunOptionsCli& cli) {
   std::optional<PhaseTimer> load_timer(std::in_place, "load + validate workflow");
   if (!LoadWorkflow(cli.file, overrides, &wf, &diags) || CountErrors(diags) > 0) {
     if (LooksLikeJournal(cli.file)) {
-      fmt::print(stderr, "comfyrun run: {} is a run's journal, not a workflow; continue that run with "
-                         "`comfyrun resume {}`\n", cli.file, cli.file);
+      fmt::print(stderr,
+                 "comfyrun run: {} is a run's journal, not a workflow; continue that run with "
+                 "`comfyrun resume {}`\n",
+                 cli.file, cli.file);
       return kExitInvalid;
     }
     PrintDiagnostics(diags);

@@ -1,11 +1,11 @@
 // `comfyrun schema`: prints the workflow JSON Schema (schema/workflow_schema.h).
-#include <cstdio>
-
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "comfyrun/cli/cli.h"
-#include "comfyrun/schema/workflow_schema.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/schema/workflow_schema.h"
 
 namespace comfyrun {
 

@@ -1,8 +1,8 @@
 // The commands that read a workflow without running it: validate, plan, nodes.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
@@ -22,16 +22,18 @@ std::vector<ParamOverride> ParseParamArguments(const std::vector<std::string>& a
   for (const auto& arg : args) {
     ParamOverride p;
     std::string err;
-    if (ParseParamArgument(arg, &p, &err)) out.push_back(p);
-    else AddError(diags, "", "", "", err);
+    if (ParseParamArgument(arg, &p, &err))
+      out.push_back(p);
+    else
+      AddError(diags, "", "", "", err);
   }
   return out;
 }
 
 namespace {
 Json DiagnosticToJson(const Diagnostic& d) {
-  Json j = {{"severity", d.severity == Severity::kError ? "error" : "warning"}, {"file", d.file},
-            {"message", d.message}};
+  Json j = {
+      {"severity", d.severity == Severity::kError ? "error" : "warning"}, {"file", d.file}, {"message", d.message}};
   if (!d.node_id.empty()) j["node"] = d.node_id;
   if (!d.json_path.empty()) j["path"] = d.json_path;
   if (!d.hint.empty()) j["hint"] = d.hint;
@@ -51,8 +53,10 @@ int ValidateCommand(const ValidateOptions& options) {
     if (!options.json) {
       PrintDiagnostics(diags);
       size_t errors = CountErrors(diags);
-      if (ok) fmt::print(stderr, "{}: valid ({} node{})\n", file, wf.nodes.size(), wf.nodes.size() == 1 ? "" : "s");
-      else fmt::print(stderr, "{}: {} error{}\n", file, errors, errors == 1 ? "" : "s");
+      if (ok)
+        fmt::print(stderr, "{}: valid ({} node{})\n", file, wf.nodes.size(), wf.nodes.size() == 1 ? "" : "s");
+      else
+        fmt::print(stderr, "{}: {} error{}\n", file, errors, errors == 1 ? "" : "s");
     }
     all.insert(all.end(), diags.begin(), diags.end());
   }
@@ -75,9 +79,12 @@ int PlanCommand(const PlanOptions& options) {
   }
   PrintDiagnostics(diags);
   PlanReport report = BuildPlanReport(wf, options.offline);
-  if (options.dot) fmt::print("{}", PlanToDot(wf, report));
-  else if (options.json) fmt::print("{}\n", PlanToJson(wf, report).dump(2));
-  else fmt::print("{}", FormatPlanText(wf, report));
+  if (options.dot)
+    fmt::print("{}", PlanToDot(wf, report));
+  else if (options.json)
+    fmt::print("{}\n", PlanToJson(wf, report).dump(2));
+  else
+    fmt::print("{}", FormatPlanText(wf, report));
   return kExitOk;
 }
 
@@ -99,10 +106,17 @@ Json TypeToJson(const NodeTypeSpec& t) {
     inputs.push_back(j);
   }
   Json outputs = Json::array();
-  for (const auto& o : t.outputs) outputs.push_back({{"name", o.name}, {"type", ValueTypeName(o.type)}, {"doc", o.doc}});
-  Json j = {{"type", t.name}, {"aliases", t.aliases}, {"summary", t.summary}, {"inputs", inputs},
-            {"outputs", outputs}, {"openInputs", t.open_inputs},
-            {"openOutputs", t.open_outputs != OpenOutputs::kNone}, {"pool", t.default_pool}, {"paid", t.paid}};
+  for (const auto& o : t.outputs)
+    outputs.push_back({{"name", o.name}, {"type", ValueTypeName(o.type)}, {"doc", o.doc}});
+  Json j = {{"type", t.name},
+            {"aliases", t.aliases},
+            {"summary", t.summary},
+            {"inputs", inputs},
+            {"outputs", outputs},
+            {"openInputs", t.open_inputs},
+            {"openOutputs", t.open_outputs != OpenOutputs::kNone},
+            {"pool", t.default_pool},
+            {"paid", t.paid}};
   if (!t.one_of_required.empty()) j["oneOfRequired"] = t.one_of_required;
   return j;
 }

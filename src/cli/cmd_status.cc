@@ -43,9 +43,8 @@ int StatusCommand(const StatusOptions& cli) {
   std::string text = fmt::format("run {}: {}\n", header.run_id, state);
   // A dead run has nothing running: its nodes that were show as interrupted.
   text += fmt::format("  progress: {}/{} completed, {} failed, {} skipped, {} {}, {} pending\n",
-                      counts["completed"].get<int>(), total, counts["failed"].get<int>(),
-                      counts["skipped"].get<int>(), running, !holder && running > 0 ? "interrupted" : "running",
-                      counts["pending"].get<int>());
+                      counts["completed"].get<int>(), total, counts["failed"].get<int>(), counts["skipped"].get<int>(),
+                      running, !holder && running > 0 ? "interrupted" : "running", counts["pending"].get<int>());
   text += fmt::format("  cost so far: ${:.2f}\n", replay.total_cost);
   for (const auto& n : metrics["nodes"]) {
     std::string s = n["status"].get<std::string>();
@@ -56,9 +55,9 @@ int StatusCommand(const StatusOptions& cli) {
       text += fmt::format("  interrupted: {} (attempt {})\n", n["id"].get<std::string>(), n["attempts"].get<int>());
     if (s == "failed")
       text += fmt::format("  failed: {}: {}\n", n["id"].get<std::string>(),
-                          n.contains("error") ? n["error"]["type"].get<std::string>() + ": " +
-                                                    n["error"]["message"].get<std::string>()
-                                              : "");
+                          n.contains("error")
+                              ? n["error"]["type"].get<std::string>() + ": " + n["error"]["message"].get<std::string>()
+                              : "");
   }
   WriteConsole(stdout, text);
   return kExitOk;

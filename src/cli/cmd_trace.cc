@@ -4,10 +4,10 @@
 
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
-#include "comfyrun/export/chrome_trace.h"
-#include "comfyrun/engine/journal.h"
-#include "comfyrun/run/header.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/export/chrome_trace.h"
+#include "comfyrun/run/header.h"
 
 namespace comfyrun {
 

@@ -5,13 +5,12 @@
 // functions once (kCommands), in the order --help shows them. The CLI11 app built from them
 // is the single source of --help, the man page (man_page.h) and shell completion
 // (export/completion.h). Internal to the CLI: CLI11 is used only in src/cli.
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "man_page.h"
 

@@ -2,6 +2,7 @@
 // verdict, model table, media module, and the parsing of ComfyUI's replies.
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <sys/timex.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "comfyrun/cli/doctor.h"
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
@@ -23,9 +22,12 @@ namespace comfyrun {
 
 const char* CheckStatusName(CheckStatus status) {
   switch (status) {
-    case CheckStatus::kOk: return "ok";
-    case CheckStatus::kWarning: return "warning";
-    case CheckStatus::kError: return "error";
+    case CheckStatus::kOk:
+      return "ok";
+    case CheckStatus::kWarning:
+      return "warning";
+    case CheckStatus::kError:
+      return "error";
   }
   return "error";
 }
@@ -105,8 +107,7 @@ bool ParseHttpDate(std::string_view value, int64_t* unix_seconds) {
 
 DoctorCheck ClockCheck(const std::vector<ClockSample>& samples, const std::string& ntp_state) {
   DoctorCheck c{"clock", CheckStatus::kOk, "", ""};
-  const std::string fix =
-      "synchronize the clock (timedatectl set-ntp true, or install systemd-timesyncd or chrony)";
+  const std::string fix = "synchronize the clock (timedatectl set-ntp true, or install systemd-timesyncd or chrony)";
   if (samples.empty()) {
     if (ntp_state == "synchronized") {
       c.message = "synchronized by NTP (kernel status); no configured server answered with a Date header to compare";
@@ -183,8 +184,8 @@ DoctorCheck OutputDirectoryCheck(const std::string& dir) {
     int e = errno;
     c.status = CheckStatus::kError;
     c.message = exists ? fmt::format("cannot write in {}: {}", path.string(), std::strerror(e))
-                       : fmt::format("cannot create {}: {} cannot be written ({})", path.string(),
-                                     probe_dir.string(), std::strerror(e));
+                       : fmt::format("cannot create {}: {} cannot be written ({})", path.string(), probe_dir.string(),
+                                     std::strerror(e));
     c.fix = fmt::format("make {} writable for this user (chmod u+w), or choose another folder with -o/--out",
                         probe_dir.string());
     return c;
@@ -201,8 +202,9 @@ DoctorCheck OutputDirectoryCheck(const std::string& dir) {
   c.status = FreeSpaceStatus(free_bytes);
   c.message = fmt::format("{}, {} free", where, FormatBytes(free_bytes));
   if (c.status != CheckStatus::kOk)
-    c.fix = "free some space (comfyrun gc --older-than 7d, comfyrun cache prune --older-than 30d) or choose "
-            "another folder with -o/--out";
+    c.fix =
+        "free some space (comfyrun gc --older-than 7d, comfyrun cache prune --older-than 30d) or choose "
+        "another folder with -o/--out";
   return c;
 }
 
@@ -224,8 +226,7 @@ std::vector<DoctorCheck> ModelTableChecks(const ModelCatalog& catalog, const std
   }
   if (bad == 0 && load_error.empty())
     out.push_back({"model table", CheckStatus::kOk,
-                   fmt::format("{} aliases, none pointing to a retired or unknown model", catalog.aliases.size()),
-                   ""});
+                   fmt::format("{} aliases, none pointing to a retired or unknown model", catalog.aliases.size()), ""});
   return out;
 }
 
@@ -237,8 +238,9 @@ DoctorCheck MediaModuleCheck() {
   if (!media::LoadModule(&err)) {
     c.status = CheckStatus::kError;
     c.message = err;
-    c.fix = "video_stitch, media_probe and --offline runs need it: install the comfyrun package again, or keep "
-            "comfyrun_media.so from the same build beside the binary (docs/media.md)";
+    c.fix =
+        "video_stitch, media_probe and --offline runs need it: install the comfyrun package again, or keep "
+        "comfyrun_media.so from the same build beside the binary (docs/media.md)";
     return c;
   }
   std::string libs;

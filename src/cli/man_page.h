@@ -8,14 +8,13 @@
 // cmake/generate_docs.cmake): Roff() lays out the root page, then every command as a
 // subsection of COMMANDS, from the same ManPage entries and CLI11 option descriptions that
 // --help prints, so the two cannot drift.
+#include <CLI/CLI.hpp>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 namespace comfyrun {
 
@@ -25,7 +24,7 @@ struct ManPage {
   std::string description;  ///< paragraphs separated by "\n\n"; wrapped when printed
   std::vector<std::pair<std::string, std::string>> exit_codes;  ///< {code, meaning}
   std::vector<std::pair<std::string, std::string>> examples;    ///< {command line, what it does}
-  std::string see_also;     ///< one line
+  std::string see_also;                                         ///< one line
 };
 
 /// Lays out help as a man page. One instance is shared by the app and its subcommands
@@ -56,11 +55,11 @@ class ManFormatter : public CLI::Formatter {
         app->get_options([](const CLI::Option* o) { return o->get_positional(); });
     if (!positionals.empty()) {
       out += "ARGUMENTS\n";
-      for (const auto* o : positionals) out += Row(make_option_name(o, true) + make_option_opts(o), o->get_description());
+      for (const auto* o : positionals)
+        out += Row(make_option_name(o, true) + make_option_opts(o), o->get_description());
       out += "\n";
     }
-    std::vector<const CLI::Option*> options =
-        app->get_options([](const CLI::Option* o) { return o->nonpositional(); });
+    std::vector<const CLI::Option*> options = app->get_options([](const CLI::Option* o) { return o->nonpositional(); });
     if (!options.empty()) {
       out += "OPTIONS\n";
       for (const auto* o : options) out += Row(make_option_name(o, false) + make_option_opts(o), o->get_description());
@@ -152,10 +151,14 @@ class ManFormatter : public CLI::Formatter {
   static std::string RoffText(const std::string& text) {
     std::string out;
     for (char c : text) {
-      if (c == '\\') out += "\\e";
-      else if (c == '-') out += "\\-";
-      else if (c == '\n') out += ' ';
-      else out += c;
+      if (c == '\\')
+        out += "\\e";
+      else if (c == '-')
+        out += "\\-";
+      else if (c == '\n')
+        out += ' ';
+      else
+        out += c;
     }
     if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
     return out;
@@ -186,9 +189,7 @@ class ManFormatter : public CLI::Formatter {
     auto it = pages_.find(app);
     const ManPage* page = it == pages_.end() ? nullptr : &it->second;
     bool root = heading == ".SH ";
-    auto section = [&](const std::string& title) {
-      return root ? ".SH " + title + "\n" : ".PP\n.B " + title + "\n";
-    };
+    auto section = [&](const std::string& title) { return root ? ".SH " + title + "\n" : ".PP\n.B " + title + "\n"; };
     std::string out;
     std::string usage = make_usage(app, name);
     size_t colon = usage.find(": ");
@@ -212,7 +213,8 @@ class ManFormatter : public CLI::Formatter {
       items.emplace_back("\\fI" + RoffText(o->get_name()) + "\\fR", o->get_description());
     rows("ARGUMENTS", items);
     items.clear();
-    for (const auto* o : app->get_options([](const CLI::Option* o) { return o->nonpositional() && !o->get_group().empty(); }))
+    for (const auto* o :
+         app->get_options([](const CLI::Option* o) { return o->nonpositional() && !o->get_group().empty(); }))
       items.emplace_back("\\fB" + RoffText(make_option_name(o, false)) + "\\fR" + RoffText(make_option_opts(o)),
                          o->get_description());
     rows("OPTIONS", items);
@@ -222,7 +224,8 @@ class ManFormatter : public CLI::Formatter {
       for (const auto* c : app->get_subcommands({})) out += RoffCommand(c, name + " " + c->get_name());
     } else {
       items.clear();
-      for (const auto* c : app->get_subcommands({})) items.emplace_back("\\fB" + RoffText(c->get_name()) + "\\fR", c->get_description());
+      for (const auto* c : app->get_subcommands({}))
+        items.emplace_back("\\fB" + RoffText(c->get_name()) + "\\fR", c->get_description());
       rows("COMMANDS", items);
     }
     if (page) {

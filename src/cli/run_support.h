@@ -5,8 +5,8 @@
 #include <string>
 
 #include "comfyrun/cli/commands.h"
-#include "comfyrun/engine/executor.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/engine/executor.h"
 
 namespace comfyrun {
 

@@ -31,8 +31,8 @@ std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_
 
 }  // namespace
 
-ComfyuiJob::ComfyuiJob(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done,
-                       Json graph, std::function<void()> on_finish)
+ComfyuiJob::ComfyuiJob(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done, Json graph,
+                       std::function<void()> on_finish)
     : ctx_(std::move(ctx)),
       done_(std::move(done)),
       on_finish_(std::move(on_finish)),

@@ -88,8 +88,7 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   /// "KSampler #3" when the graph names the node's class, else "node 3".
   std::string NodeLabel(const std::string& node) const;
   void ShowProgress(const std::string& text);
-  void Fail(ErrorType type, const std::string& message, bool submission_finished,
-            Json details = Json::object());
+  void Fail(ErrorType type, const std::string& message, bool submission_finished, Json details = Json::object());
   void Finish(NodeResult result);
   /// Stops everything in flight (requests, timers, the slot, the socket watch) without
   /// reporting: Finish's first half, also used while a cancel waits for its replies.
@@ -104,8 +103,8 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   ComfyuiPool* pool_;
   HttpLoop* loop_;
 
-  Json graph_;          ///< with overrides, local paths still in place
-  Json prompt_graph_;   ///< graph_ with uploaded names, for the current server
+  Json graph_;         ///< with overrides, local paths still in place
+  Json prompt_graph_;  ///< graph_ with uploaded names, for the current server
   std::vector<ComfyUpload> uploads_;
   std::string pinned_;  ///< server the attempt must use ("" = any)
   std::string server_;  ///< server holding our slot
@@ -114,10 +113,10 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   int failovers_ = 0;
 
   bool reattach_ = false;
-  bool unconfirmed_ = false; ///< re-attached to a prompt journaled before its POST, whose
-                             ///< acceptance the journal never saw: the server may not have it
-  bool submitting_ = false;  ///< POST /prompt in flight (prompt_id_ is our proposed id)
-  bool accepted_ = false;    ///< the server holds prompt_id_
+  bool unconfirmed_ = false;  ///< re-attached to a prompt journaled before its POST, whose
+                              ///< acceptance the journal never saw: the server may not have it
+  bool submitting_ = false;   ///< POST /prompt in flight (prompt_id_ is our proposed id)
+  bool accepted_ = false;     ///< the server holds prompt_id_
   std::string prompt_id_;
   std::string client_id_;
 
@@ -130,20 +129,20 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   void SubmitFresh();
 
   // Events (see comfyui/events.h): a faster signal; /history stays the source of truth.
-  ComfyuiEvents* events_ = nullptr;     ///< the pool's sockets; null when off
+  ComfyuiEvents* events_ = nullptr;  ///< the pool's sockets; null when off
   ComfyuiEvents::WatchId watch_ = 0;
-  bool ws_covers_ = false;     ///< prompt sent with this process's client_id: its events reach us
-  bool polling_ = false;       ///< accepted and waiting for /history to show the outcome
-  bool poll_again_ = false;    ///< an event asked for a poll while a request was in flight
-  bool terminal_hint_ = false; ///< an event said the prompt ended
-  int settle_polls_ = 0;       ///< quick polls made since the terminal event
-  bool live_progress_ = false; ///< the status line shows per-node progress from events
-  std::string current_node_;   ///< last `executing` node
+  bool ws_covers_ = false;      ///< prompt sent with this process's client_id: its events reach us
+  bool polling_ = false;        ///< accepted and waiting for /history to show the outcome
+  bool poll_again_ = false;     ///< an event asked for a poll while a request was in flight
+  bool terminal_hint_ = false;  ///< an event said the prompt ended
+  int settle_polls_ = 0;        ///< quick polls made since the terminal event
+  bool live_progress_ = false;  ///< the status line shows per-node progress from events
+  std::string current_node_;    ///< last `executing` node
 
   HttpLoop::RequestId request_ = 0;
   HttpLoop::TimerId poll_timer_ = 0;
-  double poll_due_ = 0;        ///< steady seconds when poll_timer_ fires
-  uint64_t poll_seq_ = 0;      ///< identifies the live poll timer (see SchedulePoll)
+  double poll_due_ = 0;    ///< steady seconds when poll_timer_ fires
+  uint64_t poll_seq_ = 0;  ///< identifies the live poll timer (see SchedulePoll)
   HttpLoop::TimerId timeout_timer_ = 0;
   int poll_failures_ = 0;
   int absent_count_ = 0;
@@ -152,12 +151,12 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   std::vector<ComfyOutputFile> files_;
   std::vector<std::string> local_paths_;
   std::set<std::string> used_names_;
-  bool finished_ = false;   ///< Halt ran: no further protocol step
-  bool reported_ = false;   ///< done_ was called
+  bool finished_ = false;  ///< Halt ran: no further protocol step
+  bool reported_ = false;  ///< done_ was called
 
-  bool seeds_fixed_ = true;      ///< see set_seeds_fixed
-  bool done_on_server_ = false;  ///< history showed success: the prompt is over
-  bool lost_post_ = false;       ///< POST /prompt went unanswered; prompt_id_ is looked up
+  bool seeds_fixed_ = true;        ///< see set_seeds_fixed
+  bool done_on_server_ = false;    ///< history showed success: the prompt is over
+  bool lost_post_ = false;         ///< POST /prompt went unanswered; prompt_id_ is looked up
   bool resubmit_same_id_ = false;  ///< the next SubmitPrompt keeps prompt_id_
   bool resending_ = false;         ///< the POST in flight repeats a journaled prompt_id_
   // A cancel in progress (Abort): replies still awaited, and what they said.

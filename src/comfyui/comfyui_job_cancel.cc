@@ -66,7 +66,8 @@ void ComfyuiJob::OnCancelReply(const std::string& what, const HttpResponse& r) {
   if (!r.ok()) {
     cancel_ok_ = false;
     if (!cancel_errors_.empty()) cancel_errors_ += "; ";
-    cancel_errors_ += what + ": " + (r.transport_error != ErrorType::kNone ? r.error : "HTTP " + std::to_string(r.status));
+    cancel_errors_ +=
+        what + ": " + (r.transport_error != ErrorType::kNone ? r.error : "HTTP " + std::to_string(r.status));
   }
   if (--cancel_pending_ > 0) return;
   std::string server = !server_.empty() ? server_ : pinned_;
@@ -94,7 +95,8 @@ void ComfyuiJob::Detach(const std::string& message) {
   }
   std::string server = !server_.empty() ? server_ : pinned_;
   Fail(ErrorType::kCancelled,
-       message + "; prompt " + prompt_id_ + " left on " + server + " (resume re-attaches to it; --cancel-remote cancels it)",
+       message + "; prompt " + prompt_id_ + " left on " + server +
+           " (resume re-attaches to it; --cancel-remote cancels it)",
        false, Json{{"server", server}, {"promptId", prompt_id_}, {"detached", true}});
 }
 

@@ -6,17 +6,16 @@
 // PNG from a real ComfyUI 0.3.64 server is 438 bytes, below the 1 KB floor this used to
 // apply). minImageBytes / minVideoBytes remain as optional extra floors. Decoding blocks, so
 // it runs on a worker thread (providers/remote_job.h StartOffLoopThread), never on the loop.
-#include "comfyui_job.h"
-
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 
+#include "comfyrun/core/util.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/remote_job.h"
-#include "comfyrun/core/util.h"
+#include "comfyui_job.h"
 
 namespace comfyrun {
 namespace {

@@ -1,13 +1,12 @@
 // Waiting for a submitted prompt's outcome: /history polls (and /queue while history is
 // empty) on a timer, sped up by the server's WebSocket events. Part of ComfyuiJob (see
 // comfyui_job.h and the notes at the top of comfyui_job.cc).
-#include "comfyui_job.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
 #include "comfyrun/core/util.h"
+#include "comfyui_job.h"
 
 namespace comfyrun {
 namespace {
@@ -78,7 +77,8 @@ void ComfyuiJob::Poll() {
   req.timeout = pool_->options().request_timeout;
   Send(std::move(req), [this](const HttpResponse& r) {
     if (!r.ok()) {
-      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error : "GET /history answered HTTP " + std::to_string(r.status));
+      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error
+                                                          : "GET /history answered HTTP " + std::to_string(r.status));
       return;
     }
     std::string err;
@@ -121,7 +121,8 @@ void ComfyuiJob::CheckQueue() {
   req.timeout = pool_->options().request_timeout;
   Send(std::move(req), [this](const HttpResponse& r) {
     if (!r.ok()) {
-      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error : "GET /queue answered HTTP " + std::to_string(r.status));
+      OnPollFailure(r.transport_error != ErrorType::kNone ? r.error
+                                                          : "GET /queue answered HTTP " + std::to_string(r.status));
       return;
     }
     std::string err;

@@ -30,8 +30,10 @@ std::string RouteKey(const std::string& server, const std::string& prompt_id) { 
 /// ws:// form of a server's base URL (http://h:8188/prefix -> ws://h:8188/prefix/ws?clientId=).
 std::string SocketUrl(const std::string& server, const std::string& client_id) {
   std::string base = server;
-  if (StartsWith(base, "https://")) base = "wss://" + base.substr(8);
-  else if (StartsWith(base, "http://")) base = "ws://" + base.substr(7);
+  if (StartsWith(base, "https://"))
+    base = "wss://" + base.substr(8);
+  else if (StartsWith(base, "http://"))
+    base = "ws://" + base.substr(7);
   return base + "/ws?clientId=" + PercentEncode(client_id);
 }
 
@@ -97,7 +99,9 @@ const std::string& ComfyuiClientId() {
 // The socket thread starts here, on the caller's thread, so that the HttpLoop thread never
 // pays for starting it in the middle of submitting prompts.
 ComfyuiEvents::ComfyuiEvents(HttpLoop* loop, std::string client_id, ComfyuiEventsOptions options)
-    : loop_(loop), client_id_(std::move(client_id)), options_(std::move(options)),
+    : loop_(loop),
+      client_id_(std::move(client_id)),
+      options_(std::move(options)),
       ws_(std::make_unique<WebSocketLoop>()) {}
 
 ComfyuiEvents::~ComfyuiEvents() {
@@ -155,9 +159,7 @@ void ComfyuiEvents::Open(Server& s) {
     if (!event) return;
     post([=, this, e = *event] { OnEvent(server, gen, e); });
   };
-  h.on_close = [post, server, gen, this](const WsCloseInfo& info) {
-    post([=, this] { OnClosed(server, gen, info); });
-  };
+  h.on_close = [post, server, gen, this](const WsCloseInfo& info) { post([=, this] { OnClosed(server, gen, info); }); };
   s.conn = ws_->Open(SocketUrl(server, client_id_), options_.socket, h);
 }
 
@@ -217,8 +219,7 @@ void ComfyuiEvents::NotifyLink(const std::string& server, bool up) {
   for (auto& fn : fns) fn(up);
 }
 
-ComfyuiEvents::WatchId ComfyuiEvents::Watch(const std::string& server, const std::string& prompt_id,
-                                            Watcher watcher) {
+ComfyuiEvents::WatchId ComfyuiEvents::Watch(const std::string& server, const std::string& prompt_id, Watcher watcher) {
   WatchId id = next_watch_++;
   watches_[id] = Watch_{server, prompt_id, std::move(watcher)};
   by_prompt_.emplace(RouteKey(server, prompt_id), id);

@@ -58,8 +58,7 @@ std::optional<ComfyuiServerSpec> ParseComfyuiServer(const std::string& entry, st
       std::string key = opt.substr(0, eq);
       std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
       if (key != "slots") {
-        *err = "ComfyUI server " + Quote(text) + ": unknown option " + Quote(key) +
-               " (expected #slots=N)";
+        *err = "ComfyUI server " + Quote(text) + ": unknown option " + Quote(key) + " (expected #slots=N)";
         return std::nullopt;
       }
       int n = 0;
@@ -76,8 +75,8 @@ std::optional<ComfyuiServerSpec> ParseComfyuiServer(const std::string& entry, st
   return spec;
 }
 
-bool ParseComfyuiServers(const std::vector<std::string>& entries,
-                         std::vector<ComfyuiServerSpec>* out, std::string* err) {
+bool ParseComfyuiServers(const std::vector<std::string>& entries, std::vector<ComfyuiServerSpec>* out,
+                         std::string* err) {
   out->clear();
   for (const std::string& entry : entries) {
     size_t pos = 0;
@@ -90,8 +89,8 @@ bool ParseComfyuiServers(const std::vector<std::string>& entries,
       if (part.empty()) continue;
       auto spec = ParseComfyuiServer(part, err);
       if (!spec) return false;
-      auto same = std::find_if(out->begin(), out->end(),
-                               [&](const ComfyuiServerSpec& s) { return s.url == spec->url; });
+      auto same =
+          std::find_if(out->begin(), out->end(), [&](const ComfyuiServerSpec& s) { return s.url == spec->url; });
       if (same != out->end()) {
         same->slots = std::max(same->slots, spec->slots);
       } else {
@@ -102,8 +101,7 @@ bool ParseComfyuiServers(const std::vector<std::string>& entries,
   return true;
 }
 
-ComfyuiPool::ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers,
-                         ComfyuiPoolOptions options)
+ComfyuiPool::ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers, ComfyuiPoolOptions options)
     : loop_(loop), options_(std::move(options)) {
   for (auto& spec : servers) {
     auto s = std::make_unique<Server>();
@@ -139,8 +137,8 @@ void ComfyuiPool::StopEvents() {
   if (events_) events_->Stop();
 }
 
-std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpLoop* loop,
-                                                     std::string* err, ComfyuiPoolOptions options) {
+std::unique_ptr<ComfyuiPool> ComfyuiPool::FromConfig(const Config& config, HttpLoop* loop, std::string* err,
+                                                     ComfyuiPoolOptions options) {
   err->clear();
   std::vector<ComfyuiServerSpec> specs;
   if (!ParseComfyuiServers(config.comfyui_servers, &specs, err)) return nullptr;
@@ -324,8 +322,7 @@ void ComfyuiPool::Dispatch() {
           continue;
         }
         auto load = [](const Server* x) { return double(x->in_use) / x->spec.slots; };
-        if (!best || load(s) < load(best) ||
-            (load(s) == load(best) && s->last_granted < best->last_granted)) {
+        if (!best || load(s) < load(best) || (load(s) == load(best) && s->last_granted < best->last_granted)) {
           best = s;
         }
       }
@@ -342,7 +339,8 @@ void ComfyuiPool::Dispatch() {
         Waiter w = std::move(*it);
         it = waiters_.erase(it);
         std::weak_ptr<bool> alive = alive_;
-        std::string msg = (candidates.size() == 1 ? "ComfyUI server is down (" : "every ComfyUI server is down (") + why + ")";
+        std::string msg =
+            (candidates.size() == 1 ? "ComfyUI server is down (" : "every ComfyUI server is down (") + why + ")";
         loop_->Post([alive, done = std::move(w.done), msg] {
           auto a = alive.lock();
           if (a && *a) done("", msg);

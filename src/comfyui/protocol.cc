@@ -111,8 +111,7 @@ bool ApplyComfyOverrides(Json* graph, const Json& set, std::string* err) {
       for (auto n = graph->begin(); n != graph->end(); ++n) ids.push_back(n.key());
       std::string hint = ClosestMatch(id, ids);
       *err = "set " + Quote(key) + ": the workflow has no node " + Quote(id) +
-             (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)") +
-             "; its nodes are " + JoinKeys(*graph);
+             (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)") + "; its nodes are " + JoinKeys(*graph);
       return false;
     }
     Json& inputs = (*node)["inputs"];
@@ -122,8 +121,7 @@ bool ApplyComfyOverrides(Json* graph, const Json& set, std::string* err) {
       for (auto n = inputs.begin(); n != inputs.end(); ++n) names.push_back(n.key());
       std::string hint = ClosestMatch(input, names);
       *err = "set " + Quote(key) + ": node " + id + " (" + (*node)["class_type"].get<std::string>() +
-             ") has no input " + Quote(input) +
-             (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)") +
+             ") has no input " + Quote(input) + (hint.empty() ? "" : " (did you mean " + Quote(hint) + "?)") +
              (names.empty() ? "" : "; its inputs are " + JoinKeys(inputs));
       return false;
     }
@@ -197,8 +195,7 @@ ComfyPromptReply ParsePromptReply(const HttpResponse& r) {
     if (out.prompt_id.empty()) {
       out.error = ErrorType::kUnavailable;
       out.message = "POST /prompt answered 200 without a prompt_id";
-    } else if (body.contains("node_errors") && body["node_errors"].is_object() &&
-               !body["node_errors"].empty()) {
+    } else if (body.contains("node_errors") && body["node_errors"].is_object() && !body["node_errors"].empty()) {
       out.details["nodeErrors"] = body["node_errors"];  // some outputs were dropped
     }
     return out;
@@ -257,8 +254,7 @@ std::string ClassifyComfyFile(const std::string& key, bool animated, const std::
   return "file";
 }
 
-std::optional<ComfyHistory> ParseHistoryReply(const std::string& body, const std::string& prompt_id,
-                                              std::string* err) {
+std::optional<ComfyHistory> ParseHistoryReply(const std::string& body, const std::string& prompt_id, std::string* err) {
   Json reply = Json::parse(body, nullptr, false);
   if (!reply.is_object()) {
     *err = "/history answered something that is not a JSON object";
@@ -286,10 +282,9 @@ std::optional<ComfyHistory> ParseHistoryReply(const std::string& body, const std
         if (event == "execution_error") {
           std::string ex = StringField(data, "exception_message");
           std::string ex_type = StringField(data, "exception_type");
-          h.message = "ComfyUI " + (where.empty() ? std::string("execution") : where) + " failed: " +
-                      (ex_type.empty() ? "" : ex_type + ": ") + Trim(ex);
-          h.details = {{"node", node}, {"nodeType", type}, {"exceptionType", ex_type},
-                       {"exceptionMessage", ex}};
+          h.message = "ComfyUI " + (where.empty() ? std::string("execution") : where) +
+                      " failed: " + (ex_type.empty() ? "" : ex_type + ": ") + Trim(ex);
+          h.details = {{"node", node}, {"nodeType", type}, {"exceptionType", ex_type}, {"exceptionMessage", ex}};
           if (IsNoFaceMessage(ex)) h.error = ErrorType::kNoFace;
           break;
         }
@@ -385,15 +380,14 @@ bool IsNoFaceMessage(std::string_view message) {
     return true;
   }
   if (m.find("face") == std::string::npos) return false;
-  static const char* kMissing[] = {"not found", "not detected", "not be detected", "not be found",
-                                   "failed to detect", "could not detect", "couldn't detect",
-                                   "could not find", "couldn't find", "unable to detect",
-                                   "unable to find", "cannot find", "can't find", "no detect"};
+  static const char* kMissing[] = {"not found",        "not detected",     "not be detected", "not be found",
+                                   "failed to detect", "could not detect", "couldn't detect", "could not find",
+                                   "couldn't find",    "unable to detect", "unable to find",  "cannot find",
+                                   "can't find",       "no detect"};
   for (const char* p : kMissing)
     if (m.find(p) != std::string::npos) return true;
   return false;
 }
-
 
 std::string ComfyViewUrl(const std::string& server, const ComfyOutputFile& file) {
   return server + "/view?filename=" + PercentEncode(file.filename) + "&subfolder=" + PercentEncode(file.subfolder) +
@@ -429,8 +423,7 @@ std::string NewUuid4() {
   h[12] = '4';
   static const char* kVariant = "89ab";
   h[16] = kVariant[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-         h.substr(20);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
 
 }  // namespace comfyrun

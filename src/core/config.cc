@@ -3,14 +3,14 @@
 // Implementation details: ./.env is parsed once into a process-wide map guarded by a mutex
 // (any thread may look a value up). The Redactor's secrets are a process-wide set guarded by
 // another mutex; Redact copies nothing but the text it returns.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -23,8 +23,7 @@ constexpr const char* kRedacted = "[REDACTED]";
 std::string TrimCopy(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
-    --e;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
   return std::string(s.substr(b, e - b));
 }
 
@@ -58,7 +57,7 @@ std::string ParseValue(std::string_view raw) {
 
 struct DotEnv {
   std::mutex mu;
-  bool loaded = false;  // guarded by mu
+  bool loaded = false;                        // guarded by mu
   std::map<std::string, std::string> values;  // guarded by mu
 };
 
@@ -170,8 +169,7 @@ Config Config::FromEnvironment() {
   Config c;
   c.gemini_api_key = FirstOf({"GEMINI_API_KEY", "GOOGLE_API_KEY"});
   c.openai_api_key = FirstOf({"OPENAI_API_KEY", "SORA2_API_KEY"});
-  if (std::string v = FirstOf({"GEMINI_BASE_URL"}); !v.empty())
-    c.gemini_base_url = StripTrailingSlashes(v);
+  if (std::string v = FirstOf({"GEMINI_BASE_URL"}); !v.empty()) c.gemini_base_url = StripTrailingSlashes(v);
   if (std::string v = FirstOf({"OPENAI_BASE_URL", "SORA2_ENDPOINT"}); !v.empty())
     c.openai_base_url = StripTrailingSlashes(v);
   // Not validated here (this never fails): CheckConfigUrls reports a bad entry before a run.

@@ -14,10 +14,10 @@ std::string Diagnostic::Format() const {
   return out;
 }
 
-Diagnostic& AddError(std::vector<Diagnostic>* diags, std::string file, std::string node_id,
-                     std::string json_path, std::string message, std::string hint) {
-  diags->push_back(Diagnostic{std::move(file), std::move(node_id), std::move(json_path),
-                              std::move(message), std::move(hint), Severity::kError});
+Diagnostic& AddError(std::vector<Diagnostic>* diags, std::string file, std::string node_id, std::string json_path,
+                     std::string message, std::string hint) {
+  diags->push_back(Diagnostic{std::move(file), std::move(node_id), std::move(json_path), std::move(message),
+                              std::move(hint), Severity::kError});
   return diags->back();
 }
 

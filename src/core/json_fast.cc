@@ -1,13 +1,13 @@
 #include "comfyrun/core/json_fast.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iterator>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -41,11 +41,16 @@ Json Convert(simdjson::dom::element e, bool* duplicates) {
       int64_t v = e.get_int64().value_unsafe();
       return v >= 0 ? Json(static_cast<uint64_t>(v)) : Json(v);
     }
-    case T::UINT64: return Json(e.get_uint64().value_unsafe());
-    case T::DOUBLE: return Json(e.get_double().value_unsafe());
-    case T::STRING: return Json(std::string(e.get_string().value_unsafe()));
-    case T::BOOL: return Json(e.get_bool().value_unsafe());
-    case T::NULL_VALUE: return Json(nullptr);
+    case T::UINT64:
+      return Json(e.get_uint64().value_unsafe());
+    case T::DOUBLE:
+      return Json(e.get_double().value_unsafe());
+    case T::STRING:
+      return Json(std::string(e.get_string().value_unsafe()));
+    case T::BOOL:
+      return Json(e.get_bool().value_unsafe());
+    case T::NULL_VALUE:
+      return Json(nullptr);
   }
   return Json(nullptr);
 }
@@ -91,8 +96,10 @@ class DuplicateFinder {
     std::string path = "$";
     for (size_t i = 0; i + 1 < depth; ++i) {
       const Frame& f = frames_[i];
-      if (f.object) AppendJsonPathMember(&path, f.member);
-      else path += fmt::format("[{}]", f.index - 1);
+      if (f.object)
+        AppendJsonPathMember(&path, f.member);
+      else
+        path += fmt::format("[{}]", f.index - 1);
     }
     return path;
   }
@@ -262,12 +269,24 @@ void AppendJson(std::string* out, const Json& value) {
       out->push_back(']');
       return;
     }
-    case Json::value_t::string: AppendJsonString(out, value.get_ref<const std::string&>()); return;
-    case Json::value_t::number_integer: AppendInteger(out, value.get<int64_t>()); return;
-    case Json::value_t::number_unsigned: AppendInteger(out, value.get<uint64_t>()); return;
-    case Json::value_t::boolean: *out += value.get<bool>() ? "true" : "false"; return;
-    case Json::value_t::null: *out += "null"; return;
-    default: *out += value.dump(-1, ' ', false, Json::error_handler_t::replace); return;  // floats, binary
+    case Json::value_t::string:
+      AppendJsonString(out, value.get_ref<const std::string&>());
+      return;
+    case Json::value_t::number_integer:
+      AppendInteger(out, value.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      AppendInteger(out, value.get<uint64_t>());
+      return;
+    case Json::value_t::boolean:
+      *out += value.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::null:
+      *out += "null";
+      return;
+    default:
+      *out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+      return;  // floats, binary
   }
 }
 

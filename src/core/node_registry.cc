@@ -6,9 +6,8 @@ const std::vector<NodeTypeSpec>& AllNodeTypes() {
   // An explicit table rather than static self-registration: objects in a static library that
   // nothing references are dropped by the linker, and a table shows every type at a glance.
   static const std::vector<NodeTypeSpec> kTypes = {
-      ImageGenerationSpec(), VideoGenerationSpec(), Sora2VideoSpec(),
-      ComfyuiSpec(),         VideoStitchSpec(),     MediaProbeSpec(),
-      ShellSpec(),           HttpSpec(),            ValueSpec(),
+      ImageGenerationSpec(), VideoGenerationSpec(), Sora2VideoSpec(), ComfyuiSpec(), VideoStitchSpec(),
+      MediaProbeSpec(),      ShellSpec(),           HttpSpec(),       ValueSpec(),
   };
   return kTypes;
 }

@@ -1,11 +1,11 @@
 #include "comfyrun/core/phase_timer.h"
 
+#include <sys/resource.h>
+#include <time.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/resource.h>
-#include <time.h>
 
 namespace comfyrun {
 

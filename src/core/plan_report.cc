@@ -1,12 +1,12 @@
 #include "comfyrun/core/plan_report.h"
 
-#include <set>
-
 #include <fmt/format.h>
 
+#include <set>
+
 #include "comfyrun/core/dag.h"
-#include "comfyrun/providers/models.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 
@@ -27,7 +27,8 @@ NodeEstimate EstimateNode(const Workflow& wf, size_t index, bool offline) {
   if (node.inputs.contains("duration") && node.inputs["duration"].is_number())
     seconds = node.inputs["duration"].get<double>();
   std::string resolution = node.inputs.value("resolution", std::string("720p"));
-  if (node.inputs.contains("size") && node.inputs["size"].is_string()) resolution = node.inputs["size"].get<std::string>();
+  if (node.inputs.contains("size") && node.inputs["size"].is_string())
+    resolution = node.inputs["size"].get<std::string>();
   e.cost = offline ? 0 : EstimateGenerationCost(*info, seconds, resolution);
   return e;
 }
@@ -47,8 +48,8 @@ PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
 }
 
 std::string FormatPlanText(const Workflow& wf, const PlanReport& report) {
-  std::string out = fmt::format("workflow {}: {} nodes in {} stages\n", wf.workflow_id, wf.nodes.size(),
-                                report.stages.size());
+  std::string out =
+      fmt::format("workflow {}: {} nodes in {} stages\n", wf.workflow_id, wf.nodes.size(), report.stages.size());
   for (size_t s = 0; s < report.stages.size(); ++s) {
     out += fmt::format("stage {} ({} in parallel)\n", s + 1, report.stages[s].size());
     size_t shown = 0;
@@ -97,7 +98,9 @@ Json PlanToJson(const Workflow& wf, const PlanReport& report) {
   out["criticalPathSeconds"] = report.critical_seconds;
   Json estimates = Json::array();
   for (const auto& e : report.estimates) {
-    Json item = {{"id", wf.nodes[e.node].id}, {"type", wf.nodes[e.node].type}, {"expectedSeconds", e.seconds},
+    Json item = {{"id", wf.nodes[e.node].id},
+                 {"type", wf.nodes[e.node].type},
+                 {"expectedSeconds", e.seconds},
                  {"estimatedCost", e.cost}};
     if (!e.model.empty()) item["model"] = e.model;
     estimates.push_back(item);
@@ -126,11 +129,13 @@ std::string PlanToDot(const Workflow& wf, const PlanReport& report) {
     const auto& e = report.estimates[i];
     std::string label = escape(wf.nodes[i].id) + "\\n" + escape(wf.nodes[i].type);
     if (e.cost > 0) label += fmt::format("\\n${:.2f}", e.cost);
-    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, critical.count(i) ? ", penwidth=2.5, color=\"#c0392b\"" : "");
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label,
+                       critical.count(i) ? ", penwidth=2.5, color=\"#c0392b\"" : "");
   }
   for (size_t i = 0; i < wf.nodes.size(); ++i)
     for (size_t d : wf.deps[i])
-      out += fmt::format("  n{} -> n{}{};\n", d, i, critical_edges.count({d, i}) ? " [penwidth=2.5, color=\"#c0392b\"]" : "");
+      out += fmt::format("  n{} -> n{}{};\n", d, i,
+                         critical_edges.count({d, i}) ? " [penwidth=2.5, color=\"#c0392b\"]" : "");
   out += "}\n";
   return out;
 }

@@ -1,16 +1,14 @@
 #include "comfyrun/core/template.h"
-#include "comfyrun/core/template_rewrite.h"
 
 #include <fmt/format.h>
 
+#include "comfyrun/core/template_rewrite.h"
 #include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {
 
-bool IsNameChar(char c) {
-  return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-}
+bool IsNameChar(char c) { return isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
 
 /// Walks `s` once, by the template rules: a backslash before "<<" or "{{" escapes it; a
 /// template is the innermost closed pair (in "1 << 2 then <<a.b>>" the first "<<" is text).
@@ -53,8 +51,8 @@ void Tokenize(std::string_view s, OnText on_text, OnEscape on_escape, OnTemplate
 /// One piece of a scanned string: literal text, or a template.
 struct Piece {
   bool is_template = false;
-  std::string text;        // literal text (unescaped), or the template's inside
-  std::string original;    // the template as written
+  std::string text;      // literal text (unescaped), or the template's inside
+  std::string original;  // the template as written
 };
 
 /// Splits a string into literal text and closed templates. Escapes ("\\<<") are undone in the
@@ -114,10 +112,10 @@ void FindInString(const std::string& s, const std::string& path, std::vector<Ref
         // model as "<<img.path": an error, unless it reads like an operator ("1 << 2").
         if (!LooksLikeReference(s, at)) return;
         bool angle = s[at] == '<';
-        errors->emplace_back(path, fmt::format("unclosed reference {}: it starts like a reference but has no "
-                                               "closing '{}'",
-                                               Quote(Abbreviate(std::string_view(s).substr(at), 40)),
-                                               angle ? ">>" : "}}"));
+        errors->emplace_back(path,
+                             fmt::format("unclosed reference {}: it starts like a reference but has no "
+                                         "closing '{}'",
+                                         Quote(Abbreviate(std::string_view(s).substr(at), 40)), angle ? ">>" : "}}"));
       });
 }
 
@@ -218,9 +216,9 @@ const Json* LookupReference(const Reference& ref, const RootLookup& lookup, std:
   for (const auto& step : ref.steps) {
     if (step.is_index()) {
       if (!current->is_array() || step.index() >= current->size()) {
-        *err = fmt::format("{}: {} has no element [{}] (it is {})", ref.text, where, step.index(),
-                           current->is_array() ? fmt::format("an array of {}", current->size())
-                                               : std::string(current->type_name()));
+        *err = fmt::format(
+            "{}: {} has no element [{}] (it is {})", ref.text, where, step.index(),
+            current->is_array() ? fmt::format("an array of {}", current->size()) : std::string(current->type_name()));
         return nullptr;
       }
       current = &(*current)[step.index()];

@@ -1,6 +1,7 @@
 #include "comfyrun/core/util.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,8 +14,6 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
-
-#include <fmt/format.h>
 
 namespace comfyrun {
 
@@ -288,8 +287,10 @@ std::string Quote(std::string_view s) {
       break;
     }
     unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
-    else out += c;
+    if (u < 0x20 || u == 0x7f)
+      out += fmt::format("\\x{:02x}", u);
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -337,8 +338,7 @@ std::string Sha256Hex(std::string_view data) {
 
 void AppendJsonPathMember(std::string* path, std::string_view key) {
   bool plain = !key.empty() && !isdigit(static_cast<unsigned char>(key[0]));
-  for (char c : key)
-    plain = plain && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  for (char c : key) plain = plain && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
   if (plain) {
     *path += '.';
     *path += key;
@@ -373,9 +373,7 @@ std::string PercentEncode(std::string_view s, HexCase hex_case) {
   return out;
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }

@@ -1,14 +1,14 @@
 #include "comfyrun/core/validate.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <optional>
 #include <unordered_map>
 
-#include <fmt/format.h>
-
 #include "comfyrun/core/dag.h"
-#include "comfyrun/providers/models.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 namespace {
@@ -42,7 +42,7 @@ ValueType LiteralType(const Json& v) {
   if (v.is_string()) {
     const std::string& s = v.get_ref<const std::string&>();
     return s.find("<<") != std::string::npos || s.find("{{") != std::string::npos ? ValueType::kAny
-                                                                                     : ValueType::kString;
+                                                                                  : ValueType::kString;
   }
   if (v.is_number_integer()) return ValueType::kInteger;
   if (v.is_number()) return ValueType::kNumber;
@@ -194,8 +194,9 @@ struct Checker {
             !(spec.type == ValueType::kDuration &&
               (produced == ValueType::kNumber || produced == ValueType::kInteger || produced == ValueType::kString)) &&
             produced != spec.type)
-          Error(node, path, fmt::format("{} expects {}, but {} is {}", spec.name, WithArticle(spec.type), s,
-                                        WithArticle(produced)));
+          Error(
+              node, path,
+              fmt::format("{} expects {}, but {} is {}", spec.name, WithArticle(spec.type), s, WithArticle(produced)));
         return;
       }
     }
@@ -207,13 +208,17 @@ struct Checker {
       }
       if (spec.type == ValueType::kDuration && (value.is_string() || value.is_number())) {
         std::string err;
-        if (value.is_string()) ParseDuration(value.get<std::string>(), &err);
-        else err = fmt::format("duration {} is negative", value.dump());
+        if (value.is_string())
+          ParseDuration(value.get<std::string>(), &err);
+        else
+          err = fmt::format("duration {} is negative", value.dump());
         Error(node, path, fmt::format("{}: {}", spec.name, err));
         return;
       }
-      Error(node, path, fmt::format("{} expects {}, got {} {}", spec.name, WithArticle(spec.type),
-                                    value.type_name(), Abbreviate(value.dump(), 60)), hint);
+      Error(node, path,
+            fmt::format("{} expects {}, got {} {}", spec.name, WithArticle(spec.type), value.type_name(),
+                        Abbreviate(value.dump(), 60)),
+            hint);
       return;
     }
     if (!spec.allowed.empty() && std::find(spec.allowed.begin(), spec.allowed.end(), value) == spec.allowed.end()) {
@@ -226,10 +231,10 @@ struct Checker {
     }
     if (value.is_number() && (value.get<double>() < spec.minimum || value.get<double>() > spec.maximum)) {
       // Bounds of +-1e300 mean "none"; very large ones are technical limits, not worth naming.
-      bool has_max = spec.maximum < 1e9, has_min = spec.minimum > -1e9;
+      bool has_max = spec.maximum<1e9, has_min = spec.minimum> - 1e9;
       std::string range = has_min && has_max ? fmt::format("between {} and {}", spec.minimum, spec.maximum)
-                          : has_min         ? fmt::format("at least {}", spec.minimum)
-                                            : fmt::format("at most {}", spec.maximum);
+                          : has_min          ? fmt::format("at least {}", spec.minimum)
+                                             : fmt::format("at most {}", spec.maximum);
       Error(node, path, fmt::format("{} is {}; it must be {}", spec.name, value.dump(), range));
     }
   }
@@ -273,8 +278,9 @@ struct Checker {
     }
     std::vector<std::string> given;
     for (const auto& p : *params) given.push_back(fmt::format("{}=\"{}\"", p, TemplateText(wf.params[p])));
-    Error(node, path, fmt::format("{} would be empty: it is {} and params {}", name,
-                                  Quote(node.inputs[name].get_ref<const std::string&>()), fmt::join(given, ", ")),
+    Error(node, path,
+          fmt::format("{} would be empty: it is {} and params {}", name,
+                      Quote(node.inputs[name].get_ref<const std::string&>()), fmt::join(given, ", ")),
           fmt::format("give the param a value: --param {}=TEXT", params->front()));
   }
 
@@ -284,7 +290,8 @@ struct Checker {
     const std::string& type = node.spec->name;
     if (type == "shell") {
       if (in.contains("argv") && in["argv"].is_array()) {
-        if (in["argv"].empty()) Error(node, base + ".argv", "argv is empty", "give the program, e.g. [\"echo\", \"hi\"]");
+        if (in["argv"].empty())
+          Error(node, base + ".argv", "argv is empty", "give the program, e.g. [\"echo\", \"hi\"]");
         for (size_t i = 0; i < in["argv"].size(); ++i)
           if (!in["argv"][i].is_string() && !in["argv"][i].is_number())
             Error(node, fmt::format("{}.argv[{}]", base, i), "each argument is a string");
@@ -293,10 +300,10 @@ struct Checker {
       if (in.contains("command") && !shell)
         Error(node, base + ".command", "command runs through /bin/sh only with \"shell\": true",
               "add \"shell\": true, or give \"argv\" as a list");
-      if (in.contains("command") && in.contains("argv"))
-        Error(node, base, "give either argv or command, not both");
+      if (in.contains("command") && in.contains("argv")) Error(node, base, "give either argv or command, not both");
     } else if (IsGenerationType(type)) {
-      if (in.contains("model") && in["model"].is_string() && in["model"].get<std::string>().find("<<") == std::string::npos &&
+      if (in.contains("model") && in["model"].is_string() &&
+          in["model"].get<std::string>().find("<<") == std::string::npos &&
           in["model"].get<std::string>().find("{{") == std::string::npos) {
         std::string err;
         const ModelInfo* model = ResolveModel(in["model"].get<std::string>(), &err);
@@ -307,11 +314,12 @@ struct Checker {
           bool image_model = model->provider == Provider::kGemini;
           if (image_node != image_model)
             Error(node, base + ".model",
-                  fmt::format("{} is a{} model; {} needs a{} model", Quote(model->id), image_model ? "n image" : " video",
-                              type, image_node ? "n image" : " video"),
+                  fmt::format("{} is a{} model; {} needs a{} model", Quote(model->id),
+                              image_model ? "n image" : " video", type, image_node ? "n image" : " video"),
                   image_node ? "e.g. \"model\": \"nanobanana\"" : "e.g. \"model\": \"veo3-fast\" or \"sora-2\"");
           else if (type == "sora2_video" && model->provider != Provider::kSora)
-            Error(node, base + ".model", fmt::format("sora2_video runs Sora models; {} is a Veo model", Quote(model->id)),
+            Error(node, base + ".model",
+                  fmt::format("sora2_video runs Sora models; {} is a Veo model", Quote(model->id)),
                   "use video_generation for Veo");
         }
       }
@@ -324,7 +332,8 @@ struct Checker {
         const std::string& name = in["output"].get_ref<const std::string&>();
         if (name.find("<<") == std::string::npos && name.find("{{") == std::string::npos &&
             (name.find('/') != std::string::npos || name == "." || name == ".."))
-          Error(node, base + ".output", fmt::format("output {} is not a file name: it must stay inside the node's folder", Quote(name)),
+          Error(node, base + ".output",
+                fmt::format("output {} is not a file name: it must stay inside the node's folder", Quote(name)),
                 "give a plain file name such as \"final.mp4\"");
       }
     } else if (type == "comfyui") {
@@ -349,7 +358,8 @@ struct Checker {
     for (size_t i = 0; i < node.depends_on.size(); ++i) {
       const std::string& dep = node.depends_on[i];
       if (wf.Find(dep)) {
-        if (dep == node.id) Error(node, fmt::format("{}.dependsOn[{}]", node.json_path, i), "a node cannot depend on itself");
+        if (dep == node.id)
+          Error(node, fmt::format("{}.dependsOn[{}]", node.json_path, i), "a node cannot depend on itself");
         continue;
       }
       std::string close = ClosestMatch(dep, NodeIds());
@@ -387,12 +397,14 @@ struct Checker {
         for (const auto& name : spec.one_of_required) {
           if (!node.inputs.contains(name)) continue;
           any = true;
-          if (!BlankText(node.inputs[name])) any_filled = true;
-          else if (first_blank.empty()) first_blank = name;
+          if (!BlankText(node.inputs[name]))
+            any_filled = true;
+          else if (first_blank.empty())
+            first_blank = name;
         }
         if (!any)
-          Error(node, base, fmt::format("{} needs one of these inputs: {}", spec.name,
-                                        fmt::join(spec.one_of_required, ", ")));
+          Error(node, base,
+                fmt::format("{} needs one of these inputs: {}", spec.name, fmt::join(spec.one_of_required, ", ")));
         else if (!any_filled)  // every one given would be empty
           CheckNotBlank(node, first_blank, JsonPathMember(base, first_blank));
       }
@@ -441,8 +453,7 @@ bool ValidateWorkflow(Workflow* wf, std::vector<Diagnostic>* diags) {
     std::vector<std::string> names;
     for (size_t i : cycle) names.push_back(wf->nodes[i].id);
     const WorkflowNode& first = wf->nodes[cycle[0]];
-    AddError(diags, wf->file, first.id, first.json_path,
-             fmt::format("cycle: {}", fmt::join(names, " -> ")),
+    AddError(diags, wf->file, first.id, first.json_path, fmt::format("cycle: {}", fmt::join(names, " -> ")),
              "a node cannot wait, directly or through others, for its own outputs");
   }
   return CountErrors(*diags) == errors_before;

@@ -1,10 +1,10 @@
 #include "comfyrun/core/workflow.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/json_fast.h"
 #include "comfyrun/core/util.h"
@@ -27,8 +27,8 @@ using workflow_loading::ReadTimeout;
 namespace {
 
 // "$schema" lets an editor find `comfyrun schema`'s output from inside the file (docs/schema.md).
-const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "metadata", "nodes", "params",
-                                                "defaults", "pools", "name", "version", "$schema"};
+const std::vector<std::string> kTopLevelKeys = {"workflowId", "description", "metadata", "nodes",   "params",
+                                                "defaults",   "pools",       "name",     "version", "$schema"};
 
 /// 1-based line and column of a byte offset.
 std::pair<size_t, size_t> LineColumn(const std::string& text, size_t offset) {
@@ -52,8 +52,10 @@ size_t FindExcessiveDepth(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -72,8 +74,10 @@ void ReportDuplicateKeys(const std::string& text, const Json& doc, Context& ctx)
   FindDuplicateKeys(text, &found);
   for (const DuplicateKey& d : found) {
     std::string path = JsonPathMember(d.object_path, d.key);
-    std::string message = fmt::format("key {} is given more than once in this object; only the last value would be "
-                                      "used", Quote(d.key));
+    std::string message = fmt::format(
+        "key {} is given more than once in this object; only the last value would be "
+        "used",
+        Quote(d.key));
     const char* hint = "keep one of them";
     size_t index = 0;
     if (std::sscanf(d.object_path.c_str(), "$.nodes[%zu]", &index) == 1) {
@@ -103,8 +107,7 @@ bool ConvertParam(const std::string& text, const Json& default_value, Json* out,
   }
   Json parsed = Json::parse(text, nullptr, false);
   if (parsed.is_discarded() || (default_value.is_number() && !parsed.is_number()) ||
-      (default_value.is_boolean() && !parsed.is_boolean()) ||
-      (default_value.is_array() && !parsed.is_array()) ||
+      (default_value.is_boolean() && !parsed.is_boolean()) || (default_value.is_array() && !parsed.is_array()) ||
       (default_value.is_object() && !parsed.is_object())) {
     *err = fmt::format("expected {} like its default {}, got {}", default_value.type_name(),
                        Abbreviate(default_value.dump(), 60), Quote(text));
@@ -169,12 +172,11 @@ const WorkflowNode* Workflow::Find(const std::string& id) const {
   return it == index.end() ? nullptr : &nodes[it->second];
 }
 
-bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc,
-                       std::vector<Diagnostic>* diags) {
+bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc, std::vector<Diagnostic>* diags) {
   Context ctx{file, diags};
   if (text.size() > kMaxWorkflowBytes) {
-    ctx.Error("", "", fmt::format("file is {:.1f} MiB; the limit is {} MiB", text.size() / 1048576.0,
-                                  kMaxWorkflowBytes >> 20),
+    ctx.Error("", "",
+              fmt::format("file is {:.1f} MiB; the limit is {} MiB", text.size() / 1048576.0, kMaxWorkflowBytes >> 20),
               "keep large data in files and refer to their paths");
     return false;
   }
@@ -191,7 +193,8 @@ bool ParseJsonDocument(const std::string& text, const std::string& file, Json* d
   size_t deep = FindExcessiveDepth(text);
   if (deep != std::string::npos) {
     auto [line, column] = LineColumn(text, deep);
-    ctx.Error("", "", fmt::format("JSON nested deeper than {} levels at line {}, column {}", kMaxJsonDepth, line, column));
+    ctx.Error("", "",
+              fmt::format("JSON nested deeper than {} levels at line {}, column {}", kMaxJsonDepth, line, column));
     return false;
   }
   bool duplicates = false;
@@ -278,8 +281,8 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
   } else if (std::any_of(wid.begin(), wid.end(), [](char c) {
                return !isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.';
              })) {
-    ctx.Error("", "$.workflowId", fmt::format("workflowId {} is used in file names; use letters, digits, '.', '_' and '-'",
-                                              Quote(wid)));
+    ctx.Error("", "$.workflowId",
+              fmt::format("workflowId {} is used in file names; use letters, digits, '.', '_' and '-'", Quote(wid)));
   }
   if (doc.contains("description") && doc["description"].is_string())
     wf->description = doc["description"].get<std::string>();
@@ -304,13 +307,16 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
   }
   NodeDefaults& defaults = *defaults_out;
   if (doc.contains("defaults")) {
-    if (!doc["defaults"].is_object()) ctx.Error("", "$.defaults", "defaults is an object with retry, timeout, cache");
+    if (!doc["defaults"].is_object())
+      ctx.Error("", "$.defaults", "defaults is an object with retry, timeout, cache");
     else {
       const Json& given = doc["defaults"];
       CheckKnownKeys(given, {"retry", "timeout", "cache"}, "", "$.defaults", ctx, true);
       if (given.contains("cache")) {
-        if (!given["cache"].is_boolean()) ctx.Error("", "$.defaults.cache", "cache is true or false");
-        else defaults.cache = given["cache"].get<bool>();
+        if (!given["cache"].is_boolean())
+          ctx.Error("", "$.defaults.cache", "cache is true or false");
+        else
+          defaults.cache = given["cache"].get<bool>();
       }
       if (given.contains("retry")) ReadRetry(given["retry"], "", "$.defaults.retry", &defaults.retry, ctx);
       if (given.contains("timeout")) ReadTimeout(given["timeout"], "", "$.defaults.timeout", &defaults.timeout, ctx);
@@ -335,8 +341,8 @@ class DocumentNodes : public NodeList {
 
 }  // namespace
 
-bool BuildWorkflow(Json document, const std::string& file, const std::vector<ParamOverride>& overrides,
-                   Workflow* wf, std::vector<Diagnostic>* diags) {
+bool BuildWorkflow(Json document, const std::string& file, const std::vector<ParamOverride>& overrides, Workflow* wf,
+                   std::vector<Diagnostic>* diags) {
   size_t errors_before = CountErrors(*diags);
   Context ctx{file, diags};
   wf->file = file;

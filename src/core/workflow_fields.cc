@@ -1,8 +1,8 @@
 // Readers of the settings a workflow gives its nodes: retry policies and time limits, and the
 // check for unknown keys (workflow_loading.h).
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "comfyrun/core/util.h"
 #include "workflow_loading.h"
@@ -11,15 +11,14 @@ namespace comfyrun::workflow_loading {
 namespace {
 
 /// Error type names a retry policy can list (error_type.h), for messages and hints.
-const std::vector<std::string> kErrorTypeNames = {"InvalidInput", "Auth", "RateLimited", "Unavailable",
-                                                  "Timeout", "ContentBlocked", "NoImage", "NoFace",
-                                                  "OutputInvalid", "Cancelled", "Execution", "Internal"};
+const std::vector<std::string> kErrorTypeNames = {"InvalidInput",  "Auth",           "RateLimited", "Unavailable",
+                                                  "Timeout",       "ContentBlocked", "NoImage",     "NoFace",
+                                                  "OutputInvalid", "Cancelled",      "Execution",   "Internal"};
 constexpr long long kMaxAttempts = 1000000;
 const std::vector<std::string> kRetryKeys = {"maximumAttempts", "initialInterval", "backoffCoefficient",
                                              "maximumInterval", "nonRetryableErrorTypes"};
 
-std::optional<double> ReadDuration(const Json& value, const std::string& node, const std::string& path,
-                                   Context& ctx) {
+std::optional<double> ReadDuration(const Json& value, const std::string& node, const std::string& path, Context& ctx) {
   if (value.is_number()) {
     double seconds = value.get<double>();
     if (seconds < 0) {
@@ -34,8 +33,8 @@ std::optional<double> ReadDuration(const Json& value, const std::string& node, c
     if (!seconds) ctx.Error(node, path, err);
     return seconds;
   }
-  ctx.Error(node, path, fmt::format("a duration is a number of seconds or a string like \"10s\", got {}",
-                                    value.type_name()));
+  ctx.Error(node, path,
+            fmt::format("a duration is a number of seconds or a string like \"10s\", got {}", value.type_name()));
   return std::nullopt;
 }
 
@@ -50,16 +49,18 @@ void CheckKnownKeys(const Json& object, const std::vector<std::string>& known, c
     if (!as_error) message += " (ignored)";
     if (!close.empty()) message += fmt::format("; did you mean '{}'?", close);
     std::string hint = fmt::format("known keys: {}", fmt::join(known, ", "));
-    if (as_error) ctx.Error(node, JsonPathMember(path, it.key()), message, hint);
-    else ctx.Warning(node, JsonPathMember(path, it.key()), message, hint);
+    if (as_error)
+      ctx.Error(node, JsonPathMember(path, it.key()), message, hint);
+    else
+      ctx.Warning(node, JsonPathMember(path, it.key()), message, hint);
   }
 }
 
-void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry,
-               Context& ctx) {
+void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry, Context& ctx) {
   if (value.is_number_integer()) {  // shorthand: "retry": 5 = maximumAttempts
     if (value.get<long long>() < 0 || value.get<long long>() > kMaxAttempts)
-      ctx.Error(node, path, fmt::format("retry {} is not a number of attempts from 0 to {}", value.dump(), kMaxAttempts),
+      ctx.Error(node, path,
+                fmt::format("retry {} is not a number of attempts from 0 to {}", value.dump(), kMaxAttempts),
                 "\"retry\": 3 means at most 3 attempts; 0 means no limit");
     else
       retry->maximum_attempts = value.get<int>();

@@ -15,12 +15,10 @@ namespace comfyrun::workflow_loading {
 struct Context {
   const std::string& file;
   std::vector<Diagnostic>* diags;
-  void Error(const std::string& node, const std::string& path, std::string message,
-             std::string hint = "") {
+  void Error(const std::string& node, const std::string& path, std::string message, std::string hint = "") {
     AddError(diags, file, node, path, std::move(message), std::move(hint));
   }
-  void Warning(const std::string& node, const std::string& path, std::string message,
-               std::string hint = "") {
+  void Warning(const std::string& node, const std::string& path, std::string message, std::string hint = "") {
     AddError(diags, file, node, path, std::move(message), std::move(hint)).severity = Severity::kWarning;
   }
 };
@@ -29,8 +27,7 @@ struct Context {
 void CheckKnownKeys(const Json& object, const std::vector<std::string>& known, const std::string& node,
                     const std::string& path, Context& ctx, bool as_error);
 /// A retry policy ("retry": 5 or an object) applied onto *retry.
-void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry,
-               Context& ctx);
+void ReadRetry(const Json& value, const std::string& node, const std::string& path, RetryPolicy* retry, Context& ctx);
 /// Time limits ("timeout": "10s" or {"attempt", "total"}) applied onto *timeout.
 void ReadTimeout(const Json& value, const std::string& node, const std::string& path, NodeTimeouts* timeout,
                  Context& ctx);
@@ -38,8 +35,8 @@ void ReadTimeout(const Json& value, const std::string& node, const std::string& 
 /// What the workflow's "defaults" give every node, read once (errors in it were reported once
 /// by BuildWorkflow): a node starts from these and its own settings go on top.
 struct NodeDefaults {
-  RetryPolicy retry;                 ///< the default policy with $.defaults.retry applied
-  NodeTimeouts timeout{-1, -1};      ///< -1: not given in $.defaults.timeout
+  RetryPolicy retry;             ///< the default policy with $.defaults.retry applied
+  NodeTimeouts timeout{-1, -1};  ///< -1: not given in $.defaults.timeout
   std::optional<bool> cache;
 };
 

@@ -1,13 +1,13 @@
 // Reading a workflow's nodes (BuildWorkflow, workflow.cc): each node's members, settings and
 // templates into a WorkflowNode; from 4,096 nodes on by two threads, each into its own slots,
 // with duplicate ids found afterwards so that messages come out in document order.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <exception>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/node_registry.h"
 #include "comfyrun/core/util.h"
@@ -16,8 +16,8 @@
 namespace comfyrun::workflow_loading {
 namespace {
 
-const std::vector<std::string> kNodeKeys = {"id", "type", "inputs", "outputs", "dependsOn", "retry",
-                                            "timeout", "pool", "cache", "description", "name", "metadata"};
+const std::vector<std::string> kNodeKeys = {"id",      "type", "inputs", "outputs",     "dependsOn", "retry",
+                                            "timeout", "pool", "cache",  "description", "name",      "metadata"};
 
 /// A node object's members, found in one pass over it. Looking each key up by name cost a
 /// temporary string and a linear search per key, ~15 per node: 2,000 instructions a node.
@@ -37,16 +37,26 @@ struct NodeMembers {
     for (auto it = raw.begin(); it != raw.end(); ++it) {
       const std::string& key = it.key();
       Json* v = &it.value();
-      if (key == "id") id = v;
-      else if (key == "type") type = v;
-      else if (key == "inputs") inputs = v;
-      else if (key == "outputs") outputs = v;
-      else if (key == "dependsOn") depends_on = v;
-      else if (key == "retry") retry = v;
-      else if (key == "timeout") timeout = v;
-      else if (key == "pool") pool = v;
-      else if (key == "cache") cache = v;
-      else if (std::find(kNodeKeys.begin(), kNodeKeys.end(), key) == kNodeKeys.end()) unknown_key = true;
+      if (key == "id")
+        id = v;
+      else if (key == "type")
+        type = v;
+      else if (key == "inputs")
+        inputs = v;
+      else if (key == "outputs")
+        outputs = v;
+      else if (key == "dependsOn")
+        depends_on = v;
+      else if (key == "retry")
+        retry = v;
+      else if (key == "timeout")
+        timeout = v;
+      else if (key == "pool")
+        pool = v;
+      else if (key == "cache")
+        cache = v;
+      else if (std::find(kNodeKeys.begin(), kNodeKeys.end(), key) == kNodeKeys.end())
+        unknown_key = true;
     }
   }
 };
@@ -60,7 +70,8 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
   path += std::to_string(position);
   path += ']';
   if (!raw.is_object()) {
-    ctx.Error("", path, fmt::format("a node is an object with \"id\", \"type\" and \"inputs\", got {}", raw.type_name()));
+    ctx.Error("", path,
+              fmt::format("a node is an object with \"id\", \"type\" and \"inputs\", got {}", raw.type_name()));
     return false;
   }
   const NodeMembers m(raw);
@@ -78,11 +89,11 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
       bool bad_chars = std::any_of(node.id.begin(), node.id.end(), [](char c) {
         return !isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-';
       });
-      std::string message =
-          node.id.empty() ? std::string("node id is empty")
-          : bad_chars     ? fmt::format("node id {} has characters a template cannot name", Quote(node.id))
-                          : fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id),
-                                        node.id.size(), kMaxNodeIdLength);
+      std::string message = node.id.empty() ? std::string("node id is empty")
+                            : bad_chars
+                                ? fmt::format("node id {} has characters a template cannot name", Quote(node.id))
+                                : fmt::format("node id {} is too long: {} characters, the limit is {}", Quote(node.id),
+                                              node.id.size(), kMaxNodeIdLength);
       ctx.Error("", path + ".id", std::move(message),
                 fmt::format("use letters, digits, '_' and '-' (at most {})", kMaxNodeIdLength));
       node.id.clear();
@@ -112,16 +123,20 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
   }
   if (m.inputs && !m.inputs->is_object())
     ctx.Error(id, path + ".inputs", fmt::format("inputs is an object, got {}", m.inputs->type_name()));
-  if (m.inputs && m.inputs->is_object()) node.inputs = take_inputs ? std::move(*m.inputs) : *m.inputs;
-  else node.inputs = Json::object();
+  if (m.inputs && m.inputs->is_object())
+    node.inputs = take_inputs ? std::move(*m.inputs) : *m.inputs;
+  else
+    node.inputs = Json::object();
   if (m.outputs) {
     const Json& outputs = *m.outputs;
     if (!outputs.is_array()) {
       ctx.Error(id, path + ".outputs", fmt::format("outputs is a list of output names, got {}", outputs.type_name()));
     } else {
       for (size_t i = 0; i < outputs.size(); ++i) {
-        if (!outputs[i].is_string()) ctx.Error(id, fmt::format("{}.outputs[{}]", path, i), "an output name is a string");
-        else node.declared_outputs.push_back(outputs[i].get<std::string>());
+        if (!outputs[i].is_string())
+          ctx.Error(id, fmt::format("{}.outputs[{}]", path, i), "an output name is a string");
+        else
+          node.declared_outputs.push_back(outputs[i].get<std::string>());
       }
     }
   }
@@ -133,8 +148,10 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
       ctx.Error(id, path + ".dependsOn", fmt::format("dependsOn is a list of node ids, got {}", deps.type_name()));
     } else {
       for (size_t i = 0; i < deps.size(); ++i) {
-        if (!deps[i].is_string()) ctx.Error(id, fmt::format("{}.dependsOn[{}]", path, i), "a node id is a string");
-        else node.depends_on.push_back(deps[i].get<std::string>());
+        if (!deps[i].is_string())
+          ctx.Error(id, fmt::format("{}.dependsOn[{}]", path, i), "a node id is a string");
+        else
+          node.depends_on.push_back(deps[i].get<std::string>());
       }
     }
   }
@@ -149,19 +166,22 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
   if (m.cache) {
     if (!m.cache->is_boolean())
       ctx.Error(id, path + ".cache", fmt::format("cache is true or false, got {}", m.cache->type_name()));
-    else node.cache = m.cache->get<bool>();
+    else
+      node.cache = m.cache->get<bool>();
   }
   node.pool = node.spec ? node.spec->default_pool : "";
   if (m.pool) {
     if (!m.pool->is_string() || m.pool->get_ref<const std::string&>().empty())
       ctx.Error(id, path + ".pool", fmt::format("pool is the name of a pool, got {}", Abbreviate(m.pool->dump(), 60)));
-    else node.pool = m.pool->get<std::string>();
+    else
+      node.pool = m.pool->get<std::string>();
   }
   std::vector<std::pair<std::string, std::string>> template_errors;
   path += ".inputs";
   FindReferences(node.inputs, path, &node.references, &template_errors);
   for (auto& [p, message] : template_errors)
-    ctx.Error(id, p, message, "a reference is <<node.output>>; for a literal '<<' or '{{' write \\\\<< or \\\\{{ in the JSON string");
+    ctx.Error(id, p, message,
+              "a reference is <<node.output>>; for a literal '<<' or '{{' write \\\\<< or \\\\{{ in the JSON string");
   return true;
 }
 
@@ -169,7 +189,7 @@ bool ReadNode(Json& raw, size_t position, bool take_inputs, const NodeDefaults& 
 /// what was wrong with each.
 struct NodeRange {
   size_t begin = 0, end = 0;
-  std::vector<char> is_node;       ///< per position: whether it became a node (an object)
+  std::vector<char> is_node;  ///< per position: whether it became a node (an object)
   std::vector<Diagnostic> diags;
   std::vector<size_t> diag_start;  ///< per position: where its diagnostics start in diags
 };

@@ -1,5 +1,6 @@
 #include "comfyrun/engine/executor.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -14,20 +15,18 @@
 #include <random>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/core/dag.h"
+#include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/plan_report.h"
+#include "comfyrun/core/template.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/engine/process_runner.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
 #include "comfyrun/engine/worker_pool.h"
-#include "comfyrun/core/json_fast.h"
 #include "comfyrun/net/http_loop.h"
-#include "comfyrun/core/plan_report.h"
 #include "comfyrun/providers/remote_job.h"
-#include "comfyrun/core/template.h"
-#include "comfyrun/core/util.h"
 
 // Implementation details
 // - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.
@@ -50,9 +49,7 @@ void OnSignal(int) {
   if (g_interrupts.fetch_add(1) >= 1) _exit(130);
 }
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 /// What workers, the HTTP loop and the sync thread post back.
 struct Event {
@@ -201,20 +198,20 @@ void Executor::ResetInterrupt() { g_interrupts.store(0); }
 struct Executor::Impl {
   /// Per-node bookkeeping of this invocation.
   struct NodeRun {
-    int attempt = 0;             // last attempt number in the journal (over all runs)
-    int attempts_this_run = 0;   // what the retry policy counts
-    int output_invalid = 0;      // attempts in this run that ended in OutputInvalid
-    double first_start = 0;      // steady time of the first attempt in this run
-    double ready_since = 0;      // steady time it became startable (queue wait)
-    int64_t started_ms = 0;      // unix ms of the current attempt's start
-    int64_t queue_wait_ms = 0;   // how long the current attempt waited for a slot
-    Json outputs;                // when succeeded in this run
+    int attempt = 0;                       // last attempt number in the journal (over all runs)
+    int attempts_this_run = 0;             // what the retry policy counts
+    int output_invalid = 0;                // attempts in this run that ended in OutputInvalid
+    double first_start = 0;                // steady time of the first attempt in this run
+    double ready_since = 0;                // steady time it became startable (queue wait)
+    int64_t started_ms = 0;                // unix ms of the current attempt's start
+    int64_t queue_wait_ms = 0;             // how long the current attempt waited for a slot
+    Json outputs;                          // when succeeded in this run
     const Json* seeded_outputs = nullptr;  // when completed before (resume): the replay's, not copied
-    Json submission;             // unfinished remote job to re-attach to
-    double estimate = 0;         // expected cost, for --max-cost
+    Json submission;                       // unfinished remote job to re-attach to
+    double estimate = 0;                   // expected cost, for --max-cost
     bool running = false;
-    std::string cache_key;       // of the current attempt; "" when it does not use the cache
-    bool cached = false;         // the current attempt is a cache hit
+    std::string cache_key;  // of the current attempt; "" when it does not use the cache
+    bool cached = false;    // the current attempt is a cache hit
     std::shared_ptr<NodeContext> ctx;
     ProcessRunner::Id process = 0;  // process kinds: the current attempt's program
   };
@@ -242,8 +239,8 @@ struct Executor::Impl {
   static constexpr double kBatchSyncSeconds = 0.5;
   std::deque<std::pair<uint64_t, size_t>> awaiting_durable;  // (ticket, node), tickets ascending
   std::mt19937_64 rng{std::random_device{}()};
-  double spent = 0;              // USD, all runs of this journal
-  double committed_estimate = 0; // expected cost of paid nodes now running
+  double spent = 0;               // USD, all runs of this journal
+  double committed_estimate = 0;  // expected cost of paid nodes now running
   size_t already_done = 0;
   bool stopping = false;
   bool journal_broken = false;
@@ -312,7 +309,9 @@ struct Executor::Impl {
 
   bool ResolveInputs(size_t i, Json* inputs, std::string* err) {
     const WorkflowNode& node = wf.nodes[i];
-    if (!ResolveTemplates(node.inputs, [this](const std::string& r) { return Lookup(r); }, inputs, err)) return false;
+    if (!ResolveTemplates(
+            node.inputs, [this](const std::string& r) { return Lookup(r); }, inputs, err))
+      return false;
     if (node.spec)
       for (const auto& in : node.spec->inputs)
         if (!inputs->contains(in.name) && !in.default_value.is_null()) (*inputs)[in.name] = in.default_value;
@@ -336,7 +335,8 @@ struct Executor::Impl {
     // record would say nothing the completed record (with startedAt) does not: 100,000
     // value nodes write half the records.
     if (!kind || !kind->runs_inline())
-      Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}}, false);
+      Record({{"type", "node_started"}, {"node", node.id}, {"attempt", run.attempt}, {"queueWaitMs", queue_wait_ms}},
+             false);
     status->NodeStarted(node.id, run.attempt);
     run.running = true;  // from here on, exactly one result event ends this attempt
     if (node.spec && node.spec->paid) committed_estimate += run.estimate;
@@ -344,7 +344,8 @@ struct Executor::Impl {
     auto fail_now = [&](ErrorType type, const std::string& message) {
       queue->Post(Event{i, run.attempt, false, NodeResult::Failure(type, message), ""});
     };
-    if (!kind) return fail_now(ErrorType::kInternal, fmt::format("node type '{}' cannot run yet in this build", node.type));
+    if (!kind)
+      return fail_now(ErrorType::kInternal, fmt::format("node type '{}' cannot run yet in this build", node.type));
     auto ctx = std::make_shared<NodeContext>();
     ctx->run_id = run_id;
     ctx->node_id = node.id;
@@ -368,7 +369,8 @@ struct Executor::Impl {
       // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0
       // (not when re-attaching to a submitted job: that one is paid for, its result is coming).
       auto use = ctx->submission.is_null() ? RunCache::Use::kFetch : RunCache::Use::kKeyOnly;
-      auto hit = cache->Lookup(node, [this](const std::string& r) { return Lookup(r); }, ctx->node_dir, use, &run.cache_key);
+      auto hit = cache->Lookup(
+          node, [this](const std::string& r) { return Lookup(r); }, ctx->node_dir, use, &run.cache_key);
       if (hit) {
         run.cached = true;
         queue->Post(Event{i, run.attempt, false, std::move(*hit), ""});
@@ -397,7 +399,8 @@ struct Executor::Impl {
     auto q = queue;
     ctx->report_progress = [q, i, attempt](const std::string& text) { q->Post(Event{i, attempt, true, {}, text}); };
     run.ctx = ctx;
-    if (node.timeout.attempt > 0) timers.emplace(now + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
+    if (node.timeout.attempt > 0)
+      timers.emplace(now + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
     if (node.timeout.total > 0 && run.attempts_this_run == 1)
       timers.emplace(run.first_start + node.timeout.total, Timer{i, attempt, TimerKind::kTotalTimeout});
 
@@ -415,8 +418,10 @@ struct Executor::Impl {
       NodeResult r;
       std::string dir_error;
       try {
-        if (!MakeDirs(ctx->node_dir, &dir_error)) r = NodeResult::Failure(ErrorType::kInternal, dir_error);
-        else r = kind->Run(*ctx);
+        if (!MakeDirs(ctx->node_dir, &dir_error))
+          r = NodeResult::Failure(ErrorType::kInternal, dir_error);
+        else
+          r = kind->Run(*ctx);
       } catch (const std::exception& e) {
         r = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
       } catch (...) {
@@ -472,7 +477,8 @@ struct Executor::Impl {
       if (OverBudget(*next)) {
         FailNode(*next, ErrorType::kCancelled,
                  fmt::format("not started: its estimated ${:.2f} could take the run past --max-cost ${:.2f} "
-                             "(spent ${:.2f})", runs[*next].estimate, options.max_cost, spent));
+                             "(spent ${:.2f})",
+                             runs[*next].estimate, options.max_cost, spent));
         continue;
       }
       StartNode(*next);
@@ -496,7 +502,10 @@ struct Executor::Impl {
 
   void FailNode(size_t i, ErrorType type, const std::string& message) {
     const std::string& id = wf.nodes[i].id;
-    Record({{"type", "node_failed"}, {"node", id}, {"attempts", runs[i].attempt}, {"error", ErrorTypeName(type)},
+    Record({{"type", "node_failed"},
+            {"node", id},
+            {"attempts", runs[i].attempt},
+            {"error", ErrorTypeName(type)},
             {"message", message}},
            false);
     status->NodeFailed(id, std::string(ErrorTypeName(type)), message);
@@ -531,8 +540,7 @@ struct Executor::Impl {
       record.Int("t", now_ms);
       Record(record, true);
       status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, run.cached);
-      if (options.durability == Durability::kBatch && !node.spec->side_effect_free &&
-          scheduler->has_dependents(i)) {
+      if (options.durability == Durability::kBatch && !node.spec->side_effect_free && scheduler->has_dependents(i)) {
         // Free the slot now; dependents start once the record is on disk.
         scheduler->NodeFinishing(i);
         RequestSync();
@@ -547,8 +555,10 @@ struct Executor::Impl {
       }
       return;
     }
-    if (result.submission_finished) run.submission = nullptr;
-    else if (!submitted.is_null()) run.submission = submitted;
+    if (result.submission_finished)
+      run.submission = nullptr;
+    else if (!submitted.is_null())
+      run.submission = submitted;
     else if (run.submission.is_null() && !result.details.is_null() && result.details.contains("submission"))
       run.submission = result.details["submission"];
     std::string message = Redactor::Redact(result.message);
@@ -562,9 +572,14 @@ struct Executor::Impl {
       if (result.error == ErrorType::kOutputInvalid) ++run.output_invalid;
       LimitOutputInvalidRetry(result, run.output_invalid, &decision);  // deterministic checks: engine/retry.h
     }
-    Json record = {{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt},
-                   {"error", ErrorTypeName(result.error)}, {"message", message}, {"cost", result.cost},
-                   {"submissionFinished", run.submission.is_null()}, {"startedAt", run.started_ms}};
+    Json record = {{"type", "attempt_failed"},
+                   {"node", node.id},
+                   {"attempt", run.attempt},
+                   {"error", ErrorTypeName(result.error)},
+                   {"message", message},
+                   {"cost", result.cost},
+                   {"submissionFinished", run.submission.is_null()},
+                   {"startedAt", run.started_ms}};
     if (decision.retry) record["retryIn"] = decision.delay;
     if (!result.details.empty()) record["details"] = result.details;
     Record(record, result.cost > 0 || !run.submission.is_null());
@@ -579,9 +594,10 @@ struct Executor::Impl {
       timers.emplace(Now() + decision.delay, Timer{i, run.attempt, TimerKind::kRetry});
       return;
     }
-    FailNode(i, result.error, decision.why_not.empty() || result.error == ErrorType::kCancelled
-                                  ? message
-                                  : fmt::format("{} ({})", message, decision.why_not));
+    FailNode(i, result.error,
+             decision.why_not.empty() || result.error == ErrorType::kCancelled
+                 ? message
+                 : fmt::format("{} ({})", message, decision.why_not));
   }
 
   /// Asks the sync thread for a group commit of everything appended so far.
@@ -651,14 +667,20 @@ struct Executor::Impl {
       double limit = t.kind == TimerKind::kAttemptTimeout ? node.timeout.attempt : node.timeout.total;
       CancelAttempt(t.node);
       NodeResult r = NodeResult::Failure(
-          ErrorType::kTimeout, fmt::format("{} timeout of {} reached",
-                                           t.kind == TimerKind::kAttemptTimeout ? "attempt" : "total", FormatDuration(limit)));
+          ErrorType::kTimeout,
+          fmt::format("{} timeout of {} reached", t.kind == TimerKind::kAttemptTimeout ? "attempt" : "total",
+                      FormatDuration(limit)));
       r.submission_finished = false;  // the remote job may still finish: re-attach next time
       std::vector<size_t> succeeded;
       if (t.kind == TimerKind::kTotalTimeout) {
         EndAttempt(t.node);
-        Record({{"type", "attempt_failed"}, {"node", node.id}, {"attempt", run.attempt}, {"error", "Timeout"},
-                {"message", r.message}, {"cost", 0}, {"submissionFinished", run.submission.is_null()}},
+        Record({{"type", "attempt_failed"},
+                {"node", node.id},
+                {"attempt", run.attempt},
+                {"error", "Timeout"},
+                {"message", r.message},
+                {"cost", 0},
+                {"submissionFinished", run.submission.is_null()}},
                false);
         FailNode(t.node, ErrorType::kTimeout, r.message);
       } else {
@@ -702,7 +724,8 @@ struct Executor::Impl {
     for (;;) {
       if (g_interrupts.load() > 0 && !interrupted) {
         interrupted = true;
-        status->Warning("interrupted: stopping; `comfyrun resume` continues from the journal (Ctrl-C again to quit now)");
+        status->Warning(
+            "interrupted: stopping; `comfyrun resume` continues from the journal (Ctrl-C again to quit now)");
         Stop("interrupted");
       }
       if (stopping && stop_deadline == 0) stop_deadline = Now() + 5;
@@ -725,11 +748,12 @@ struct Executor::Impl {
       status->Tick();
     }
     // Anything still running was abandoned (interrupt): resume runs it again.
-    std::string final_status = interrupted || journal_broken ? "interrupted"
+    std::string final_status = interrupted || journal_broken                                         ? "interrupted"
                                : failed.empty() && scheduler->count(Scheduler::State::kSkipped) == 0 ? "succeeded"
                                                                                                      : "failed";
     int64_t duration_ms = static_cast<int64_t>((Now() - start) * 1000);
-    Record({{"type", "run_finished"}, {"status", final_status}, {"durationMs", duration_ms}, {"totalCost", spent}}, true);
+    Record({{"type", "run_finished"}, {"status", final_status}, {"durationMs", duration_ms}, {"totalCost", spent}},
+           true);
     std::string err;
     if (!journal_broken) journal->Sync(&err);
     status->Finish();

@@ -31,9 +31,7 @@ extern char** environ;
 namespace comfyrun {
 namespace {
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 void CloseFd(int* fd) {
   if (*fd >= 0) close(*fd);
@@ -82,7 +80,7 @@ struct ProcessRunner::Child {
   size_t stdin_written = 0;
   size_t max_stdout = 0, stderr_tail = 0;
   ProcessOutcome outcome;
-  bool exited = false;    // its status is in `outcome`
+  bool exited = false;  // its status is in `outcome`
   bool reaped = false;
   bool reported = false;  // `done` was called
   double kill_at = 0;     // steady seconds of the SIGKILL for a cancelled child; 0: none pending
@@ -97,8 +95,10 @@ struct ProcessRunner::Child {
   }
   void SetStatus(int code, int status) {
     exited = true;
-    if (code == CLD_EXITED) outcome.exit_code = status;
-    else outcome.term_signal = status;
+    if (code == CLD_EXITED)
+      outcome.exit_code = status;
+    else
+      outcome.term_signal = status;
   }
   /// Looks whether the program has exited; reaps it only when `reap`.
   void CheckExit(bool reap) {
@@ -141,7 +141,8 @@ ProcessRunner::~ProcessRunner() {
 }
 
 size_t ProcessRunner::running() const {
-  return static_cast<size_t>(std::count_if(children_.begin(), children_.end(), [](const auto& c) { return !c->reported; }));
+  return static_cast<size_t>(
+      std::count_if(children_.begin(), children_.end(), [](const auto& c) { return !c->reported; }));
 }
 
 ProcessRunner::Id ProcessRunner::Start(const ProcessSpec& spec, Done done, int* spawn_error) {

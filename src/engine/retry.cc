@@ -1,9 +1,9 @@
 #include "comfyrun/engine/retry.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace comfyrun {
 
@@ -49,8 +49,8 @@ bool SeedFixed(const Json& inputs) {
 void LimitOutputInvalidRetry(const NodeResult& result, int output_invalid_attempts, RetryDecision* decision) {
   if (result.error != ErrorType::kOutputInvalid || !decision->retry) return;
   const Json& d = result.details;
-  bool regenerates = d.is_object() && d.contains(kRegeneratesKey) && d[kRegeneratesKey].is_boolean() &&
-                     d[kRegeneratesKey].get<bool>();
+  bool regenerates =
+      d.is_object() && d.contains(kRegeneratesKey) && d[kRegeneratesKey].is_boolean() && d[kRegeneratesKey].get<bool>();
   if (!regenerates) {
     *decision = RetryDecision{};
     decision->why_not = "OutputInvalid is not retried: another attempt would check the same output";

@@ -1,13 +1,11 @@
 #include "comfyrun/engine/status_printer.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -83,8 +81,8 @@ void StatusPrinter::Redraw() {
     }
     names += (shown++ ? ", " : "") + node + (progress.empty() ? "" : " (" + progress + ")");
   }
-  std::string line = fmt::format("{} running {}: {} | ${:.2f} | {}", Prefix(), running_.size(), names, cost_,
-                                 FormatDuration(elapsed));
+  std::string line =
+      fmt::format("{} running {}: {} | ${:.2f} | {}", Prefix(), running_.size(), names, cost_, FormatDuration(elapsed));
   // Keep to one terminal row so that \r rewrites it.
   if (line.size() > 150) line = line.substr(0, 147) + "...";
   WriteConsole(stderr, "\r\x1b[K" + line);
@@ -93,9 +91,11 @@ void StatusPrinter::Redraw() {
 
 void StatusPrinter::NodeStarted(const std::string& node, int attempt) {
   running_[node] = attempt > 1 ? fmt::format("attempt {}", attempt) : "";
-  if (mode_ == Mode::kTerminal) Redraw();
+  if (mode_ == Mode::kTerminal)
+    Redraw();
   else if (mode_ != Mode::kQuiet)  // not even formatted when quiet: it adds up over 100,000 nodes
-    Print(fmt::format("{} start {}{}", Prefix(), node, attempt > 1 ? fmt::format(" (attempt {})", attempt) : ""), false);
+    Print(fmt::format("{} start {}{}", Prefix(), node, attempt > 1 ? fmt::format(" (attempt {})", attempt) : ""),
+          false);
 }
 
 void StatusPrinter::NodeCompleted(const std::string& node, double seconds, double cost, bool cached) {

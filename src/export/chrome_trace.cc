@@ -33,10 +33,10 @@ std::string StrOf(const Json& rec, const char* key) {
 struct Attempt {
   std::string node, type;
   int number = 0;
-  int64_t wait_from = -1;   ///< retry wait start (previous failure), or -1
-  int64_t ready = 0;        ///< start - queue wait
+  int64_t wait_from = -1;  ///< retry wait start (previous failure), or -1
+  int64_t ready = 0;       ///< start - queue wait
   int64_t start = 0, end = 0;
-  std::string outcome;      ///< completed, failed, running, interrupted, lost
+  std::string outcome;  ///< completed, failed, running, interrupted, lost
   Json args = Json::object();
   std::vector<Json> instants;  ///< submitted events (lane filled in later)
   int lane = 0;
@@ -60,8 +60,8 @@ void NodeAttempts(const std::string& id, const std::string& type, const JournalN
                   std::vector<Attempt>* attempts, std::vector<Json>* globals,
                   std::vector<std::pair<int64_t, double>>* costs) {
   std::optional<Attempt> open;
-  int64_t last_t = 0;            // this node's latest record time so far
-  int64_t last_failure = -1;     // time of the last failed attempt that a retry followed
+  int64_t last_t = 0;         // this node's latest record time so far
+  int64_t last_failure = -1;  // time of the last failed attempt that a retry followed
   bool any_attempt = false;
   auto close = [&](int64_t end, const std::string& outcome) {
     open->end = std::max(end, open->start);
@@ -88,7 +88,11 @@ void NodeAttempts(const std::string& id, const std::string& type, const JournalN
       if (a.ready < t) a.args["queueWaitMs"] = t - a.ready;
       open = std::move(a);
     } else if (rtype == "submitted" && open) {
-      Json instant = {{"name", "submitted"}, {"cat", "submission"}, {"ph", "i"}, {"s", "t"}, {"ts", t},
+      Json instant = {{"name", "submitted"},
+                      {"cat", "submission"},
+                      {"ph", "i"},
+                      {"s", "t"},
+                      {"ts", t},
                       {"args", {{"node", id}, {"attempt", open->number}}}};
       if (auto s = e.find("submission"); s != e.end()) instant["args"]["submission"] = *s;
       open->instants.push_back(std::move(instant));
@@ -130,11 +134,18 @@ void NodeAttempts(const std::string& id, const std::string& type, const JournalN
       // marked on the process track instead.
       if (rtype == "node_skipped" || !any_attempt) {
         Json args = {{"node", id}};
-        if (rtype == "node_skipped") args["because"] = StrOf(e, "because");
-        else args["error"] = StrOf(e, "error"), args["message"] = StrOf(e, "message");
+        if (rtype == "node_skipped")
+          args["because"] = StrOf(e, "because");
+        else
+          args["error"] = StrOf(e, "error"), args["message"] = StrOf(e, "message");
         globals->push_back({{"name", (rtype == "node_skipped" ? "skipped: " : "failed: ") + id},
                             {"cat", rtype == "node_skipped" ? "skipped" : "failed"},
-                            {"ph", "i"}, {"s", "p"}, {"pid", kPid}, {"tid", 0}, {"ts", t}, {"args", args}});
+                            {"ph", "i"},
+                            {"s", "p"},
+                            {"pid", kPid},
+                            {"tid", 0},
+                            {"ts", t},
+                            {"args", args}});
       }
     }
     last_t = std::max(last_t, t);
@@ -170,8 +181,14 @@ int AssignLanes(std::vector<Attempt>* attempts) {
 
 Json Complete(const std::string& name, const std::string& cat, int tid, int64_t from_ms, int64_t to_ms, int64_t t0,
               Json args) {
-  Json e = {{"name", name}, {"cat", cat}, {"ph", "X"}, {"pid", kPid}, {"tid", tid}, {"ts", (from_ms - t0) * 1000},
-            {"dur", std::max<int64_t>(0, to_ms - from_ms) * 1000}, {"args", std::move(args)}};
+  Json e = {{"name", name},
+            {"cat", cat},
+            {"ph", "X"},
+            {"pid", kPid},
+            {"tid", tid},
+            {"ts", (from_ms - t0) * 1000},
+            {"dur", std::max<int64_t>(0, to_ms - from_ms) * 1000},
+            {"args", std::move(args)}};
   return e;
 }
 
@@ -201,35 +218,48 @@ Json BuildChromeTrace(const JournalReplay& replay) {
   for (const Attempt& a : attempts) t0 = std::min(t0, a.wait_from >= 0 ? a.wait_from : a.ready);
 
   Json events = Json::array();
-  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", kPid}, {"tid", 0},
+  events.push_back({{"name", "process_name"},
+                    {"ph", "M"},
+                    {"pid", kPid},
+                    {"tid", 0},
                     {"args", {{"name", "comfyrun " + (run_id.empty() ? workflow_id : run_id)}}}});
   events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", kPid}, {"tid", 0}, {"args", {{"name", "run"}}}});
-  events.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", kPid}, {"tid", 0}, {"args", {{"sort_index", 0}}}});
+  events.push_back(
+      {{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", kPid}, {"tid", 0}, {"args", {{"sort_index", 0}}}});
   for (int lane = 1; lane <= lanes; ++lane) {
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", kPid}, {"tid", lane},
+    events.push_back({{"name", "thread_name"},
+                      {"ph", "M"},
+                      {"pid", kPid},
+                      {"tid", lane},
                       {"args", {{"name", "lane " + std::to_string(lane)}}}});
-    events.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", kPid}, {"tid", lane},
-                      {"args", {{"sort_index", lane}}}});
+    events.push_back(
+        {{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", kPid}, {"tid", lane}, {"args", {{"sort_index", lane}}}});
   }
 
   const std::string status = replay.finished ? replay.final_status : "running";
   events.push_back(Complete(workflow_id.empty() ? "run" : workflow_id, "run", 0, replay.first_started_at,
                             replay.last_event_at, t0,
-                            {{"runId", run_id}, {"status", status}, {"totalCost", replay.total_cost},
-                             {"runs", replay.runs}, {"nodes", replay.nodes.size()}}));
+                            {{"runId", run_id},
+                             {"status", status},
+                             {"totalCost", replay.total_cost},
+                             {"runs", replay.runs},
+                             {"nodes", replay.nodes.size()}}));
 
   for (Attempt& a : attempts) {
     if (a.wait_from >= 0)
-      events.push_back(Complete("retry wait", "wait", a.lane, a.wait_from, a.ready, t0,
-                                {{"node", a.node}, {"attempt", a.number}}));
+      events.push_back(
+          Complete("retry wait", "wait", a.lane, a.wait_from, a.ready, t0, {{"node", a.node}, {"attempt", a.number}}));
     if (a.ready < a.start)
-      events.push_back(Complete("queued", "wait", a.lane, a.ready, a.start, t0, {{"node", a.node}, {"attempt", a.number}}));
+      events.push_back(
+          Complete("queued", "wait", a.lane, a.ready, a.start, t0, {{"node", a.node}, {"attempt", a.number}}));
     bool failed = a.outcome == "failed";
     std::string name = failed ? a.node + " (failed: " + a.args.value("error", "") + ")" : a.node;
     Json slice = Complete(name, failed ? "attempt,failed" : "attempt", a.lane, a.start, a.end, t0, std::move(a.args));
     // Chrome's reserved colour names; Perfetto colours by name instead.
-    if (failed) slice["cname"] = "terrible";
-    else if (a.outcome != "completed") slice["cname"] = "grey";
+    if (failed)
+      slice["cname"] = "terrible";
+    else if (a.outcome != "completed")
+      slice["cname"] = "grey";
     events.push_back(std::move(slice));
     for (Json& i : a.instants) {
       i["pid"] = kPid;
@@ -242,21 +272,28 @@ Json BuildChromeTrace(const JournalReplay& replay) {
     g["ts"] = (g["ts"].get<int64_t>() - t0) * 1000;
     events.push_back(std::move(g));
   }
-  std::stable_sort(costs.begin(), costs.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(costs.begin(), costs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   double spent = 0;
   if (!costs.empty())
-    events.push_back({{"name", "cost"}, {"ph", "C"}, {"pid", kPid}, {"tid", 0},
-                      {"ts", (replay.first_started_at - t0) * 1000}, {"args", {{"usd", 0}}}});
+    events.push_back({{"name", "cost"},
+                      {"ph", "C"},
+                      {"pid", kPid},
+                      {"tid", 0},
+                      {"ts", (replay.first_started_at - t0) * 1000},
+                      {"args", {{"usd", 0}}}});
   for (const auto& [t, cost] : costs) {
     spent += cost;
-    events.push_back({{"name", "cost"}, {"ph", "C"}, {"pid", kPid}, {"tid", 0}, {"ts", (t - t0) * 1000},
+    events.push_back({{"name", "cost"},
+                      {"ph", "C"},
+                      {"pid", kPid},
+                      {"tid", 0},
+                      {"ts", (t - t0) * 1000},
                       {"args", {{"usd", spent}}}});
   }
 
-  Json other = {{"runId", run_id}, {"workflowId", workflow_id}, {"status", status},
-                {"startedAt", t0 > 0 ? IsoTime(t0) : ""}, {"lanes", lanes},
-                {"comfyrun", COMFYRUN_VERSION}};
+  Json other = {{"runId", run_id},  {"workflowId", workflow_id},
+                {"status", status}, {"startedAt", t0 > 0 ? IsoTime(t0) : ""},
+                {"lanes", lanes},   {"comfyrun", COMFYRUN_VERSION}};
   return {{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}, {"otherData", std::move(other)}};
 }
 

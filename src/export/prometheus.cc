@@ -5,17 +5,17 @@
 // The push runs on a private HttpLoop (the project's one libcurl stack) and waits for it.
 #include "comfyrun/export/prometheus.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <ctime>
 #include <future>
 #include <map>
 
-#include <fmt/format.h>
-
 #include "comfyrun/core/config.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {
@@ -88,8 +88,8 @@ std::string Text(const Json& j, const char* key) {
 double ParseIsoSeconds(const std::string& iso) {
   struct tm tm {};
   int ms = 0;
-  if (sscanf(iso.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-             &tm.tm_min, &tm.tm_sec, &ms) != 7)
+  if (sscanf(iso.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+             &tm.tm_sec, &ms) != 7)
     return -1;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
@@ -136,10 +136,14 @@ std::string EscapeLabelValue(const std::string& value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -164,13 +168,15 @@ std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& opt
             end);
   set.Add("comfyrun_run_duration_seconds", "gauge", "Run duration, first start to last journal record.", run,
           Number(metrics, "durationMs") / 1000.0);
-  set.Add("comfyrun_run_critical_path_seconds", "gauge", "Sum of node durations along the longest chain of completed nodes.",
-          run, Number(metrics, "criticalPathMs") / 1000.0);
+  set.Add("comfyrun_run_critical_path_seconds", "gauge",
+          "Sum of node durations along the longest chain of completed nodes.", run,
+          Number(metrics, "criticalPathMs") / 1000.0);
   set.Add("comfyrun_run_peak_parallelism", "gauge", "Most node attempts running at the same time.", run,
           Number(metrics, "peakParallelism"));
   set.Add("comfyrun_run_cost_usd_total", "counter", "US dollars spent by the run, all attempts.", run,
           Number(metrics, "totalCost"));
-  set.Add("comfyrun_run_starts_total", "counter", "Times the run was started or resumed.", run, Number(metrics, "runs"));
+  set.Add("comfyrun_run_starts_total", "counter", "Times the run was started or resumed.", run,
+          Number(metrics, "runs"));
   if (auto c = metrics.find("counts"); c != metrics.end() && c->is_object())
     for (auto it = c->begin(); it != c->end(); ++it)
       set.Add("comfyrun_run_nodes", "gauge", "Nodes of the run by status.", With(run, {{"status", it.key()}}),
@@ -191,8 +197,8 @@ std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& opt
         Labels node = With(run, {{"node", Text(n, "id")}, {"type", Text(n, "type")}, {"status", Text(n, "status")}});
         set.Add("comfyrun_node_info", "gauge", "One per node, with its provider and model as labels; always 1.",
                 With(node, {{"provider", Text(n, "provider")}, {"model", Text(n, "model")}}), 1);
-        set.Add("comfyrun_node_duration_seconds", "gauge", "Duration of the node's completed attempt (0 if none).", node,
-                Number(n, "durationMs") / 1000.0);
+        set.Add("comfyrun_node_duration_seconds", "gauge", "Duration of the node's completed attempt (0 if none).",
+                node, Number(n, "durationMs") / 1000.0);
         set.Add("comfyrun_node_queue_wait_seconds", "gauge", "Time the node waited ready for a slot before it started.",
                 node, Number(n, "queueWaitMs") / 1000.0);
         set.Add("comfyrun_node_attempts_total", "counter", "Attempts of the node, over all runs of the journal.", node,
@@ -241,8 +247,9 @@ bool ParsePushgatewayUrl(const std::string& url, PushgatewayUrl* out, std::strin
   }
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (path.find("/metrics/job") != std::string::npos) {
-    *err = "give the Pushgateway's address (http://host:9091), not a /metrics/job/... path: comfyrun adds the "
-           "job and the grouping key itself (--push-job)";
+    *err =
+        "give the Pushgateway's address (http://host:9091), not a /metrics/job/... path: comfyrun adds the "
+        "job and the grouping key itself (--push-job)";
     return false;
   }
   out->base = scheme + "://" + host + path;
@@ -289,8 +296,8 @@ bool PushToGateway(const PushgatewayUrl& url, const std::string& job,
     // r.error names the URL HttpLoop used, which holds no credentials (they are in a header).
     *err = r.error.empty() ? "no reply from " + where : r.error;
   } else {
-    *err = fmt::format("PUT {}: HTTP {}{}", where, r.status,
-                       r.body.empty() ? "" : ": " + Abbreviate(Trim(r.body), 300));
+    *err =
+        fmt::format("PUT {}: HTTP {}{}", where, r.status, r.body.empty() ? "" : ": " + Abbreviate(Trim(r.body), 300));
   }
   *err = Redactor::Redact(*err);
   return false;

@@ -7,6 +7,12 @@
 // copied under another name can only take files of its own name with it.
 #include "comfyrun/maintenance/gc.h"
 
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -14,15 +20,8 @@
 #include <filesystem>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <fmt/format.h>
-
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 namespace {
@@ -43,8 +42,8 @@ uint64_t BytesUnder(const fs::path& p) {
   if (fs::is_regular_file(st)) return fs::file_size(p, ec);
   if (!fs::is_directory(st)) return 0;
   uint64_t total = 0;
-  for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+       it.increment(ec)) {
     auto s = it->symlink_status(ec);
     if (!ec && fs::is_regular_file(s)) {
       std::error_code size_ec;

@@ -4,13 +4,14 @@
 //
 // Thread: called on worker threads only (RemoteJob::OffLoop); libav's demuxers and decoders
 // are safe to use from several threads as long as each context stays on one thread.
-#include <filesystem>
-#include <memory>
+#include "comfyrun/media/check.h"
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <memory>
+
 #include "comfyrun/media/av.h"
-#include "comfyrun/media/check.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -55,8 +56,8 @@ bool OpenVideoInput(const std::string& path, InputFormatPtr* input, int* stream,
 
 /// Decodes the first frame of `stream`; also reports, through *end_seconds, how far the
 /// stream's packets reach when `scan_all` is set.
-bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double* end_seconds, int* width,
-                      int* height, std::string* err) {
+bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double* end_seconds, int* width, int* height,
+                      std::string* err) {
   AVStream* st = input->streams[stream];
   const AVCodec* codec = avcodec_find_decoder(st->codecpar->codec_id);
   if (!codec) {
@@ -115,8 +116,10 @@ bool DecodeFirstFrame(AVFormatContext* input, int stream, bool scan_all, double*
     return false;
   }
   if (end_seconds) {
-    *end_seconds = max_end == AV_NOPTS_VALUE ? -1
-                   : double(max_end - (st->start_time != AV_NOPTS_VALUE ? st->start_time : 0)) * av_q2d(st->time_base);
+    *end_seconds =
+        max_end == AV_NOPTS_VALUE
+            ? -1
+            : double(max_end - (st->start_time != AV_NOPTS_VALUE ? st->start_time : 0)) * av_q2d(st->time_base);
   }
   return true;
 }
@@ -146,8 +149,10 @@ bool CheckVideoFile(const std::string& path, double* duration, std::string* err)
   if (!OpenVideoInput(path, &input, &stream, err)) return false;
   AVStream* st = input->streams[stream];
   double d = -1;
-  if (input->duration > 0) d = double(input->duration) / AV_TIME_BASE;
-  else if (st->duration > 0) d = double(st->duration) * av_q2d(st->time_base);
+  if (input->duration > 0)
+    d = double(input->duration) / AV_TIME_BASE;
+  else if (st->duration > 0)
+    d = double(st->duration) * av_q2d(st->time_base);
   if (d <= 0) {
     *err = "the video has no duration";
     return false;

@@ -11,20 +11,18 @@ namespace comfyrun::media {
 
 FilterGraph::FilterGraph() : graph_(avfilter_graph_alloc()) {}
 
-bool FilterGraph::AddVideoSource(const std::string& name, int width, int height,
-                                 AVPixelFormat fmt, AVRational time_base, AVRational frame_rate,
-                                 AVRational sar, std::string* err) {
+bool FilterGraph::AddVideoSource(const std::string& name, int width, int height, AVPixelFormat fmt,
+                                 AVRational time_base, AVRational frame_rate, AVRational sar, std::string* err) {
   if (sar.num <= 0 || sar.den <= 0) sar = AVRational{1, 1};
   std::string args = "video_size=" + std::to_string(width) + "x" + std::to_string(height) +
                      ":pix_fmt=" + std::to_string(static_cast<int>(fmt)) +
-                     ":time_base=" + std::to_string(time_base.num) + "/" +
-                     std::to_string(time_base.den) + ":pixel_aspect=" + std::to_string(sar.num) +
-                     "/" + std::to_string(sar.den);
+                     ":time_base=" + std::to_string(time_base.num) + "/" + std::to_string(time_base.den) +
+                     ":pixel_aspect=" + std::to_string(sar.num) + "/" + std::to_string(sar.den);
   if (frame_rate.num > 0 && frame_rate.den > 0)
     args += ":frame_rate=" + std::to_string(frame_rate.num) + "/" + std::to_string(frame_rate.den);
   AVFilterContext* ctx = nullptr;
-  int rc = avfilter_graph_create_filter(&ctx, avfilter_get_by_name("buffer"), name.c_str(),
-                                        args.c_str(), nullptr, graph_.get());
+  int rc = avfilter_graph_create_filter(&ctx, avfilter_get_by_name("buffer"), name.c_str(), args.c_str(), nullptr,
+                                        graph_.get());
   if (rc < 0) {
     *err = "buffer source: " + AvErrorString(rc);
     return false;
@@ -44,12 +42,11 @@ bool FilterGraph::AddAudioSource(const std::string& name, int sample_rate, AVSam
   }
   av_channel_layout_describe(&tmp, desc, sizeof(desc));
   av_channel_layout_uninit(&tmp);
-  std::string args = "time_base=1/" + std::to_string(sample_rate) +
-                     ":sample_rate=" + std::to_string(sample_rate) +
+  std::string args = "time_base=1/" + std::to_string(sample_rate) + ":sample_rate=" + std::to_string(sample_rate) +
                      ":sample_fmt=" + av_get_sample_fmt_name(fmt) + ":channel_layout=" + desc;
   AVFilterContext* ctx = nullptr;
-  int rc = avfilter_graph_create_filter(&ctx, avfilter_get_by_name("abuffer"), name.c_str(),
-                                        args.c_str(), nullptr, graph_.get());
+  int rc = avfilter_graph_create_filter(&ctx, avfilter_get_by_name("abuffer"), name.c_str(), args.c_str(), nullptr,
+                                        graph_.get());
   if (rc < 0) {
     *err = "abuffer source: " + AvErrorString(rc);
     return false;
@@ -61,8 +58,8 @@ bool FilterGraph::AddAudioSource(const std::string& name, int sample_rate, AVSam
 bool FilterGraph::AddSink(const std::string& name, AVMediaType type, std::string* err) {
   const char* filter = type == AVMEDIA_TYPE_AUDIO ? "abuffersink" : "buffersink";
   AVFilterContext* ctx = nullptr;
-  int rc = avfilter_graph_create_filter(&ctx, avfilter_get_by_name(filter), name.c_str(),
-                                        nullptr, nullptr, graph_.get());
+  int rc =
+      avfilter_graph_create_filter(&ctx, avfilter_get_by_name(filter), name.c_str(), nullptr, nullptr, graph_.get());
   if (rc < 0) {
     *err = std::string(filter) + ": " + AvErrorString(rc);
     return false;
@@ -105,8 +102,7 @@ bool FilterGraph::Configure(const std::string& desc, std::string* err) {
   return true;
 }
 
-AVFilterContext* FilterGraph::Find(const std::vector<Endpoint>& list,
-                                   const std::string& name) const {
+AVFilterContext* FilterGraph::Find(const std::vector<Endpoint>& list, const std::string& name) const {
   for (const auto& e : list)
     if (e.name == name) return e.ctx;
   return nullptr;
@@ -134,8 +130,7 @@ bool FilterGraph::Close(const std::string& source, int64_t pts, std::string* err
   return true;
 }
 
-FilterGraph::PullStatus FilterGraph::Pull(const std::string& sink_name, AVFrame* out,
-                                          std::string* err) {
+FilterGraph::PullStatus FilterGraph::Pull(const std::string& sink_name, AVFrame* out, std::string* err) {
   AVFilterContext* s = sink(sink_name);
   av_frame_unref(out);
   int rc = s ? av_buffersink_get_frame(s, out) : AVERROR(EINVAL);

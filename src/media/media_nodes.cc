@@ -48,16 +48,12 @@ NodeResult VideoStitch(NodeContext& ctx) {
   if (!StitchVideos(req, &res, &err)) {
     if (ctx.cancelled()) return NodeResult::Failure(ErrorType::kCancelled, "video_stitch cancelled");
     // Unreadable clips and impossible transitions cannot succeed on a retry.
-    bool input_error = err.find("no such file") != std::string::npos ||
-                       err.find("Invalid data") != std::string::npos ||
-                       err.find("No such file") != std::string::npos ||
-                       err.find("no video stream") != std::string::npos ||
-                       err.find("longer than") != std::string::npos ||
-                       err.find("shorter than") != std::string::npos ||
-                       err.find("invalid transition") != std::string::npos ||
-                       err.find("filter graph") != std::string::npos;
-    return NodeResult::Failure(input_error ? ErrorType::kInvalidInput : ErrorType::kExecution,
-                               "video_stitch: " + err);
+    bool input_error =
+        err.find("no such file") != std::string::npos || err.find("Invalid data") != std::string::npos ||
+        err.find("No such file") != std::string::npos || err.find("no video stream") != std::string::npos ||
+        err.find("longer than") != std::string::npos || err.find("shorter than") != std::string::npos ||
+        err.find("invalid transition") != std::string::npos || err.find("filter graph") != std::string::npos;
+    return NodeResult::Failure(input_error ? ErrorType::kInvalidInput : ErrorType::kExecution, "video_stitch: " + err);
   }
   Json out = Json::object();
   out["videoPath"] = AbsolutePath(req.output_path);
@@ -98,8 +94,7 @@ NodeResult MediaProbe(NodeContext& ctx) {
   Json out = res.ToJson();
   if (!res.ok()) {
     std::string msg = "media_probe: " + path + ": ";
-    for (size_t i = 0; i < res.failed_checks.size(); ++i)
-      msg += (i ? "; " : "") + res.failed_checks[i];
+    for (size_t i = 0; i < res.failed_checks.size(); ++i) msg += (i ? "; " : "") + res.failed_checks[i];
     NodeResult r = NodeResult::Failure(ErrorType::kOutputInvalid, msg);
     r.details = std::move(out);
     return r;

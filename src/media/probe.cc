@@ -19,10 +19,14 @@ namespace {
 
 const char* TypeName(AVMediaType t) {
   switch (t) {
-    case AVMEDIA_TYPE_VIDEO: return "video";
-    case AVMEDIA_TYPE_AUDIO: return "audio";
-    case AVMEDIA_TYPE_SUBTITLE: return "subtitle";
-    default: return "data";
+    case AVMEDIA_TYPE_VIDEO:
+      return "video";
+    case AVMEDIA_TYPE_AUDIO:
+      return "audio";
+    case AVMEDIA_TYPE_SUBTITLE:
+      return "subtitle";
+    default:
+      return "data";
   }
 }
 
@@ -52,8 +56,7 @@ bool MetaValue(const AVFrame* f, const char* key, double* v) {
   return true;
 }
 
-bool DetectStretches(AVFormatContext* ic, int vindex, double* black, double* frozen,
-                     std::string* err) {
+bool DetectStretches(AVFormatContext* ic, int vindex, double* black, double* frozen, std::string* err) {
   AVStream* st = ic->streams[vindex];
   CodecContextPtr dec;
   if (!OpenDecoder(st, &dec, err)) return false;
@@ -133,9 +136,16 @@ Json ProbeResult::ToJson() const {
     j["duration"] = st.duration;
     s.push_back(std::move(j));
   }
-  Json j = {{"container", container}, {"streams", std::move(s)}, {"videoCodec", video_codec},
-            {"audioCodec", audio_codec}, {"width", width}, {"height", height}, {"fps", fps},
-            {"duration", duration}, {"size", size}, {"hasAudio", has_audio},
+  Json j = {{"container", container},
+            {"streams", std::move(s)},
+            {"videoCodec", video_codec},
+            {"audioCodec", audio_codec},
+            {"width", width},
+            {"height", height},
+            {"fps", fps},
+            {"duration", duration},
+            {"size", size},
+            {"hasAudio", has_audio},
             {"hasVideo", has_video}};
   j["blackSeconds"] = black_seconds ? Json(*black_seconds) : Json(nullptr);
   j["frozenSeconds"] = frozen_seconds ? Json(*frozen_seconds) : Json(nullptr);
@@ -144,8 +154,7 @@ Json ProbeResult::ToJson() const {
   return j;
 }
 
-bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult* result,
-                std::string* err) {
+bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult* result, std::string* err) {
   try {
     ProbeResult r;
     std::error_code ec;
@@ -197,8 +206,8 @@ bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult*
       if (!ok) r.failed_checks.push_back(why);
     };
     if (checks.min_bytes)
-      check(r.size >= *checks.min_bytes, "size " + std::to_string(r.size) + " bytes is below minBytes " +
-                                             std::to_string(*checks.min_bytes));
+      check(r.size >= *checks.min_bytes,
+            "size " + std::to_string(r.size) + " bytes is below minBytes " + std::to_string(*checks.min_bytes));
     if (checks.min_duration)
       check(r.duration >= *checks.min_duration,
             "duration " + Num(r.duration) + " s is below minDuration " + Num(*checks.min_duration) + " s");
@@ -206,11 +215,11 @@ bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult*
       check(r.duration <= *checks.max_duration,
             "duration " + Num(r.duration) + " s is above maxDuration " + Num(*checks.max_duration) + " s");
     if (checks.has_audio)
-      check(r.has_audio == *checks.has_audio, *checks.has_audio ? "hasAudio: the file has no audio stream"
-                                                                : "hasAudio: the file has an audio stream");
+      check(r.has_audio == *checks.has_audio,
+            *checks.has_audio ? "hasAudio: the file has no audio stream" : "hasAudio: the file has an audio stream");
     if (checks.has_video)
-      check(r.has_video == *checks.has_video, *checks.has_video ? "hasVideo: the file has no video stream"
-                                                                : "hasVideo: the file has a video stream");
+      check(r.has_video == *checks.has_video,
+            *checks.has_video ? "hasVideo: the file has no video stream" : "hasVideo: the file has a video stream");
     if ((checks.max_black || checks.max_frozen) && vindex >= 0) {
       double black = 0, frozen = 0;
       std::string derr;
@@ -221,20 +230,18 @@ bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult*
       r.black_seconds = black;
       r.frozen_seconds = frozen;
       if (checks.max_black)
-        check(black <= *checks.max_black, "maxBlack: a black stretch of " + Num(black) +
-                                              " s is longer than " + Num(*checks.max_black) + " s");
+        check(black <= *checks.max_black,
+              "maxBlack: a black stretch of " + Num(black) + " s is longer than " + Num(*checks.max_black) + " s");
       if (checks.max_frozen)
-        check(frozen <= *checks.max_frozen, "maxFrozen: a frozen stretch of " + Num(frozen) +
-                                                " s is longer than " + Num(*checks.max_frozen) + " s");
+        check(frozen <= *checks.max_frozen,
+              "maxFrozen: a frozen stretch of " + Num(frozen) + " s is longer than " + Num(*checks.max_frozen) + " s");
     } else if (checks.max_black || checks.max_frozen) {
       check(false, "maxBlack/maxFrozen: the file has no video stream");
     }
 
     // qualityScore: the share of checks passed, then up to half off for each of the
     // longest black and frozen stretches as a share of the duration. 0 when nothing plays.
-    double score = r.checks_run > 0
-                       ? static_cast<double>(r.checks_run - r.failed_checks.size()) / r.checks_run
-                       : 1.0;
+    double score = r.checks_run > 0 ? static_cast<double>(r.checks_run - r.failed_checks.size()) / r.checks_run : 1.0;
     if (r.duration > 0) {
       if (r.black_seconds) score *= 1 - 0.5 * std::min(1.0, *r.black_seconds / r.duration);
       if (r.frozen_seconds) score *= 1 - 0.5 * std::min(1.0, *r.frozen_seconds / r.duration);

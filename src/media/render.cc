@@ -75,17 +75,15 @@ std::vector<std::string> TextLines(const std::string& prompt, size_t width, size
 
 /// The picture chain after the background: boxes and the prompt text (moving slightly, so
 /// freezedetect does not flag the clip).
-std::string Decorations(const std::string& prompt, int width, int height, uint64_t h,
-                        bool draw_text, bool moving) {
+std::string Decorations(const std::string& prompt, int width, int height, uint64_t h, bool draw_text, bool moving) {
   std::string chain;
   const int bw = width / 6, bh = height / 6;
   for (int k = 0; k < 3; ++k) {
     uint64_t hk = h >> (k * 13);
     int x = static_cast<int>(hk % static_cast<uint64_t>(width - bw));
     int y = static_cast<int>((hk >> 20) % static_cast<uint64_t>(height - bh));
-    chain += ",drawbox=x=" + std::to_string(x) + ":y=" + std::to_string(y) + ":w=" +
-             std::to_string(bw) + ":h=" + std::to_string(bh) + ":color=" + Hex6(hk >> 7) +
-             "@0.6:t=fill";
+    chain += ",drawbox=x=" + std::to_string(x) + ":y=" + std::to_string(y) + ":w=" + std::to_string(bw) +
+             ":h=" + std::to_string(bh) + ":color=" + Hex6(hk >> 7) + "@0.6:t=fill";
   }
   if (draw_text && avfilter_get_by_name("drawtext")) {
     const int fontsize = std::max(10, height / 18);
@@ -94,11 +92,10 @@ std::string Decorations(const std::string& prompt, int width, int height, uint64
     for (size_t i = 0; i < lines.size(); ++i) {
       std::string x = moving ? "(w-tw)/2+sin(t*2)*w/40" : "(w-tw)/2";
       chain += ",drawtext=text='" + lines[i] + "':fontsize=" + std::to_string(fontsize) +
-               ":fontcolor=white:borderw=2:bordercolor=black:x=" + x +
-               ":y=h*0.62+" + std::to_string(static_cast<int>(i * fontsize * 1.3));
+               ":fontcolor=white:borderw=2:bordercolor=black:x=" + x + ":y=h*0.62+" +
+               std::to_string(static_cast<int>(i * fontsize * 1.3));
     }
-    chain += ",drawtext=text='OFFLINE PLACEHOLDER':fontsize=" +
-             std::to_string(std::max(8, fontsize * 2 / 3)) +
+    chain += ",drawtext=text='OFFLINE PLACEHOLDER':fontsize=" + std::to_string(std::max(8, fontsize * 2 / 3)) +
              ":fontcolor=white@0.8:x=10:y=10";
   }
   return chain;
@@ -106,11 +103,10 @@ std::string Decorations(const std::string& prompt, int width, int height, uint64
 
 std::string Background(int width, int height, AVRational fps, uint64_t h) {
   const int sw = std::max(16, width / 4 / 2 * 2), sh = std::max(16, height / 4 / 2 * 2);
-  return "gradients=s=" + std::to_string(sw) + "x" + std::to_string(sh) + ":r=" +
-         std::to_string(fps.num) + "/" + std::to_string(fps.den) + ":c0=" + Hex6(h) +
-         ":c1=" + Hex6(h >> 24) + ":c2=" + Hex6(h >> 40 | h << 24) + ":nb_colors=3:seed=" +
-         std::to_string(h % 4000000000ull) + ":speed=0.02,scale=" + std::to_string(width) +
-         ":" + std::to_string(height) + ":flags=bilinear,setsar=1";
+  return "gradients=s=" + std::to_string(sw) + "x" + std::to_string(sh) + ":r=" + std::to_string(fps.num) + "/" +
+         std::to_string(fps.den) + ":c0=" + Hex6(h) + ":c1=" + Hex6(h >> 24) + ":c2=" + Hex6(h >> 40 | h << 24) +
+         ":nb_colors=3:seed=" + std::to_string(h % 4000000000ull) + ":speed=0.02,scale=" + std::to_string(width) + ":" +
+         std::to_string(height) + ":flags=bilinear,setsar=1";
 }
 
 bool DecodePicture(const std::string& path, FramePtr* out, std::string* err) {
@@ -149,23 +145,21 @@ bool DecodePicture(const std::string& path, FramePtr* out, std::string* err) {
   return false;
 }
 
-bool BuildVideoGraph(const SyntheticVideoSpec& spec, const AVFrame* picture, bool draw_text,
-                     FilterGraph* g, std::string* err) {
+bool BuildVideoGraph(const SyntheticVideoSpec& spec, const AVFrame* picture, bool draw_text, FilterGraph* g,
+                     std::string* err) {
   const uint64_t h = Fnv1a(spec.prompt);
   std::string desc;
   if (picture) {
-    if (!g->AddVideoSource("img", picture->width, picture->height,
-                           static_cast<AVPixelFormat>(picture->format), av_inv_q(spec.fps),
-                           spec.fps, picture->sample_aspect_ratio, err))
+    if (!g->AddVideoSource("img", picture->width, picture->height, static_cast<AVPixelFormat>(picture->format),
+                           av_inv_q(spec.fps), spec.fps, picture->sample_aspect_ratio, err))
       return false;
     desc = "[img]scale=" + std::to_string(spec.width) + ":" + std::to_string(spec.height) +
            ":force_original_aspect_ratio=decrease,pad=" + std::to_string(spec.width) + ":" +
            std::to_string(spec.height) + ":(ow-iw)/2:(oh-ih)/2:color=" + Hex6(h) + ",setsar=1";
   } else if (!spec.source_filter.empty()) {
     const char sep = spec.source_filter.find('=') == std::string::npos ? '=' : ':';
-    desc = spec.source_filter + sep + "size=" + std::to_string(spec.width) + "x" +
-           std::to_string(spec.height) + ":rate=" + std::to_string(spec.fps.num) + "/" +
-           std::to_string(spec.fps.den) + ",setsar=1";
+    desc = spec.source_filter + sep + "size=" + std::to_string(spec.width) + "x" + std::to_string(spec.height) +
+           ":rate=" + std::to_string(spec.fps.num) + "/" + std::to_string(spec.fps.den) + ",setsar=1";
   } else {
     desc = Background(spec.width, spec.height, spec.fps, h);
   }
@@ -187,16 +181,16 @@ bool BuildVideoGraph(const SyntheticVideoSpec& spec, const AVFrame* picture, boo
 bool ParseAspectRatio(const std::string& text, int* w, int* h) {
   int a = 0, b = 0;
   char sep = 0;
-  if (sscanf(text.c_str(), "%d%c%d", &a, &sep, &b) != 3 || (sep != ':' && sep != 'x' && sep != '/') ||
-      a <= 0 || b <= 0 || a > 100 * b || b > 100 * a)
+  if (sscanf(text.c_str(), "%d%c%d", &a, &sep, &b) != 3 || (sep != ':' && sep != 'x' && sep != '/') || a <= 0 ||
+      b <= 0 || a > 100 * b || b > 100 * a)
     return false;
   *w = a;
   *h = b;
   return true;
 }
 
-bool VideoSize(const std::string& aspect_ratio, const std::string& resolution, int* width,
-               int* height, std::string* err) {
+bool VideoSize(const std::string& aspect_ratio, const std::string& resolution, int* width, int* height,
+               std::string* err) {
   int aw = 16, ah = 9;
   if (!aspect_ratio.empty() && !ParseAspectRatio(aspect_ratio, &aw, &ah)) {
     *err = "unreadable aspect ratio '" + aspect_ratio + "'";
@@ -224,8 +218,7 @@ bool VideoSize(const std::string& aspect_ratio, const std::string& resolution, i
   return true;
 }
 
-bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& output_mp4,
-                          std::string* err) {
+bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& output_mp4, std::string* err) {
   QuietLibavLogs();
   try {
     if (spec.width < 16 || spec.height < 16 || spec.seconds <= 0 || spec.fps.num <= 0) {
@@ -233,8 +226,7 @@ bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& out
       return false;
     }
     FramePtr picture;
-    if (!spec.first_frame_image.empty() && !DecodePicture(spec.first_frame_image, &picture, err))
-      return false;
+    if (!spec.first_frame_image.empty() && !DecodePicture(spec.first_frame_image, &picture, err)) return false;
     FilterGraph g;
     std::string graph_err;
     if (!BuildVideoGraph(spec, picture.get(), spec.draw_text, &g, &graph_err)) {
@@ -307,8 +299,8 @@ bool RenderOfflineVideo(const std::string& prompt, double seconds, const std::st
   return ok;
 }
 
-bool RenderOfflineImage(const std::string& prompt, const std::string& aspect_ratio,
-                        const std::string& output_png, std::string* err) {
+bool RenderOfflineImage(const std::string& prompt, const std::string& aspect_ratio, const std::string& output_png,
+                        std::string* err) {
   QuietLibavLogs();
   try {
     int aw = 1, ah = 1;
@@ -320,16 +312,16 @@ bool RenderOfflineImage(const std::string& prompt, const std::string& aspect_rat
     if (aw > ah) height = static_cast<int>(std::lround(1024.0 * ah / aw / 2)) * 2;
     if (ah > aw) width = static_cast<int>(std::lround(1024.0 * aw / ah / 2)) * 2;
     const uint64_t h = Fnv1a(prompt);
-    const std::string desc = Background(width, height, {1, 1}, h) +
-                             Decorations(prompt, width, height, h, true, false) + ",format=rgb24[out]";
+    const std::string desc = Background(width, height, {1, 1}, h) + Decorations(prompt, width, height, h, true, false) +
+                             ",format=rgb24[out]";
     FilterGraph g;
     std::string graph_err;
     if (!g.AddSink("out", AVMEDIA_TYPE_VIDEO, err)) return false;
     if (!g.Configure(desc, &graph_err)) {
       g = FilterGraph();
       if (!g.AddSink("out", AVMEDIA_TYPE_VIDEO, err) ||
-          !g.Configure(Background(width, height, {1, 1}, h) +
-                           Decorations(prompt, width, height, h, false, false) + ",format=rgb24[out]",
+          !g.Configure(Background(width, height, {1, 1}, h) + Decorations(prompt, width, height, h, false, false) +
+                           ",format=rgb24[out]",
                        err))
         return false;
     }

@@ -34,9 +34,7 @@ struct Clip {
   AVRational fps{0, 1};
 };
 
-bool Cancelled(const StitchRequest& r) {
-  return r.cancel && r.cancel->load(std::memory_order_relaxed);
-}
+bool Cancelled(const StitchRequest& r) { return r.cancel && r.cancel->load(std::memory_order_relaxed); }
 
 std::string Seconds(double s) {
   char buf[32];
@@ -78,14 +76,12 @@ bool SameBytes(const AVCodecParameters* a, const AVCodecParameters* b) {
 bool CanStreamCopy(const std::vector<Clip>& clips) {
   const Clip& c0 = clips[0];
   const AVCodecParameters* v0 = c0.video->codecpar;
-  if (avformat_query_codec(av_guess_format("mp4", nullptr, nullptr), v0->codec_id,
-                           FF_COMPLIANCE_NORMAL) != 1)
+  if (avformat_query_codec(av_guess_format("mp4", nullptr, nullptr), v0->codec_id, FF_COMPLIANCE_NORMAL) != 1)
     return false;
   for (const Clip& c : clips) {
     const AVCodecParameters* v = c.video->codecpar;
-    if (v->codec_id != v0->codec_id || v->width != v0->width || v->height != v0->height ||
-        v->format != v0->format || v->profile != v0->profile || !SameBytes(v, v0) ||
-        av_cmp_q(c.fps, c0.fps) != 0 ||
+    if (v->codec_id != v0->codec_id || v->width != v0->width || v->height != v0->height || v->format != v0->format ||
+        v->profile != v0->profile || !SameBytes(v, v0) || av_cmp_q(c.fps, c0.fps) != 0 ||
         av_cmp_q(c.video->time_base, c0.video->time_base) != 0)
       return false;
     if ((c.audio == nullptr) != (c0.audio == nullptr)) return false;
@@ -105,16 +101,15 @@ bool CanStreamCopy(const std::vector<Clip>& clips) {
 /// damaged; joining it would silently shorten the output.
 bool CheckComplete(const Clip& c, double readable, std::string* err) {
   if (readable >= c.duration * 0.9 - 0.1) return true;
-  *err = c.path + ": truncated or damaged file (" + Seconds(c.duration) + " declared, " +
-         Seconds(readable) + " readable)";
+  *err =
+      c.path + ": truncated or damaged file (" + Seconds(c.duration) + " declared, " + Seconds(readable) + " readable)";
   return false;
 }
 
 // ---------------------------------------------------------------------------------------
 // Stream copy
 
-bool StreamCopy(const StitchRequest& req, std::vector<Clip>& clips, StitchResult* result,
-                std::string* err) {
+bool StreamCopy(const StitchRequest& req, std::vector<Clip>& clips, StitchResult* result, std::string* err) {
   AVFormatContext* raw = nullptr;
   int rc = avformat_alloc_output_context2(&raw, nullptr, "mp4", req.output_path.c_str());
   if (rc < 0) {
@@ -233,8 +228,7 @@ FramePtr AudioFrame(const Samples& s, int64_t from, int64_t n) {
   f->sample_rate = kSampleRate;
   av_channel_layout_default(&f->ch_layout, kChannels);
   if (av_frame_get_buffer(f.get(), 0) < 0) return nullptr;
-  for (int c = 0; c < kChannels; ++c)
-    memcpy(f->extended_data[c], s.ch[c].data() + from, n * sizeof(float));
+  for (int c = 0; c < kChannels; ++c) memcpy(f->extended_data[c], s.ch[c].data() + from, n * sizeof(float));
   return f;
 }
 
@@ -257,12 +251,12 @@ class Stitcher {
   bool any_audio_ = false;
   int width_ = 0, height_ = 0;
   AVRational fps_{30, 1};
-  int64_t d_frames_ = 0;   ///< D: frames per transition (0 for hard cuts)
-  int64_t d_samples_ = 0;  ///< the same length in audio samples
+  int64_t d_frames_ = 0;          ///< D: frames per transition (0 for hard cuts)
+  int64_t d_samples_ = 0;         ///< the same length in audio samples
   std::vector<int64_t> frames_;   ///< K_i
   std::vector<int64_t> samples_;  ///< S_i
   MediaWriter writer_;
-  int64_t picture_index_ = 0;         ///< pictures of the current clip so far
+  int64_t picture_index_ = 0;          ///< pictures of the current clip so far
   std::vector<FramePtr> tail_, head_;  ///< transition windows (previous clip's end, this one's start)
   Samples audio_tail_;                 ///< last d_samples_ of the previous clip
 };
@@ -294,11 +288,9 @@ bool Stitcher::Run(StitchResult* result, std::string* err) {
       const int64_t need = middle ? 2 * d_frames_ : d_frames_;
       if (frames_[i] <= need) {
         *err = middle ? "clip " + clips_[i].path + " (" + Seconds(clips_[i].duration) +
-                            ") is shorter than its two transitions (2 x " +
-                            Seconds(req_.transition_seconds) + ")"
-                      : "transition of " + Seconds(req_.transition_seconds) +
-                            " is longer than clip " + clips_[i].path + " (" +
-                            Seconds(clips_[i].duration) + ")";
+                            ") is shorter than its two transitions (2 x " + Seconds(req_.transition_seconds) + ")"
+                      : "transition of " + Seconds(req_.transition_seconds) + " is longer than clip " + clips_[i].path +
+                            " (" + Seconds(clips_[i].duration) + ")";
         return false;
       }
     }
@@ -307,8 +299,7 @@ bool Stitcher::Run(StitchResult* result, std::string* err) {
       return false;
     }
   }
-  for (int64_t k : frames_)
-    samples_.push_back(av_rescale(k, static_cast<int64_t>(kSampleRate) * fps_.den, fps_.num));
+  for (int64_t k : frames_) samples_.push_back(av_rescale(k, static_cast<int64_t>(kSampleRate) * fps_.den, fps_.num));
   d_samples_ = av_rescale(d_frames_, static_cast<int64_t>(kSampleRate) * fps_.den, fps_.num);
 
   VideoEncodeSettings vs;
@@ -339,8 +330,7 @@ std::string NormaliseChain(const AVStream* st, int width, int height, AVRational
   } else {
     sw = std::max(2, static_cast<int>(std::lround(height * dar / 2)) * 2);
   }
-  std::string chain = "setpts=PTS-STARTPTS,fps=" + std::to_string(fps.num) + "/" +
-                      std::to_string(fps.den);
+  std::string chain = "setpts=PTS-STARTPTS,fps=" + std::to_string(fps.num) + "/" + std::to_string(fps.den);
   if (sw != p->width || sh != p->height) chain += ",scale=" + std::to_string(sw) + ":" + std::to_string(sh);
   chain += ",setsar=1";
   if (sw != width || sh != height)
@@ -362,8 +352,8 @@ bool Stitcher::DecodeClip(size_t i, std::string* err) {
   }
 
   FilterGraph graph;
-  if (!graph.AddVideoSource("in", vdec->width, vdec->height, vdec->pix_fmt, c.video->time_base,
-                            c.fps, vdec->sample_aspect_ratio, err) ||
+  if (!graph.AddVideoSource("in", vdec->width, vdec->height, vdec->pix_fmt, c.video->time_base, c.fps,
+                            vdec->sample_aspect_ratio, err) ||
       !graph.AddSink("out", AVMEDIA_TYPE_VIDEO, err) ||
       !graph.Configure("[in]" + NormaliseChain(c.video, width_, height_, fps_) + "[out]", err)) {
     *err = c.path + ": " + *err;
@@ -379,8 +369,8 @@ bool Stitcher::DecodeClip(size_t i, std::string* err) {
       av_channel_layout_copy(&in_layout, &adec->ch_layout);
     av_channel_layout_default(&out_layout, kChannels);
     SwrContext* s = nullptr;
-    int rc = swr_alloc_set_opts2(&s, &out_layout, AV_SAMPLE_FMT_FLTP, kSampleRate, &in_layout,
-                                 adec->sample_fmt, adec->sample_rate, 0, nullptr);
+    int rc = swr_alloc_set_opts2(&s, &out_layout, AV_SAMPLE_FMT_FLTP, kSampleRate, &in_layout, adec->sample_fmt,
+                                 adec->sample_rate, 0, nullptr);
     av_channel_layout_uninit(&in_layout);
     av_channel_layout_uninit(&out_layout);
     swr.reset(s);
@@ -398,8 +388,7 @@ bool Stitcher::DecodeClip(size_t i, std::string* err) {
     int out_n = swr_get_out_samples(swr.get(), f ? f->nb_samples : 0);
     if (out_n <= 0) return true;
     for (auto& v : conv) v.resize(out_n);
-    uint8_t* outp[kChannels] = {reinterpret_cast<uint8_t*>(conv[0].data()),
-                                reinterpret_cast<uint8_t*>(conv[1].data())};
+    uint8_t* outp[kChannels] = {reinterpret_cast<uint8_t*>(conv[0].data()), reinterpret_cast<uint8_t*>(conv[1].data())};
     int n = swr_convert(swr.get(), outp, out_n, f ? const_cast<const uint8_t**>(f->extended_data) : nullptr,
                         f ? f->nb_samples : 0);
     if (n < 0) {
@@ -415,9 +404,9 @@ bool Stitcher::DecodeClip(size_t i, std::string* err) {
 
   FramePtr frame = MakeFrame();
   FramePtr filtered = MakeFrame();
-  FramePtr last;  // the last normalised picture, repeated when the clip runs short
+  FramePtr last;                      // the last normalised picture, repeated when the clip runs short
   int64_t last_end = AV_NOPTS_VALUE;  // in the stream time base
-  auto drain_graph = [&]() -> int {  // 1 = EOF reached, 0 = again, -1 = error
+  auto drain_graph = [&]() -> int {   // 1 = EOF reached, 0 = again, -1 = error
     for (;;) {
       switch (graph.Pull("out", filtered.get(), err)) {
         case FilterGraph::PullStatus::kFrame: {
@@ -557,8 +546,7 @@ bool Stitcher::RunVideoTransition(std::string* err) {
   if (!g.AddVideoSource("a", width_, height_, AV_PIX_FMT_YUV420P, tb, fps_, {1, 1}, err) ||
       !g.AddVideoSource("b", width_, height_, AV_PIX_FMT_YUV420P, tb, fps_, {1, 1}, err) ||
       !g.AddSink("out", AVMEDIA_TYPE_VIDEO, err) ||
-      !g.Configure("[a][b]xfade=transition=" + req_.transition + ":duration=" + dur +
-                       ":offset=0,format=yuv420p[out]",
+      !g.Configure("[a][b]xfade=transition=" + req_.transition + ":duration=" + dur + ":offset=0,format=yuv420p[out]",
                    err))
     return false;
   for (int side = 0; side < 2; ++side) {
@@ -658,8 +646,7 @@ bool Stitcher::FinishClipAudio(size_t i, Samples&& s, std::string* err) {
   if (!WriteSamples(s, body_from, body_to, err)) return false;
   if (has_tail) {
     audio_tail_.Resize(0);
-    for (int c = 0; c < kChannels; ++c)
-      audio_tail_.ch[c].assign(s.ch[c].begin() + body_to, s.ch[c].end());
+    for (int c = 0; c < kChannels; ++c) audio_tail_.ch[c].assign(s.ch[c].begin() + body_to, s.ch[c].end());
   }
   return true;
 }

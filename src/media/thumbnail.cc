@@ -3,13 +3,14 @@
 // encoder, all in memory: the report embeds the bytes as a data URI, so nothing is written.
 //
 // Thread: called from the report command's thread only; every libav object is local.
-#include <algorithm>
-#include <cmath>
+#include "comfyrun/media/thumbnail.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "comfyrun/media/av.h"
-#include "comfyrun/media/thumbnail.h"
 
 extern "C" {
 #include <libavutil/imgutils.h>
@@ -150,8 +151,10 @@ bool MakeThumbnail(const std::string& path, int max_width, Thumbnail* out, std::
   const AVStream* st = input->streams[stream];
   // Still images (PNG, JPEG, WebP) have no duration; a video has one.
   double duration = -1;
-  if (input->duration > 0) duration = static_cast<double>(input->duration) / AV_TIME_BASE;
-  else if (st->duration > 0) duration = static_cast<double>(st->duration) * av_q2d(st->time_base);
+  if (input->duration > 0)
+    duration = static_cast<double>(input->duration) / AV_TIME_BASE;
+  else if (st->duration > 0)
+    duration = static_cast<double>(st->duration) * av_q2d(st->time_base);
   out->video = duration > 0 && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC);
   if (out->video) out->duration_seconds = duration;
 

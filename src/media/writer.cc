@@ -7,8 +7,8 @@ extern "C" {
 
 namespace comfyrun::media {
 
-bool MediaWriter::Open(const std::string& path, const VideoEncodeSettings& video,
-                       const AudioEncodeSettings* audio, std::string* err) {
+bool MediaWriter::Open(const std::string& path, const VideoEncodeSettings& video, const AudioEncodeSettings* audio,
+                       std::string* err) {
   QuietLibavLogs();
   path_ = path;
   AVFormatContext* raw = nullptr;
@@ -124,8 +124,7 @@ bool MediaWriter::EncodeVideo(AVFrame* frame, std::string* err) {
 }
 
 bool MediaWriter::WriteVideo(AVFrame* frame, std::string* err) {
-  if (frame->width != venc_->width || frame->height != venc_->height ||
-      frame->format != AV_PIX_FMT_YUV420P) {
+  if (frame->width != venc_->width || frame->height != venc_->height || frame->format != AV_PIX_FMT_YUV420P) {
     *err = "internal: picture does not match the encoder";
     return false;
   }
@@ -146,8 +145,7 @@ bool MediaWriter::EncodeAudio(AVFrame* frame, std::string* err) {
 
 bool MediaWriter::EncodeAudioFromFifo(bool flush, std::string* err) {
   const int fs = aenc_->frame_size > 0 ? aenc_->frame_size : 1024;
-  while (av_audio_fifo_size(fifo_.get()) >= fs ||
-         (flush && av_audio_fifo_size(fifo_.get()) > 0)) {
+  while (av_audio_fifo_size(fifo_.get()) >= fs || (flush && av_audio_fifo_size(fifo_.get()) > 0)) {
     int n = std::min(fs, av_audio_fifo_size(fifo_.get()));
     av_frame_unref(aframe_.get());
     aframe_->nb_samples = n;

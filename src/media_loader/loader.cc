@@ -1,6 +1,7 @@
 // Finds, loads and checks the media module (comfyrun/media/module.h). This is the only place
 // that calls dlopen; the rest of the executable asks LoadModule() for the entry table.
 #include <dlfcn.h>
+#include <fmt/format.h>
 #include <link.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "comfyrun/media/module.h"
 #include "comfyrun/media/module_lookup.h"
@@ -29,13 +28,15 @@ constexpr const char* kModuleInstallDir = COMFYRUN_MODULE_RELDIR;
 /// How to fix a module that does not load; appended to every load error.
 std::string HowToFix(bool from_env) {
   if (from_env)
-    return fmt::format("{} points at it: set it to the {} built with this comfyrun, or unset it to use the one "
-                       "next to the comfyrun binary",
-                       kModuleEnv, kModuleFileName);
-  return fmt::format("{} is built together with comfyrun (ninja target comfyrun_media): keep it next to the "
-                     "comfyrun binary (or in {}/ relative to it, where `cmake --install` puts it), or set {} to "
-                     "its path",
-                     kModuleFileName, kModuleInstallDir, kModuleEnv);
+    return fmt::format(
+        "{} points at it: set it to the {} built with this comfyrun, or unset it to use the one "
+        "next to the comfyrun binary",
+        kModuleEnv, kModuleFileName);
+  return fmt::format(
+      "{} is built together with comfyrun (ninja target comfyrun_media): keep it next to the "
+      "comfyrun binary (or in {}/ relative to it, where `cmake --install` puts it), or set {} to "
+      "its path",
+      kModuleFileName, kModuleInstallDir, kModuleEnv);
 }
 
 bool FromEnv() {
@@ -142,14 +143,12 @@ struct LibavLibrary {
   const char* version_symbol;
 };
 constexpr LibavLibrary kLibavLibraries[] = {
-    {"libavutil", "avutil_version"},       {"libavcodec", "avcodec_version"},
-    {"libavformat", "avformat_version"},   {"libavfilter", "avfilter_version"},
-    {"libswscale", "swscale_version"},     {"libswresample", "swresample_version"},
+    {"libavutil", "avutil_version"},     {"libavcodec", "avcodec_version"}, {"libavformat", "avformat_version"},
+    {"libavfilter", "avfilter_version"}, {"libswscale", "swscale_version"}, {"libswresample", "swresample_version"},
 };
 
 int CollectLoadedObject(struct dl_phdr_info* info, size_t, void* data) {
-  if (info->dlpi_name && *info->dlpi_name)
-    static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
+  if (info->dlpi_name && *info->dlpi_name) static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
   return 0;
 }
 

@@ -33,8 +33,8 @@ class ModuleNodeKind : public NodeKind {
 
 namespace media {
 bool NodeTypeNeedsModule(std::string_view type) {
-  return type == "video_stitch" || type == "media_probe" || type == "character_image" ||
-         type == "video_generation" || type == "sora2_video";
+  return type == "video_stitch" || type == "media_probe" || type == "character_image" || type == "video_generation" ||
+         type == "sora2_video";
 }
 }  // namespace media
 

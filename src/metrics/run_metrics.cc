@@ -18,11 +18,16 @@ namespace comfyrun {
 
 const char* JournalStatusName(JournalNode::Status status) {
   switch (status) {
-    case JournalNode::Status::kPending: return "pending";
-    case JournalNode::Status::kRunning: return "running";
-    case JournalNode::Status::kCompleted: return "completed";
-    case JournalNode::Status::kFailed: return "failed";
-    case JournalNode::Status::kSkipped: return "skipped";
+    case JournalNode::Status::kPending:
+      return "pending";
+    case JournalNode::Status::kRunning:
+      return "running";
+    case JournalNode::Status::kCompleted:
+      return "completed";
+    case JournalNode::Status::kFailed:
+      return "failed";
+    case JournalNode::Status::kSkipped:
+      return "skipped";
   }
   return "pending";
 }
@@ -145,7 +150,8 @@ std::vector<const JournalNode*> JournalNodesOf(const JournalReplay& replay, cons
 }
 
 /// Everything but "nodes": the run's totals, counts, errors and critical path.
-Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g, const std::vector<const JournalNode*>& states) {
+Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g,
+                       const std::vector<const JournalNode*>& states) {
   const Json& header = replay.header;
   Json m = Json::object();
   m["schemaVersion"] = 1;
@@ -192,7 +198,6 @@ Json RunSummaryMetrics(const JournalReplay& replay, const MetricsGraph& g, const
 
 }  // namespace
 
-
 namespace {
 
 /// IsoTime for many stamps in the same few seconds: the date part is formatted once per second.
@@ -206,12 +211,16 @@ class IsoTimeCache {
     int64_t secs = unix_ms / 1000;
     if (secs != secs_ || seconds_text_.empty()) {
       secs_ = secs;
-      std::string iso = IsoTime(unix_ms);                // "YYYY-MM-DDTHH:MM:SS.mmmZ"
-      seconds_text_ = iso.substr(0, iso.size() - 4);     // through ":SS"
+      std::string iso = IsoTime(unix_ms);             // "YYYY-MM-DDTHH:MM:SS.mmmZ"
+      seconds_text_ = iso.substr(0, iso.size() - 4);  // through ":SS"
     }
     int ms = static_cast<int>(unix_ms % 1000);
-    char tail[6] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                    static_cast<char>('0' + ms % 10), 'Z', '"', 0};
+    char tail[6] = {static_cast<char>('0' + ms / 100),
+                    static_cast<char>('0' + ms / 10 % 10),
+                    static_cast<char>('0' + ms % 10),
+                    'Z',
+                    '"',
+                    0};
     out->push_back('"');
     out->append(seconds_text_);
     out->append(tail, 5);
@@ -262,10 +271,14 @@ void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view t
   AppendInt(out, n.queue_wait_ms);
   Lit(out, ",\"cost\":");
   AppendJsonDouble(out, n.cost);
-  if (n.cached) Lit(out, ",\"cached\":true,\"outputs\":");
-  else Lit(out, ",\"cached\":false,\"outputs\":");
-  if (n.outputs.is_null()) Lit(out, "{}");
-  else AppendJson(out, n.outputs);
+  if (n.cached)
+    Lit(out, ",\"cached\":true,\"outputs\":");
+  else
+    Lit(out, ",\"cached\":false,\"outputs\":");
+  if (n.outputs.is_null())
+    Lit(out, "{}");
+  else
+    AppendJson(out, n.outputs);
   if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted) {
     Lit(out, ",\"error\":{\"type\":");
     AppendJsonString(out, ErrorTypeName(n.last_error));
@@ -290,14 +303,17 @@ std::string NodeLines(const JournalReplay& replay, const MetricsGraph& g, const 
   text.reserve((end - begin) * 256 + room);
   IsoTimeCache times;
   for (size_t i = begin; i < end; ++i) {
-    if (i) Lit(&text, ",\n    ");
-    else Lit(&text, "\n    ");
+    if (i)
+      Lit(&text, ",\n    ");
+    else
+      Lit(&text, "\n    ");
     AppendNodeMetrics(&text, g.ids[i], g.types[i], *states[i], replay.finished, &times);
   }
   return text;
 }
 
-std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g, std::vector<const JournalNode*> found = {}) {
+std::string MetricsText(const JournalReplay& replay, const MetricsGraph& g,
+                        std::vector<const JournalNode*> found = {}) {
   std::vector<const JournalNode*> states = JournalNodesOf(replay, g, std::move(found));
   // The node lines and the summary (critical path, peak parallelism) read the same state
   // and write nothing shared: for a big run the lines are written on a second core meanwhile

@@ -1,9 +1,9 @@
 #pragma once
 // RAII for libcurl's URL parser (CURLU), shared by the HTTP loop and the WebSocket client:
 // both split URLs into parts (origin checks, redirects, handshakes) the same way.
-#include <string>
-
 #include <curl/curl.h>
+
+#include <string>
 
 namespace comfyrun {
 

@@ -68,16 +68,16 @@ struct HttpLoop::Impl {
     HttpRequest request;
     Callback done;
     Clock::time_point started;
-    Origin origin;           // the original request's
-    std::string url;         // this hop's
-    std::string method;      // this hop's (a 303 turns POST into GET)
-    bool send_body = true;   // false after a method-changing redirect
+    Origin origin;          // the original request's
+    std::string url;        // this hop's
+    std::string method;     // this hop's (a 303 turns POST into GET)
+    bool send_body = true;  // false after a method-changing redirect
     int redirects = 0;
     CURL* easy = nullptr;
     curl_slist* header_list = nullptr;
     curl_mime* mime = nullptr;
     FILE* file = nullptr;
-    bool body_decided = false;   // whether this hop's body goes to the file, memory or nowhere
+    bool body_decided = false;  // whether this hop's body goes to the file, memory or nowhere
     bool discard_body = false;
     bool body_to_file = false;
     std::string write_error;
@@ -156,8 +156,7 @@ struct HttpLoop::Impl {
     long wait = kMaxPollMs;
     if (curl_ms >= 0) wait = std::min(wait, curl_ms);
     if (!timers_.empty()) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.top().when - Clock::now())
-                    .count();
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.top().when - Clock::now()).count();
       wait = std::min<long>(wait, std::max<long>(0, ms + 1));
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -278,8 +277,7 @@ struct HttpLoop::Impl {
   }
 
   static bool WillFollow(const Transfer& t, long status) {
-    return IsRedirect(status) && t.redirects < t.request.max_redirects &&
-           t.response.headers.count("location");
+    return IsRedirect(status) && t.redirects < t.request.max_redirects && t.response.headers.count("location");
   }
 
   // Builds and adds the easy handle for t->url. Finishes the transfer on a setup failure.
@@ -320,8 +318,7 @@ struct HttpLoop::Impl {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnWrite);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, remaining_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     std::max<long>(1, static_cast<long>(r.connect_timeout * 1000)));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max<long>(1, static_cast<long>(r.connect_timeout * 1000)));
     // libcurl averages the speed over ~5 s, so a stall after a burst of data is reported up
     // to ~5 s after stall_timeout; fine for the minute-scale stall timeouts used in practice.
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -405,8 +402,7 @@ struct HttpLoop::Impl {
         return;
       }
       Origin to;
-      if (!GetOrigin(next, &to) || !(to == t->origin))
-        next = RemoveQueryParams(next, t->request.secret_query_params);
+      if (!GetOrigin(next, &to) || !(to == t->origin)) next = RemoveQueryParams(next, t->request.secret_query_params);
       // Browsers' (and libcurl's) rules: 303 always becomes GET; 301/302 turn a POST into GET.
       if (status == 303 ? t->method != "HEAD" : (status <= 302 && t->method == "POST")) {
         t->method = "GET";
@@ -427,18 +423,17 @@ struct HttpLoop::Impl {
     } else if (rc == CURLE_PARTIAL_FILE) {
       curl_off_t expected = -1;
       curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
-      message = "connection closed before the whole body arrived (got " +
-                std::to_string(t->response.bytes) + " of " + std::to_string(expected) + " bytes)";
+      message = "connection closed before the whole body arrived (got " + std::to_string(t->response.bytes) + " of " +
+                std::to_string(expected) + " bytes)";
     } else if (rc == CURLE_WRITE_ERROR && !t->write_error.empty()) {
       message = t->write_error;
     } else if (rc != CURLE_OK) {
       message = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
-    } else if (IsRedirect(status) && t->request.max_redirects > 0 &&
-               t->redirects >= t->request.max_redirects) {
+    } else if (IsRedirect(status) && t->request.max_redirects > 0 && t->redirects >= t->request.max_redirects) {
       message = "too many redirects (more than " + std::to_string(t->request.max_redirects) + ")";
     }
-    if (rc == CURLE_OK && t->body_to_file == false && !t->request.download_path.empty() &&
-        status >= 200 && status < 300) {
+    if (rc == CURLE_OK && t->body_to_file == false && !t->request.download_path.empty() && status >= 200 &&
+        status < 300) {
       // An empty 2xx body never reached OnWrite: the download is an empty file.
       t->body_to_file = true;
       if (!OpenDownload(t)) {
@@ -463,10 +458,8 @@ struct HttpLoop::Impl {
       t->file = nullptr;
     }
     if (t->body_to_file && type != ErrorType::kNone) std::remove(t->request.download_path.c_str());
-    resp.effective_url =
-        Redactor::Redact(RemoveQueryParams(t->url, t->request.secret_query_params));
-    if (!message.empty())
-      resp.error = Redactor::Redact(t->method + " " + resp.effective_url + ": " + message);
+    resp.effective_url = Redactor::Redact(RemoveQueryParams(t->url, t->request.secret_query_params));
+    if (!message.empty()) resp.error = Redactor::Redact(t->method + " " + resp.effective_url + ": " + message);
     if (auto it = resp.headers.find("retry-after"); it != resp.headers.end())
       resp.retry_after = ParseRetryAfter(it->second, static_cast<int64_t>(std::time(nullptr)));
 
@@ -566,8 +559,8 @@ HttpLoop::TimerId HttpLoop::After(double seconds, std::function<void()> fn) {
   c.kind = Impl::Command::Kind::kAfter;
   c.id = impl_->next_id_++;
   c.fn = std::move(fn);
-  c.when = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(std::max(0.0, seconds)));
+  c.when =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, seconds)));
   TimerId id = c.id;
   impl_->Push(c);
   return id;

@@ -2,11 +2,11 @@
 // Rules of HTTP that the loop applies and that need no transfer: which redirects to follow and
 // where to (origins decide whether secret headers go along), query parameters that must not
 // travel, and how a curl error maps to an ErrorType. Private to src/net.
+#include <curl/curl.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "comfyrun/core/error_type.h"
 

@@ -1,4 +1,5 @@
 #include "comfyrun/net/websocket.h"
+
 #include "curl_url.h"
 
 // Implementation details.
@@ -48,13 +49,11 @@ using Clock = std::chrono::steady_clock;
 
 double Now() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
-
 
 }  // namespace
 
@@ -86,15 +85,15 @@ struct WebSocketLoop::Impl {
     std::map<curl_socket_t, int> curl_sockets;  // what libcurl wants watched while connecting
     double curl_timer_at = -1;                  // steady seconds; -1 = none
     curl_socket_t sock = CURL_SOCKET_BAD;
-    std::string in;        // handshake reply so far
+    std::string in;  // handshake reply so far
     std::unique_ptr<WsDecoder> decoder;
-    std::string out;       // bytes waiting to be written
-    double deadline = 0;   // connect/handshake timeout, or the end of the close grace period
+    std::string out;      // bytes waiting to be written
+    double deadline = 0;  // connect/handshake timeout, or the end of the close grace period
     double last_rx = 0;
     double last_ping = 0;
     bool close_sent = false;
     WsCloseInfo info;
-    bool done = false;     // on_close has run (or must not); removed at the end of the round
+    bool done = false;  // on_close has run (or must not); removed at the end of the round
     char errbuf[CURL_ERROR_SIZE] = {0};
   };
 
@@ -191,7 +190,8 @@ struct WebSocketLoop::Impl {
   double NextDeadline(const Conn& c) const {
     double next = c.deadline > 0 ? c.deadline : 1e300;
     if (c.state == Conn::State::kOpen) {
-      if (c.options.ping_interval > 0) next = std::min(next, std::max(c.last_rx, c.last_ping) + c.options.ping_interval);
+      if (c.options.ping_interval > 0)
+        next = std::min(next, std::max(c.last_rx, c.last_ping) + c.options.ping_interval);
       if (c.options.idle_timeout > 0) next = std::min(next, c.last_rx + c.options.idle_timeout);
     }
     return next;

@@ -64,8 +64,7 @@ std::string NewWsKey() {
 
 // ---- codec --------------------------------------------------------------------------------
 
-std::string EncodeWsFrame(WsOpcode opcode, std::string_view payload, bool fin, bool masked,
-                          const uint8_t* mask_key) {
+std::string EncodeWsFrame(WsOpcode opcode, std::string_view payload, bool fin, bool masked, const uint8_t* mask_key) {
   std::string out;
   out.reserve(payload.size() + 14);
   out.push_back(static_cast<char>((fin ? 0x80 : 0x00) | static_cast<uint8_t>(opcode)));
@@ -151,8 +150,7 @@ bool WsDecoder::ParseFrames() {
     bool control = op & 0x08;
     if (op != 0x0 && op != 0x1 && op != 0x2 && op != 0x8 && op != 0x9 && op != 0xA)
       return Fail(kWsProtocolError, "unknown opcode " + std::to_string(op));
-    if (control && (!fin || len > 125))
-      return Fail(kWsProtocolError, "fragmented or oversized control frame");
+    if (control && (!fin || len > 125)) return Fail(kWsProtocolError, "fragmented or oversized control frame");
     if (role_ == Role::kClient && masked) return Fail(kWsProtocolError, "masked frame from the server");
     if (role_ == Role::kServer && !masked) return Fail(kWsProtocolError, "unmasked frame from the client");
     if (!control) {
@@ -225,7 +223,8 @@ std::string CheckWsHandshakeReply(const std::string& head, const std::string& cl
     std::string line = head.substr(pos, next - pos);
     pos = next + 2;
     size_t colon = line.find(':');
-    if (colon != std::string::npos) headers[Lower(TrimSpace(line.substr(0, colon)))] = TrimSpace(line.substr(colon + 1));
+    if (colon != std::string::npos)
+      headers[Lower(TrimSpace(line.substr(0, colon)))] = TrimSpace(line.substr(colon + 1));
   }
   if (status != 101) {
     *http_status = status;
@@ -233,7 +232,8 @@ std::string CheckWsHandshakeReply(const std::string& head, const std::string& cl
                   : "the server's reply to the upgrade is not HTTP";
   }
   if (Lower(headers["upgrade"]) != "websocket") return "101 reply without Upgrade: websocket";
-  if (headers["sec-websocket-accept"] != WsAcceptKey(client_key)) return "wrong Sec-WebSocket-Accept in the handshake reply";
+  if (headers["sec-websocket-accept"] != WsAcceptKey(client_key))
+    return "wrong Sec-WebSocket-Accept in the handshake reply";
   if (!headers["sec-websocket-extensions"].empty()) return "the server chose an extension that was not offered";
   return "";
 }

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "comfyrun/providers/models.h"
-#include "comfyrun/providers/jobs.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 namespace {
@@ -57,13 +57,16 @@ class GenerationNodeKind : public NodeKind {
     bool image_model = model.provider == Provider::kGemini;
     if (accepts_ == Accepts::kImage && !image_model)
       return fail(ErrorType::kInvalidInput, fmt::format("{} is a video model; {} needs an image model such as "
-                                                        "'nanobanana'", Quote(model.id), ctx->type));
+                                                        "'nanobanana'",
+                                                        Quote(model.id), ctx->type));
     if (accepts_ != Accepts::kImage && image_model)
       return fail(ErrorType::kInvalidInput, fmt::format("{} is an image model; {} needs a video model such as "
-                                                        "'veo3-fast' or 'sora-2'", Quote(model.id), ctx->type));
+                                                        "'veo3-fast' or 'sora-2'",
+                                                        Quote(model.id), ctx->type));
     if (accepts_ == Accepts::kSoraOnly && model.provider != Provider::kSora)
       return fail(ErrorType::kInvalidInput, fmt::format("sora2_video runs Sora models; {} is a Veo model (use "
-                                                        "video_generation for Veo)", Quote(model.id)));
+                                                        "video_generation for Veo)",
+                                                        Quote(model.id)));
 
     if (accepts_ == Accepts::kImage) {
       ImageRequest request;

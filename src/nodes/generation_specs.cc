@@ -31,10 +31,9 @@ std::vector<InputSpec> VideoInputs(const std::string& default_model) {
 }
 
 std::vector<OutputSpec> VideoOutputs() {
-  auto outputs = std::vector<OutputSpec>{
-      Out("videoPath", T::kString, "the downloaded video file"),
-      Out("duration", T::kNumber, "seconds, as probed from the file"),
-      Out("jobId", T::kString, "the provider's operation or video id")};
+  auto outputs = std::vector<OutputSpec>{Out("videoPath", T::kString, "the downloaded video file"),
+                                         Out("duration", T::kNumber, "seconds, as probed from the file"),
+                                         Out("jobId", T::kString, "the provider's operation or video id")};
   auto common = GenerationOutputs();
   outputs.insert(outputs.end(), common.begin(), common.end());
   return outputs;

@@ -2,10 +2,10 @@
 // JSON fields named in `extract` become outputs.
 #include <fmt/format.h>
 
-#include "comfyrun/net/http_loop.h"
-#include "comfyrun/nodes/builtin_nodes.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/net/http_loop.h"
+#include "comfyrun/nodes/builtin_nodes.h"
 
 namespace comfyrun {
 namespace {
@@ -25,7 +25,8 @@ bool Extract(const Json& body, const std::string& path, Json* out, std::string* 
   };
   const Json* value = LookupReference(*ref, lookup, err);
   if (!value) {
-    if (err->find("unknown node") != std::string::npos) *err = fmt::format("the reply has no field {}", Quote(ref->root));
+    if (err->find("unknown node") != std::string::npos)
+      *err = fmt::format("the reply has no field {}", Quote(ref->root));
     return false;
   }
   *out = *value;
@@ -44,8 +45,8 @@ class HttpNode : public NodeKind {
     request.timeout = ctx->attempt_timeout > 0 ? ctx->attempt_timeout : 300;
     // Credentials the user put in `headers` go only to the URL's own host, as libcurl and
     // browsers do: a redirect to another host or port drops them.
-    request.secret_headers = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key",
-                              "x-goog-api-key"};
+    request.secret_headers = {"authorization", "proxy-authorization", "cookie", "x-api-key",
+                              "api-key",       "x-goog-api-key"};
     bool has_content_type = false;
     if (in.contains("headers") && in["headers"].is_object())
       for (auto it = in["headers"].begin(); it != in["headers"].end(); ++it) {
@@ -87,11 +88,11 @@ class HttpNode : public NodeKind {
                            const Json& extract) {
     if (response.transport_error != ErrorType::kNone) {
       // The loop's message already starts with the method and URL ("GET http://...: ...").
-      NodeResult r = NodeResult::Failure(
-          response.transport_error,
-          !response.error.empty() ? response.error
-                                  : fmt::format("{} {}: transfer failed", ctx.inputs.value("method", "GET"),
-                                                Redactor::Redact(ctx.inputs["url"].get<std::string>())));
+      NodeResult r = NodeResult::Failure(response.transport_error,
+                                         !response.error.empty()
+                                             ? response.error
+                                             : fmt::format("{} {}: transfer failed", ctx.inputs.value("method", "GET"),
+                                                           Redactor::Redact(ctx.inputs["url"].get<std::string>())));
       r.retry_after = response.retry_after;
       return r;
     }
@@ -104,10 +105,10 @@ class HttpNode : public NodeKind {
     if (body.is_discarded()) body = Json(response.body);
     if (!ok) {
       std::string snippet = response.body.substr(0, 200);
-      NodeResult r = NodeResult::Failure(ClassifyHttpError(response),
-                                         fmt::format("HTTP {} from {}{}", response.status,
-                                                     Redactor::Redact(ctx.inputs["url"].get<std::string>()),
-                                                     snippet.empty() ? "" : ": " + Redactor::Redact(snippet)));
+      NodeResult r = NodeResult::Failure(
+          ClassifyHttpError(response),
+          fmt::format("HTTP {} from {}{}", response.status, Redactor::Redact(ctx.inputs["url"].get<std::string>()),
+                      snippet.empty() ? "" : ": " + Redactor::Redact(snippet)));
       r.retry_after = response.retry_after;
       r.details = {{"status", response.status}};
       return r;

@@ -17,8 +17,10 @@ NodeTypeSpec ComfyuiSpec() {
       Optional("server", T::kString, nullptr, "pin to one server URL (default: least-loaded healthy)"),
       // Every output is checked by decoding it; these byte floors are an extra, optional check
       // (a 64x64 PNG from a real server is 438 bytes: no floor is a safe default).
-      WithRange(Optional("minImageBytes", T::kInteger, nullptr, "optional: smaller images fail with OutputInvalid"), 0, 1e12),
-      WithRange(Optional("minVideoBytes", T::kInteger, nullptr, "optional: smaller videos fail with OutputInvalid"), 0, 1e12),
+      WithRange(Optional("minImageBytes", T::kInteger, nullptr, "optional: smaller images fail with OutputInvalid"), 0,
+                1e12),
+      WithRange(Optional("minVideoBytes", T::kInteger, nullptr, "optional: smaller videos fail with OutputInvalid"), 0,
+                1e12),
   };
   s.outputs = {Out("images", T::kArray, "image files, in output order"),
                Out("videos", T::kArray, "video files"),
@@ -41,18 +43,17 @@ NodeTypeSpec VideoStitchSpec() {
   s.inputs = {
       Required("videoPaths", T::kArray, "the clips, in order"),
       Optional("transitionType", T::kString, "none", "xfade transition between clips",
-               {"none", "fade", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
-                "slideleft", "slideright", "slideup", "slidedown", "circlecrop", "rectcrop",
-                "distance", "fadeblack", "fadewhite", "radial", "smoothleft", "smoothright",
-                "smoothup", "smoothdown", "circleopen", "circleclose", "vertopen", "vertclose",
-                "horzopen", "horzclose", "diagtl", "diagtr", "diagbl", "diagbr", "hlslice",
-                "hrslice", "vuslice", "vdslice", "hblur", "fadegrays", "wipetl", "wipetr",
-                "wipebl", "wipebr", "squeezeh", "squeezev", "zoomin"}),
+               {"none",       "fade",        "dissolve", "wipeleft",   "wiperight",   "wipeup",    "wipedown",
+                "slideleft",  "slideright",  "slideup",  "slidedown",  "circlecrop",  "rectcrop",  "distance",
+                "fadeblack",  "fadewhite",   "radial",   "smoothleft", "smoothright", "smoothup",  "smoothdown",
+                "circleopen", "circleclose", "vertopen", "vertclose",  "horzopen",    "horzclose", "diagtl",
+                "diagtr",     "diagbl",      "diagbr",   "hlslice",    "hrslice",     "vuslice",   "vdslice",
+                "hblur",      "fadegrays",   "wipetl",   "wipetr",     "wipebl",      "wipebr",    "squeezeh",
+                "squeezev",   "zoomin"}),
       WithRange(Optional("transitionDuration", T::kNumber, 0.5, "seconds of each transition"), 0, 60),
       Optional("output", T::kString, "stitched.mp4", "file name inside the node's folder"),
   };
-  s.outputs = {Out("videoPath", T::kString, "the stitched video"),
-               Out("duration", T::kNumber, "seconds")};
+  s.outputs = {Out("videoPath", T::kString, "the stitched video"), Out("duration", T::kNumber, "seconds")};
   s.expected_seconds = 5;
   s.default_pool = "media";
   return s;
@@ -74,10 +75,14 @@ NodeTypeSpec MediaProbeSpec() {
   };
   s.outputs = {Out("container", T::kString, "format name (mov,mp4,...)"),
                Out("streams", T::kArray, "per stream: type, codec, ..."),
-               Out("videoCodec", T::kString, ""), Out("audioCodec", T::kString, ""),
-               Out("width", T::kInteger, ""), Out("height", T::kInteger, ""),
-               Out("fps", T::kNumber, ""), Out("duration", T::kNumber, "seconds"),
-               Out("size", T::kInteger, "bytes"), Out("hasAudio", T::kBoolean, ""),
+               Out("videoCodec", T::kString, ""),
+               Out("audioCodec", T::kString, ""),
+               Out("width", T::kInteger, ""),
+               Out("height", T::kInteger, ""),
+               Out("fps", T::kNumber, ""),
+               Out("duration", T::kNumber, "seconds"),
+               Out("size", T::kInteger, "bytes"),
+               Out("hasAudio", T::kBoolean, ""),
                Out("hasVideo", T::kBoolean, ""),
                Out("blackSeconds", T::kNumber, "longest black stretch (when checked)"),
                Out("frozenSeconds", T::kNumber, "longest frozen stretch (when checked)"),

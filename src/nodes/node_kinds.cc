@@ -1,10 +1,9 @@
 // The one table of node implementations: canonical type name -> NodeKind. Declarations (inputs,
 // outputs) live in the specs; this table says who runs each type.
-#include "comfyrun/engine/node_kind.h"
-
 #include <string>
 
 #include "comfyrun/comfyui/comfyui_node.h"
+#include "comfyrun/engine/node_kind.h"
 #include "comfyrun/media/media_nodes.h"
 #include "comfyrun/nodes/builtin_nodes.h"
 #include "comfyrun/nodes/generation_nodes.h"

@@ -5,13 +5,13 @@
 // reads how it ended; the executor's ProcessRunner (engine/process_runner.h) starts the
 // program in a new process group, feeds its stdin, reads its output, and kills the group on
 // a timeout or Ctrl-C, all from the executor thread, so a running program holds no thread.
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 
-#include <fmt/format.h>
-
-#include "comfyrun/nodes/builtin_nodes.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/nodes/builtin_nodes.h"
 
 namespace comfyrun {
 namespace {
@@ -30,7 +30,8 @@ class ShellNode : public NodeKind {
     spec->cwd = in.contains("cwd") && in["cwd"].is_string() ? in["cwd"].get<std::string>() : ctx.node_dir;
     if (in.contains("env") && in["env"].is_object())
       for (auto it = in["env"].begin(); it != in["env"].end(); ++it)
-        spec->env.push_back(it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump()));
+        spec->env.push_back(it.key() + "=" +
+                            (it.value().is_string() ? it.value().get<std::string>() : it.value().dump()));
     if (in.contains("stdin") && in["stdin"].is_string()) spec->stdin_text = in["stdin"].get<std::string>();
     return true;
   }
@@ -51,8 +52,8 @@ class ShellNode : public NodeKind {
     bool ok = false;
     for (const auto& c : ok_codes) ok = ok || (c.is_number_integer() && c.get<int>() == code);
     if (!ok) {
-      NodeResult r = NodeResult::Failure(ErrorType::kExecution,
-                                         fmt::format("{} exited with code {}{}", program, code, LastLine(o.stderr_text)));
+      NodeResult r = NodeResult::Failure(
+          ErrorType::kExecution, fmt::format("{} exited with code {}{}", program, code, LastLine(o.stderr_text)));
       r.details = {{"exitCode", code}};
       return r;
     }

@@ -5,24 +5,24 @@
 // The first image part of the first candidate is written to node_dir/image.{png,jpg,webp}.
 // A reply without an image is ContentBlocked (promptFeedback.blockReason, or a safety
 // finishReason) or NoImage (NO_IMAGE, text only), carrying the provider's reason.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <set>
 
-#include <fmt/format.h>
-
+#include "comfyrun/core/util.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/replies.h"
-#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {
 
 /// finishReason values that mean the provider refused the content (FinishReason enum).
 const std::set<std::string> kBlockedFinishReasons = {
-    "SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST",
-    "SPII", "RECITATION", "IMAGE_RECITATION"};
+    "SAFETY",    "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT",
+    "BLOCKLIST", "SPII",         "RECITATION",         "IMAGE_RECITATION"};
 
 const char* kPreserveInstruction =
     "Keep the person's face, facial features, hairstyle and clothing exactly as in the reference image.";
@@ -52,8 +52,8 @@ class GeminiImageJob : public RemoteJob {
                                                      fmt::format("reading reference image {}: {}", Quote(path), err))));
           return;
         }
-        parts.push_back({{"inlineData", {{"mimeType", GuessMimeType(path, bytes.substr(0, 16))},
-                                         {"data", Base64Encode(bytes)}}}});
+        parts.push_back(
+            {{"inlineData", {{"mimeType", GuessMimeType(path, bytes.substr(0, 16))}, {"data", Base64Encode(bytes)}}}});
       }
       Json generation = {{"responseModalities", Json::array({"TEXT", "IMAGE"})}};
       Json image_config = Json::object();
@@ -129,7 +129,8 @@ class GeminiImageJob : public RemoteJob {
     }
     std::error_code ec;
     std::string abs = std::filesystem::absolute(path, ec).string();
-    NodeResult r = Tag(NodeResult::Success({{"characterImagePath", abs}, {"imagePath", abs}, {"mimeType", mime}}), true);
+    NodeResult r =
+        Tag(NodeResult::Success({{"characterImagePath", abs}, {"imagePath", abs}, {"mimeType", mime}}), true);
     r.outputs["cost"] = r.cost;
     r.outputs["model"] = r.model;
     r.outputs["provider"] = r.provider;
@@ -156,7 +157,8 @@ GeminiImageReply ParseGeminiImageReply(const std::string& text, const std::strin
   if (reply.contains("promptFeedback") && reply["promptFeedback"].is_object() &&
       reply["promptFeedback"].contains("blockReason")) {
     std::string reason = reply["promptFeedback"]["blockReason"].is_string()
-                             ? reply["promptFeedback"]["blockReason"].get<std::string>() : "unspecified";
+                             ? reply["promptFeedback"]["blockReason"].get<std::string>()
+                             : "unspecified";
     NodeResult f = NodeResult::Failure(ErrorType::kContentBlocked,
                                        fmt::format("{}: the prompt was blocked (blockReason {})", what, reason));
     f.details = {{"blockReason", reason}};
@@ -174,8 +176,9 @@ GeminiImageReply ParseGeminiImageReply(const std::string& text, const std::strin
         continue;
       for (const Json& part : cand["content"]["parts"]) {
         if (!part.is_object()) continue;
-        const Json* inline_data = part.contains("inlineData") ? &part["inlineData"]
-                                  : part.contains("inline_data") ? &part["inline_data"] : nullptr;
+        const Json* inline_data = part.contains("inlineData")    ? &part["inlineData"]
+                                  : part.contains("inline_data") ? &part["inline_data"]
+                                                                 : nullptr;
         if (inline_data && inline_data->is_object() && data.empty()) {
           // Not value(): it throws when mimeType is not a string (found by tests/fuzz).
           std::string m = JsonStringField(*inline_data, "mimeType");
@@ -238,9 +241,12 @@ bool ParseImageRequest(const Json& in, ImageRequest* req, std::string* err) {
   };
   if (in.contains("referenceImages") && in["referenceImages"].is_array()) {
     for (const Json& r : in["referenceImages"]) {
-      if (r.is_string()) add(r.get<std::string>());
-      else if (r.is_object() && r.contains("path") && r["path"].is_string()) add(r["path"].get<std::string>());
-      else if (r.is_object() && r.contains("imagePath") && r["imagePath"].is_string()) add(r["imagePath"].get<std::string>());
+      if (r.is_string())
+        add(r.get<std::string>());
+      else if (r.is_object() && r.contains("path") && r["path"].is_string())
+        add(r["path"].get<std::string>());
+      else if (r.is_object() && r.contains("imagePath") && r["imagePath"].is_string())
+        add(r["imagePath"].get<std::string>());
     }
   }
   for (const char* key : {"referenceImage", "characterImagePath", "imagePath"}) add(str(key));

@@ -1,10 +1,10 @@
 #include "comfyrun/providers/models.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -12,10 +12,14 @@ namespace comfyrun {
 
 const char* ProviderName(Provider provider) {
   switch (provider) {
-    case Provider::kGemini: return "gemini";
-    case Provider::kVeo: return "veo";
-    case Provider::kSora: return "sora";
-    case Provider::kOffline: return "offline";
+    case Provider::kGemini:
+      return "gemini";
+    case Provider::kVeo:
+      return "veo";
+    case Provider::kSora:
+      return "sora";
+    case Provider::kOffline:
+      return "offline";
   }
   return "gemini";
 }
@@ -176,7 +180,7 @@ const ModelInfo* ModelCatalog::Resolve(const std::string& name, std::string* err
     return table.end();
   };
   std::string id = wanted;
-  std::string via;  // the alias used, for messages
+  std::string via;                        // the alias used, for messages
   for (int hops = 0; hops < 8; ++hops) {  // aliases may name aliases (user overrides)
     auto a = find_key(aliases, id);
     if (a == aliases.end() || a->second == id) break;
@@ -187,7 +191,8 @@ const ModelInfo* ModelCatalog::Resolve(const std::string& name, std::string* err
     std::string successor = r->second.successor;
     std::string successor_alias;
     for (const auto& [alias, target] : aliases)
-      if (target == successor && (successor_alias.empty() || alias.size() < successor_alias.size())) successor_alias = alias;
+      if (target == successor && (successor_alias.empty() || alias.size() < successor_alias.size()))
+        successor_alias = alias;
     *err = fmt::format("model {}{} was retired by its provider ({}); use '{}'{}", Quote(r->first),
                        via.empty() ? "" : fmt::format(" (alias '{}')", via),
                        r->second.date.empty() ? "no date given" : "shut down " + r->second.date, successor,
@@ -196,8 +201,10 @@ const ModelInfo* ModelCatalog::Resolve(const std::string& name, std::string* err
   }
   if (auto m = find_key(models, id); m != models.end()) return &m->second;
   if (!via.empty()) {
-    *err = fmt::format("alias '{}' names model {}, which is not in the model table; add it under \"models\" in "
-                       "the file named by COMFYRUN_MODELS", via, Quote(id));
+    *err = fmt::format(
+        "alias '{}' names model {}, which is not in the model table; add it under \"models\" in "
+        "the file named by COMFYRUN_MODELS",
+        via, Quote(id));
     return nullptr;
   }
   std::vector<std::string> names;

@@ -5,14 +5,14 @@
 // Rendering blocks for a while (encoding a video), so it runs on a worker thread. It writes
 // to a temporary name and renames only if the attempt was not cancelled meanwhile, so a
 // cancelled attempt never leaves a half-written output where a retry would look for one.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 
-#include <fmt/format.h>
-
+#include "comfyrun/core/util.h"
 #include "comfyrun/media/module.h"
 #include "comfyrun/providers/jobs.h"
-#include "comfyrun/core/util.h"
 
 namespace comfyrun {
 namespace {
@@ -23,8 +23,11 @@ class OfflineJob : public RemoteJob {
   using Render = std::function<bool(const std::string& path, std::string* err)>;
   OfflineJob(std::shared_ptr<NodeContext> ctx, std::string model_id, std::string file_name, double seconds,
              Render render, Done done)
-      : RemoteJob(std::move(ctx), std::move(done)), model_id_(std::move(model_id)), file_name_(std::move(file_name)),
-        seconds_(seconds), render_(std::move(render)) {}
+      : RemoteJob(std::move(ctx), std::move(done)),
+        model_id_(std::move(model_id)),
+        file_name_(std::move(file_name)),
+        seconds_(seconds),
+        render_(std::move(render)) {}
 
  protected:
   void Begin() override {
@@ -36,8 +39,8 @@ class OfflineJob : public RemoteJob {
   void Work() {
     namespace fs = std::filesystem;
     fs::path final_path = fs::path(ctx_->node_dir) / file_name_;
-    fs::path temp = fs::path(ctx_->node_dir) /
-                    fmt::format("{}.offline-{}{}", final_path.stem().string(), ctx_->attempt, final_path.extension().string());
+    fs::path temp = fs::path(ctx_->node_dir) / fmt::format("{}.offline-{}{}", final_path.stem().string(), ctx_->attempt,
+                                                           final_path.extension().string());
     ctx_->Progress("offline: rendering");
     std::string err;
     if (!render_(temp.string(), &err)) {

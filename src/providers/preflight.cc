@@ -1,8 +1,8 @@
 #include "comfyrun/providers/preflight.h"
 
-#include <regex>
-
 #include <fmt/format.h>
+
+#include <regex>
 
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/providers/models.h"
@@ -50,8 +50,10 @@ std::vector<std::string> MissingProviderKeys(const Workflow& wf, const Config& c
     const std::string& type = node.spec->name;
     if (type != "character_image" && type != "video_generation" && type != "sora2_video") continue;
     std::optional<Provider> provider;
-    if (type == "character_image") provider = Provider::kGemini;
-    else if (type == "sora2_video") provider = Provider::kSora;
+    if (type == "character_image")
+      provider = Provider::kGemini;
+    else if (type == "sora2_video")
+      provider = Provider::kSora;
     if (!provider) {
       if (auto name = StaticModelName(wf, node)) {
         std::string err;
@@ -60,8 +62,8 @@ std::vector<std::string> MissingProviderKeys(const Workflow& wf, const Config& c
     }
     if (!provider) {
       if (!have_gemini && !have_openai)
-        missing.push_back(Message(node.id, "veo or sora", fmt::format("{} or {}", Config::kGeminiKeyVariable,
-                                                                      Config::kOpenAiKeyVariable)));
+        missing.push_back(Message(node.id, "veo or sora",
+                                  fmt::format("{} or {}", Config::kGeminiKeyVariable, Config::kOpenAiKeyVariable)));
       continue;
     }
     switch (*provider) {
@@ -90,9 +92,10 @@ bool CheckRunConfiguration(const Workflow& wf, const Config& config, std::string
   if (!servers.empty()) return true;
   for (const WorkflowNode& node : wf.nodes)
     if (node.spec && node.spec->name == "comfyui") {
-      *err = fmt::format("node '{}' (comfyui) needs a ComfyUI server, and none is configured; nothing was run: "
-                         "pass --comfyui http://HOST:8188 or set COMFYUI_URL (--offline has no stand-in for ComfyUI)",
-                         node.id);
+      *err = fmt::format(
+          "node '{}' (comfyui) needs a ComfyUI server, and none is configured; nothing was run: "
+          "pass --comfyui http://HOST:8188 or set COMFYUI_URL (--offline has no stand-in for ComfyUI)",
+          node.id);
       return false;
     }
   return true;

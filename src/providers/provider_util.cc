@@ -1,12 +1,12 @@
 #include "comfyrun/providers/provider_util.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/util.h"
@@ -36,7 +36,8 @@ std::string Str(const Json& obj, const char* key) {
 }
 
 NodeResult TransportFailure(const HttpResponse& r, const std::string& what) {
-  NodeResult res = NodeResult::Failure(r.transport_error, fmt::format("{}: {}", what, r.error.empty() ? "transfer failed" : r.error));
+  NodeResult res = NodeResult::Failure(r.transport_error,
+                                       fmt::format("{}: {}", what, r.error.empty() ? "transfer failed" : r.error));
   return res;
 }
 
@@ -168,8 +169,8 @@ NodeResult GeminiHttpFailure(const HttpResponse& r, const std::string& what, con
       }
     }
   }
-  std::string said = fmt::format("HTTP {}{}{}", r.status, status.empty() ? "" : " " + status,
-                                 message.empty() ? "" : ": " + message);
+  std::string said =
+      fmt::format("HTTP {}{}{}", r.status, status.empty() ? "" : " " + status, message.empty() ? "" : ": " + message);
   NodeResult res;
   res.details = {{"httpStatus", r.status}};
   if (!status.empty()) res.details["status"] = status;
@@ -182,12 +183,14 @@ NodeResult GeminiHttpFailure(const HttpResponse& r, const std::string& what, con
                               reason.empty() ? said : reason, key_var);
   } else if (r.status == 403) {
     res.error = ErrorType::kAuth;
-    res.message = fmt::format("{}: the Gemini API refused access ({}); check {} and the project's billing", what,
-                              said, key_var);
+    res.message =
+        fmt::format("{}: the Gemini API refused access ({}); check {} and the project's billing", what, said, key_var);
   } else if (r.status == 404) {
     res.error = ErrorType::kInvalidInput;
-    res.message = fmt::format("{}: model {} is not available ({}); check the model name (`comfyrun models`); "
-                              "Veo needs a paid key", what, Quote(model), said);
+    res.message = fmt::format(
+        "{}: model {} is not available ({}); check the model name (`comfyrun models`); "
+        "Veo needs a paid key",
+        what, Quote(model), said);
   } else if (r.status == 429) {
     res.error = ErrorType::kRateLimited;
     res.retry_after = retry_delay >= 0 ? retry_delay : r.retry_after;
@@ -230,8 +233,8 @@ NodeResult OpenAiHttpFailure(const HttpResponse& r, const std::string& what) {
     res.message = fmt::format("{}: the API rejected the key ({}); set {} to a valid key", what, said, key_var);
   } else if (r.status == 403) {
     res.error = ErrorType::kAuth;
-    res.message = fmt::format("{}: access refused ({}); check {} and that the organization may use this model",
-                              what, said, key_var);
+    res.message = fmt::format("{}: access refused ({}); check {} and that the organization may use this model", what,
+                              said, key_var);
   } else if (r.status == 429 && code == "insufficient_quota") {
     res.error = ErrorType::kAuth;
     res.message = fmt::format("{}: the account has no quota left ({}); check billing for {}", what, said, key_var);
@@ -252,7 +255,8 @@ NodeResult OpenAiHttpFailure(const HttpResponse& r, const std::string& what) {
 
 NodeResult RpcStatusFailure(const Json& status, const std::string& what) {
   int code = status.is_object() && status.contains("code") && status["code"].is_number_integer()
-                 ? status["code"].get<int>() : 2;
+                 ? status["code"].get<int>()
+                 : 2;
   std::string message = Cut(Str(status, "message"));
   NodeResult res;
   res.details = {{"rpcCode", code}};
@@ -261,16 +265,35 @@ NodeResult RpcStatusFailure(const Json& status, const std::string& what) {
                  lower.find("policy") != std::string::npos || lower.find("filtered") != std::string::npos;
   // google.rpc.Code numbers; some services put the HTTP status there instead.
   switch (code) {
-    case 3: case 400: case 9: case 11: case 404: case 5:
-      res.error = blocked ? ErrorType::kContentBlocked : ErrorType::kInvalidInput; break;
-    case 7: case 16: case 401: case 403:
-      res.error = ErrorType::kAuth; break;
-    case 8: case 429:
-      res.error = ErrorType::kRateLimited; break;
-    case 4: case 504:
-      res.error = ErrorType::kTimeout; break;
-    case 13: case 14: case 10: case 500: case 503:
-      res.error = ErrorType::kUnavailable; break;
+    case 3:
+    case 400:
+    case 9:
+    case 11:
+    case 404:
+    case 5:
+      res.error = blocked ? ErrorType::kContentBlocked : ErrorType::kInvalidInput;
+      break;
+    case 7:
+    case 16:
+    case 401:
+    case 403:
+      res.error = ErrorType::kAuth;
+      break;
+    case 8:
+    case 429:
+      res.error = ErrorType::kRateLimited;
+      break;
+    case 4:
+    case 504:
+      res.error = ErrorType::kTimeout;
+      break;
+    case 13:
+    case 14:
+    case 10:
+    case 500:
+    case 503:
+      res.error = ErrorType::kUnavailable;
+      break;
     default:
       res.error = blocked ? ErrorType::kContentBlocked : ErrorType::kExecution;
   }
@@ -315,8 +338,10 @@ bool ParseVideoRequest(const Json& in, VideoRequest* req, std::string* err) {
   if (in.contains("pollInterval") && !in["pollInterval"].is_null()) {
     const Json& p = in["pollInterval"];
     std::optional<double> s;
-    if (p.is_number()) s = p.get<double>();
-    else if (p.is_string()) s = ParseDelaySeconds(p.get<std::string>());
+    if (p.is_number())
+      s = p.get<double>();
+    else if (p.is_string())
+      s = ParseDelaySeconds(p.get<std::string>());
     if (!s || *s < 0) {
       *err = "pollInterval is a duration such as 5 or \"5s\"";
       return false;

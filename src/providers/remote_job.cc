@@ -43,8 +43,10 @@ void JoinOffLoopThreads() {
   std::list<OffLoopThread> self;
   for (auto it = all.begin(); it != all.end();) {
     auto next = std::next(it);
-    if (it->thread.get_id() == std::this_thread::get_id()) self.splice(self.end(), all, it);
-    else it->thread.join();
+    if (it->thread.get_id() == std::this_thread::get_id())
+      self.splice(self.end(), all, it);
+    else
+      it->thread.join();
     it = next;
   }
   if (!self.empty()) {  // the caller's own thread: it cannot join itself; it goes back
@@ -87,7 +89,8 @@ void RemoteJob::OnCancel() {
   bool kept = !ctx_->submission.is_null();
   NodeResult r = NodeResult::Failure(
       ErrorType::kCancelled,
-      kept ? "cancelled; the job stays on its provider, which has no cancel, and resume re-attaches to it" : "cancelled");
+      kept ? "cancelled; the job stays on its provider, which has no cancel, and resume re-attaches to it"
+           : "cancelled");
   r.submission_finished = !kept;
   if (kept) r.details = Json{{"detached", true}};
   Finish(std::move(r));

@@ -5,12 +5,12 @@
 //   poll     GET {base}/videos/{id}, waiting openai-poll-after-ms when the reply has it;
 //            status queued | in_progress | completed | failed (error {code, message})
 //   download GET {base}/videos/{id}/content
-#include <filesystem>
-
 #include <fmt/format.h>
 
-#include "comfyrun/providers/replies.h"
+#include <filesystem>
+
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/replies.h"
 #include "video_job.h"
 
 namespace comfyrun {
@@ -62,7 +62,9 @@ class SoraJob : public VideoJobBase {
   void Submit() {
     HttpRequest r = Authorized(base_ + "/videos");
     r.method = "POST";
-    r.multipart = {{"model", model_.id}, {"prompt", request_.prompt}, {"seconds", std::to_string(request_.seconds)},
+    r.multipart = {{"model", model_.id},
+                   {"prompt", request_.prompt},
+                   {"seconds", std::to_string(request_.seconds)},
                    {"size", SoraSize(request_)}};
     if (!request_.image_path.empty()) {
       MultipartPart part;
@@ -84,22 +86,25 @@ class SoraJob : public VideoJobBase {
     if (!resp.ok()) {
       NodeResult f = OpenAiHttpFailure(resp, what);
       if (f.error == ErrorType::kInvalidInput && resp.status == 404)
-        f.message = fmt::format("{}: model {} is not available at this endpoint (HTTP 404); OpenAI retired the Sora 2 "
-                                "API on 2026-09-24, set OPENAI_BASE_URL to an endpoint that speaks it", what,
-                                Quote(model_.id));
+        f.message = fmt::format(
+            "{}: model {} is not available at this endpoint (HTTP 404); OpenAI retired the Sora 2 "
+            "API on 2026-09-24, set OPENAI_BASE_URL to an endpoint that speaks it",
+            what, Quote(model_.id));
       f.submission_finished = true;
       Finish(Tag(std::move(f), false));
       return;
     }
     auto body = ParseJsonBody(resp.body);
     if (!body || !body->is_object() || !body->contains("id") || !(*body)["id"].is_string()) {
-      Finish(Tag(NodeResult::Failure(ErrorType::kUnavailable,
-                                     fmt::format("{}: the reply is not a video object (malformed JSON or no id)", what)),
-                 false));
+      Finish(
+          Tag(NodeResult::Failure(ErrorType::kUnavailable,
+                                  fmt::format("{}: the reply is not a video object (malformed JSON or no id)", what)),
+              false));
       return;
     }
     job_id_ = (*body)["id"].get<std::string>();
-    ctx_->RecordSubmission({{"provider", "sora"}, {"videoId", job_id_}, {"model", model_.id}, {"seconds", request_.seconds}});
+    ctx_->RecordSubmission(
+        {{"provider", "sora"}, {"videoId", job_id_}, {"model", model_.id}, {"seconds", request_.seconds}});
     OnPolled(*body, resp);
   }
 
@@ -114,8 +119,9 @@ class SoraJob : public VideoJobBase {
         NodeResult f = OpenAiHttpFailure(resp, what);
         if (resp.transport_error == ErrorType::kNone && resp.status == 404) {
           f.error = ErrorType::kUnavailable;
-          f.message = fmt::format("{}: the provider does not know this video (HTTP 404){}; the next attempt submits anew",
-                                  what, self->reattached_ ? " (expired since it was journaled?)" : "");
+          f.message =
+              fmt::format("{}: the provider does not know this video (HTTP 404){}; the next attempt submits anew", what,
+                          self->reattached_ ? " (expired since it was journaled?)" : "");
           f.submission_finished = true;
           self->Finish(self->Tag(std::move(f), false));
           return;
@@ -211,11 +217,13 @@ SoraVideoReply ParseSoraVideo(const Json& video, const std::string& label) {
   auto has = [&](const char* word) {
     return code.find(word) != std::string::npos || message.find(word) != std::string::npos;
   };
-  if (has("moderation") || has("policy") || has("safety") || has("blocked")) type = ErrorType::kContentBlocked;
-  else if (has("invalid")) type = ErrorType::kInvalidInput;
-  NodeResult f = NodeResult::Failure(type, fmt::format("{}: {}{}{}", label, status,
-                                                       code.empty() ? "" : " (" + code + ")",
-                                                       message.empty() ? "" : ": " + message));
+  if (has("moderation") || has("policy") || has("safety") || has("blocked"))
+    type = ErrorType::kContentBlocked;
+  else if (has("invalid"))
+    type = ErrorType::kInvalidInput;
+  NodeResult f =
+      NodeResult::Failure(type, fmt::format("{}: {}{}{}", label, status, code.empty() ? "" : " (" + code + ")",
+                                            message.empty() ? "" : ": " + message));
   if (!code.empty()) f.details["code"] = code;
   f.submission_finished = true;
   out.failure = std::move(f);

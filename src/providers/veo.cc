@@ -6,12 +6,12 @@
 //            done without samples = RAI filtered -> ContentBlocked with the reasons
 //   download GET uri (key header only when uri has the base URL's origin; redirects
 //            followed, and the loop strips the key when one leaves that origin)
-#include <filesystem>
-
 #include <fmt/format.h>
 
-#include "comfyrun/providers/replies.h"
+#include <filesystem>
+
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/replies.h"
 #include "video_job.h"
 
 namespace comfyrun {
@@ -104,17 +104,16 @@ class VeoJob : public VideoJobBase {
     }
     auto body = ParseJsonBody(resp.body);
     if (!body || !body->is_object() || !body->contains("name") || !(*body)["name"].is_string()) {
-      Finish(Tag(NodeResult::Failure(ErrorType::kUnavailable,
-                                     fmt::format("{}: the reply is not an operation (malformed JSON or no name)", what)),
-                 false));
+      Finish(
+          Tag(NodeResult::Failure(ErrorType::kUnavailable,
+                                  fmt::format("{}: the reply is not an operation (malformed JSON or no name)", what)),
+              false));
       return;
     }
     job_id_ = (*body)["name"].get<std::string>();
     // Durable before the first poll: a crash from here on re-attaches instead of paying again.
-    ctx_->RecordSubmission({{"provider", "veo"},
-                            {"operation", job_id_},
-                            {"model", model_.id},
-                            {"durationSeconds", request_.seconds}});
+    ctx_->RecordSubmission(
+        {{"provider", "veo"}, {"operation", job_id_}, {"model", model_.id}, {"durationSeconds", request_.seconds}});
     VeoOperationReply op = ParseVeoOperation(*body, JobLabel());
     if (op.state == VeoOperationReply::State::kRunning) {
       ScheduleNextPoll();
@@ -139,8 +138,10 @@ class VeoJob : public VideoJobBase {
         NodeResult f = GeminiHttpFailure(resp, what, self->model_.id);
         if (resp.transport_error == ErrorType::kNone && resp.status == 404) {
           f.error = ErrorType::kUnavailable;
-          f.message = fmt::format("{}: the provider does not know this operation (HTTP 404){}; the next attempt "
-                                  "submits anew", what, self->reattached_ ? " (expired since it was journaled?)" : "");
+          f.message = fmt::format(
+              "{}: the provider does not know this operation (HTTP 404){}; the next attempt "
+              "submits anew",
+              what, self->reattached_ ? " (expired since it was journaled?)" : "");
           f.submission_finished = true;
           self->Finish(self->Tag(std::move(f), false));
           return;
@@ -178,7 +179,8 @@ class VeoJob : public VideoJobBase {
         OffLoop([self, encoded = std::move(op.encoded_video)] {
           auto bytes = Base64Decode(encoded);
           if (!bytes) {
-            NodeResult f = NodeResult::Failure(ErrorType::kOutputInvalid, self->JobLabel() + ": encodedVideo is not base64");
+            NodeResult f =
+                NodeResult::Failure(ErrorType::kOutputInvalid, self->JobLabel() + ": encodedVideo is not base64");
             f.submission_finished = false;
             self->Finish(self->Tag(std::move(f), false));
             return;
@@ -227,7 +229,8 @@ VeoOperationReply ParseVeoOperation(const Json& op, const std::string& label) {
   }
   const Json* resp = op.contains("response") && op["response"].is_object() ? &op["response"] : nullptr;
   const Json* gvr = resp && resp->contains("generateVideoResponse") && (*resp)["generateVideoResponse"].is_object()
-                        ? &(*resp)["generateVideoResponse"] : resp;
+                        ? &(*resp)["generateVideoResponse"]
+                        : resp;
   const Json* samples = nullptr;
   if (gvr) {
     for (const char* key : {"generatedSamples", "generatedVideos", "videos"})
@@ -236,7 +239,8 @@ VeoOperationReply ParseVeoOperation(const Json& op, const std::string& label) {
   if (!samples) {
     Json reasons = gvr && gvr->contains("raiMediaFilteredReasons") ? (*gvr)["raiMediaFilteredReasons"] : Json::array();
     int count = gvr && gvr->contains("raiMediaFilteredCount") && (*gvr)["raiMediaFilteredCount"].is_number_integer()
-                    ? (*gvr)["raiMediaFilteredCount"].get<int>() : 0;
+                    ? (*gvr)["raiMediaFilteredCount"].get<int>()
+                    : 0;
     std::string text;
     if (reasons.is_array())
       for (const Json& r : reasons)

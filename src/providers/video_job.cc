@@ -1,13 +1,13 @@
 #include "video_job.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
-#include <fmt/format.h>
-
-#include "comfyrun/engine/retry.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/retry.h"
 
 namespace comfyrun {
 
@@ -24,10 +24,10 @@ double VideoJobBase::PollInterval(double provider_default) const {
 NodeResult VideoJobBase::Tag(NodeResult r, bool charged) const {
   r.provider = provider_name();
   r.model = model_.id;
-  r.cost = charged ? EstimateGenerationCost(model_, request_.seconds, model_.provider == Provider::kSora
-                                                                          ? SoraSize(request_)
-                                                                          : request_.resolution)
-                   : 0;
+  r.cost = charged
+               ? EstimateGenerationCost(model_, request_.seconds,
+                                        model_.provider == Provider::kSora ? SoraSize(request_) : request_.resolution)
+               : 0;
   if (!job_id_.empty() && r.details.is_object()) r.details["jobId"] = job_id_;
   return r;
 }
@@ -35,8 +35,8 @@ NodeResult VideoJobBase::Tag(NodeResult r, bool charged) const {
 void VideoJobBase::PollFailed(NodeResult failure, double delay, std::function<void()> poll_again) {
   if (++poll_failures_ >= kMaxPollFailures) {
     failure.submission_finished = false;  // the job may well be alive: re-attach next time
-    failure.message += fmt::format(" ({} polls in a row failed; the next attempt re-attaches to {})",
-                                   poll_failures_, JobLabel());
+    failure.message +=
+        fmt::format(" ({} polls in a row failed; the next attempt re-attaches to {})", poll_failures_, JobLabel());
     Finish(Tag(std::move(failure), false));
     return;
   }
@@ -113,8 +113,8 @@ void VideoJobBase::Validate() {
     double duration = 0;
     std::string err;
     if (!CheckVideoFile(self->part_path_, &duration, &err)) {
-      NodeResult failure = NodeResult::Failure(ErrorType::kOutputInvalid,
-                                               fmt::format("{}: the downloaded video is not valid: {}", self->JobLabel(), err));
+      NodeResult failure = NodeResult::Failure(
+          ErrorType::kOutputInvalid, fmt::format("{}: the downloaded video is not valid: {}", self->JobLabel(), err));
       self->OnLoop([self, failure] { self->DownloadFailed(failure); });
       return;
     }
@@ -137,9 +137,8 @@ void VideoJobBase::Validate() {
       return;
     }
     std::string abs = std::filesystem::absolute(self->final_path_, ec).string();
-    NodeResult r = NodeResult::Success({{"videoPath", abs},
-                                        {"duration", std::round(duration * 1000) / 1000},
-                                        {"jobId", self->job_id_}});
+    NodeResult r = NodeResult::Success(
+        {{"videoPath", abs}, {"duration", std::round(duration * 1000) / 1000}, {"jobId", self->job_id_}});
     r = self->Tag(std::move(r), true);
     r.outputs["cost"] = r.cost;
     r.outputs["model"] = r.model;

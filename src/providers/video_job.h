@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "comfyrun/providers/models.h"
 #include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/models.h"
 
 namespace comfyrun {
 

@@ -1,15 +1,15 @@
 // The A/B report (report.h): decision, per-metric interval charts, P(best), comparisons with
 // the baseline and the analysis settings, from an A/B result JSON (abtest/results.h).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
 
-#include <fmt/format.h>
-
+#include "comfyrun/core/util.h"
 #include "comfyrun/report/html.h"
 #include "comfyrun/report/report.h"
-#include "comfyrun/core/util.h"
 
 // Implementation details: the result file is read defensively (every field may be missing
 // or null: older or hand-edited files, variants without data), because a report should show
@@ -23,11 +23,16 @@ enum class Unit { kRate, kMs, kUsd, kScore, kComposite };
 
 std::string FormatValue(Unit unit, double v) {
   switch (unit) {
-    case Unit::kRate: return fmt::format("{:.0f}%", v * 100);
-    case Unit::kMs: return FormatMs(v);
-    case Unit::kUsd: return FormatUsd(v);
-    case Unit::kScore: return fmt::format("{:.2f}", v);
-    case Unit::kComposite: return fmt::format("{:.3f}", v);
+    case Unit::kRate:
+      return fmt::format("{:.0f}%", v * 100);
+    case Unit::kMs:
+      return FormatMs(v);
+    case Unit::kUsd:
+      return FormatUsd(v);
+    case Unit::kScore:
+      return fmt::format("{:.2f}", v);
+    case Unit::kComposite:
+      return fmt::format("{:.3f}", v);
   }
   return fmt::format("{}", v);
 }
@@ -37,11 +42,15 @@ std::string TickLabel(Unit unit, double v, double step) {
   if (std::fabs(v) < step * 1e-9) v = 0;
   int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
   switch (unit) {
-    case Unit::kRate: return fmt::format("{:.{}f}%", v * 100, std::max(0, decimals - 2));
-    case Unit::kMs: return v == 0 ? "0" : FormatMs(v);
-    case Unit::kUsd: return v == 0 ? "$0" : fmt::format("${:.{}f}", v, std::max(2, decimals));
+    case Unit::kRate:
+      return fmt::format("{:.{}f}%", v * 100, std::max(0, decimals - 2));
+    case Unit::kMs:
+      return v == 0 ? "0" : FormatMs(v);
+    case Unit::kUsd:
+      return v == 0 ? "$0" : fmt::format("${:.{}f}", v, std::max(2, decimals));
     case Unit::kScore:
-    case Unit::kComposite: return fmt::format("{:.{}f}", v, decimals);
+    case Unit::kComposite:
+      return fmt::format("{:.{}f}", v, decimals);
   }
   return FormatValue(unit, v);
 }
@@ -142,9 +151,18 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
   for (const auto& v : variants) {
     points.push_back(PointOf(v, metric));
     const Point& p = points.back();
-    if (p.mean) { widen(*p.mean); any = true; }
-    if (p.observed) { widen(*p.observed); any = true; }
-    if (p.ci) { widen(p.ci->first); widen(p.ci->second); }
+    if (p.mean) {
+      widen(*p.mean);
+      any = true;
+    }
+    if (p.observed) {
+      widen(*p.observed);
+      any = true;
+    }
+    if (p.ci) {
+      widen(p.ci->first);
+      widen(p.ci->second);
+    }
     for (const auto& r : p.runs) widen(r.first);
   }
   std::string head = fmt::format("<div class=\"chart\"><h3>{}</h3><p class=\"note\">{}{}</p>", def.title, def.note,
@@ -167,10 +185,11 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
   out += "<g class=\"axis\">";
   double step = NiceStep(hi - lo, 5);
   for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
-    out += fmt::format("<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/><text class=\"muted\" x=\"{0}\" y=\"{3}\" "
-                       "text-anchor=\"middle\">{4}</text>",
-                       SvgNumber(X(t)), SvgNumber(top - 4), SvgNumber(height - 2), SvgNumber(top - 9),
-                       EscapeHtml(TickLabel(def.unit, t, step)));
+    out += fmt::format(
+        "<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/><text class=\"muted\" x=\"{0}\" y=\"{3}\" "
+        "text-anchor=\"middle\">{4}</text>",
+        SvgNumber(X(t)), SvgNumber(top - 4), SvgNumber(height - 2), SvgNumber(top - 9),
+        EscapeHtml(TickLabel(def.unit, t, step)));
   }
   out += "</g>";
   for (size_t i = 0; i < points.size(); ++i) {
@@ -211,12 +230,13 @@ std::string MetricChart(const MetricDef& def, const std::string& metric, const J
                                                             : "mean",
                                     FormatValue(def.unit, *p.mean));
       if (p.ci)
-        tip += fmt::format(", 95% interval {} to {}", FormatValue(def.unit, p.ci->first), FormatValue(def.unit, p.ci->second));
+        tip += fmt::format(", 95% interval {} to {}", FormatValue(def.unit, p.ci->first),
+                           FormatValue(def.unit, p.ci->second));
       else
         tip += " (no interval: fewer than 2 values)";
       tip += fmt::format(", n={}", p.n);
-      out += fmt::format("<circle class=\"mean\" cx=\"{}\" cy=\"{}\" r=\"5\"><title>{}</title></circle>", SvgNumber(X(*p.mean)),
-                         SvgNumber(y), EscapeHtml(tip));
+      out += fmt::format("<circle class=\"mean\" cx=\"{}\" cy=\"{}\" r=\"5\"><title>{}</title></circle>",
+                         SvgNumber(X(*p.mean)), SvgNumber(y), EscapeHtml(tip));
       text = FormatValue(def.unit, *p.mean);
       if (p.ci) text += " [" + FormatValue(def.unit, p.ci->first) + ", " + FormatValue(def.unit, p.ci->second) + "]";
       // The observed value is the diamond (its tooltip and the table give the number): the
@@ -240,15 +260,17 @@ std::string ProbabilityChart(const Json& variants, double threshold, const std::
   const double x0 = label_w + 8, x1 = width - value_w - 8;
   auto X = [&](double v) { return x0 + v * (x1 - x0); };
   double height = top + row_h * static_cast<double>(variants.size()) + 6;
-  std::string out = "<div class=\"chart\"><h3>Probability of being best</h3><p class=\"note\">On the composite score, "
-                    "from the posterior of each variant. The dashed line is the threshold for declaring a winner.</p>";
-  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"probability of being best\">", SvgNumber(width),
-                     SvgNumber(height));
+  std::string out =
+      "<div class=\"chart\"><h3>Probability of being best</h3><p class=\"note\">On the composite score, "
+      "from the posterior of each variant. The dashed line is the threshold for declaring a winner.</p>";
+  out += fmt::format("<svg viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"probability of being best\">",
+                     SvgNumber(width), SvgNumber(height));
   out += "<g class=\"axis\">";
   for (double t = 0; t <= 1.0001; t += 0.25)
-    out += fmt::format("<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/><text class=\"muted\" x=\"{0}\" y=\"{3}\" "
-                       "text-anchor=\"middle\">{4:.0f}%</text>",
-                       SvgNumber(X(t)), SvgNumber(top - 4), SvgNumber(height - 2), SvgNumber(top - 9), t * 100);
+    out += fmt::format(
+        "<line x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"/><text class=\"muted\" x=\"{0}\" y=\"{3}\" "
+        "text-anchor=\"middle\">{4:.0f}%</text>",
+        SvgNumber(X(t)), SvgNumber(top - 4), SvgNumber(height - 2), SvgNumber(top - 9), t * 100);
   out += "</g>";
   for (size_t i = 0; i < variants.size(); ++i) {
     std::string id = StringAt(variants[i], "variantId");
@@ -262,9 +284,10 @@ std::string ProbabilityChart(const Json& variants, double threshold, const std::
     std::optional<double> p = NumberAt(variants[i], "probabilityOfBest");
     std::string text = "not computed";
     if (p) {
-      out += fmt::format("<rect class=\"pbar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" rx=\"2\"><title>{}</title></rect>",
-                         SvgNumber(x0), SvgNumber(y + row_h / 2 - 6), SvgNumber(std::max(1.5, X(*p) - x0)),
-                         EscapeHtml(fmt::format("{}: P(best) {:.3f}", id, *p)));
+      out += fmt::format(
+          "<rect class=\"pbar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"12\" rx=\"2\"><title>{}</title></rect>",
+          SvgNumber(x0), SvgNumber(y + row_h / 2 - 6), SvgNumber(std::max(1.5, X(*p) - x0)),
+          EscapeHtml(fmt::format("{}: P(best) {:.3f}", id, *p)));
       text = fmt::format("{:.1f}%", *p * 100);
       if (auto loss = NumberAt(variants[i], "expectedLoss")) text += fmt::format(" (loss {:.3f})", *loss);
     }
@@ -272,8 +295,10 @@ std::string ProbabilityChart(const Json& variants, double threshold, const std::
                        SvgNumber(y + row_h / 2 + 4), EscapeHtml(text));
   }
   if (threshold > 0 && threshold <= 1)
-    out += fmt::format("<line class=\"zero\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"><title>winner threshold {3:.0f}%</title></line>",
-                       SvgNumber(X(threshold)), SvgNumber(top - 4), SvgNumber(height - 2), threshold * 100);
+    out += fmt::format(
+        "<line class=\"zero\" x1=\"{0}\" x2=\"{0}\" y1=\"{1}\" y2=\"{2}\"><title>winner threshold "
+        "{3:.0f}%</title></line>",
+        SvgNumber(X(threshold)), SvgNumber(top - 4), SvgNumber(height - 2), threshold * 100);
   return out + "</svg></div>";
 }
 
@@ -288,11 +313,13 @@ std::string DiffGlyph(std::optional<double> diff, std::optional<std::pair<double
   bool better = lower_is_better ? *diff < 0 : *diff > 0;
   bool clear = ci->first > 0 || ci->second < 0;
   std::string color = !clear ? "var(--muted)" : better ? "var(--ok)" : "var(--fail)";
-  std::string out = fmt::format("<svg class=\"glyph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" aria-hidden=\"true\">",
-                                SvgNumber(w), SvgNumber(h), SvgNumber(w), SvgNumber(h));
+  std::string out =
+      fmt::format("<svg class=\"glyph\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" aria-hidden=\"true\">",
+                  SvgNumber(w), SvgNumber(h), SvgNumber(w), SvgNumber(h));
   out += fmt::format("<line class=\"zero\" x1=\"{0}\" x2=\"{0}\" y1=\"0\" y2=\"{1}\"/>", SvgNumber(mid), SvgNumber(h));
-  out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"7\" y2=\"7\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linecap=\"round\"/>",
-                     SvgNumber(X(ci->first)), SvgNumber(X(ci->second)), color);
+  out += fmt::format(
+      "<line x1=\"{}\" x2=\"{}\" y1=\"7\" y2=\"7\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linecap=\"round\"/>",
+      SvgNumber(X(ci->first)), SvgNumber(X(ci->second)), color);
   out += fmt::format("<circle cx=\"{}\" cy=\"7\" r=\"3.5\" fill=\"{}\"/>", SvgNumber(X(*diff)), color);
   return out + "</svg>";
 }
@@ -313,14 +340,18 @@ std::string ComparisonRows(const Json& c, const std::string& metric, const char*
   std::optional<double> better = NumberAt(m, "probBetter");
   if (!better) better = NumberAt(m, "probBetterApprox");
   std::string error = StringAt(m, "error");
-  std::string ci_text = ci ? FormatDiff(unit, ci->first) + " to " + FormatDiff(unit, ci->second)
-                           : error.empty() ? "-" : error;
+  std::string ci_text = ci              ? FormatDiff(unit, ci->first) + " to " + FormatDiff(unit, ci->second)
+                        : error.empty() ? "-"
+                                        : error;
   return fmt::format(
-      "<tr><td class=\"id\">{}</td><td>{}</td><td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td class=\"num\">{}</td>"
-      "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td></tr>\n",
+      "<tr><td class=\"id\">{}</td><td>{}</td><td class=\"num\" data-v=\"{}\">{}</td><td>{}</td><td "
+      "class=\"num\">{}</td>"
+      "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" "
+      "data-v=\"{}\">{}</td></tr>\n",
       EscapeHtml(id), name, diff ? fmt::format("{}", *diff) : "", diff ? EscapeHtml(FormatDiff(unit, *diff)) : "-",
-      DiffGlyph(diff, ci, lower), EscapeHtml(ci_text), p ? fmt::format("{}", *p) : "", P(p), padj ? fmt::format("{}", *padj) : "",
-      P(padj), better ? fmt::format("{}", *better) : "", better ? fmt::format("{:.0f}%", *better * 100) : "-");
+      DiffGlyph(diff, ci, lower), EscapeHtml(ci_text), p ? fmt::format("{}", *p) : "", P(p),
+      padj ? fmt::format("{}", *padj) : "", P(padj), better ? fmt::format("{}", *better) : "",
+      better ? fmt::format("{:.0f}%", *better * 100) : "-");
 }
 
 std::string Badge(const std::string& status) {
@@ -330,8 +361,9 @@ std::string Badge(const std::string& status) {
 }
 
 std::string Card(const std::string& key, const std::string& value_html, const std::string& detail_html) {
-  return fmt::format("<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
-                     EscapeHtml(key), value_html, detail_html);
+  return fmt::format(
+      "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
+      EscapeHtml(key), value_html, detail_html);
 }
 
 std::string Opt(std::optional<double> v, Unit unit) { return v ? EscapeHtml(FormatValue(unit, *v)) : "-"; }
@@ -357,7 +389,8 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
   double threshold = NumberAt(decision, "threshold").value_or(NumberAt(analysis, "winnerThreshold").value_or(0.95));
 
   std::string body = fmt::format(
-      "<header class=\"top\"><div class=\"brand\">comfyrun A/B test report</div><h1>{}</h1>{}<p class=\"sub\">{}</p></header>\n",
+      "<header class=\"top\"><div class=\"brand\">comfyrun A/B test report</div><h1>{}</h1>{}<p "
+      "class=\"sub\">{}</p></header>\n",
       EscapeHtml(test_id), status.empty() ? "" : Badge(status), EscapeHtml(description));
 
   // Summary cards.
@@ -366,16 +399,16 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
   const Json run = result.value("run", Json::object());
   std::optional<double> confidence = NumberAt(result, "confidence");
   body += "<section class=\"cards\">";
-  body += Card(status == "winner" ? "Winner" : "Leader",
-               winner.empty() ? "none" : EscapeHtml(winner),
-               confidence ? fmt::format("P(best) {:.1f}% (threshold {:.0f}%)", *confidence * 100, threshold * 100) : "");
-  body += Card("Variants", std::to_string(variants.size()),
-               baseline.empty() ? "" : "baseline " + EscapeHtml(baseline));
+  body +=
+      Card(status == "winner" ? "Winner" : "Leader", winner.empty() ? "none" : EscapeHtml(winner),
+           confidence ? fmt::format("P(best) {:.1f}% (threshold {:.0f}%)", *confidence * 100, threshold * 100) : "");
+  body += Card("Variants", std::to_string(variants.size()), baseline.empty() ? "" : "baseline " + EscapeHtml(baseline));
   body += Card("Runs", std::to_string(runs),
                NumberAt(run, "runsUnfinished").value_or(0) > 0
                    ? fmt::format("{} unfinished, left out", NumberAt(run, "runsUnfinished").value_or(0))
                    : "all finished");
-  if (auto cost = NumberAt(run, "totalCost")) body += Card("Total cost", EscapeHtml(FormatUsd(*cost)), "all runs, all attempts");
+  if (auto cost = NumberAt(run, "totalCost"))
+    body += Card("Total cost", EscapeHtml(FormatUsd(*cost)), "all runs, all attempts");
   if (auto ms = NumberAt(run, "durationMs")) body += Card("Wall time", EscapeHtml(FormatMs(*ms)), "runs interleaved");
   body += "</section>\n";
 
@@ -385,13 +418,15 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
     std::string leader = StringAt(decision, "leader");
     std::optional<double> pob = NumberAt(decision, "probabilityOfBest");
     if (status == "winner")
-      body += fmt::format("<p><b>{}</b> wins: its probability of being best is {:.1f}%, above the {:.0f}% threshold.</p>",
-                          EscapeHtml(leader), pob.value_or(0) * 100, threshold * 100);
+      body +=
+          fmt::format("<p><b>{}</b> wins: its probability of being best is {:.1f}%, above the {:.0f}% threshold.</p>",
+                      EscapeHtml(leader), pob.value_or(0) * 100, threshold * 100);
     else if (!leader.empty())
-      body += fmt::format("<p>No winner yet ({}). The leader is <b>{}</b>{}.</p>", EscapeHtml(status), EscapeHtml(leader),
-                          pob ? fmt::format(" with a {:.1f}% probability of being best (threshold {:.0f}%)", *pob * 100,
-                                            threshold * 100)
-                              : "");
+      body +=
+          fmt::format("<p>No winner yet ({}). The leader is <b>{}</b>{}.</p>", EscapeHtml(status), EscapeHtml(leader),
+                      pob ? fmt::format(" with a {:.1f}% probability of being best (threshold {:.0f}%)", *pob * 100,
+                                        threshold * 100)
+                          : "");
     else
       body += fmt::format("<p>No winner ({}).</p>", EscapeHtml(status));
   }
@@ -420,24 +455,31 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
   body += "</section>\n";
 
   // Charts.
-  static const MetricDef kSuccess{"Success rate", "Posterior mean with its 95% credible interval (Beta(1,1) prior).",
-                                  Unit::kRate, false, 0, 1};
-  static const MetricDef kDuration{"Duration per run", "Mean with its 95% t interval; dots are single runs (red: failed).",
-                                   Unit::kMs, true, 0, 0};
-  static const MetricDef kCost{"Cost per run", "Mean with its 95% t interval; every attempt counts.", Unit::kUsd, true, 0, 0};
-  static const MetricDef kQuality{"Quality (0-10)", "Mean score of scored successful runs with its 95% t interval.",
-                                  Unit::kScore, false, 0, 10};
-  static const MetricDef kComposite{"Composite score", "Success, quality, cost and duration in one number (0-1): the "
+  static const MetricDef kSuccess{
+      "Success rate", "Posterior mean with its 95% credible interval (Beta(1,1) prior).", Unit::kRate, false, 0, 1};
+  static const MetricDef kDuration{
+      "Duration per run", "Mean with its 95% t interval; dots are single runs (red: failed).", Unit::kMs, true, 0, 0};
+  static const MetricDef kCost{
+      "Cost per run", "Mean with its 95% t interval; every attempt counts.", Unit::kUsd, true, 0, 0};
+  static const MetricDef kQuality{
+      "Quality (0-10)", "Mean score of scored successful runs with its 95% t interval.", Unit::kScore, false, 0, 10};
+  static const MetricDef kComposite{"Composite score",
+                                    "Success, quality, cost and duration in one number (0-1): the "
                                     "posterior median with its 95% interval, and the observed mean of the runs "
                                     "(&#9671;), which can lie outside the interval because the prior pulls a 0% or "
-                                    "100% success rate toward 50%.", Unit::kComposite, false, 0, 1};
+                                    "100% success rate toward 50%.",
+                                    Unit::kComposite,
+                                    false,
+                                    0,
+                                    1};
   body += "<section class=\"panel\"><h2>Variants</h2><p class=\"note\">";
   body += "\u2605 marks the ";
   body += status == "winner" ? "winner" : "leader";
   body += "; intervals that overlap a lot mean the data cannot tell the variants apart yet.</p>";
-  body += "<div class=\"legend\"><span><i class=\"l-ci\"></i>95% interval</span><span>&#9679; mean (composite: "
-          "posterior median)</span><span>&#9671; observed composite</span>"
-          "<span><i class=\"l-run\"></i>one run</span></div><div class=\"grid2\">";
+  body +=
+      "<div class=\"legend\"><span><i class=\"l-ci\"></i>95% interval</span><span>&#9679; mean (composite: "
+      "posterior median)</span><span>&#9671; observed composite</span>"
+      "<span><i class=\"l-run\"></i>one run</span></div><div class=\"grid2\">";
   body += MetricChart(kSuccess, "successRate", variants, baseline, winner);
   body += MetricChart(kComposite, "composite", variants, baseline, winner);
   body += MetricChart(kDuration, "durationMs", variants, baseline, winner);
@@ -469,25 +511,30 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
     std::string quality_source = StringAt(v, "qualitySource");
     rows += fmt::format(
         "<tr><td class=\"id\">{}{}</td><td class=\"id wf\">{}</td><td class=\"num\">{}</td><td>{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}/{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
+        "<td class=\"num\" data-v=\"{}\">{}/{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" "
+        "data-v=\"{}\">{}</td>"
+        "<td class=\"num\" data-v=\"{}\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" "
+        "data-v=\"{}\">{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}</td></tr>\n",
-        EscapeHtml(id), id == baseline ? " <span class=\"muted\">(baseline)</span>" : "", EscapeHtml(StringAt(v, "workflowId")),
-        static_cast<int>(NumberAt(v, "runs").value_or(0)), Badge(StringAt(v, "status")),
-        NumberAt(sr, "rate").value_or(-1), static_cast<int>(NumberAt(sr, "successes").value_or(0)),
-        static_cast<int>(NumberAt(sr, "n").value_or(0)), mean_of("durationMs").value_or(-1), Opt(mean_of("durationMs"), Unit::kMs),
-        mean_of("costUsd").value_or(-1), Opt(mean_of("costUsd"), Unit::kUsd), mean_of("quality").value_or(-1),
-        Opt(mean_of("quality"), Unit::kScore),
+        EscapeHtml(id), id == baseline ? " <span class=\"muted\">(baseline)</span>" : "",
+        EscapeHtml(StringAt(v, "workflowId")), static_cast<int>(NumberAt(v, "runs").value_or(0)),
+        Badge(StringAt(v, "status")), NumberAt(sr, "rate").value_or(-1),
+        static_cast<int>(NumberAt(sr, "successes").value_or(0)), static_cast<int>(NumberAt(sr, "n").value_or(0)),
+        mean_of("durationMs").value_or(-1), Opt(mean_of("durationMs"), Unit::kMs), mean_of("costUsd").value_or(-1),
+        Opt(mean_of("costUsd"), Unit::kUsd), mean_of("quality").value_or(-1), Opt(mean_of("quality"), Unit::kScore),
         quality_source.empty() ? "" : "<div class=\"muted\">" + EscapeHtml(Abbreviate(quality_source, 120)) + "</div>",
         median.value_or(-1), comp_text, observed.value_or(-1), Opt(observed, Unit::kComposite), pob.value_or(-1),
         pob ? fmt::format("{:.1f}%", *pob * 100) : "-");
   }
-  body += "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable compact\"><thead><tr>"
-          "<th>Variant</th><th>Workflow</th><th class=\"num\">Runs</th><th>Status</th><th class=\"num\">Succeeded</th>"
-          "<th class=\"num\">Duration</th><th class=\"num\">Cost / run</th><th class=\"num\">Quality</th>"
-          "<th class=\"num\" title=\"posterior median, its 95% interval below\">Composite</th>"
-          "<th class=\"num\" title=\"mean composite of the runs\">Observed</th><th class=\"num\">P(best)</th></tr></thead><tbody>\n" +
-          rows + "</tbody></table></div></section>\n";
+  body +=
+      "<section class=\"panel\"><h2>Per variant</h2><div class=\"tablewrap\"><table class=\"sortable "
+      "compact\"><thead><tr>"
+      "<th>Variant</th><th>Workflow</th><th class=\"num\">Runs</th><th>Status</th><th class=\"num\">Succeeded</th>"
+      "<th class=\"num\">Duration</th><th class=\"num\">Cost / run</th><th class=\"num\">Quality</th>"
+      "<th class=\"num\" title=\"posterior median, its 95% interval below\">Composite</th>"
+      "<th class=\"num\" title=\"mean composite of the runs\">Observed</th><th "
+      "class=\"num\">P(best)</th></tr></thead><tbody>\n" +
+      rows + "</tbody></table></div></section>\n";
 
   // Comparisons with the baseline.
   std::string comparisons;
@@ -508,9 +555,10 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
         "the interval excludes 0 in the good direction; red: in the bad one; grey: not clear. Adjusted p: {}.</p>"
         "<div class=\"tablewrap\"><table class=\"sortable\"><thead><tr><th>Variant</th><th>Metric</th>"
         "<th class=\"num\">Difference</th><th>vs 0</th><th class=\"num\">95% interval</th><th class=\"num\">p</th>"
-        "<th class=\"num\">p adjusted</th><th class=\"num\">P(better)</th></tr></thead><tbody>\n{}</tbody></table></div></section>\n",
-        baseline.empty() ? "" : " " + EscapeHtml(baseline), EscapeHtml(StringAt(mc, "method").empty() ? "holm" : StringAt(mc, "method")),
-        comparisons);
+        "<th class=\"num\">p adjusted</th><th "
+        "class=\"num\">P(better)</th></tr></thead><tbody>\n{}</tbody></table></div></section>\n",
+        baseline.empty() ? "" : " " + EscapeHtml(baseline),
+        EscapeHtml(StringAt(mc, "method").empty() ? "holm" : StringAt(mc, "method")), comparisons);
   }
 
   // Analysis settings and where the data came from.
@@ -524,7 +572,8 @@ bool AbTestReportHtml(const Json& result, const std::string& source, std::string
   kv("minimum runs per variant", EscapeHtml(analysis.value("minRunsPerVariant", Json()).dump()));
   const Json& composite = analysis.value("composite", Json::object());
   kv("composite formula", "<span class=\"code\">" + EscapeHtml(StringAt(composite, "formula")) + "</span>");
-  kv("composite weights", "<span class=\"code\">" + EscapeHtml(composite.value("weights", Json::object()).dump()) + "</span>");
+  kv("composite weights",
+     "<span class=\"code\">" + EscapeHtml(composite.value("weights", Json::object()).dump()) + "</span>");
   kv("reference cost / duration",
      EscapeHtml(fmt::format("{} / {} ({})", composite.value("refCostUsd", Json()).dump(),
                             composite.value("refDurationMs", Json()).dump(), StringAt(composite, "refRule"))));

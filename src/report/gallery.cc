@@ -5,15 +5,15 @@
 // when the page is stored in or beside the output folder and both move together. Pictures
 // come from the media module (the executable itself does not link libav); without it, the
 // gallery still lists every file and says why there are no pictures.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <set>
 #include <vector>
 
-#include <fmt/format.h>
-
+#include "comfyrun/core/util.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/report/html.h"
-#include "comfyrun/core/util.h"
 #include "run_report_parts.h"
 
 namespace comfyrun {
@@ -43,8 +43,8 @@ MediaKind KindOf(const std::string& path) {
 
 /// The node types whose output is a picture: where they fail, the gallery shows the error.
 bool MakesPictures(const std::string& type) {
-  for (const char* t : {"character_image", "image_generation", "video_generation", "sora2_video", "comfyui",
-                        "video_stitch"})
+  for (const char* t :
+       {"character_image", "image_generation", "video_generation", "sora2_video", "comfyui", "video_stitch"})
     if (type == t) return true;
   return false;
 }
@@ -65,8 +65,10 @@ void MediaPaths(const Json& value, std::vector<std::string>* out) {
 std::string UrlPath(const std::string& path) {
   std::string out;
   for (unsigned char c : path) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') out += static_cast<char>(c);
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }
@@ -82,9 +84,10 @@ std::string RelativeLink(const fs::path& file, const std::string& page_dir) {
 /// One card: a picture (or a placeholder saying why there is none) and a caption.
 std::string Card(const std::string& cls, const std::string& pic_html, const std::string& node_id,
                  const std::string& caption_html) {
-  return fmt::format("<figure class=\"shot{}\" data-node=\"{}\">{}<figcaption><span class=\"id\">{}</span>{}</figcaption>"
-                     "</figure>\n",
-                     cls.empty() ? "" : " " + cls, EscapeHtml(node_id), pic_html, EscapeHtml(node_id), caption_html);
+  return fmt::format(
+      "<figure class=\"shot{}\" data-node=\"{}\">{}<figcaption><span class=\"id\">{}</span>{}</figcaption>"
+      "</figure>\n",
+      cls.empty() ? "" : " " + cls, EscapeHtml(node_id), pic_html, EscapeHtml(node_id), caption_html);
 }
 
 struct Gallery {
@@ -119,12 +122,12 @@ struct Gallery {
       ++previews;
       bool video = thumb.video || kind == MediaKind::kVideo;
       std::string duration = thumb.duration_seconds > 0 ? FormatMs(thumb.duration_seconds * 1000) : "";
-      pic = fmt::format("<a class=\"pic\" href=\"{}\"><img src=\"data:image/jpeg;base64,{}\" width=\"{}\" height=\"{}\" "
-                        "alt=\"{}\">{}</a>",
-                        EscapeHtml(link), Base64Encode(thumb.jpeg), thumb.width, thumb.height,
-                        EscapeHtml((video ? "poster frame of " : "") + name),
-                        video ? "<span class=\"play\">&#9654; " + EscapeHtml(duration.empty() ? "video" : duration) + "</span>"
-                              : "");
+      pic = fmt::format(
+          "<a class=\"pic\" href=\"{}\"><img src=\"data:image/jpeg;base64,{}\" width=\"{}\" height=\"{}\" "
+          "alt=\"{}\">{}</a>",
+          EscapeHtml(link), Base64Encode(thumb.jpeg), thumb.width, thumb.height,
+          EscapeHtml((video ? "poster frame of " : "") + name),
+          video ? "<span class=\"play\">&#9654; " + EscapeHtml(duration.empty() ? "video" : duration) + "</span>" : "");
       if (video && !duration.empty()) detail = "video, " + duration;
     } else {
       if (options.thumbnail) ++failed_previews;
@@ -185,18 +188,21 @@ std::string GallerySection(const JournalReplay& replay, const Json& metrics, con
     }
   }
   if (g.count == 0) return "";
-  std::string note = "Thumbnails of the images and poster frames of the videos the run made (click one to open its "
-                     "file; links are relative to this page), in workflow order; a failed node's error is where its "
-                     "output would be.";
+  std::string note =
+      "Thumbnails of the images and poster frames of the videos the run made (click one to open its "
+      "file; links are relative to this page), in workflow order; a failed node's error is where its "
+      "output would be.";
   if (!options.thumbnail)
-    note += " No pictures: " + (options.no_thumbnails.empty() ? std::string("the media module is not available")
-                                                              : options.no_thumbnails) + ".";
+    note += " No pictures: " +
+            (options.no_thumbnails.empty() ? std::string("the media module is not available") : options.no_thumbnails) +
+            ".";
   else if (g.failed_previews > 0)
     note += fmt::format(" {} file{} could not be previewed.", g.failed_previews, g.failed_previews == 1 ? "" : "s");
   std::string more = g.left_out > 0 ? fmt::format("<p class=\"note\">and {} more not shown.</p>", g.left_out) : "";
-  return fmt::format("<section class=\"panel\"><h2>Outputs</h2><p class=\"note\">{}</p><div class=\"gallery\">\n{}</div>{}"
-                     "</section>\n",
-                     EscapeHtml(note), g.cards, more);
+  return fmt::format(
+      "<section class=\"panel\"><h2>Outputs</h2><p class=\"note\">{}</p><div class=\"gallery\">\n{}</div>{}"
+      "</section>\n",
+      EscapeHtml(note), g.cards, more);
 }
 
 }  // namespace comfyrun

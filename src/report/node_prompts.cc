@@ -3,9 +3,9 @@
 // does not record resolved inputs (they can be large, and every one would be written at
 // every attempt), but it holds all they came from: the params in the header and the outputs
 // of the completed nodes, which is what the executor resolved them from.
-#include "comfyrun/run/layout.h"
-#include "comfyrun/report/html.h"
 #include "comfyrun/core/template.h"
+#include "comfyrun/report/html.h"
+#include "comfyrun/run/layout.h"
 #include "run_report_parts.h"
 
 namespace comfyrun {

@@ -1,16 +1,16 @@
 // The run report (report.h): summary cards, a Gantt timeline of node attempts, a chart of
 // attempts running over time, and a table of time and cost per node.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
 
-#include <fmt/format.h>
-
+#include "comfyrun/core/util.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/report/html.h"
 #include "comfyrun/report/report.h"
-#include "comfyrun/core/util.h"
 #include "run_report_parts.h"
 
 // Implementation details: the SVG is drawn here, not by the script, so the page reads the
@@ -30,20 +30,20 @@ constexpr double kAxisHeight = 24;
 /// One attempt as drawn: the span plus the queue wait before it.
 struct Attempt {
   AttemptSpan span;
-  int64_t wait_ms = 0;   ///< ready -> start
-  int64_t end = 0;       ///< span.end, or where an open attempt stopped
+  int64_t wait_ms = 0;  ///< ready -> start
+  int64_t end = 0;      ///< span.end, or where an open attempt stopped
 };
 
 /// One node as the report sees it: its metrics entry and its attempts.
 struct NodeView {
   std::string id, type, status;
-  const Json* metrics = nullptr;     ///< its entry in BuildRunMetrics' "nodes"
+  const Json* metrics = nullptr;  ///< its entry in BuildRunMetrics' "nodes"
   const JournalNode* journal = nullptr;
   std::vector<Attempt> attempts;
-  NodePrompt prompt;                 ///< from the header's workflow, resolved, for the table
+  NodePrompt prompt;  ///< from the header's workflow, resolved, for the table
   std::string skipped_because;
-  int64_t first = 0, last = 0;       ///< first ready .. last end (0 when it never ran)
-  int row = 0;                       ///< data-row: shared by bars, label and table row
+  int64_t first = 0, last = 0;  ///< first ready .. last end (0 when it never ran)
+  int row = 0;                  ///< data-row: shared by bars, label and table row
   bool critical = false;
 };
 
@@ -117,18 +117,24 @@ std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metric
 
 const char* OutcomeClass(AttemptSpan::Outcome o) {
   switch (o) {
-    case AttemptSpan::Outcome::kCompleted: return "completed";
-    case AttemptSpan::Outcome::kFailed: return "failed";
-    case AttemptSpan::Outcome::kOpen: return "open";
+    case AttemptSpan::Outcome::kCompleted:
+      return "completed";
+    case AttemptSpan::Outcome::kFailed:
+      return "failed";
+    case AttemptSpan::Outcome::kOpen:
+      return "open";
   }
   return "open";
 }
 
 const char* OutcomeText(AttemptSpan::Outcome o) {
   switch (o) {
-    case AttemptSpan::Outcome::kCompleted: return "completed";
-    case AttemptSpan::Outcome::kFailed: return "failed";
-    case AttemptSpan::Outcome::kOpen: return "interrupted";
+    case AttemptSpan::Outcome::kCompleted:
+      return "completed";
+    case AttemptSpan::Outcome::kFailed:
+      return "failed";
+    case AttemptSpan::Outcome::kOpen:
+      return "interrupted";
   }
   return "interrupted";
 }
@@ -185,8 +191,10 @@ std::vector<int> PackLanes(const std::vector<NodeView>& views, int* lane_count) 
     size_t l = 0;
     while (l < free_at.size() && free_at[l] > start) ++l;
     if (l == free_at.size()) {
-      if (free_at.size() < kMaxLanes) free_at.push_back(0);
-      else l = static_cast<size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
+      if (free_at.size() < kMaxLanes)
+        free_at.push_back(0);
+      else
+        l = static_cast<size_t>(std::min_element(free_at.begin(), free_at.end()) - free_at.begin());
     }
     free_at[l] = std::max(free_at[l], views[i].last);
     lane[i] = static_cast<int>(l);
@@ -196,8 +204,8 @@ std::vector<int> PackLanes(const std::vector<NodeView>& views, int* lane_count) 
 }
 
 std::string AttemptTip(const NodeView& v, const Attempt& a) {
-  std::string tip = fmt::format("{} ({})\nattempt {}: {}, {}", v.id, v.type, a.span.attempt, OutcomeText(a.span.outcome),
-                                FormatMs(static_cast<double>(a.end - a.span.start)));
+  std::string tip = fmt::format("{} ({})\nattempt {}: {}, {}", v.id, v.type, a.span.attempt,
+                                OutcomeText(a.span.outcome), FormatMs(static_cast<double>(a.end - a.span.start)));
   if (!a.span.error.empty()) tip += " (" + a.span.error + ")";
   if (a.wait_ms > 0) tip += "\nwaited " + FormatMs(static_cast<double>(a.wait_ms)) + " for a slot";
   if (a.span.cost > 0) tip += "\ncost " + FormatUsd(a.span.cost);
@@ -256,24 +264,27 @@ std::string Timeline(const std::vector<NodeView>& views, const TimeScale& base, 
       int64_t ready = a.span.start - a.wait_ms;
       if (previous_failure > 0 && ready > previous_failure) {
         any_backoff = true;
-        g += fmt::format(
-            "<line class=\"backoff\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"><title>{3}</title></line>",
-            SvgNumber(scale.X(previous_failure)), SvgNumber(scale.X(ready)), SvgNumber(mid),
-            EscapeHtml(fmt::format("{}: retry wait {} after {}", v.id, FormatMs(static_cast<double>(ready - previous_failure)),
-                                   previous_error.empty() ? "a failure" : previous_error)));
+        g +=
+            fmt::format("<line class=\"backoff\" x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\"><title>{3}</title></line>",
+                        SvgNumber(scale.X(previous_failure)), SvgNumber(scale.X(ready)), SvgNumber(mid),
+                        EscapeHtml(fmt::format("{}: retry wait {} after {}", v.id,
+                                               FormatMs(static_cast<double>(ready - previous_failure)),
+                                               previous_error.empty() ? "a failure" : previous_error)));
       }
       if (a.wait_ms > 0 && !packed) {
         any_wait = true;
-        g += fmt::format("<rect class=\"bar wait\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>",
-                         SvgNumber(scale.X(ready)), SvgNumber(bar_y + 2),
-                         SvgNumber(std::max(1.0, scale.X(a.span.start) - scale.X(ready))), SvgNumber(kBarHeight - 4),
-                         EscapeHtml(fmt::format("{}: waited {} for a slot before attempt {}", v.id,
-                                                FormatMs(static_cast<double>(a.wait_ms)), a.span.attempt)));
+        g += fmt::format(
+            "<rect class=\"bar wait\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>",
+            SvgNumber(scale.X(ready)), SvgNumber(bar_y + 2),
+            SvgNumber(std::max(1.0, scale.X(a.span.start) - scale.X(ready))), SvgNumber(kBarHeight - 4),
+            EscapeHtml(fmt::format("{}: waited {} for a slot before attempt {}", v.id,
+                                   FormatMs(static_cast<double>(a.wait_ms)), a.span.attempt)));
       }
       double x = scale.X(a.span.start);
       g += fmt::format("<rect class=\"bar {}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}</title></rect>",
                        OutcomeClass(a.span.outcome), SvgNumber(x), SvgNumber(bar_y),
-                       SvgNumber(std::max(2.0, scale.X(a.end) - x)), SvgNumber(kBarHeight), EscapeHtml(AttemptTip(v, a)));
+                       SvgNumber(std::max(2.0, scale.X(a.end) - x)), SvgNumber(kBarHeight),
+                       EscapeHtml(AttemptTip(v, a)));
       previous_failure = a.span.outcome == AttemptSpan::Outcome::kFailed ? a.end : 0;
       previous_error = a.span.error;
     }
@@ -310,8 +321,8 @@ std::string Timeline(const std::vector<NodeView>& views, const TimeScale& base, 
             EscapeHtml(v.id + ": skipped" + (v.skipped_because.empty() ? "" : " (" + v.skipped_because + ")")));
       }
     } else if (v.attempts.empty() && !packed) {
-      g += fmt::format("<text class=\"muted\" x=\"{}\" y=\"{}\">{}</text>", SvgNumber(scale.x0 + 4),
-                       SvgNumber(mid + 4), EscapeHtml(v.status == "skipped" ? "skipped" : "not started"));
+      g += fmt::format("<text class=\"muted\" x=\"{}\" y=\"{}\">{}</text>", SvgNumber(scale.x0 + 4), SvgNumber(mid + 4),
+                       EscapeHtml(v.status == "skipped" ? "skipped" : "not started"));
     }
     out += g + "</g>";
   }
@@ -338,8 +349,10 @@ std::string Concurrency(const std::vector<NodeView>& views, const TimeScale& bas
   for (const auto& [t, d] : edges) {
     current += d;
     peak = std::max(peak, current);
-    if (!steps.empty() && steps.back().first == t) steps.back().second = current;
-    else steps.push_back({t, current});
+    if (!steps.empty() && steps.back().first == t)
+      steps.back().second = current;
+    else
+      steps.push_back({t, current});
   }
   TimeScale scale = base;
   scale.x0 = 212;
@@ -358,7 +371,8 @@ std::string Concurrency(const std::vector<NodeView>& views, const TimeScale& bas
       "<svg class=\"concurrency\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"attempts running over time\">",
       SvgNumber(kWidth), SvgNumber(height));
   out += TimeAxis(scale, top, top + plot, false);
-  out += fmt::format("<path class=\"area\" d=\"{}\"><title>attempts running at once (peak {})</title></path>", path, peak);
+  out +=
+      fmt::format("<path class=\"area\" d=\"{}\"><title>attempts running at once (peak {})</title></path>", path, peak);
   out += fmt::format("<text x=\"204\" y=\"{}\" text-anchor=\"end\">{}</text>", SvgNumber(Y(peak) + 4), peak);
   out += fmt::format("<text x=\"204\" y=\"{}\" text-anchor=\"end\">0</text>", SvgNumber(Y(0) + 4));
   out += fmt::format("<text class=\"muted\" x=\"4\" y=\"{}\">running attempts</text>", SvgNumber(top + plot / 2 + 4));
@@ -366,8 +380,9 @@ std::string Concurrency(const std::vector<NodeView>& views, const TimeScale& bas
 }
 
 std::string Card(const std::string& key, const std::string& value_html, const std::string& detail_html) {
-  return fmt::format("<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
-                     EscapeHtml(key), value_html, detail_html);
+  return fmt::format(
+      "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
+      EscapeHtml(key), value_html, detail_html);
 }
 
 std::string Badge(const std::string& status) {
@@ -380,9 +395,11 @@ std::string Badge(const std::string& status) {
 /// the tooltip; as written, marked, when a node it names did not complete.
 std::string PromptHtml(const NodePrompt& p) {
   if (p.text.empty()) return "";
-  std::string title = p.text == p.written ? "" : " title=\"" + EscapeHtml("written as: " + Abbreviate(p.written, 300)) + "\"";
-  return fmt::format("<div class=\"prompt\"{}>{}{}</div>", title, EscapeHtml(Abbreviate(p.text, 140)),
-                     p.resolved ? "" : " <span class=\"muted\">(not resolved: a node it names did not complete)</span>");
+  std::string title =
+      p.text == p.written ? "" : " title=\"" + EscapeHtml("written as: " + Abbreviate(p.written, 300)) + "\"";
+  return fmt::format(
+      "<div class=\"prompt\"{}>{}{}</div>", title, EscapeHtml(Abbreviate(p.text, 140)),
+      p.resolved ? "" : " <span class=\"muted\">(not resolved: a node it names did not complete)</span>");
 }
 
 std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
@@ -397,8 +414,8 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
       busy += a.end - a.span.start;
     }
     // Inline kinds count no started attempt in the metrics, yet ran once.
-    int attempts = std::max(static_cast<int>(NumberAt(*v.metrics, "attempts").value_or(0)),
-                            static_cast<int>(v.attempts.size()));
+    int attempts =
+        std::max(static_cast<int>(NumberAt(*v.metrics, "attempts").value_or(0)), static_cast<int>(v.attempts.size()));
     double cost = NumberAt(*v.metrics, "cost").value_or(0);
     total_attempts += attempts;
     total_wait += wait;
@@ -422,20 +439,21 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
         "<tr data-row=\"{}\"><td class=\"id\">{}{}{}</td><td>{}</td><td>{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}{}</td><td>{}</td>"
         "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"err\">{}</td></tr>\n",
+        "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td "
+        "class=\"err\">{}</td></tr>\n",
         v.row, v.critical ? "<span class=\"crit-dot\" title=\"on the critical path\">&#9670; </span>" : "",
-        EscapeHtml(v.id),
-        PromptHtml(v.prompt),
-        EscapeHtml(v.type), Badge(v.status), attempts, attempts,
+        EscapeHtml(v.id), PromptHtml(v.prompt), EscapeHtml(v.type), Badge(v.status), attempts, attempts,
         retries > 0 ? fmt::format(" <span class=\"muted\">({} failed)</span>", retries) : "", EscapeHtml(model_text),
-        v.first > 0 ? v.first - t0 : -1, EscapeHtml(start), wait, wait > 0 ? EscapeHtml(FormatMs(static_cast<double>(wait))) : "-",
-        busy, busy > 0 ? EscapeHtml(FormatMs(static_cast<double>(busy))) : "-", fmt::format("{:.6f}", cost), EscapeHtml(FormatUsd(cost)),
-        EscapeHtml(note));
+        v.first > 0 ? v.first - t0 : -1, EscapeHtml(start), wait,
+        wait > 0 ? EscapeHtml(FormatMs(static_cast<double>(wait))) : "-", busy,
+        busy > 0 ? EscapeHtml(FormatMs(static_cast<double>(busy))) : "-", fmt::format("{:.6f}", cost),
+        EscapeHtml(FormatUsd(cost)), EscapeHtml(note));
   }
   return fmt::format(
       "<div class=\"tablewrap\"><table class=\"sortable nodes\"><thead><tr><th>Node</th><th>Type</th><th>Status</th>"
       "<th class=\"num\">Attempts</th><th>Provider &middot; model</th><th class=\"num\">Start</th>"
-      "<th class=\"num\">Queue wait</th><th class=\"num\">Time</th><th class=\"num\">Cost</th><th>Error / note</th></tr></thead>"
+      "<th class=\"num\">Queue wait</th><th class=\"num\">Time</th><th class=\"num\">Cost</th><th>Error / "
+      "note</th></tr></thead>"
       "<tbody>\n{}</tbody><tfoot><tr><td>{} nodes</td><td></td><td></td><td class=\"num\">{}</td><td></td><td></td>"
       "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td></td></tr></tfoot></table></div>",
       rows, views.size(), total_attempts, EscapeHtml(FormatMs(static_cast<double>(total_wait))),
@@ -464,11 +482,12 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
   if (scale.t1 <= scale.t0) scale.t1 = scale.t0 + 1;
 
   std::string body;
-  body += fmt::format("<header class=\"top\"><div class=\"brand\">comfyrun run report</div><h1>{}</h1>{}"
-                      "<p class=\"sub\">{}{}</p></header>\n",
-                      EscapeHtml(workflow_id.empty() ? "run" : workflow_id), Badge(status),
-                      description.empty() ? "" : EscapeHtml(description) + "<br>",
-                      run_id.empty() ? "" : "run <span class=\"code\">" + EscapeHtml(run_id) + "</span>");
+  body += fmt::format(
+      "<header class=\"top\"><div class=\"brand\">comfyrun run report</div><h1>{}</h1>{}"
+      "<p class=\"sub\">{}{}</p></header>\n",
+      EscapeHtml(workflow_id.empty() ? "run" : workflow_id), Badge(status),
+      description.empty() ? "" : EscapeHtml(description) + "<br>",
+      run_id.empty() ? "" : "run <span class=\"code\">" + EscapeHtml(run_id) + "</span>");
 
   // Summary cards.
   const Json& counts = metrics["counts"];
@@ -501,13 +520,14 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
   body += Card("Parallelism", std::to_string(metrics.value("peakParallelism", 0)), "peak attempts at once");
   body += Card("Critical path", EscapeHtml(FormatMs(NumberAt(metrics, "criticalPathMs").value_or(0))),
                fmt::format("{} nodes", metrics["criticalPath"].size()));
-  body += Card("Runs", std::to_string(runs), runs > 1 ? fmt::format("resumed {} time{}", runs - 1, runs == 2 ? "" : "s")
-                                                        : "no resume");
+  body += Card("Runs", std::to_string(runs),
+               runs > 1 ? fmt::format("resumed {} time{}", runs - 1, runs == 2 ? "" : "s") : "no resume");
   body += "</section>\n";
 
   // Warnings from reading the journal.
   std::vector<std::string> warnings = replay.warnings;
-  if (replay.torn_tail) warnings.push_back("the last line of the journal was incomplete (a crash mid-write) and was ignored");
+  if (replay.torn_tail)
+    warnings.push_back("the last line of the journal was incomplete (a crash mid-write) and was ignored");
   if (!replay.finished) warnings.push_back("the journal has no run_finished record: the run is live, or was killed");
   if (!warnings.empty()) {
     body += "<section class=\"panel\"><h2>Notes</h2><ul class=\"warnings\">";
@@ -526,26 +546,28 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
   if (!any_attempt) {
     body += "<p class=\"note\">No node has started yet.</p>";
   } else {
-    body += fmt::format("<p class=\"note\">Each bar is one attempt of a node, from {} (time 0) to {}. "
-                        "Hover a bar for details.{}</p>",
-                        EscapeHtml(IsoTime(scale.t0)), EscapeHtml(IsoTime(scale.t1)),
-                        views.size() > kMaxNodeRows
-                            ? " Nodes share lanes: a lane holds nodes whose attempts did not overlap; queue waits are "
-                              "in the table."
-                            : "");
+    body += fmt::format(
+        "<p class=\"note\">Each bar is one attempt of a node, from {} (time 0) to {}. "
+        "Hover a bar for details.{}</p>",
+        EscapeHtml(IsoTime(scale.t0)), EscapeHtml(IsoTime(scale.t1)),
+        views.size() > kMaxNodeRows
+            ? " Nodes share lanes: a lane holds nodes whose attempts did not overlap; queue waits are "
+              "in the table."
+            : "");
     std::string gantt = Timeline(views, scale, &legend_extra);
-    body += "<div class=\"legend\"><span><i class=\"l-completed\"></i>completed</span>"
-            "<span><i class=\"l-failed\"></i>failed attempt</span><span><i class=\"l-open\"></i>interrupted</span>" +
-            legend_extra + "<span><i class=\"l-crit\"></i>critical path</span></div>";
+    body +=
+        "<div class=\"legend\"><span><i class=\"l-completed\"></i>completed</span>"
+        "<span><i class=\"l-failed\"></i>failed attempt</span><span><i class=\"l-open\"></i>interrupted</span>" +
+        legend_extra + "<span><i class=\"l-crit\"></i>critical path</span></div>";
     body += gantt;
     body += Concurrency(views, scale);
   }
   if (metrics["criticalPath"].size() > 0) {
     std::vector<std::string> path;
     for (const auto& id : metrics["criticalPath"]) path.push_back(EscapeHtml(id.get<std::string>()));
-    body += fmt::format("<p class=\"note\">Critical path ({}): <span class=\"code\">{}</span></p>",
-                        EscapeHtml(FormatMs(NumberAt(metrics, "criticalPathMs").value_or(0))),
-                        fmt::join(path, " &rarr; "));
+    body +=
+        fmt::format("<p class=\"note\">Critical path ({}): <span class=\"code\">{}</span></p>",
+                    EscapeHtml(FormatMs(NumberAt(metrics, "criticalPathMs").value_or(0))), fmt::join(path, " &rarr; "));
   }
   body += "</section>\n";
 
@@ -554,19 +576,22 @@ std::string RunReportHtml(const JournalReplay& replay, const std::string& source
     body += "<section class=\"panel\"><h2>Failed attempts by error type</h2><p class=\"note\">";
     std::vector<std::string> parts;
     for (auto it = metrics["errors"].begin(); it != metrics["errors"].end(); ++it)
-      parts.push_back(fmt::format("<span class=\"code\">{}</span> &times; {}", EscapeHtml(it.key()), it.value().dump()));
+      parts.push_back(
+          fmt::format("<span class=\"code\">{}</span> &times; {}", EscapeHtml(it.key()), it.value().dump()));
     body += fmt::format("{}", fmt::join(parts, " &nbsp; ")) + "</p></section>\n";
   }
 
   // Per node.
-  body += "<section class=\"panel\"><h2>Nodes</h2><p class=\"note\">Time is the sum of the node's attempts; queue "
-          "wait is time spent ready but waiting for a slot (-j or its pool). Click a column to sort.</p>";
+  body +=
+      "<section class=\"panel\"><h2>Nodes</h2><p class=\"note\">Time is the sum of the node's attempts; queue "
+      "wait is time spent ready but waiting for a slot (-j or its pool). Click a column to sort.</p>";
   body += NodeTable(views, scale.t0);
   body += "</section>\n";
 
-  body += fmt::format("<footer>Generated by comfyrun {} from the journal <span class=\"path\">{}</span> "
-                      "({} records).</footer>\n",
-                      COMFYRUN_VERSION, EscapeHtml(source), replay.records);
+  body += fmt::format(
+      "<footer>Generated by comfyrun {} from the journal <span class=\"path\">{}</span> "
+      "({} records).</footer>\n",
+      COMFYRUN_VERSION, EscapeHtml(source), replay.records);
   return HtmlPage(fmt::format("{} - comfyrun run report", workflow_id.empty() ? "run" : workflow_id), body);
 }
 

@@ -5,17 +5,17 @@
 #include <string>
 #include <unordered_map>
 
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/engine/journal.h"
 #include "comfyrun/report/report.h"
 
 namespace comfyrun {
 
 /// What a node's prompt (its "prompt", "characterPrompt" or "command" input) said.
 struct NodePrompt {
-  std::string text;     ///< as the node used it, or as written when it could not be resolved
-  std::string written;  ///< as written in the workflow, templates and all
-  bool resolved = true; ///< false: a template names a node that did not complete
+  std::string text;      ///< as the node used it, or as written when it could not be resolved
+  std::string written;   ///< as written in the workflow, templates and all
+  bool resolved = true;  ///< false: a template names a node that did not complete
 };
 
 /// Node id -> its prompt, from the header's workflow, with templates resolved the way the

@@ -2,9 +2,9 @@
 #include <set>
 
 #include "comfyrun/abtest/runner.h"
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 namespace {

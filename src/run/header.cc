@@ -1,12 +1,12 @@
 #include "comfyrun/run/header.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "comfyrun/core/json_fast.h"
-#include "comfyrun/run/layout.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/run/layout.h"
 
 namespace comfyrun {
 namespace {
@@ -21,7 +21,8 @@ std::string Shown(const Json& value) {
 /// Checks fields of one JSON object and remembers the first problem with its JSON path.
 class FieldReader {
  public:
-  FieldReader(const Json& object, std::string path, std::string* err) : obj_(object), path_(std::move(path)), err_(err) {}
+  FieldReader(const Json& object, std::string path, std::string* err)
+      : obj_(object), path_(std::move(path)), err_(err) {}
 
   bool ok() const { return ok_; }
   /// The field, or null when absent (or when an earlier field failed).
@@ -75,9 +76,8 @@ class FieldReader {
     if (!v) return ok_;
     std::string expected = fmt::format("an integer from {} to {}", lo, hi);
     if (!v->is_number_integer()) return Fail(key, expected, v);
-    int64_t n = v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
-                    ? INT64_MAX
-                    : v->get<int64_t>();
+    int64_t n = v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX
+                                                                                                 : v->get<int64_t>();
     if (n < lo || n > hi) return Fail(key, expected, v);
     *out = n;
     return true;
@@ -205,9 +205,14 @@ bool CheckAbManifest(const Json& manifest, std::string* err) {
 }  // namespace
 
 Json EncodeHeaderOptions(const RunOptions& o) {
-  return {{"out", AbsolutePath(o.out_dir)}, {"jobs", o.jobs}, {"durability", DurabilityName(o.durability)},
-          {"offline", o.config.offline}, {"failFast", o.fail_fast}, {"maxCost", o.max_cost},
-          {"comfyui", o.config.comfyui_servers}, {"cache", CacheModeName(o.cache)}};
+  return {{"out", AbsolutePath(o.out_dir)},
+          {"jobs", o.jobs},
+          {"durability", DurabilityName(o.durability)},
+          {"offline", o.config.offline},
+          {"failFast", o.fail_fast},
+          {"maxCost", o.max_cost},
+          {"comfyui", o.config.comfyui_servers},
+          {"cache", CacheModeName(o.cache)}};
 }
 
 std::string HeaderHash(std::string_view workflow_text, std::string_view params_text) {
@@ -285,9 +290,10 @@ bool CheckHeaderHash(const Json& header, std::string_view workflow_text, std::st
   AppendJson(&params_text, params == header.end() ? Json::object() : *params);
   std::string actual = HeaderHash(workflow_text, params_text);
   if (actual == hash->get<std::string>()) return true;
-  *err = fmt::format("$.hash: the header's workflow and params do not match its hash (recorded {}, now {}): "
-                     "the journal was edited or damaged",
-                     hash->get<std::string>().substr(0, 12), actual.substr(0, 12));
+  *err = fmt::format(
+      "$.hash: the header's workflow and params do not match its hash (recorded {}, now {}): "
+      "the journal was edited or damaged",
+      hash->get<std::string>().substr(0, 12), actual.substr(0, 12));
   return false;
 }
 

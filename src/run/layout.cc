@@ -1,13 +1,12 @@
 #include "comfyrun/run/layout.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "comfyrun/core/util.h"
 
@@ -34,8 +33,8 @@ bool IsPlainRunId(const std::string& run_id) {
 
 bool CheckPathArgument(const std::string& path, const std::string& what, std::string* err) {
   if (path.find_first_not_of(" \t\r\n\v\f") != std::string::npos) return true;
-  *err = fmt::format("{} {}: an empty path names no directory or file; give one (for example {} .)", what,
-                     Quote(path), what);
+  *err = fmt::format("{} {}: an empty path names no directory or file; give one (for example {} .)", what, Quote(path),
+                     what);
   return false;
 }
 

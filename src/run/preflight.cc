@@ -1,11 +1,12 @@
 // Preflight (run/session.h): the checks made before a run spends anything.
+#include "comfyrun/providers/preflight.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "comfyrun/core/plan_report.h"
 #include "comfyrun/media/module.h"
 #include "comfyrun/providers/models.h"
-#include "comfyrun/core/plan_report.h"
-#include "comfyrun/providers/preflight.h"
 #include "comfyrun/run/session.h"
 
 namespace comfyrun {
@@ -40,8 +41,10 @@ bool Preflight(const Workflow& wf, const RunOptions& options, std::string* err) 
   if (options.max_cost >= 0) {
     PlanReport plan = BuildPlanReport(wf, options.config.offline);
     if (plan.total_cost > options.max_cost + 1e-9) {
-      *err = fmt::format("the estimated cost ${:.2f} is above --max-cost ${:.2f}; nothing was run "
-                         "(see `comfyrun plan {}`)", plan.total_cost, options.max_cost, wf.file);
+      *err = fmt::format(
+          "the estimated cost ${:.2f} is above --max-cost ${:.2f}; nothing was run "
+          "(see `comfyrun plan {}`)",
+          plan.total_cost, options.max_cost, wf.file);
       return false;
     }
   }

@@ -1,16 +1,16 @@
 #include "comfyrun/run/session.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <future>
 
-#include <fmt/format.h>
-
 #include "comfyrun/core/json_fast.h"
-#include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/core/phase_timer.h"
-#include "comfyrun/run/layout.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
+#include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/run/layout.h"
 
 // Implementation details: a resume reads the journal once. The header's workflow is converted
 // and built on another thread while this one folds the records (for 100,000 nodes each takes
@@ -52,7 +52,8 @@ BuiltWorkflow CheckConvertAndBuild(HeaderWorkflow workflow, const Json& header, 
   if (!nodes) {
     b = BuildFromHeader(workflow.Take(), file, overrides);
   } else {
-    b.ok = BuildWorkflow(std::move(rest), *nodes, file, overrides, &b.wf, &b.diags) && ValidateWorkflow(&b.wf, &b.diags);
+    b.ok =
+        BuildWorkflow(std::move(rest), *nodes, file, overrides, &b.wf, &b.diags) && ValidateWorkflow(&b.wf, &b.diags);
   }
   b.hash_error = std::move(hash_error);
   return b;
@@ -155,9 +156,9 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
   read_options.on_header = [&](const Json& header, HeaderWorkflow& workflow) {
     if (!DecodeHeader(header, workflow.present(), &s->decoded_, &header_error) || s->decoded_.is_abtest) return;
     if (!workflow.IsObject()) {
-      header_error = workflow.present() ? "$.workflow: expected the workflow (an object), found " +
-                                              workflow.Text().substr(0, 60)
-                                        : "$.workflow: missing (the workflow (an object) expected)";
+      header_error = workflow.present()
+                         ? "$.workflow: expected the workflow (an object), found " + workflow.Text().substr(0, 60)
+                         : "$.workflow: missing (the workflow (an object) expected)";
       return;
     }
     building = std::async(std::launch::async, CheckConvertAndBuild, std::move(workflow), header,

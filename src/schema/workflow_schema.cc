@@ -27,16 +27,24 @@ Json Ref(const std::string& definition) { return {{"$ref", "#/definitions/" + de
 /// The schema of a literal value of `type` (no template).
 Json LiteralSchema(ValueType type) {
   switch (type) {
-    case T::kAny: return Json::object();
-    case T::kString: return {{"type", "string"}};
-    case T::kNumber: return {{"type", "number"}};
-    case T::kInteger: return {{"type", "integer"}};
-    case T::kBoolean: return {{"type", "boolean"}};
-    case T::kArray: return {{"type", "array"}};
-    case T::kObject: return {{"type", "object"}};
+    case T::kAny:
+      return Json::object();
+    case T::kString:
+      return {{"type", "string"}};
+    case T::kNumber:
+      return {{"type", "number"}};
+    case T::kInteger:
+      return {{"type", "integer"}};
+    case T::kBoolean:
+      return {{"type", "boolean"}};
+    case T::kArray:
+      return {{"type", "array"}};
+    case T::kObject:
+      return {{"type", "object"}};
     // allOf rather than a bare $ref: draft-07 ignores keywords beside "$ref", and the caller
     // may add a range.
-    case T::kDuration: return {{"allOf", Json::array({Ref("duration")})}};
+    case T::kDuration:
+      return {{"allOf", Json::array({Ref("duration")})}};
   }
   return Json::object();
 }
@@ -46,12 +54,16 @@ std::string InputDescription(const InputSpec& input) {
   std::string text = input.doc;
   std::vector<std::string> notes;
   notes.push_back(ValueTypeName(input.type));
-  if (input.required) notes.push_back("required");
-  else if (!input.default_value.is_null()) notes.push_back("default " + input.default_value.dump());
+  if (input.required)
+    notes.push_back("required");
+  else if (!input.default_value.is_null())
+    notes.push_back("default " + input.default_value.dump());
   if (input.minimum > -1e299 && input.maximum < 1e299)
     notes.push_back(fmt::format("{} to {}", input.minimum, input.maximum));
-  else if (input.minimum > -1e299) notes.push_back(fmt::format("at least {}", input.minimum));
-  else if (input.maximum < 1e299) notes.push_back(fmt::format("at most {}", input.maximum));
+  else if (input.minimum > -1e299)
+    notes.push_back(fmt::format("at least {}", input.minimum));
+  else if (input.maximum < 1e299)
+    notes.push_back(fmt::format("at most {}", input.maximum));
   if (input.type != T::kString && input.type != T::kAny) notes.push_back("or a <<template>>");
   return fmt::format("{} ({})", text, fmt::join(notes, "; "));
 }
@@ -150,22 +162,22 @@ Json ErrorTypeNames() {
 
 Json Definitions() {
   Json d = Json::object();
-  d["template"] = {
-      {"type", "string"},
-      {"pattern", kWholeTemplatePattern},
-      {"title", "template"},
-      {"description",
-       "a reference to another node's output, a param or the run, taking that value with its JSON type: "
-       "<<node.output>>, <<node.output[0].field>>, <<params.NAME>>, <<run.id>>, <<run.dir>> "
-       "(or {{...}}, the older system's spelling)"}};
+  d["template"] = {{"type", "string"},
+                   {"pattern", kWholeTemplatePattern},
+                   {"title", "template"},
+                   {"description",
+                    "a reference to another node's output, a param or the run, taking that value with its JSON type: "
+                    "<<node.output>>, <<node.output[0].field>>, <<params.NAME>>, <<run.id>>, <<run.dir>> "
+                    "(or {{...}}, the older system's spelling)"}};
   d["templatedString"] = {{"type", "string"},
                           {"pattern", kHasTemplatePattern},
                           {"description", "a string holding a <<template>>; checked once the run resolves it"}};
   d["duration"] = {
       {"title", "duration"},
-      {"description", "seconds as a number, or a string with units: \"500ms\", \"10s\", \"15m\", \"2h\", \"1h30m\", \"1d\""},
-      {"anyOf", Json::array({{{"type", "number"}, {"minimum", 0}},
-                             {{"type", "string"}, {"pattern", kDurationPattern}}})}};
+      {"description",
+       "seconds as a number, or a string with units: \"500ms\", \"10s\", \"15m\", \"2h\", \"1h30m\", \"1d\""},
+      {"anyOf",
+       Json::array({{{"type", "number"}, {"minimum", 0}}, {{"type", "string"}, {"pattern", kDurationPattern}}})}};
   d["retry"] = {
       {"title", "retry policy"},
       {"description",
@@ -177,12 +189,18 @@ Json Definitions() {
             {{"type", "object"},
              {"properties",
               {{"maximumAttempts",
-                {{"type", "integer"}, {"minimum", 0}, {"maximum", 1000000}, {"default", 3},
+                {{"type", "integer"},
+                 {"minimum", 0},
+                 {"maximum", 1000000},
+                 {"default", 3},
                  {"description", "attempts in all; 1 = no retry, 0 = unlimited (bounded by the total timeout)"}}},
                {"initialInterval",
                 {{"$ref", "#/definitions/duration"}, {"description", "wait before the first retry (default 1s)"}}},
                {"backoffCoefficient",
-                {{"type", "number"}, {"minimum", 1}, {"maximum", 100}, {"default", 2},
+                {{"type", "number"},
+                 {"minimum", 1},
+                 {"maximum", 100},
+                 {"default", 2},
                  {"description", "each wait is this many times the previous one"}}},
                {"maximumInterval",
                 {{"$ref", "#/definitions/duration"},
@@ -227,7 +245,8 @@ Json Definitions() {
   }
 
   Json node_properties = {
-      {"id", {{"$ref", "#/definitions/nodeId"}, {"description", "unique id; other nodes refer to it as <<id.output>>"}}},
+      {"id",
+       {{"$ref", "#/definitions/nodeId"}, {"description", "unique id; other nodes refer to it as <<id.output>>"}}},
       {"type",
        {{"type", "string"},
         {"enum", type_names},
@@ -247,7 +266,8 @@ Json Definitions() {
        {{"type", "string"},
         {"minLength", 1},
         {"description", "the concurrency pool the node runs in (default: its type's, e.g. veo, gemini, media)"}}},
-      {"cache", {{"type", "boolean"}, {"description", "reuse an earlier identical result (default: workflow defaults)"}}},
+      {"cache",
+       {{"type", "boolean"}, {"description", "reuse an earlier identical result (default: workflow defaults)"}}},
       {"description", {{"type", "string"}, {"description", "free text"}}},
       {"name", {{"type", "string"}, {"description", "free text (older format)"}}},
       {"metadata", {{"type", "object"}, {"description", "free-form data; comfyrun ignores it"}}}};

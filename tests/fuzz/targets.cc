@@ -14,13 +14,13 @@
 #include "comfyrun/comfyui/protocol.h"
 #include "comfyrun/core/dag.h"
 #include "comfyrun/core/diagnostic.h"
-#include "comfyrun/engine/journal.h"
-#include "comfyrun/net/http_loop.h"
 #include "comfyrun/core/plan_report.h"
-#include "comfyrun/providers/provider_util.h"
-#include "comfyrun/providers/replies.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/journal.h"
+#include "comfyrun/net/http_loop.h"
+#include "comfyrun/providers/provider_util.h"
+#include "comfyrun/providers/replies.h"
 
 namespace comfyrun::fuzz {
 namespace {
@@ -31,9 +31,7 @@ void Check(bool condition, const std::string& what) {
   if (!condition) Fail(what);
 }
 
-std::string Text(const uint8_t* data, size_t size) {
-  return std::string(reinterpret_cast<const char*>(data), size);
-}
+std::string Text(const uint8_t* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
 
 bool SameNumber(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
 
@@ -132,8 +130,8 @@ void WriteBytes(const std::string& path, const uint8_t* data, size_t size) {
 void CheckSameFold(const JournalReplay& a, const JournalReplay& b) {
   Check(a.header == b.header, "header differs with keep_events");
   Check(a.node_order == b.node_order, "node order differs with keep_events");
-  Check(a.records == b.records && a.runs == b.runs && a.finished == b.finished &&
-            a.final_status == b.final_status && a.torn_tail == b.torn_tail && a.warnings == b.warnings,
+  Check(a.records == b.records && a.runs == b.runs && a.finished == b.finished && a.final_status == b.final_status &&
+            a.torn_tail == b.torn_tail && a.warnings == b.warnings,
         "replay summary differs with keep_events");
   Check(SameNumber(a.total_cost, b.total_cost) && a.first_started_at == b.first_started_at &&
             a.last_event_at == b.last_event_at,
@@ -143,12 +141,11 @@ void CheckSameFold(const JournalReplay& a, const JournalReplay& b) {
     auto it = b.nodes.find(id);
     Check(it != b.nodes.end(), "node " + id + " missing with keep_events");
     const JournalNode& y = it->second;
-    Check(x.status == y.status && x.attempts == y.attempts && x.outputs == y.outputs &&
-              SameNumber(x.cost, y.cost) && x.provider == y.provider && x.model == y.model &&
-              x.open_submission == y.open_submission && x.last_error == y.last_error &&
-              x.last_message == y.last_message && x.started_at == y.started_at &&
-              x.finished_at == y.finished_at && x.duration_ms == y.duration_ms &&
-              x.queue_wait_ms == y.queue_wait_ms && x.cached == y.cached,
+    Check(x.status == y.status && x.attempts == y.attempts && x.outputs == y.outputs && SameNumber(x.cost, y.cost) &&
+              x.provider == y.provider && x.model == y.model && x.open_submission == y.open_submission &&
+              x.last_error == y.last_error && x.last_message == y.last_message && x.started_at == y.started_at &&
+              x.finished_at == y.finished_at && x.duration_ms == y.duration_ms && x.queue_wait_ms == y.queue_wait_ms &&
+              x.cached == y.cached,
           "node " + id + " folds differently with keep_events");
   }
 }
@@ -215,8 +212,7 @@ void FuzzTemplate(const uint8_t* data, size_t size) {
         "references are found differently at depth");
   Json nested_out;
   std::string nested_err;
-  Check(ResolveTemplates(nested, LookupRoot, &nested_out, &nested_err) == resolved,
-        "resolution differs at depth");
+  Check(ResolveTemplates(nested, LookupRoot, &nested_out, &nested_err) == resolved, "resolution differs at depth");
 
   // The text as the inside of a template.
   std::string parse_err;
@@ -274,8 +270,10 @@ void FuzzProviderReplies(const uint8_t* data, size_t size) {
   std::string text = Text(data, size);
 
   GeminiImageReply image = ParseGeminiImageReply(text, "gemini generateContent m");
-  if (image.data.empty()) CheckFailure(image.failure, "gemini");
-  else Check(image.mime_type.compare(0, 6, "image/") == 0, "gemini: an image without an image MIME type");
+  if (image.data.empty())
+    CheckFailure(image.failure, "gemini");
+  else
+    Check(image.mime_type.compare(0, 6, "image/") == 0, "gemini: an image without an image MIME type");
 
   if (auto json = ParseJsonBody(text)) {
     VeoOperationReply op = ParseVeoOperation(*json, "veo operation o");
@@ -316,8 +314,8 @@ void FuzzComfyuiProtocol(const uint8_t* data, size_t size) {
     r.status = status;
     r.body = text;
     ComfyPromptReply reply = ParsePromptReply(r);
-    if (reply.prompt_id.empty()) Check(reply.error != ErrorType::kNone && !reply.message.empty(),
-                                       "/prompt: no prompt id and no error");
+    if (reply.prompt_id.empty())
+      Check(reply.error != ErrorType::kNone && !reply.message.empty(), "/prompt: no prompt id and no error");
   }
   std::string err;
   if (auto history = ParseHistoryReply(text, "p1", &err)) {
@@ -325,8 +323,7 @@ void FuzzComfyuiProtocol(const uint8_t* data, size_t size) {
     for (const auto& file : history->files) {
       Check(!file.filename.empty(), "/history: an output file without a name");
       std::string name = LocalOutputName(file, &used);
-      Check(!name.empty() && name.find('/') == std::string::npos && name != "." && name != ".." &&
-                name.front() != '.',
+      Check(!name.empty() && name.find('/') == std::string::npos && name != "." && name != ".." && name.front() != '.',
             "a local output name leaves the node folder or hides: " + name);
       (void)ComfyViewUrl("http://127.0.0.1:8188", file);
     }
@@ -342,8 +339,10 @@ void FuzzComfyuiProtocol(const uint8_t* data, size_t size) {
     Check(!err.empty(), "/queue: refused without a message");
   }
   err.clear();
-  if (auto name = ParseUploadReply(text, &err)) Check(!name->empty(), "/upload: an empty name");
-  else Check(!err.empty(), "/upload: refused without a message");
+  if (auto name = ParseUploadReply(text, &err))
+    Check(!name->empty(), "/upload: an empty name");
+  else
+    Check(!err.empty(), "/upload: refused without a message");
 
   // "GRAPH\nSET": a workflow input and its overrides.
   size_t nl = text.find('\n');
@@ -372,12 +371,18 @@ void FuzzComfyuiProtocol(const uint8_t* data, size_t size) {
 }
 
 bool RunFuzzTarget(const std::string& name, const uint8_t* data, size_t size) {
-  if (name == "workflow") FuzzWorkflow(data, size);
-  else if (name == "template") FuzzTemplate(data, size);
-  else if (name == "journal") FuzzJournal(data, size);
-  else if (name == "provider_replies") FuzzProviderReplies(data, size);
-  else if (name == "comfyui_protocol") FuzzComfyuiProtocol(data, size);
-  else return false;
+  if (name == "workflow")
+    FuzzWorkflow(data, size);
+  else if (name == "template")
+    FuzzTemplate(data, size);
+  else if (name == "journal")
+    FuzzJournal(data, size);
+  else if (name == "provider_replies")
+    FuzzProviderReplies(data, size);
+  else if (name == "comfyui_protocol")
+    FuzzComfyuiProtocol(data, size);
+  else
+    return false;
   return true;
 }
 

@@ -3,6 +3,10 @@
 // Writes a realistic journal of `records` records (node_started / submitted / completed, with
 // outputs, plus a few retries), then times ReadJournal, and times 8 threads appending proof
 // records under each Durability.
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,10 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "comfyrun/engine/journal.h"
 
 using namespace comfyrun;
@@ -22,9 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 /// CPU seconds of this thread: unlike wall time, not inflated when the machine is busy.
 double CpuNow() {
@@ -41,30 +39,47 @@ bool WriteJournal(const std::string& path, size_t records) {
     std::fprintf(stderr, "%s\n", err.c_str());
     return false;
   }
-  Json header = {{"type", "header"}, {"format", kJournalFormat}, {"runId", "perf"},
-                 {"workflow", {{"nodes", Json::array()}}}, {"params", Json::object()}};
+  Json header = {{"type", "header"},
+                 {"format", kJournalFormat},
+                 {"runId", "perf"},
+                 {"workflow", {{"nodes", Json::array()}}},
+                 {"params", Json::object()}};
   w->Append(header, false, &err);
   w->Append({{"type", "run_started"}, {"pid", 1}, {"resume", 0}}, false, &err);
   size_t n = 2;
   for (int node = 0; n < records; ++node) {
     std::string id = "node_" + std::to_string(node);
     w->Append({{"type", "node_started"}, {"node", id}, {"attempt", 1}}, false, &err);
-    w->Append({{"type", "submitted"}, {"node", id}, {"attempt", 1},
-               {"submission", {{"provider", "veo"}, {"id", "operations/" + id}, {"server", "https://example.invalid"}}}},
-              false, &err);
+    w->Append(
+        {{"type", "submitted"},
+         {"node", id},
+         {"attempt", 1},
+         {"submission", {{"provider", "veo"}, {"id", "operations/" + id}, {"server", "https://example.invalid"}}}},
+        false, &err);
     n += 2;
     if (node % 10 == 0) {
-      w->Append({{"type", "attempt_failed"}, {"node", id}, {"attempt", 1}, {"error", "RateLimited"},
-                 {"message", "HTTP 429: quota exceeded, retry later"}, {"cost", 0}, {"retryIn", 4},
+      w->Append({{"type", "attempt_failed"},
+                 {"node", id},
+                 {"attempt", 1},
+                 {"error", "RateLimited"},
+                 {"message", "HTTP 429: quota exceeded, retry later"},
+                 {"cost", 0},
+                 {"retryIn", 4},
                  {"submissionFinished", true}},
                 false, &err);
       w->Append({{"type", "node_started"}, {"node", id}, {"attempt", 2}}, false, &err);
       n += 2;
     }
-    w->Append({{"type", "completed"}, {"node", id}, {"attempt", 1},
+    w->Append({{"type", "completed"},
+               {"node", id},
+               {"attempt", 1},
                {"outputs", {{"video", "out/perf/" + id + ".mp4"}, {"width", 1280}, {"height", 720}}},
-               {"cost", 0.35}, {"provider", "veo"}, {"model", "veo-3.0-fast"},
-               {"startedAt", 1700000000000}, {"durationMs", 41234}, {"queueWaitMs", 120},
+               {"cost", 0.35},
+               {"provider", "veo"},
+               {"model", "veo-3.0-fast"},
+               {"startedAt", 1700000000000},
+               {"durationMs", 41234},
+               {"queueWaitMs", 120},
                {"cached", false}},
               false, &err);
     ++n;
@@ -89,8 +104,8 @@ void AppendBench(const std::string& dir, Durability d, int threads, int per_thre
     });
   for (auto& th : pool) th.join();
   double secs = Seconds(start);
-  std::printf("append %-5s %d threads x %d proof records: %.3f s, %llu fsyncs\n", DurabilityName(d),
-              threads, per_thread, secs, static_cast<unsigned long long>(w->sync_count() - base));
+  std::printf("append %-5s %d threads x %d proof records: %.3f s, %llu fsyncs\n", DurabilityName(d), threads,
+              per_thread, secs, static_cast<unsigned long long>(w->sync_count() - base));
 }
 
 }  // namespace
@@ -125,13 +140,13 @@ int main(int argc, char** argv) {
     }
     struct stat st;
     double mb = stat(path.c_str(), &st) == 0 ? static_cast<double>(st.st_size) / 1e6 : 0;
-    std::printf("replay %zu records, %.1f MB, %zu nodes, keep_events=%d: best of 5 %.3f s wall, "
-                "%.3f s cpu (+ %.3f s wall to free the replay)\n",
-                records_read, mb, nodes, keep_events, best, best_cpu, best_free);
+    std::printf(
+        "replay %zu records, %.1f MB, %zu nodes, keep_events=%d: best of 5 %.3f s wall, "
+        "%.3f s cpu (+ %.3f s wall to free the replay)\n",
+        records_read, mb, nodes, keep_events, best, best_cpu, best_free);
   }
 
-  for (Durability d : {Durability::kFull, Durability::kBatch, Durability::kNone})
-    AppendBench(dir, d, 8, 50);
+  for (Durability d : {Durability::kFull, Durability::kBatch, Durability::kNone}) AppendBench(dir, d, 8, 50);
   unlink(path.c_str());
   unlink((dir + "/perf-append.jsonl").c_str());
   return 0;

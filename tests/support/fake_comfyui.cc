@@ -4,9 +4,6 @@
 // a real clock, without a background thread.
 #include "support/fake_comfyui.h"
 
-#include "support/local_server.h"
-#include "support/local_websocket.h"
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +14,8 @@
 #include <thread>
 
 #include "comfyrun/core/util.h"
+#include "support/local_server.h"
+#include "support/local_websocket.h"
 
 namespace comfyrun::testing {
 namespace {
@@ -58,12 +57,13 @@ void PngChunk(std::string* png, const char* type, const std::string& data) {
 
 std::string FixtureMp4() {
   static std::string bytes = [] {
-    // In the source tree (COMFYRUN_SOURCE_DIR, an absolute path: the tests change their
-    // working directory, so a path relative to __FILE__ may not resolve), for every target.
+  // In the source tree (COMFYRUN_SOURCE_DIR, an absolute path: the tests change their
+  // working directory, so a path relative to __FILE__ may not resolve), for every target.
 #ifdef COMFYRUN_SOURCE_DIR
     std::string path = std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/comfyui_clip.mp4";
 #else
-    std::string path = (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "comfyui_clip.mp4").string();
+    std::string path =
+        (std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "comfyui_clip.mp4").string();
 #endif
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
@@ -71,7 +71,10 @@ std::string FixtureMp4() {
     std::string b = ss.str();
     if (b.size() < 1000) {
       // Fallback: an ISO-BMFF header with a padded mdat, so the size checks still pass.
-      b = std::string("\0\0\0\x18" "ftypisom\0\0\x02\0isomiso2", 24);
+      b = std::string(
+          "\0\0\0\x18"
+          "ftypisom\0\0\x02\0isomiso2",
+          24);
       std::string mdat(16000, '\0');
       PutBe32(&b, static_cast<uint32_t>(mdat.size() + 8));
       b += "mdat" + mdat;
@@ -107,12 +110,19 @@ struct ClassSpec {
 const std::map<std::string, ClassSpec>& Classes() {
   using K = InputSpec::Kind;
   static const std::map<std::string, ClassSpec> classes = {
-      {"EmptyImage", {{{"width", K::kInt, 1, 16384}, {"height", K::kInt, 1, 16384},
-                       {"batch_size", K::kInt, 1, 4096}, {"color", K::kInt, 0, 16777215}}}},
+      {"EmptyImage",
+       {{{"width", K::kInt, 1, 16384},
+         {"height", K::kInt, 1, 16384},
+         {"batch_size", K::kInt, 1, 4096},
+         {"color", K::kInt, 0, 16777215}}}},
       {"ImageInvert", {{{"image", K::kLink}}}},
       {"ImageBlur", {{{"image", K::kLink}, {"blur_radius", K::kInt, 1, 31}, {"sigma", K::kFloat, 0.1, 10.0}}}},
-      {"ImageScale", {{{"image", K::kLink}, {"upscale_method", K::kString}, {"width", K::kInt, 0, 16384},
-                       {"height", K::kInt, 0, 16384}, {"crop", K::kString}}}},
+      {"ImageScale",
+       {{{"image", K::kLink},
+         {"upscale_method", K::kString},
+         {"width", K::kInt, 0, 16384},
+         {"height", K::kInt, 0, 16384},
+         {"crop", K::kString}}}},
       {"LoadImage", {{{"image", K::kUploadedFile}}}},
       {"LoadAudio", {{{"audio", K::kUploadedFile}}}},
       {"ReActorFaceSwap", {{{"input_image", K::kLink}, {"source_image", K::kLink}}}},
@@ -210,21 +220,26 @@ struct BitWriter {
 };
 
 void FixedLiteral(BitWriter* w, int sym) {  // RFC 1951 §3.2.6
-  if (sym < 144) w->Code(0x30 + sym, 8);
-  else if (sym < 256) w->Code(0x190 + sym - 144, 9);
-  else if (sym < 280) w->Code(sym - 256, 7);
-  else w->Code(0xC0 + sym - 280, 8);
+  if (sym < 144)
+    w->Code(0x30 + sym, 8);
+  else if (sym < 256)
+    w->Code(0x190 + sym - 144, 9);
+  else if (sym < 280)
+    w->Code(sym - 256, 7);
+  else
+    w->Code(0xC0 + sym - 280, 8);
 }
 
 void FixedMatch(BitWriter* w, int length, int distance) {
-  static const int kLenBase[] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59,
-                                 67, 83, 99, 115, 131, 163, 195, 227, 258};
-  static const int kLenExtra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,
-                                  4, 4, 4, 4, 5, 5, 5, 5, 0};
-  static const int kDistBase[] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385,
-                                  513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-  static const int kDistExtra[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7,
-                                   8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+  static const int kLenBase[] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+  static const int kLenExtra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                  2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+  static const int kDistBase[] = {1,    2,    3,    4,    5,    7,    9,    13,    17,    25,
+                                  33,   49,   65,   97,   129,  193,  257,  385,   513,   769,
+                                  1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+  static const int kDistExtra[] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                   6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
   int l = 28;
   while (kLenBase[l] > length) --l;
   FixedLiteral(w, 257 + l);
@@ -407,10 +422,10 @@ int FakeComfyui::ws_open() const {
   return static_cast<int>(sockets_.size());
 }
 
-#define FAKE_COUNTER(name)                  \
-  int FakeComfyui::name() const {           \
-    std::lock_guard<std::mutex> lock(mu_);  \
-    return name##_;                         \
+#define FAKE_COUNTER(name)                 \
+  int FakeComfyui::name() const {          \
+    std::lock_guard<std::mutex> lock(mu_); \
+    return name##_;                        \
   }
 FAKE_COUNTER(prompts_submitted)
 FAKE_COUNTER(prompts_rejected)
@@ -513,8 +528,7 @@ void FakeComfyui::Advance(double now) {
 
 void FakeComfyui::Emit(const Prompt& p, const std::string& type, Json data) {
   // Like the real server: per-prompt events go only to the socket of the prompt's client_id.
-  if (p.ws_muted || !p.extra.is_object() || !p.extra.contains("client_id") || !p.extra["client_id"].is_string())
-    return;
+  if (p.ws_muted || !p.extra.is_object() || !p.extra.contains("client_id") || !p.extra["client_id"].is_string()) return;
   auto it = sockets_.find(p.extra["client_id"].get<std::string>());
   if (it == sockets_.end()) return;
   it->second->SendText(Json{{"type", type}, {"data", std::move(data)}}.dump());
@@ -525,7 +539,8 @@ void FakeComfyui::EmitStatus(const Prompt& p) {
   if (p.ws_muted) return;
   // A broadcast, to every socket (no sid).
   size_t remaining = running_.size() + pending_.size() + finishing_.size();
-  std::string text = Json{{"type", "status"}, {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}}}}.dump();
+  std::string text =
+      Json{{"type", "status"}, {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}}}}.dump();
   for (auto& [sid, ws] : sockets_) ws->SendText(text);
 }
 
@@ -547,9 +562,16 @@ void FakeComfyui::Tick(double now) {
     Emit(p, "progress", Json{{"value", value}, {"max", steps}, {"prompt_id", p.id}, {"node", p.ws_node}});
     Emit(p, "progress_state",
          Json{{"prompt_id", p.id},
-              {"nodes", {{p.ws_node, {{"value", value}, {"max", steps}, {"state", "running"}, {"node_id", p.ws_node},
-                                      {"prompt_id", p.id}, {"display_node_id", p.ws_node},
-                                      {"parent_node_id", nullptr}, {"real_node_id", p.ws_node}}}}}});
+              {"nodes",
+               {{p.ws_node,
+                 {{"value", value},
+                  {"max", steps},
+                  {"state", "running"},
+                  {"node_id", p.ws_node},
+                  {"prompt_id", p.id},
+                  {"display_node_id", p.ws_node},
+                  {"parent_node_id", nullptr},
+                  {"real_node_id", p.ws_node}}}}}});
   }
 }
 
@@ -583,8 +605,9 @@ void FakeComfyui::AcceptSocket(int fd, const LocalRequest& request, std::string 
   ws_connections_++;
   Advance(Now());
   size_t remaining = running_.size() + pending_.size() + finishing_.size();
-  ws->SendText(Json{{"type", "status"},
-                    {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}, {"sid", sid}}}}.dump());
+  ws->SendText(
+      Json{{"type", "status"}, {"data", {{"status", {{"exec_info", {{"queue_remaining", remaining}}}}}, {"sid", sid}}}}
+          .dump());
   if (!ticker_.joinable()) ticker_ = std::thread([this] { TickerLoop(); });
 }
 
@@ -632,7 +655,9 @@ Json FakeComfyui::RunOutputs(const Prompt& p, bool* cached) {
     const Json& node = p.graph[id];
     std::string cls = node.value("class_type", "");
     const Json& in = node.contains("inputs") ? node["inputs"] : Json::object();
-    std::string default_prefix = cls == "SaveVideo" ? "video/ComfyUI" : cls == "SaveAudio" ? "audio/ComfyUI" : "ComfyUI";
+    std::string default_prefix = cls == "SaveVideo"   ? "video/ComfyUI"
+                                 : cls == "SaveAudio" ? "audio/ComfyUI"
+                                                      : "ComfyUI";
     std::string prefix = in.value("filename_prefix", default_prefix);
     std::string subfolder, base = prefix;
     if (size_t slash = prefix.rfind('/'); slash != std::string::npos) {
@@ -685,7 +710,8 @@ void FakeComfyui::Complete(const Prompt& p, double at) {
   std::vector<std::string> ids;
   for (auto it = p.graph.begin(); it != p.graph.end(); ++it) ids.push_back(it.key());
   if (p.interrupted || p.fault == Fault::kExecutionError || p.fault == Fault::kNoFace) {
-    messages.push_back(Json::array({"execution_cached", Json{{"nodes", Json::array()}, {"prompt_id", p.id}, {"timestamp", ts}}}));
+    messages.push_back(
+        Json::array({"execution_cached", Json{{"nodes", Json::array()}, {"prompt_id", p.id}, {"timestamp", ts}}}));
     // The node that fails: a face node for no-face, else the first non-output node.
     std::string node = ids.empty() ? "" : ids.front();
     for (const std::string& id : ids) {
@@ -698,18 +724,26 @@ void FakeComfyui::Complete(const Prompt& p, double at) {
     }
     std::string node_type = node.empty() ? "" : p.graph[node].value("class_type", "");
     if (p.interrupted) {
-      messages.push_back(Json::array({"execution_interrupted",
-                                      Json{{"prompt_id", p.id}, {"node_id", node}, {"node_type", node_type},
-                                           {"executed", Json::array()}, {"timestamp", ts}}}));
+      messages.push_back(Json::array({"execution_interrupted", Json{{"prompt_id", p.id},
+                                                                    {"node_id", node},
+                                                                    {"node_type", node_type},
+                                                                    {"executed", Json::array()},
+                                                                    {"timestamp", ts}}}));
     } else {
       bool face = p.fault == Fault::kNoFace;
-      messages.push_back(Json::array(
-          {"execution_error",
-           Json{{"prompt_id", p.id}, {"node_id", node}, {"node_type", node_type}, {"executed", Json::array()},
-                {"exception_message", face ? "No face detected in the source image" : "CUDA out of memory. Tried to allocate 2.00 GiB"},
-                {"exception_type", face ? "Exception" : "torch.OutOfMemoryError"},
-                {"traceback", Json::array({"  File \"comfyui/execution.py\", line 496, in execute\n"})},
-                {"current_inputs", Json::object()}, {"current_outputs", Json::object()}, {"timestamp", ts}}}));
+      messages.push_back(
+          Json::array({"execution_error",
+                       Json{{"prompt_id", p.id},
+                            {"node_id", node},
+                            {"node_type", node_type},
+                            {"executed", Json::array()},
+                            {"exception_message", face ? "No face detected in the source image"
+                                                       : "CUDA out of memory. Tried to allocate 2.00 GiB"},
+                            {"exception_type", face ? "Exception" : "torch.OutOfMemoryError"},
+                            {"traceback", Json::array({"  File \"comfyui/execution.py\", line 496, in execute\n"})},
+                            {"current_inputs", Json::object()},
+                            {"current_outputs", Json::object()},
+                            {"timestamp", ts}}}));
     }
     status = Json{{"status_str", "error"}, {"completed", false}, {"messages", messages}};
   } else {
@@ -717,18 +751,20 @@ void FakeComfyui::Complete(const Prompt& p, double at) {
     Json cached_nodes = Json::array();
     if (cached)
       for (const std::string& id : ids) cached_nodes.push_back(id);
-    messages.push_back(Json::array({"execution_cached", Json{{"nodes", cached_nodes}, {"prompt_id", p.id}, {"timestamp", ts}}}));
+    messages.push_back(
+        Json::array({"execution_cached", Json{{"nodes", cached_nodes}, {"prompt_id", p.id}, {"timestamp", ts}}}));
     messages.push_back(Json::array({"execution_success", Json{{"prompt_id", p.id}, {"timestamp", ts}}}));
     status = Json{{"status_str", "success"}, {"completed", true}, {"messages", messages}};
     for (auto it = outputs.begin(); it != outputs.end(); ++it) {
-      meta[it.key()] = Json{{"node_id", it.key()}, {"display_node", it.key()}, {"parent_node", nullptr},
-                            {"real_node_id", it.key()}};
+      meta[it.key()] =
+          Json{{"node_id", it.key()}, {"display_node", it.key()}, {"parent_node", nullptr}, {"real_node_id", it.key()}};
     }
   }
   // Events, in the real server's order: executed per output node, then the outcome.
   if (status.value("status_str", "") == "success") {
     for (auto it = outputs.begin(); it != outputs.end(); ++it)
-      Emit(p, "executed", Json{{"node", it.key()}, {"display_node", it.key()}, {"output", it.value()}, {"prompt_id", p.id}});
+      Emit(p, "executed",
+           Json{{"node", it.key()}, {"display_node", it.key()}, {"output", it.value()}, {"prompt_id", p.id}});
   }
   const Json& last = messages.back();  // execution_success / execution_error / execution_interrupted
   Emit(p, last[0].get<std::string>(), last[1]);
@@ -786,8 +822,8 @@ Json FakeComfyui::ValidatePrompt(const Json& graph, int* status) const {
       for (const InputSpec& in : spec.required) {
         if (!inputs.contains(in.name)) {
           if (in.kind == InputSpec::kString) continue;  // widgets with defaults
-          errors.push_back(ErrorObj("required_input_missing", "Required input is missing", in.name,
-                                    Json{{"input_name", in.name}}));
+          errors.push_back(
+              ErrorObj("required_input_missing", "Required input is missing", in.name, Json{{"input_name", in.name}}));
           continue;
         }
         const Json& v = inputs[in.name];
@@ -796,7 +832,9 @@ Json FakeComfyui::ValidatePrompt(const Json& graph, int* status) const {
           if (!graph.contains(src)) {
             errors.push_back(ErrorObj(
                 "exception_during_inner_validation", "Exception when validating inner node", "'" + src + "'",
-                Json{{"input_name", in.name}, {"exception_message", "'" + src + "'"}, {"exception_type", "KeyError"},
+                Json{{"input_name", in.name},
+                     {"exception_message", "'" + src + "'"},
+                     {"exception_type", "KeyError"},
                      {"traceback", Json::array({"  File \"comfyui/execution.py\", line 788, in validate_inputs\n"})},
                      {"linked_node", v}}));
           } else {
@@ -823,17 +861,17 @@ Json FakeComfyui::ValidatePrompt(const Json& graph, int* status) const {
         if (in.kind == InputSpec::kUploadedFile) {
           std::string name = v.is_string() ? v.get<std::string>() : v.dump();
           if (!inputs_.count(name)) {
-            errors.push_back(ErrorObj("custom_validation_failed", "Custom validation failed for node",
-                                      in.name + " - Invalid " + (in.name == "image" ? "image" : in.name) +
-                                          " file: " + name,
-                                      Json{{"input_name", in.name}}));
+            errors.push_back(
+                ErrorObj("custom_validation_failed", "Custom validation failed for node",
+                         in.name + " - Invalid " + (in.name == "image" ? "image" : in.name) + " file: " + name,
+                         Json{{"input_name", in.name}}));
           }
         }
       }
       if (!errors.empty()) {
         if (!node_errors.contains(id)) {
-          node_errors[id] = Json{{"errors", errors}, {"dependent_outputs", Json::array()},
-                                 {"class_type", node["class_type"]}};
+          node_errors[id] =
+              Json{{"errors", errors}, {"dependent_outputs", Json::array()}, {"class_type", node["class_type"]}};
         }
         Json& deps = node_errors[id]["dependent_outputs"];
         if (std::find(deps.begin(), deps.end(), Json(out)) == deps.end()) deps.push_back(out);
@@ -902,7 +940,7 @@ LocalResponse FakeComfyui::PostPrompt(const LocalRequest& req) {
   }
   Prompt p;
   p.id = body.contains("prompt_id") && body["prompt_id"].is_string() ? body["prompt_id"].get<std::string>()
-                                                                      : NewUuidForFake();
+                                                                     : NewUuidForFake();
   p.number = number_++;
   p.graph = body["prompt"];
   p.extra = body.value("extra_data", Json::object());
@@ -974,8 +1012,7 @@ LocalResponse FakeComfyui::GetView(const LocalRequest& req) {
   if (!bytes) return Bare(404);
   LocalResponse r;
   r.status = 200;
-  r.headers = {{"Content-Type", ContentTypeFor(filename)},
-               {"Content-Disposition", "filename=\"" + filename + "\""}};
+  r.headers = {{"Content-Type", ContentTypeFor(filename)}, {"Content-Disposition", "filename=\"" + filename + "\""}};
   r.body = *bytes;
   return r;
 }
@@ -983,17 +1020,26 @@ LocalResponse FakeComfyui::GetView(const LocalRequest& req) {
 void FakeComfyui::Install(LocalServer& svr) {
   for (std::string pre : {"", "/api"}) {
     svr.Handle("GET", pre + "/system_stats", [this](const LocalRequest&) {
-      Json body = {{"system", {{"os", "posix"}, {"ram_total", 135148564480LL}, {"ram_free", 134075088896LL},
-                               {"comfyui_version", "0.3.64"}, {"required_frontend_version", "1.27.10"},
-                               {"installed_templates_version", nullptr}, {"required_templates_version", "0.1.95"},
-                               {"python_version", "3.12.3 (fake)"}, {"pytorch_version", "2.11.0+cu130"},
-                               {"embedded_python", false},
-                               {"argv", Json::array({"main.py", "--cpu", "--listen", "127.0.0.1", "--port",
-                                                     std::to_string(port_)})}}},
-                   {"devices", Json::array({{{"name", "cpu"}, {"type", "cpu"}, {"index", nullptr},
-                                             {"vram_total", 135148564480LL}, {"vram_free", 134075088896LL},
-                                             {"torch_vram_total", 135148564480LL},
-                                             {"torch_vram_free", 134075088896LL}}})}};
+      Json body = {
+          {"system",
+           {{"os", "posix"},
+            {"ram_total", 135148564480LL},
+            {"ram_free", 134075088896LL},
+            {"comfyui_version", "0.3.64"},
+            {"required_frontend_version", "1.27.10"},
+            {"installed_templates_version", nullptr},
+            {"required_templates_version", "0.1.95"},
+            {"python_version", "3.12.3 (fake)"},
+            {"pytorch_version", "2.11.0+cu130"},
+            {"embedded_python", false},
+            {"argv", Json::array({"main.py", "--cpu", "--listen", "127.0.0.1", "--port", std::to_string(port_)})}}},
+          {"devices", Json::array({{{"name", "cpu"},
+                                    {"type", "cpu"},
+                                    {"index", nullptr},
+                                    {"vram_total", 135148564480LL},
+                                    {"vram_free", 134075088896LL},
+                                    {"torch_vram_total", 135148564480LL},
+                                    {"torch_vram_free", 134075088896LL}}})}};
       return JsonReply(200, body);
     });
     svr.Handle("GET", pre + "/features", [](const LocalRequest&) {
@@ -1002,7 +1048,8 @@ void FakeComfyui::Install(LocalServer& svr) {
     svr.Handle("GET", pre + "/prompt", [this](const LocalRequest&) {
       std::lock_guard<std::mutex> lock(mu_);
       Advance(Now());
-      return JsonReply(200, Json{{"exec_info", {{"queue_remaining", running_.size() + pending_.size() + finishing_.size()}}}});
+      return JsonReply(
+          200, Json{{"exec_info", {{"queue_remaining", running_.size() + pending_.size() + finishing_.size()}}}});
     });
     svr.Handle("POST", pre + "/prompt", [this](const LocalRequest& req) { return PostPrompt(req); });
     svr.Handle("GET", pre + "/queue", [this](const LocalRequest&) {
@@ -1086,9 +1133,12 @@ void FakeComfyui::Install(LocalServer& svr) {
   svr.Handle("GET", "/_fake/comfy", [this](const LocalRequest&) {
     std::lock_guard<std::mutex> lock(mu_);
     Advance(Now());
-    return JsonReply(200, Json{{"promptsSubmitted", prompts_submitted_}, {"promptsLost", prompts_lost_},
-                               {"interrupts", interrupts_}, {"queueDeletes", queue_deletes_},
-                               {"running", running_.size()}, {"pending", pending_.size()},
+    return JsonReply(200, Json{{"promptsSubmitted", prompts_submitted_},
+                               {"promptsLost", prompts_lost_},
+                               {"interrupts", interrupts_},
+                               {"queueDeletes", queue_deletes_},
+                               {"running", running_.size()},
+                               {"pending", pending_.size()},
                                {"promptIds", prompt_ids_}});
   });
 }
@@ -1097,8 +1147,8 @@ LocalResponse FakeComfyui::Control(const LocalRequest& req) {
   Json body = Json::parse(req.body, nullptr, false);
   if (!body.is_object()) return JsonReply(400, Json{{"error", "a JSON object is expected"}});
   static const std::map<std::string, Fault> kFaults = {
-      {"none", Fault::kNone}, {"execution_error", Fault::kExecutionError}, {"no_face", Fault::kNoFace},
-      {"tiny", Fault::kTinyOutput}, {"lose_output", Fault::kLoseOutput}, {"corrupt", Fault::kCorruptOutput},
+      {"none", Fault::kNone},         {"execution_error", Fault::kExecutionError}, {"no_face", Fault::kNoFace},
+      {"tiny", Fault::kTinyOutput},   {"lose_output", Fault::kLoseOutput},         {"corrupt", Fault::kCorruptOutput},
       {"small_png", Fault::kSmallPng}};
   if (body.contains("fault")) {
     auto it = body["fault"].is_string() ? kFaults.find(body["fault"].get<std::string>()) : kFaults.end();

@@ -183,19 +183,19 @@ class FakeComfyui {
   /// POST /_fake/comfy {fault, count, runSeconds, promptReplyDelay, losePrompts}: the switches
   /// above, for end-to-end scripts (GET /_fake/comfy: counters and prompt ids).
   LocalResponse Control(const LocalRequest& req);
-  void Advance(double now);  ///< mu_ held
-  void StartPending(double at);  ///< mu_ held
-  void Complete(const Prompt& p, double at);  ///< mu_ held
-  void Commit(const Prompt& p, Json entry);   ///< mu_ held: history entry, status, executing null
+  void Advance(double now);                                        ///< mu_ held
+  void StartPending(double at);                                    ///< mu_ held
+  void Complete(const Prompt& p, double at);                       ///< mu_ held
+  void Commit(const Prompt& p, Json entry);                        ///< mu_ held: history entry, status, executing null
   void Emit(const Prompt& p, const std::string& type, Json data);  ///< mu_ held
-  void EmitStatus(const Prompt& p);           ///< mu_ held
-  void Tick(double now);                      ///< mu_ held: progress events and planned drops
+  void EmitStatus(const Prompt& p);                                ///< mu_ held
+  void Tick(double now);                                           ///< mu_ held: progress events and planned drops
   void AcceptSocket(int fd, const LocalRequest& request, std::string leftover, const std::string& sid);
   void RetireSocket(const std::string& sid, bool drop);  ///< mu_ held
   void TickerLoop();
   Json QueueItem(const Prompt& p) const;
   Json ValidatePrompt(const Json& graph, int* status) const;  ///< mu_ held; null when valid
-  Json RunOutputs(const Prompt& p, bool* cached);  ///< mu_ held
+  Json RunOutputs(const Prompt& p, bool* cached);             ///< mu_ held
 
   Options options_;
   int port_ = 0;
@@ -204,9 +204,9 @@ class FakeComfyui {
   mutable std::mutex mu_;
   std::deque<Prompt> pending_;
   std::vector<Prompt> running_;
-  std::map<std::string, Json> history_;     ///< prompt id -> history entry
+  std::map<std::string, Json> history_;  ///< prompt id -> history entry
   std::vector<std::string> history_order_;
-  std::map<std::string, std::string> files_;  ///< "type/subfolder/filename" -> bytes
+  std::map<std::string, std::string> files_;   ///< "type/subfolder/filename" -> bytes
   std::map<std::string, std::string> inputs_;  ///< uploaded name -> bytes
   std::map<std::string, Json> cache_;          ///< graph dump -> outputs of its first run
   std::map<std::string, int> counters_;        ///< filename prefix -> last index used
@@ -229,8 +229,8 @@ class FakeComfyui {
   int drop_mid_prompt_ = 0;
   double history_lag_ = 0;
   int ws_connections_ = 0, ws_events_ = 0, history_requests_ = 0;
-  std::thread ticker_;       ///< started with the first socket
-  bool stop_ticker_ = false; ///< guarded by mu_
+  std::thread ticker_;        ///< started with the first socket
+  bool stop_ticker_ = false;  ///< guarded by mu_
   std::condition_variable ticker_cv_;
 };
 

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "comfyrun/providers/provider_util.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider_util.h"
 #include "support/fake_sora.h"
 
 extern "C" {
@@ -153,23 +153,32 @@ bool Contains(const std::string& s, const char* part) { return s.find(part) != s
 
 const char* FakeFaultName(FakeFault fault) {
   switch (fault) {
-    case FakeFault::kRateLimit: return "rate_limit";
-    case FakeFault::kServerError: return "server_error";
-    case FakeFault::kReset: return "reset";
-    case FakeFault::kStall: return "stall";
-    case FakeFault::kTruncate: return "truncate";
-    case FakeFault::kMalformedJson: return "malformed_json";
-    case FakeFault::kBadKey: return "bad_key";
-    case FakeFault::kNotFound: return "not_found";
-    case FakeFault::kBlocked: return "blocked";
+    case FakeFault::kRateLimit:
+      return "rate_limit";
+    case FakeFault::kServerError:
+      return "server_error";
+    case FakeFault::kReset:
+      return "reset";
+    case FakeFault::kStall:
+      return "stall";
+    case FakeFault::kTruncate:
+      return "truncate";
+    case FakeFault::kMalformedJson:
+      return "malformed_json";
+    case FakeFault::kBadKey:
+      return "bad_key";
+    case FakeFault::kNotFound:
+      return "not_found";
+    case FakeFault::kBlocked:
+      return "blocked";
   }
   return "?";
 }
 
 bool ParseFakeFault(const std::string& name, FakeFault* fault) {
-  for (FakeFault f : {FakeFault::kRateLimit, FakeFault::kServerError, FakeFault::kReset, FakeFault::kStall,
-                      FakeFault::kTruncate, FakeFault::kMalformedJson, FakeFault::kBadKey, FakeFault::kNotFound,
-                      FakeFault::kBlocked})
+  for (FakeFault f :
+       {FakeFault::kRateLimit, FakeFault::kServerError, FakeFault::kReset, FakeFault::kStall, FakeFault::kTruncate,
+        FakeFault::kMalformedJson, FakeFault::kBadKey, FakeFault::kNotFound, FakeFault::kBlocked})
     if (name == FakeFaultName(f)) {
       *fault = f;
       return true;
@@ -274,7 +283,10 @@ Json FakeGemini::Stats() const {
     subs[prompt] = count;
     total += count;
   }
-  return {{"submissions", subs}, {"totalSubmissions", total}, {"polls", polls_}, {"downloads", downloads_},
+  return {{"submissions", subs},
+          {"totalSubmissions", total},
+          {"polls", polls_},
+          {"downloads", downloads_},
           {"redirectSawKey", redirect_target_saw_key()}};
 }
 
@@ -289,16 +301,17 @@ bool FakeGemini::TakeFault(Endpoint endpoint, FakeFaultSpec* fault) {
 bool FakeGemini::FaultReply(const FakeFaultSpec& f, LocalResponse* reply) const {
   switch (f.fault) {
     case FakeFault::kRateLimit: {
-      Json details = Json::array(
-          {{{"@type", "type.googleapis.com/google.rpc.QuotaFailure"},
-            {"violations", Json::array({{{"quotaMetric", "generativelanguage.googleapis.com/generate_requests_per_model"},
-                                         {"quotaId", "GenerateRequestsPerMinutePerProjectPerModel"}}})}},
-           {{"@type", "type.googleapis.com/google.rpc.Help"}, {"links", Json::array()}},
-           {{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
-            {"retryDelay", std::to_string(int(f.retry_after)) + "s"}}});
-      *reply = Reply(429, GoogleError(429, "RESOURCE_EXHAUSTED",
-                                      "You exceeded your current quota, please check your plan and billing details.",
-                                      details));
+      Json details =
+          Json::array({{{"@type", "type.googleapis.com/google.rpc.QuotaFailure"},
+                        {"violations",
+                         Json::array({{{"quotaMetric", "generativelanguage.googleapis.com/generate_requests_per_model"},
+                                       {"quotaId", "GenerateRequestsPerMinutePerProjectPerModel"}}})}},
+                       {{"@type", "type.googleapis.com/google.rpc.Help"}, {"links", Json::array()}},
+                       {{"@type", "type.googleapis.com/google.rpc.RetryInfo"},
+                        {"retryDelay", std::to_string(int(f.retry_after)) + "s"}}});
+      *reply = Reply(
+          429, GoogleError(429, "RESOURCE_EXHAUSTED",
+                           "You exceeded your current quota, please check your plan and billing details.", details));
       return true;
     }
     case FakeFault::kServerError:
@@ -389,8 +402,10 @@ LocalResponse FakeGemini::Generate(const LocalRequest& r, const std::string& mod
   bool retired = model == "gemini-2.5-flash-image-preview" || model == "gemini-3.1-flash-image-preview" ||
                  model == "gemini-3-pro-image-preview";
   if (retired || model.find("image") == std::string::npos || !StartsWith(model, "gemini"))
-    return Reply(404, GoogleError(404, "NOT_FOUND", "models/" + model + " is not found for API version v1beta, or is "
-                                                    "not supported for generateContent."));
+    return Reply(404, GoogleError(404, "NOT_FOUND",
+                                  "models/" + model +
+                                      " is not found for API version v1beta, or is "
+                                      "not supported for generateContent."));
   auto body = ParseJsonBody(r.body);
   if (!body || !body->is_object() || !body->contains("contents"))
     return Reply(400, GoogleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received."));
@@ -414,23 +429,29 @@ LocalResponse FakeGemini::Generate(const LocalRequest& r, const std::string& mod
                        {"modelVersion", model}});
   if (Contains(prompt, "[image-safety]"))
     return Reply(200, {{"candidates", Json::array({{{"content", {{"role", "model"}, {"parts", Json::array()}}},
-                                                    {"finishReason", "IMAGE_SAFETY"}, {"index", 0}}})},
+                                                    {"finishReason", "IMAGE_SAFETY"},
+                                                    {"index", 0}}})},
                        {"modelVersion", model}});
   if (Contains(prompt, "[no-image]"))
-    return Reply(200, {{"candidates", Json::array({{{"content", {{"role", "model"},
-                                                                 {"parts", Json::array({{{"text", "I can only describe "
-                                                                                                  "that in words."}}})}}},
-                                                    {"finishReason", "NO_IMAGE"}, {"index", 0}}})},
+    return Reply(200, {{"candidates", Json::array({{{"content",
+                                                     {{"role", "model"},
+                                                      {"parts", Json::array({{{"text",
+                                                                               "I can only describe "
+                                                                               "that in words."}}})}}},
+                                                    {"finishReason", "NO_IMAGE"},
+                                                    {"index", 0}}})},
                        {"modelVersion", model}});
   ++submissions_[prompt];
   Json reply_body = {
       {"candidates",
-       Json::array({{{"content", {{"role", "model"},
-                                  {"parts", Json::array({{{"text", "Here is the image."}},
-                                                         {{"inlineData", {{"mimeType", "image/png"},
-                                                                          {"data", Base64Encode(FakePngBytes())}}}}})}}},
-                     {"finishReason", "STOP"},
-                     {"index", 0}}})},
+       Json::array(
+           {{{"content",
+              {{"role", "model"},
+               {"parts",
+                Json::array({{{"text", "Here is the image."}},
+                             {{"inlineData", {{"mimeType", "image/png"}, {"data", Base64Encode(FakePngBytes())}}}}})}}},
+             {"finishReason", "STOP"},
+             {"index", 0}}})},
       {"usageMetadata", {{"candidatesTokensDetails", Json::array({{{"modality", "IMAGE"}, {"tokenCount", 1290}}})}}},
       {"modelVersion", model}};
   reply = Reply(200, reply_body);
@@ -445,9 +466,11 @@ LocalResponse FakeGemini::Predict(const LocalRequest& r, const std::string& mode
   LocalResponse reply;
   if (faulted && FaultReply(fault, &reply)) return reply;
   if (!StartsWith(model, "veo-") || StartsWith(model, "veo-2.0") || StartsWith(model, "veo-3.0"))
-    return Reply(404, GoogleError(404, "NOT_FOUND", "models/" + model + " is not found for API version v1beta, or is "
-                                                    "not supported for predictLongRunning. Call ListModels to see "
-                                                    "the list of available models and their supported methods."));
+    return Reply(404, GoogleError(404, "NOT_FOUND",
+                                  "models/" + model +
+                                      " is not found for API version v1beta, or is "
+                                      "not supported for predictLongRunning. Call ListModels to see "
+                                      "the list of available models and their supported methods."));
   auto body = ParseJsonBody(r.body);
   Operation op;
   op.model = model;
@@ -470,8 +493,9 @@ LocalResponse FakeGemini::Predict(const LocalRequest& r, const std::string& mode
     return Reply(400, GoogleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received."));
   }
   if (op.seconds != 4 && op.seconds != 6 && op.seconds != 8)
-    return Reply(400, GoogleError(400, "INVALID_ARGUMENT", "The number value for `durationSeconds` is out of bound. "
-                                                           "Please provide a value between 4 and 8, inclusive."));
+    return Reply(400, GoogleError(400, "INVALID_ARGUMENT",
+                                  "The number value for `durationSeconds` is out of bound. "
+                                  "Please provide a value between 4 and 8, inclusive."));
   last_predict_ = *body;
   std::string id = "op" + std::to_string(next_id_++);
   if (faulted && fault.fault == FakeFault::kBlocked) blocked_ops_[id] = true;
@@ -548,11 +572,16 @@ LocalResponse FakeGemini::Control(const LocalRequest& r) {
       return Reply(400, {{"error", "want {endpoint, fault, times?, retryAfter?}"}});
     std::string ep = body->value("endpoint", "");
     Endpoint endpoint;
-    if (ep == "generateContent") endpoint = Endpoint::kGenerateContent;
-    else if (ep == "predictLongRunning") endpoint = Endpoint::kPredict;
-    else if (ep == "operation") endpoint = Endpoint::kOperation;
-    else if (ep == "download") endpoint = Endpoint::kDownload;
-    else return Reply(400, {{"error", "endpoint: generateContent, predictLongRunning, operation or download"}});
+    if (ep == "generateContent")
+      endpoint = Endpoint::kGenerateContent;
+    else if (ep == "predictLongRunning")
+      endpoint = Endpoint::kPredict;
+    else if (ep == "operation")
+      endpoint = Endpoint::kOperation;
+    else if (ep == "download")
+      endpoint = Endpoint::kDownload;
+    else
+      return Reply(400, {{"error", "endpoint: generateContent, predictLongRunning, operation or download"}});
     AddFault(endpoint, {fault, body->value("retryAfter", 7.0)}, body->value("times", 1));
     return Reply(200, {{"ok", true}});
   }
@@ -571,7 +600,9 @@ int RunFakeServersForever(int port_gemini, int port_sora) {
   }
   FakeGemini gemini;
   FakeSora sora;
-  Json line = {{"gemini", gemini.base_url()}, {"sora", sora.base_url()}, {"geminiKey", gemini.api_key()},
+  Json line = {{"gemini", gemini.base_url()},
+               {"sora", sora.base_url()},
+               {"geminiKey", gemini.api_key()},
                {"soraKey", sora.api_key()}};
   std::cout << line.dump() << std::endl;
   while (true) std::this_thread::sleep_for(std::chrono::hours(1));

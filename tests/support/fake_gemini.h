@@ -63,9 +63,9 @@ class FakeGemini {
 
   struct Options {
     std::string api_key = "fake-gemini-key-0123456789";
-    int polls_until_done = 2;          ///< operation polls answered "not done" first, minus one
-    bool redirect_downloads = false;   ///< download answers 302 to the second server
-    bool inline_video = false;         ///< samples carry encodedVideo instead of a uri
+    int polls_until_done = 2;         ///< operation polls answered "not done" first, minus one
+    bool redirect_downloads = false;  ///< download answers 302 to the second server
+    bool inline_video = false;        ///< samples carry encodedVideo instead of a uri
   };
 
   FakeGemini();
@@ -85,7 +85,7 @@ class FakeGemini {
   int submissions(const std::string& prompt_part) const;
   int total_submissions() const;
   int polls() const;
-  int downloads() const;               ///< download requests, faulty ones included
+  int downloads() const;  ///< download requests, faulty ones included
   /// The last generateContent / predictLongRunning body received (null before any).
   Json last_generate_body() const;
   Json last_predict_body() const;

@@ -2,8 +2,8 @@
 
 #include <ctime>
 
-#include "comfyrun/providers/provider_util.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider_util.h"
 
 namespace comfyrun::testing {
 namespace {
@@ -104,8 +104,8 @@ bool FakeSora::FaultReply(const FakeFaultSpec& f, LocalResponse* reply) const {
       reply->headers.push_back({"Retry-After", std::to_string(int(f.retry_after))});
       return true;
     case FakeFault::kServerError:
-      *reply = Reply(500, OpenAiError("The server had an error while processing your request.", "server_error",
-                                      nullptr, nullptr));
+      *reply = Reply(
+          500, OpenAiError("The server had an error while processing your request.", "server_error", nullptr, nullptr));
       return true;
     case FakeFault::kReset:
       *reply = LocalResponse::Text(200, "");
@@ -142,10 +142,14 @@ LocalResponse FakeSora::Handle(const LocalRequest& r) {
       return Reply(400, {{"error", "want {endpoint, fault, times?, retryAfter?}"}});
     std::string ep = body->value("endpoint", "");
     Endpoint endpoint;
-    if (ep == "create") endpoint = Endpoint::kCreate;
-    else if (ep == "retrieve") endpoint = Endpoint::kRetrieve;
-    else if (ep == "content") endpoint = Endpoint::kContent;
-    else return Reply(400, {{"error", "endpoint: create, retrieve or content"}});
+    if (ep == "create")
+      endpoint = Endpoint::kCreate;
+    else if (ep == "retrieve")
+      endpoint = Endpoint::kRetrieve;
+    else if (ep == "content")
+      endpoint = Endpoint::kContent;
+    else
+      return Reply(400, {{"error", "endpoint: create, retrieve or content"}});
     AddFault(endpoint, {fault, body->value("retryAfter", 7.0)}, body->value("times", 1));
     return Reply(200, {{"ok", true}});
   }
@@ -160,8 +164,8 @@ LocalResponse FakeSora::Handle(const LocalRequest& r) {
     if (EndsWith(rest, "/content")) return Content(rest.substr(0, rest.size() - 8));
     if (rest.find('/') == std::string::npos) return Retrieve(rest);
   }
-  return Reply(404, OpenAiError("Invalid URL (" + r.method + " " + r.path + ")", "invalid_request_error", nullptr,
-                                nullptr));
+  return Reply(404,
+               OpenAiError("Invalid URL (" + r.method + " " + r.path + ")", "invalid_request_error", nullptr, nullptr));
 }
 
 LocalResponse FakeSora::Create(const LocalRequest& r) {
@@ -182,10 +186,11 @@ LocalResponse FakeSora::Create(const LocalRequest& r) {
   } else if (auto body = ParseJsonBody(r.body); body && body->is_object()) {
     fields = *body;
   } else {
-    return Reply(400, OpenAiError("We could not parse the JSON body of your request.", "invalid_request_error",
-                                  nullptr, nullptr));
+    return Reply(400, OpenAiError("We could not parse the JSON body of your request.", "invalid_request_error", nullptr,
+                                  nullptr));
   }
-  std::string prompt = fields.contains("prompt") && fields["prompt"].is_string() ? fields["prompt"].get<std::string>() : "";
+  std::string prompt =
+      fields.contains("prompt") && fields["prompt"].is_string() ? fields["prompt"].get<std::string>() : "";
   if (prompt.empty())
     return Reply(400, OpenAiError("Missing required parameter: 'prompt'.", "invalid_request_error", "prompt",
                                   "missing_required_parameter"));
@@ -207,17 +212,26 @@ LocalResponse FakeSora::Create(const LocalRequest& r) {
   ++submissions_[prompt];
   std::string id = "video_" + std::to_string(1000 + next_id_++);
   Video v;
-  v.object = {{"id", id},          {"object", "video"},        {"model", model},
-              {"status", "queued"}, {"progress", 0},            {"created_at", int64_t(std::time(nullptr))},
-              {"completed_at", nullptr}, {"expires_at", nullptr}, {"prompt", prompt},
-              {"size", size},        {"seconds", seconds},      {"remixed_from_video_id", nullptr},
+  v.object = {{"id", id},
+              {"object", "video"},
+              {"model", model},
+              {"status", "queued"},
+              {"progress", 0},
+              {"created_at", int64_t(std::time(nullptr))},
+              {"completed_at", nullptr},
+              {"expires_at", nullptr},
+              {"prompt", prompt},
+              {"size", size},
+              {"seconds", seconds},
+              {"remixed_from_video_id", nullptr},
               {"error", nullptr}};
   if (faulted && fault.fault == FakeFault::kBlocked) v.object["prompt"] = prompt + " [blocked]";
   videos_[id] = v;
   Json out = v.object;
   out["prompt"] = prompt;
   reply = Reply(200, out);
-  if (options_.poll_after_ms > 0) reply.headers.push_back({"openai-poll-after-ms", std::to_string(options_.poll_after_ms)});
+  if (options_.poll_after_ms > 0)
+    reply.headers.push_back({"openai-poll-after-ms", std::to_string(options_.poll_after_ms)});
   if (faulted && fault.fault == FakeFault::kTruncate) reply.mode = LocalResponse::Mode::kTruncate;
   return reply;
 }
@@ -252,7 +266,8 @@ LocalResponse FakeSora::Retrieve(const std::string& id) {
     v.object["expires_at"] = int64_t(std::time(nullptr)) + 3600;
   }
   reply = Reply(200, v.object);
-  if (options_.poll_after_ms > 0) reply.headers.push_back({"openai-poll-after-ms", std::to_string(options_.poll_after_ms)});
+  if (options_.poll_after_ms > 0)
+    reply.headers.push_back({"openai-poll-after-ms", std::to_string(options_.poll_after_ms)});
   if (faulted && fault.fault == FakeFault::kTruncate) reply.mode = LocalResponse::Mode::kTruncate;
   return reply;
 }
@@ -266,8 +281,8 @@ LocalResponse FakeSora::Content(const std::string& id) {
   if (faulted && FaultReply(fault, &reply)) return reply;
   auto it = videos_.find(id);
   if (it == videos_.end() || it->second.object["status"] != "completed")
-    return Reply(404, OpenAiError("Video with id '" + id + "' has no content yet.", "invalid_request_error", nullptr,
-                                  nullptr));
+    return Reply(
+        404, OpenAiError("Video with id '" + id + "' has no content yet.", "invalid_request_error", nullptr, nullptr));
   int seconds = std::atoi(it->second.object["seconds"].get<std::string>().c_str());
   reply = LocalResponse::Text(200, FakeMp4Bytes(seconds));
   reply.headers = {{"Content-Type", "video/mp4"}};

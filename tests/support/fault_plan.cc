@@ -41,7 +41,9 @@ LocalResponse ErrorJson(int status, const std::string& google_status, const std:
   // Shaped like both providers' errors: Google's {"error": {code, message, status}} and
   // OpenAI's {"error": {message, type, code}}.
   Json body = {{"error",
-                {{"code", status}, {"message", "injected fault: " + message}, {"status", google_status},
+                {{"code", status},
+                 {"message", "injected fault: " + message},
+                 {"status", google_status},
                  {"type", "injected_fault"}}}};
   return LocalResponse::Json(status, body.dump());
 }
@@ -50,14 +52,22 @@ LocalResponse ErrorJson(int status, const std::string& google_status, const std:
 
 const char* FaultKindName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kRateLimit: return "429";
-    case FaultKind::kServerError: return "500";
-    case FaultKind::kUnavailable: return "503";
-    case FaultKind::kUnauthorized: return "401";
-    case FaultKind::kForbidden: return "403";
-    case FaultKind::kReset: return "reset";
-    case FaultKind::kStall: return "stall";
-    case FaultKind::kTruncate: return "truncate";
+    case FaultKind::kRateLimit:
+      return "429";
+    case FaultKind::kServerError:
+      return "500";
+    case FaultKind::kUnavailable:
+      return "503";
+    case FaultKind::kUnauthorized:
+      return "401";
+    case FaultKind::kForbidden:
+      return "403";
+    case FaultKind::kReset:
+      return "reset";
+    case FaultKind::kStall:
+      return "stall";
+    case FaultKind::kTruncate:
+      return "truncate";
   }
   return "?";
 }
@@ -130,10 +140,18 @@ LocalResponse FaultResponse(FaultKind kind, const FaultPlan& plan) {
       r = ErrorJson(429, "RESOURCE_EXHAUSTED", "rate limited");
       r.headers.emplace_back("Retry-After", std::to_string(static_cast<long>(plan.retry_after)));
       break;
-    case FaultKind::kServerError: r = ErrorJson(500, "INTERNAL", "internal error"); break;
-    case FaultKind::kUnavailable: r = ErrorJson(503, "UNAVAILABLE", "service unavailable"); break;
-    case FaultKind::kUnauthorized: r = ErrorJson(401, "UNAUTHENTICATED", "invalid credentials"); break;
-    case FaultKind::kForbidden: r = ErrorJson(403, "PERMISSION_DENIED", "permission denied"); break;
+    case FaultKind::kServerError:
+      r = ErrorJson(500, "INTERNAL", "internal error");
+      break;
+    case FaultKind::kUnavailable:
+      r = ErrorJson(503, "UNAVAILABLE", "service unavailable");
+      break;
+    case FaultKind::kUnauthorized:
+      r = ErrorJson(401, "UNAUTHENTICATED", "invalid credentials");
+      break;
+    case FaultKind::kForbidden:
+      r = ErrorJson(403, "PERMISSION_DENIED", "permission denied");
+      break;
     case FaultKind::kReset:
       r = LocalResponse::Text(200, "");
       r.mode = LocalResponse::Mode::kCloseNoReply;
@@ -151,9 +169,7 @@ LocalResponse FaultResponse(FaultKind kind, const FaultPlan& plan) {
   return r;
 }
 
-bool IsControlPath(const std::string& path) {
-  return path.rfind("/__", 0) == 0 || path.rfind("/_fake/", 0) == 0;
-}
+bool IsControlPath(const std::string& path) { return path.rfind("/__", 0) == 0 || path.rfind("/_fake/", 0) == 0; }
 
 void FaultInjector::SetPlan(const FaultPlan& plan, uint64_t stream) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -45,8 +45,8 @@ struct FaultPlan {
   double share = 0;              ///< fraction of (non-control) requests faulted, 0..1
   std::vector<FaultKind> kinds;  ///< each fault picks one uniformly; empty = no faults
   uint64_t seed = 1;
-  double retry_after = 1;        ///< seconds, sent as Retry-After with 429
-  double stall_seconds = 30;     ///< how long a stall holds the reply
+  double retry_after = 1;     ///< seconds, sent as Retry-After with 429
+  double stall_seconds = 30;  ///< how long a stall holds the reply
 
   bool enabled() const { return share > 0 && !kinds.empty(); }
   /// Parses the spec text above. False with *err naming the bad token.

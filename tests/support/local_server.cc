@@ -74,26 +74,46 @@ bool FindQueryParam(const std::string& query, const std::string& name, std::stri
 
 const char* Reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -122,9 +142,7 @@ std::string LocalRequest::Header(const std::string& name) const {
   return it == headers.end() ? "" : it->second;
 }
 
-bool LocalRequest::HasHeader(const std::string& name) const {
-  return headers.count(Lower(name)) > 0;
-}
+bool LocalRequest::HasHeader(const std::string& name) const { return headers.count(Lower(name)) > 0; }
 
 std::string LocalRequest::QueryParam(const std::string& name) const {
   std::string v;
@@ -240,8 +258,7 @@ LocalServer::LocalServer() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    Die("LocalServer: bind");
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) Die("LocalServer: bind");
   if (listen(listen_fd_, 4096) != 0) Die("LocalServer: listen");
   socklen_t len = sizeof addr;
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -335,9 +352,8 @@ LocalResponse LocalServer::RunRoute(const LocalRequest& request) {
     for (auto it = routes_.rbegin(); it != routes_.rend(); ++it) {
       if (it->method != "*" && it->method != request.method) continue;
       const std::string& p = it->path;
-      bool match = !p.empty() && p.back() == '*'
-                       ? request.path.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0
-                       : request.path == p;
+      bool match = !p.empty() && p.back() == '*' ? request.path.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0
+                                                 : request.path == p;
       if (match) {
         handler = it->handler;
         break;
@@ -401,8 +417,8 @@ void LocalServer::Run() {
     req.body = c->in.substr(header_end + 4, length);
     c->have_request = true;
     c->reply = Dispatch(req);
-    c->reply_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(c->reply.delay));
+    c->reply_at =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c->reply.delay));
     return true;
   };
 
@@ -487,8 +503,10 @@ void LocalServer::Run() {
       if (c->have_request && !c->writing && !c->dead && now >= c->reply_at) start_reply(c);
       if (c->writing && !c->out.empty() && !c->dead) {
         ssize_t n = send(c->fd, c->out.data(), c->out.size(), MSG_NOSIGNAL);
-        if (n > 0) c->out.erase(0, static_cast<size_t>(n));
-        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) c->dead = true;
+        if (n > 0)
+          c->out.erase(0, static_cast<size_t>(n));
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+          c->dead = true;
       }
       if (c->writing && c->out.empty() && !c->stalled && c->close_after_write) c->dead = true;
       if (c->stalled && (rev & (POLLIN | POLLHUP | POLLERR))) {

@@ -62,9 +62,9 @@ struct LocalResponse {
   /// How the reply is delivered; the non-normal modes provoke client-side errors.
   enum class Mode {
     kNormal,
-    kStall,        ///< send the headers and half the body, then go silent (connection open)
-    kTruncate,     ///< send the headers and half the body, then close
-    kCloseNoReply, ///< close the connection without a reply
+    kStall,         ///< send the headers and half the body, then go silent (connection open)
+    kTruncate,      ///< send the headers and half the body, then close
+    kCloseNoReply,  ///< close the connection without a reply
   };
 
   int status = 200;
@@ -143,19 +143,19 @@ class LocalServer {
   void Run();  // the server thread
   LocalResponse Dispatch(const LocalRequest& request);
   LocalResponse RunRoute(const LocalRequest& request);  // records it, runs its handler
-  LocalResponse Control(const LocalRequest& request);  // the /__ routes
+  LocalResponse Control(const LocalRequest& request);   // the /__ routes
 
   int listen_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: the destructor writes it to stop the loop
   int port_ = 0;
   std::thread thread_;
 
-  mutable std::mutex mu_;             // guards routes_ and requests_ (any thread)
+  mutable std::mutex mu_;  // guards routes_ and requests_ (any thread)
   std::vector<Route> routes_;
   std::vector<LocalRequest> requests_;
   std::atomic<size_t> open_connections_{0};  // written by the server thread only
   std::atomic<size_t> peak_connections_{0};
-  FaultInjector faults_;                         // thread-safe on its own
+  FaultInjector faults_;                                    // thread-safe on its own
   std::map<std::string, std::map<int, uint64_t>> replies_;  // guarded by mu_: route -> status -> n
 };
 

@@ -21,12 +21,16 @@ std::string LocalWebSocket::HandshakeReply(const LocalRequest& request) {
       request.Header("sec-websocket-version") != "13")
     return "";
   return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: " + WsAcceptKey(key) + "\r\n\r\n";
+         "Sec-WebSocket-Accept: " +
+         WsAcceptKey(key) + "\r\n\r\n";
 }
 
 LocalWebSocket::LocalWebSocket(int fd, const LocalRequest& request, std::string leftover, Handlers handlers)
-    : fd_(fd), wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), handlers_(std::move(handlers)),
-      out_(HandshakeReply(request)), in_(std::move(leftover)) {
+    : fd_(fd),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      handlers_(std::move(handlers)),
+      out_(HandshakeReply(request)),
+      in_(std::move(leftover)) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -128,8 +132,8 @@ void LocalWebSocket::Run() {
       ssize_t n = recv(fd_, buf, sizeof buf, 0);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
       if (n > 0 && !decoder.Feed(std::string_view(buf, static_cast<size_t>(n)))) {
-        std::string frame = EncodeWsFrame(WsOpcode::kClose, WsClosePayload(decoder.error_code(), decoder.error()),
-                                          true, false);
+        std::string frame =
+            EncodeWsFrame(WsOpcode::kClose, WsClosePayload(decoder.error_code(), decoder.error()), true, false);
         (void)!send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL);
         break;
       }
@@ -144,11 +148,9 @@ void LocalWebSocket::Run() {
         pongs_++;
       } else if (m->opcode == WsOpcode::kClose) {
         if (!closing) {
-          std::string frame = EncodeWsFrame(WsOpcode::kClose, WsClosePayload(m->close_code == kWsNoStatus
-                                                                                 ? kWsNormalClosure
-                                                                                 : m->close_code,
-                                                                             ""),
-                                            true, false);
+          std::string frame = EncodeWsFrame(
+              WsOpcode::kClose, WsClosePayload(m->close_code == kWsNoStatus ? kWsNormalClosure : m->close_code, ""),
+              true, false);
           (void)!send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL);
         }
         alive = false;

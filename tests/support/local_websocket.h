@@ -26,7 +26,7 @@ class LocalWebSocket {
  public:
   struct Handlers {
     std::function<void(WsMessage&& message)> on_message;  ///< text/binary from the client
-    std::function<void()> on_close;                         ///< once, when the connection ends
+    std::function<void()> on_close;                       ///< once, when the connection ends
   };
 
   /// The 101 reply head for an Upgrade request, or "" when `request` is not a valid
@@ -64,11 +64,11 @@ class LocalWebSocket {
   int fd_;
   int wake_fd_;
   Handlers handlers_;
-  std::mutex mu_;          // guards out_, close_requested_, drop_requested_
+  std::mutex mu_;  // guards out_, close_requested_, drop_requested_
   std::string out_;
   bool close_requested_ = false;
   bool drop_requested_ = false;
-  std::string in_;         // leftover bytes from the handshake, consumed by Run()
+  std::string in_;  // leftover bytes from the handshake, consumed by Run()
   std::atomic<bool> open_{true};
   std::atomic<int> received_{0};
   std::atomic<int> pings_{0};

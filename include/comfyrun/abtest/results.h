@@ -14,8 +14,7 @@ namespace comfyrun {
 /// warnings and legacy block, keys in the order of the example report. Statistics are rounded
 /// to 10 significant digits; values that cannot be computed are null (never NaN or inf).
 /// `duration` is mean milliseconds over all runs (§5.2).
-Json AbResultJson(const std::string& test_id, const std::string& description,
-                  const AbAnalysis& analysis);
+Json AbResultJson(const std::string& test_id, const std::string& description, const AbAnalysis& analysis);
 
 /// A readable comparison table for the terminal (one row per variant, then the decision and
 /// warnings). Plain ASCII; no trailing newline issues: every line ends with '\n'.

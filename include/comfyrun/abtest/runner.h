@@ -38,10 +38,10 @@
 
 #include "comfyrun/abtest/stats.h"
 #include "comfyrun/core/diagnostic.h"
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
 #include "comfyrun/core/template_rewrite.h"  // RewriteTemplates, used by the runner and its tests
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 
@@ -58,17 +58,17 @@ struct AbQualityRef {
 struct AbVariantSpec {
   std::string variant_id;
   std::string workflow_id;
-  std::string graph;                 ///< the graph file as found, "" for inline nodes
-  std::string json_path;             ///< "$.variants[1]" in the test file
+  std::string graph;      ///< the graph file as found, "" for inline nodes
+  std::string json_path;  ///< "$.variants[1]" in the test file
   int repeats = 1;
   std::optional<AbQualityRef> quality;  ///< nullopt: look for a qualityScore output
-  Workflow workflow;                 ///< built and validated, params final
+  Workflow workflow;                    ///< built and validated, params final
 };
 
 struct AbTestSpec {
-  std::string file;                  ///< the test file as given
+  std::string file;  ///< the test file as given
   std::string test_id, description;
-  std::string baseline;              ///< "" = the first variant
+  std::string baseline;  ///< "" = the first variant
   std::optional<double> quality_scale;
   std::vector<AbVariantSpec> variants;
 };
@@ -101,9 +101,9 @@ std::vector<AbRunSlot> InterleavedRuns(const AbTestSpec& spec);
 
 /// The combined workflow document of a test and the manifest for the journal header.
 struct AbCombined {
-  Json document;                     ///< a workflow document (workflowId = testId)
-  Json manifest;                     ///< see AbManifest below
-  std::vector<AbRunSlot> runs;       ///< interleaved order
+  Json document;                ///< a workflow document (workflowId = testId)
+  Json manifest;                ///< see AbManifest below
+  std::vector<AbRunSlot> runs;  ///< interleaved order
 };
 /// Builds the combined document and manifest. The manifest is
 ///   {"testId", "description", "file", "baseline", "qualityScale" (null = default),
@@ -124,8 +124,8 @@ std::optional<double> ExtractQuality(const Json& variant, const Json& outputs, s
 /// The runs of a test as its journal records them.
 struct AbCollected {
   std::vector<AbVariantInfo> variants;
-  std::vector<AbRun> runs;           ///< finished runs (succeeded or failed), manifest order
-  int unfinished = 0;                ///< runs left out: not started, stopped or cut by --max-cost
+  std::vector<AbRun> runs;                ///< finished runs (succeeded or failed), manifest order
+  int unfinished = 0;                     ///< runs left out: not started, stopped or cut by --max-cost
   Json quality_sources = Json::object();  ///< variantId -> where its scores came from
 };
 /// Reads every run out of a replay. A run succeeded when all its nodes completed; it failed

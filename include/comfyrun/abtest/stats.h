@@ -84,8 +84,7 @@ struct WelchResult {
   double prob_a_gt_b_t = 0;       ///< F_t(t; df): t-approximate P(μa > μb) (§1.2 caveat)
   double prob_a_gt_b_normal = 0;  ///< Φ(t): GrowthBook's normal version
 };
-WelchResult WelchTTest(const std::vector<double>& a, const std::vector<double>& b,
-                       double alpha = 0.05);
+WelchResult WelchTTest(const std::vector<double>& a, const std::vector<double>& b, double alpha = 0.05);
 
 /// Mann–Whitney U, two-sided (§2.2), with SciPy 1.10's method='auto' choice: exact when
 /// min(n_x, n_y) <= 8 and there are no ties (and n_x·n_y <= 250000), else normal approximation
@@ -93,9 +92,9 @@ WelchResult WelchTTest(const std::vector<double>& a, const std::vector<double>& 
 struct MannWhitneyResult {
   std::string error;  ///< "INSUFFICIENT_DATA" when a sample is empty
   double u_x = 0, u_y = 0, p = 1;
-  std::string method;       ///< "exact" | "asymptotic"
-  std::optional<double> z;  ///< asymptotic only
-  std::optional<double> sd; ///< asymptotic only: tie-corrected σ_U
+  std::string method;        ///< "exact" | "asymptotic"
+  std::optional<double> z;   ///< asymptotic only
+  std::optional<double> sd;  ///< asymptotic only: tie-corrected σ_U
 };
 MannWhitneyResult MannWhitneyU(const std::vector<double>& x, const std::vector<double>& y);
 /// Smallest two-sided p the exact test can reach: 2 / C(n_x + n_y, n_x) (§2.2 "Floor on p").
@@ -114,8 +113,8 @@ struct BetaPosterior {
   double alpha = 1, beta = 1, mean = 0.5;
   std::pair<double, double> ci{0, 1};
 };
-BetaPosterior SuccessPosterior(int successes, int n, double ci_level = 0.95,
-                               double prior_alpha = 1, double prior_beta = 1);
+BetaPosterior SuccessPosterior(int successes, int n, double ci_level = 0.95, double prior_alpha = 1,
+                               double prior_beta = 1);
 /// P(p_B > p_A) for pA ~ Beta(a_a, b_a), pB ~ Beta(a_b, b_b) (§2.5, Evan Miller's closed form
 /// for integer a_b; numerical integration otherwise).
 double ProbBetaGreater(double a_a, double b_a, double a_b, double b_b);
@@ -141,9 +140,8 @@ struct BootstrapResult {
   std::pair<double, double> ci{0, 0};
   double prob_diff_gt_0 = 0, min_diff = 0, max_diff = 0;
 };
-std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a,
-                                                  const std::vector<double>& b, int resamples,
-                                                  uint64_t seed, double level = 0.95);
+std::optional<BootstrapResult> BootstrapDiffMeans(const std::vector<double>& a, const std::vector<double>& b,
+                                                  int resamples, uint64_t seed, double level = 0.95);
 
 /// The spec's RNG mapping (§2.7 "Reproducibility"): Exp(1) = −log(((x>>11)+0.5)·2⁻⁵³).
 double Exp1FromBits(uint64_t x);
@@ -164,21 +162,20 @@ struct CompositeWeights {
 
 /// Per-variant data for the composite posterior, runs in recorded order.
 struct CompositeSample {
-  std::vector<int> success;                   ///< 0/1 per run
-  std::vector<double> duration_ms, cost_usd;  ///< per run
-  std::vector<std::optional<double>> quality; ///< per run; used for successful runs only
+  std::vector<int> success;                    ///< 0/1 per run
+  std::vector<double> duration_ms, cost_usd;   ///< per run
+  std::vector<std::optional<double>> quality;  ///< per run; used for successful runs only
 };
 
 /// u = w_s·s + w_q·s·q/10 + w_c/(1 + c/c_ref) + w_d/(1 + d/d_ref) (§2.7). A weight of 0 drops
 /// its term (how a zero reference or excluded quality is applied); weights must already be
 /// normalised. q is the run's score, else `impute_quality`.
 double RunUtility(const CompositeWeights& w, bool success, double cost_usd, double duration_ms,
-                  std::optional<double> quality, double impute_quality, double ref_cost_usd,
-                  double ref_duration_ms);
+                  std::optional<double> quality, double impute_quality, double ref_cost_usd, double ref_duration_ms);
 
 enum class PosteriorMethod {
-  kBetaBayesianBootstrap,  ///< recommended hybrid (§2.7)
-  kPlainBayesianBootstrap, ///< the pitfall of §2.7 (vector V15); kept for comparison only
+  kBetaBayesianBootstrap,   ///< recommended hybrid (§2.7)
+  kPlainBayesianBootstrap,  ///< the pitfall of §2.7 (vector V15); kept for comparison only
 };
 
 struct CompositePosteriorResult {
@@ -190,18 +187,16 @@ struct CompositePosteriorResult {
   /// The draws' median (type 7): the point to show with `ci`. `observed` may lie outside
   /// `ci`: at a 0% or 100% observed success rate the Beta prior pulls the draws toward 0.5.
   std::vector<double> median;
-  std::vector<std::vector<double>> draws;     ///< [variant][resample]; kept for bandit use
+  std::vector<std::vector<double>> draws;  ///< [variant][resample]; kept for bandit use
 };
 /// Draws `resamples` posterior composites per variant with a fresh std::mt19937_64(seed):
 /// for each draw, for each variant in order: p = X/(X+Y) (X, Y sums of s+1 and f+1 Exp(1)),
 /// then Bayesian-bootstrap weights over the scored successful runs (quality, skipped when
 /// w.quality = 0), then over all runs (cost/duration term). Reproduces vectors V14/V15 bit
 /// for bit with glibc's log().
-CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& variants,
-                                            const CompositeWeights& w, double ref_cost_usd,
-                                            double ref_duration_ms, int resamples,
-                                            uint64_t seed, size_t baseline_index,
-                                            PosteriorMethod method, double ci_level = 0.95);
+CompositePosteriorResult CompositePosterior(const std::vector<CompositeSample>& variants, const CompositeWeights& w,
+                                            double ref_cost_usd, double ref_duration_ms, int resamples, uint64_t seed,
+                                            size_t baseline_index, PosteriorMethod method, double ci_level = 0.95);
 
 // ---------------------------------------------------------------------------------------------
 // Whole-test analysis (ABTEST.md §5).
@@ -252,7 +247,7 @@ struct AbVariantResult {
   std::optional<double> legacy_score;
   Json outputs = Json::object();
   std::vector<AbRun> runs;        ///< copies of this variant's runs, recorded order
-  std::vector<double> utilities;   ///< per-run u
+  std::vector<double> utilities;  ///< per-run u
 };
 
 /// One Welch comparison block of a metric (§5.3). Present fields depend on the metric.
@@ -264,8 +259,8 @@ struct AbMetricComparison {
   std::optional<double> p_adjusted;
   std::optional<MannWhitneyResult> mann_whitney;  ///< duration and cost
   std::optional<double> mw_p_adjusted;
-  std::optional<BootstrapResult> bootstrap;       ///< duration and cost
-  std::optional<double> prob_better;              ///< composite: posterior P(beats baseline)
+  std::optional<BootstrapResult> bootstrap;  ///< duration and cost
+  std::optional<double> prob_better;         ///< composite: posterior P(beats baseline)
 };
 
 struct AbComparison {
@@ -302,7 +297,7 @@ struct AbAnalysis {
 
 /// Analyses the runs of an A/B test. Runs whose variant_id is not in `variants` are ignored
 /// (counted in an UNKNOWN_VARIANT warning). Never throws; every number it produces is finite.
-AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants,
-                         const std::vector<AbRun>& runs, const AbAnalysisOptions& options = {});
+AbAnalysis AnalyzeAbTest(const std::vector<AbVariantInfo>& variants, const std::vector<AbRun>& runs,
+                         const AbAnalysisOptions& options = {});
 
 }  // namespace comfyrun

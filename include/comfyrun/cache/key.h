@@ -74,7 +74,7 @@ struct CacheKeyInputs {
   /// Resolves the "model" input (an alias) to the model id it stands for today, so that a
   /// re-pointed alias misses; empty: the input is keyed as written.
   std::function<std::string(const std::string& alias)> resolve_model;
-  bool offline = false;                ///< --offline: placeholder media, never mixed with real
+  bool offline = false;  ///< --offline: placeholder media, never mixed with real
 };
 
 /// Builds the key document. False with *err when a template cannot be resolved (the node will

@@ -16,10 +16,10 @@
 
 #include "comfyrun/cache/key.h"
 #include "comfyrun/cache/store.h"
-#include "comfyrun/engine/node_kind.h"
-#include "comfyrun/engine/node_result.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/node_kind.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 

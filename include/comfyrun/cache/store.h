@@ -39,29 +39,29 @@ struct CacheEntryInfo {
   std::string key;
   std::string type, provider, model, node;
   int type_version = 0;
-  double cost = 0;               ///< what the run that made it paid (USD)
+  double cost = 0;  ///< what the run that made it paid (USD)
   int64_t created_ms = 0;
-  int64_t last_used_ms = 0;      ///< the manifest's mtime
-  uint64_t bytes = 0;            ///< sum of the files' sizes
+  int64_t last_used_ms = 0;  ///< the manifest's mtime
+  uint64_t bytes = 0;        ///< sum of the files' sizes
   size_t files = 0;
-  std::string problem;           ///< non-empty: the manifest cannot be used (why)
+  std::string problem;  ///< non-empty: the manifest cannot be used (why)
 };
 
 /// A node's successful result to store.
 struct CacheRecord {
   std::string type;
   int type_version = 1;
-  std::string node;              ///< node id, for `cache ls`
+  std::string node;  ///< node id, for `cache ls`
   std::string provider, model;
   double cost = 0;
-  Json outputs;                  ///< as the node returned them
+  Json outputs;  ///< as the node returned them
 };
 
 /// What a hit gives back; the files are already in the node folder.
 struct CacheHit {
-  Json outputs;                  ///< paths rewritten to the new node and run folders
+  Json outputs;  ///< paths rewritten to the new node and run folders
   std::string provider, model;
-  double original_cost = 0;      ///< what the stored run paid; the hit costs nothing
+  double original_cost = 0;  ///< what the stored run paid; the hit costs nothing
 };
 
 class CacheStore {
@@ -74,8 +74,8 @@ class CacheStore {
   /// placeholders. True when a valid entry for the key exists afterwards (ours or another
   /// process's). False with *err when nothing could be stored (disk full, an output naming
   /// something in the folder that is neither a file nor a directory, such as a symlink).
-  bool Put(const std::string& key, const CacheRecord& record, const std::string& node_dir,
-           const std::string& run_dir, FileHasher* hasher, std::string* err);
+  bool Put(const std::string& key, const CacheRecord& record, const std::string& node_dir, const std::string& run_dir,
+           FileHasher* hasher, std::string* err);
 
   /// Looks `key` up. On a hit, links (or copies) the entry's files into `node_dir`, checks
   /// their sizes and SHA-256 against the manifest, and returns the outputs rewritten to
@@ -89,7 +89,7 @@ class CacheStore {
 
   struct PruneResult {
     size_t removed = 0;
-    uint64_t bytes = 0;          ///< from the removed entries' manifests
+    uint64_t bytes = 0;  ///< from the removed entries' manifests
     std::vector<std::string> errors;
   };
   /// Removes entries not used for `older_than_seconds` (by manifest mtime; unusable entries

@@ -35,7 +35,7 @@ enum class CheckStatus { kOk, kWarning, kError };
 const char* CheckStatusName(CheckStatus status);  ///< "ok", "warning", "error"
 
 struct DoctorCheck {
-  std::string check;    ///< what was checked: "key GEMINI_API_KEY", "comfyui http://gpu1:8188", ...
+  std::string check;  ///< what was checked: "key GEMINI_API_KEY", "comfyui http://gpu1:8188", ...
   CheckStatus status = CheckStatus::kOk;
   std::string message;  ///< what was found (never a secret)
   std::string fix;      ///< how to fix it; "" when ok
@@ -50,9 +50,9 @@ int DoctorExitCode(const std::vector<DoctorCheck>& checks);
 
 /// What GET /system_stats and GET /queue of a ComfyUI server say (PROVIDERS.md, ComfyUI).
 struct ComfyuiStatus {
-  std::string version;               ///< system.comfyui_version ("" when absent)
-  std::vector<std::string> devices;  ///< devices[].name: the GPU names ("cpu" in CPU mode)
-  int64_t vram_free = -1;            ///< devices[0].vram_free in bytes, -1 when absent
+  std::string version;                 ///< system.comfyui_version ("" when absent)
+  std::vector<std::string> devices;    ///< devices[].name: the GPU names ("cpu" in CPU mode)
+  int64_t vram_free = -1;              ///< devices[0].vram_free in bytes, -1 when absent
   int64_t running = -1, pending = -1;  ///< queue_running / queue_pending lengths
 };
 /// Parses a /system_stats body into *status; false with *err when it is not ComfyUI's JSON.

@@ -146,8 +146,8 @@ class ComfyuiEvents {
   std::string client_id_;
   ComfyuiEventsOptions options_;
 
-  std::mutex mu_;                       ///< guards ws_ and stopped_ (loop thread and Stop's caller)
-  std::unique_ptr<WebSocketLoop> ws_;   ///< its thread idles until the first Open
+  std::mutex mu_;                      ///< guards ws_ and stopped_ (loop thread and Stop's caller)
+  std::unique_ptr<WebSocketLoop> ws_;  ///< its thread idles until the first Open
   bool stopped_ = false;
 
   // Loop thread only.

@@ -50,8 +50,8 @@ std::optional<ComfyuiServerSpec> ParseComfyuiServer(const std::string& entry, st
 
 /// Parses a list of entries; each entry may itself be comma-separated (COMFYUI_URL). Empty
 /// entries are ignored; a URL given twice is kept once (the larger slot count wins).
-bool ParseComfyuiServers(const std::vector<std::string>& entries,
-                         std::vector<ComfyuiServerSpec>* out, std::string* err);
+bool ParseComfyuiServers(const std::vector<std::string>& entries, std::vector<ComfyuiServerSpec>* out,
+                         std::string* err);
 
 /// Tunables; the defaults suit real servers, tests shrink them.
 struct ComfyuiPoolOptions {
@@ -67,7 +67,7 @@ struct ComfyuiPoolOptions {
   /// Poll cadence of a job whose events arrive over a live socket: a safety net, since the
   /// events say when to look. Never below poll_interval.
   double ws_poll_interval = 10;
-  ComfyuiEventsOptions events;    ///< socket reconnect backoff, keepalive, limits
+  ComfyuiEventsOptions events;  ///< socket reconnect backoff, keepalive, limits
 };
 
 class ComfyuiPool {
@@ -80,8 +80,7 @@ class ComfyuiPool {
   enum class Health { kUnknown, kChecking, kUp, kDown };
 
   /// `loop` must outlive the pool's use (see Lifetime above).
-  ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers,
-              ComfyuiPoolOptions options = {});
+  ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers, ComfyuiPoolOptions options = {});
   ~ComfyuiPool();
   ComfyuiPool(const ComfyuiPool&) = delete;
   ComfyuiPool& operator=(const ComfyuiPool&) = delete;
@@ -91,8 +90,7 @@ class ComfyuiPool {
   /// the other providers) overrides options.poll_interval, for tests against local fakes;
   /// COMFYRUN_COMFYUI_WS=off (or 0, false, no) turns options.websocket off.
   /// Callable from any thread (touches no pool state).
-  static std::unique_ptr<ComfyuiPool> FromConfig(const Config& config, HttpLoop* loop,
-                                                 std::string* err,
+  static std::unique_ptr<ComfyuiPool> FromConfig(const Config& config, HttpLoop* loop, std::string* err,
                                                  ComfyuiPoolOptions options = {});
 
   /// Asks for a slot. `preferred` = "" picks the least-loaded healthy server; a URL pins the

@@ -67,34 +67,33 @@ Json BuildPromptBody(const Json& graph, const std::string& client_id, const std:
 
 /// Outcome of POST /prompt.
 struct ComfyPromptReply {
-  std::string prompt_id;                 ///< set when accepted
-  ErrorType error = ErrorType::kNone;    ///< kInvalidInput for a 400 validation reply
+  std::string prompt_id;               ///< set when accepted
+  ErrorType error = ErrorType::kNone;  ///< kInvalidInput for a 400 validation reply
   std::string message;
-  Json details = Json::object();         ///< {comfyError, nodeErrors, comfyNodeIds} on 400
+  Json details = Json::object();  ///< {comfyError, nodeErrors, comfyNodeIds} on 400
 };
 ComfyPromptReply ParsePromptReply(const HttpResponse& response);
 
 /// One file an output node produced.
 struct ComfyOutputFile {
-  std::string node;       ///< ComfyUI node id
-  std::string kind;       ///< "image", "video", "audio" or "file"
+  std::string node;  ///< ComfyUI node id
+  std::string kind;  ///< "image", "video", "audio" or "file"
   std::string filename;
   std::string subfolder;
-  std::string type;       ///< "output", "temp" or "input"
+  std::string type;  ///< "output", "temp" or "input"
 };
 
 /// What /history/{id} says about one prompt.
 struct ComfyHistory {
   enum class State { kAbsent, kSuccess, kFailed };
-  State state = State::kAbsent;          ///< kAbsent: {} (queued, running, or unknown)
-  std::vector<ComfyOutputFile> files;    ///< on success, in the server's output order
-  ErrorType error = ErrorType::kNone;    ///< on kFailed: kExecution, kNoFace
+  State state = State::kAbsent;        ///< kAbsent: {} (queued, running, or unknown)
+  std::vector<ComfyOutputFile> files;  ///< on success, in the server's output order
+  ErrorType error = ErrorType::kNone;  ///< on kFailed: kExecution, kNoFace
   std::string message;
-  Json details = Json::object();         ///< {node, nodeType, exceptionType, ...}
+  Json details = Json::object();  ///< {node, nodeType, exceptionType, ...}
 };
 /// nullopt with *err when the body is not a JSON object.
-std::optional<ComfyHistory> ParseHistoryReply(const std::string& body, const std::string& prompt_id,
-                                              std::string* err);
+std::optional<ComfyHistory> ParseHistoryReply(const std::string& body, const std::string& prompt_id, std::string* err);
 
 /// Where a prompt is in GET /queue.
 struct ComfyQueuePosition {

@@ -12,15 +12,15 @@
 namespace comfyrun {
 
 struct Config {
-  std::string gemini_api_key;      ///< GEMINI_API_KEY or GOOGLE_API_KEY
+  std::string gemini_api_key;                                                 ///< GEMINI_API_KEY or GOOGLE_API_KEY
   std::string gemini_base_url = "https://generativelanguage.googleapis.com";  ///< GEMINI_BASE_URL
-  std::string openai_api_key;      ///< OPENAI_API_KEY or SORA2_API_KEY
-  std::string openai_base_url = "https://api.openai.com/v1";  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
+  std::string openai_api_key;                                                 ///< OPENAI_API_KEY or SORA2_API_KEY
+  std::string openai_base_url = "https://api.openai.com/v1";                  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
   std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui
   /// How many of comfyui_servers came from COMFYUI_URL (they come first): messages about a
   /// bad entry name the variable or the option it came from.
   size_t comfyui_servers_from_environment = 0;
-  bool offline = false;            ///< --offline: generation nodes render locally, cost 0
+  bool offline = false;  ///< --offline: generation nodes render locally, cost 0
 
   /// Reads the environment and ./.env. Never fails: a missing key is reported when a node
   /// that needs it is about to run (see the executor's preflight).

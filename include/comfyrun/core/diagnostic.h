@@ -14,7 +14,7 @@ struct Diagnostic {
   std::string node_id;    ///< "" when not inside a node
   std::string json_path;  ///< "$.nodes[1].inputs.duration"; "" when not applicable
   std::string message;
-  std::string hint;       ///< how to fix it; "" when the message says it all
+  std::string hint;  ///< how to fix it; "" when the message says it all
   Severity severity = Severity::kError;
 
   /// One or two lines as shown to the user (no trailing newline).
@@ -22,8 +22,8 @@ struct Diagnostic {
 };
 
 /// Adds an error; returns it for further setup.
-Diagnostic& AddError(std::vector<Diagnostic>* diags, std::string file, std::string node_id,
-                     std::string json_path, std::string message, std::string hint = "");
+Diagnostic& AddError(std::vector<Diagnostic>* diags, std::string file, std::string node_id, std::string json_path,
+                     std::string message, std::string hint = "");
 size_t CountErrors(const std::vector<Diagnostic>& diags);
 
 }  // namespace comfyrun

@@ -4,11 +4,11 @@
 // times faster than nlohmann's, and the conversion sizes every object and array once, where
 // nlohmann's parser grows them by doubling. Used where size matters: workflow files (100,000
 // nodes) and journals (100,000 records).
+#include <simdjson.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "comfyrun/core/json.h"
 
@@ -62,7 +62,7 @@ class JsonObjectText {
     int64_t i = 0;
     double d = 0;
     bool b = false;
-    const Json* json = nullptr;   ///< kJson
+    const Json* json = nullptr;  ///< kJson
   };
 
   JsonObjectText() {

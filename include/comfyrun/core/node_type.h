@@ -21,10 +21,10 @@ struct InputSpec {
   std::string name;
   ValueType type = ValueType::kAny;
   bool required = false;
-  Json default_value;             ///< null when there is none
-  std::vector<Json> allowed;      ///< empty: any value of the type
+  Json default_value;         ///< null when there is none
+  std::vector<Json> allowed;  ///< empty: any value of the type
   std::string doc;
-  double minimum = -1e300;        ///< for numbers
+  double minimum = -1e300;  ///< for numbers
   double maximum = 1e300;
 };
 
@@ -36,10 +36,10 @@ struct OutputSpec {
 
 /// Where a node type's outputs beyond the declared ones come from.
 enum class OpenOutputs {
-  kNone,        ///< only the declared outputs exist
-  kFromInputs,  ///< `value`: every input is an output
-  kFromExtract, ///< `http`: the keys of the `extract` input are outputs
-  kAny,         ///< `shell`: fields of stdout's JSON object, unknown until it runs
+  kNone,         ///< only the declared outputs exist
+  kFromInputs,   ///< `value`: every input is an output
+  kFromExtract,  ///< `http`: the keys of the `extract` input are outputs
+  kAny,          ///< `shell`: fields of stdout's JSON object, unknown until it runs
 };
 
 struct NodeTypeSpec {
@@ -47,18 +47,18 @@ struct NodeTypeSpec {
   /// Part of every cache key (docs/cache.md): raise it when a change to the type makes the
   /// outputs of earlier runs unfit to reuse (another file format, a fixed bug in its output).
   int version = 1;
-  std::vector<std::string> aliases;   ///< other names accepted in workflows
-  std::string summary;                ///< one line for `nodes`
+  std::vector<std::string> aliases;  ///< other names accepted in workflows
+  std::string summary;               ///< one line for `nodes`
   std::vector<InputSpec> inputs;
   std::vector<OutputSpec> outputs;
   OpenOutputs open_outputs = OpenOutputs::kNone;
-  bool open_inputs = false;           ///< `value` takes any inputs
+  bool open_inputs = false;  ///< `value` takes any inputs
   /// Inputs of which at least one must be given (e.g. characterPrompt or prompt).
   std::vector<std::string> one_of_required;
-  double expected_seconds = 1;        ///< weight of the node in the critical path
-  double default_attempt_timeout = 0; ///< seconds; 0 = none unless the workflow sets one
-  std::string default_pool;           ///< pool the node runs in unless it names one
-  bool paid = false;                  ///< calls a paid API (needs a key unless --offline)
+  double expected_seconds = 1;         ///< weight of the node in the critical path
+  double default_attempt_timeout = 0;  ///< seconds; 0 = none unless the workflow sets one
+  std::string default_pool;            ///< pool the node runs in unless it names one
+  bool paid = false;                   ///< calls a paid API (needs a key unless --offline)
   /// Running it again is free and changes nothing outside its folder (value, media_probe):
   /// its completion needs no fsync before dependents start.
   bool side_effect_free = false;

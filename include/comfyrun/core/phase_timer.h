@@ -3,7 +3,8 @@
 // with COMFYRUN_STATS=1 in the environment, each PhaseTimer prints its name and wall time to
 // stderr when it goes out of scope, with the process's CPU time over the phase (all threads),
 // which stays meaningful on a loaded machine where wall time does not, and the minor page
-// faults the process took over the phase (first touches of fresh memory). Off (the default), it costs one cached getenv check.
+// faults the process took over the phase (first touches of fresh memory). Off (the default), it costs one cached getenv
+// check.
 #include <chrono>
 
 namespace comfyrun {

@@ -11,9 +11,9 @@ namespace comfyrun {
 
 struct NodeEstimate {
   size_t node = 0;
-  std::string model;       ///< resolved model id, "" for unpaid nodes
-  double cost = 0;         ///< USD
-  double seconds = 0;      ///< expected duration
+  std::string model;   ///< resolved model id, "" for unpaid nodes
+  double cost = 0;     ///< USD
+  double seconds = 0;  ///< expected duration
 };
 
 struct PlanReport {

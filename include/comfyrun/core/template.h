@@ -39,7 +39,7 @@ struct PathStep {
 struct Reference {
   std::string root;
   std::vector<PathStep> steps;
-  std::string text;  ///< the template as written, e.g. "<<video_1.videoPath>>"
+  std::string text;       ///< the template as written, e.g. "<<video_1.videoPath>>"
   std::string json_path;  ///< where it was found, e.g. "$.nodes[2].inputs.prompt"
 };
 

@@ -12,21 +12,21 @@
 #include <unordered_map>
 #include <vector>
 
+#include "comfyrun/core/dag.h"
 #include "comfyrun/core/diagnostic.h"
 #include "comfyrun/core/error_type.h"
 #include "comfyrun/core/json.h"
 #include "comfyrun/core/node_type.h"
-#include "comfyrun/core/dag.h"
 #include "comfyrun/core/template.h"
 
 namespace comfyrun {
 
 /// Temporal's retry policy (DESIGN.md §4). Times in seconds.
 struct RetryPolicy {
-  int maximum_attempts = 3;          ///< 1 = no retry; 0 = unlimited (bounded by total timeout)
+  int maximum_attempts = 3;  ///< 1 = no retry; 0 = unlimited (bounded by total timeout)
   double initial_interval = 1.0;
   double backoff_coefficient = 2.0;
-  double maximum_interval = 100.0;   ///< defaults to 100 x initial_interval
+  double maximum_interval = 100.0;         ///< defaults to 100 x initial_interval
   std::vector<std::string> non_retryable;  ///< error type names
 };
 
@@ -38,21 +38,21 @@ struct NodeTimeouts {
 
 struct WorkflowNode {
   std::string id;
-  std::string type;                  ///< as written (may be an alias)
-  const NodeTypeSpec* spec = nullptr;  ///< null when the type is unknown (an error was reported)
-  Json inputs;                       ///< an object once loaded (null only in a fresh slot)
+  std::string type;                           ///< as written (may be an alias)
+  const NodeTypeSpec* spec = nullptr;         ///< null when the type is unknown (an error was reported)
+  Json inputs;                                ///< an object once loaded (null only in a fresh slot)
   std::vector<std::string> declared_outputs;  ///< the older format's "outputs" list
   std::vector<std::string> depends_on;
   RetryPolicy retry;
   NodeTimeouts timeout;
-  std::string pool;                  ///< "" = no pool beyond -j
+  std::string pool;  ///< "" = no pool beyond -j
   std::optional<bool> cache;
-  std::string json_path;             ///< "$.nodes[3]"
-  std::vector<Reference> references; ///< templates found in inputs
+  std::string json_path;              ///< "$.nodes[3]"
+  std::vector<Reference> references;  ///< templates found in inputs
 };
 
 struct Workflow {
-  std::string file;                  ///< as given on the command line
+  std::string file;  ///< as given on the command line
   std::string workflow_id;
   std::string description;
   Json metadata = Json::object();
@@ -63,7 +63,7 @@ struct Workflow {
   /// the whole graph, which the scheduler, validation and metrics read without copying.
   DepLists deps;
   std::unordered_map<std::string, size_t> index;  ///< node id -> position in nodes
-  Json document;                     ///< the workflow as loaded, for the journal header
+  Json document;                                  ///< the workflow as loaded, for the journal header
 
   const WorkflowNode* Find(const std::string& id) const;
 };
@@ -84,8 +84,7 @@ constexpr int kMaxJsonDepth = 256;
 
 /// Parses JSON text with limits on size and depth and a line:column on syntax errors.
 /// `file` names the source in diagnostics. Returns false with diagnostics on failure.
-bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc,
-                       std::vector<Diagnostic>* diags);
+bool ParseJsonDocument(const std::string& text, const std::string& file, Json* doc, std::vector<Diagnostic>* diags);
 
 /// Reads and parses a JSON file (ParseJsonDocument plus a clear message for a missing file).
 bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* diags);
@@ -109,16 +108,16 @@ class NodeList {
 /// Returns false when any error was added to *diags (the Workflow is then partial).
 /// The document becomes workflow->document: pass it with std::move when done with it (a
 /// 100,000-node document costs 0.1 s to copy).
-bool BuildWorkflow(Json doc, const std::string& file, const std::vector<ParamOverride>& overrides,
-                   Workflow* workflow, std::vector<Diagnostic>* diags);
+bool BuildWorkflow(Json doc, const std::string& file, const std::vector<ParamOverride>& overrides, Workflow* workflow,
+                   std::vector<Diagnostic>* diags);
 /// The same for a document whose "nodes" come apart, from `nodes`; workflow->document is then
 /// the document without its nodes.
 bool BuildWorkflow(Json document_without_nodes, const NodeList& nodes, const std::string& file,
                    const std::vector<ParamOverride>& overrides, Workflow* workflow, std::vector<Diagnostic>* diags);
 
 /// LoadJsonFile + BuildWorkflow + ValidateWorkflow: what `validate`, `plan` and `run` use.
-bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides,
-                  Workflow* workflow, std::vector<Diagnostic>* diags);
+bool LoadWorkflow(const std::string& path, const std::vector<ParamOverride>& overrides, Workflow* workflow,
+                  std::vector<Diagnostic>* diags);
 
 /// The same as LoadWorkflow for JSON text already in memory; `file` names it in diagnostics.
 bool LoadWorkflowText(const std::string& text, const std::string& file, const std::vector<ParamOverride>& overrides,

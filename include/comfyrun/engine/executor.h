@@ -17,38 +17,38 @@
 
 #include "comfyrun/cache/run_cache.h"
 #include "comfyrun/core/config.h"
-#include "comfyrun/engine/status_printer.h"
+#include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/journal.h"
 #include "comfyrun/engine/node_kind.h"
-#include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/status_printer.h"
 
 namespace comfyrun {
 
 struct RunOptions {
-  std::string out_dir = "generated";   ///< everything goes below it
+  std::string out_dir = "generated";  ///< everything goes below it
   /// Absolute folder of this run's node folders (<out>/runs/<runId>): where it is, is the run
   /// session's to say (run/layout.h), not the executor's. Required.
   std::string run_dir;
-  int jobs = 16;                       ///< nodes running at once
+  int jobs = 16;  ///< nodes running at once
   Durability durability = Durability::kBatch;
-  bool fail_fast = false;              ///< first failure stops everything
-  bool cancel_remote = false;          ///< a stop cancels remote jobs instead of detaching them
-  double max_cost = -1;                ///< USD; < 0 = no limit
+  bool fail_fast = false;      ///< first failure stops everything
+  bool cancel_remote = false;  ///< a stop cancels remote jobs instead of detaching them
+  double max_cost = -1;        ///< USD; < 0 = no limit
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
   CacheMode cache = CacheMode::kWorkflow;  ///< --cache / --no-cache (cache/run_cache.h)
-  Config config;                       ///< keys, endpoints, offline, ComfyUI servers
+  Config config;                           ///< keys, endpoints, offline, ComfyUI servers
 };
 
 struct RunSummary {
   std::string run_id;
-  std::string status;                  ///< "succeeded", "failed", "interrupted"
-  double total_cost = 0;               ///< USD over every run of this journal
-  int64_t duration_ms = 0;             ///< this invocation
+  std::string status;       ///< "succeeded", "failed", "interrupted"
+  double total_cost = 0;    ///< USD over every run of this journal
+  int64_t duration_ms = 0;  ///< this invocation
   std::string journal_path;
   std::string metrics_path;
   std::vector<std::pair<std::string, std::string>> failed;  ///< node id, "Error: message"
   int exit_code = 0;
-  int cached_nodes = 0;                ///< completed from the output cache (set by the CLI)
+  int cached_nodes = 0;  ///< completed from the output cache (set by the CLI)
 };
 
 using NodeKindLookup = std::function<NodeKind*(const std::string& type)>;

@@ -62,8 +62,7 @@ class JournalWriter {
   /// Opens (creating if needed) the journal for appending and takes its lock. Fails with *err
   /// naming the other process ("journal is in use by comfyrun pid 1234 (started ...)") when
   /// another holds the lock. An existing torn last line is cut off first.
-  static std::unique_ptr<JournalWriter> Open(const std::string& path, Durability durability,
-                                             std::string* err);
+  static std::unique_ptr<JournalWriter> Open(const std::string& path, Durability durability, std::string* err);
   ~JournalWriter();  ///< flushes, fsyncs, releases the lock
 
   /// Appends one record (adds "t" if missing). Thread-safe. For proof records, returns after
@@ -101,45 +100,45 @@ class JournalWriter {
 struct AttemptSpan {
   enum class Outcome { kOpen, kCompleted, kFailed };
   int attempt = 0;
-  int64_t start = 0;                ///< unix ms of node_started
-  int64_t end = 0;                  ///< unix ms of the record that ended it; 0 while open
+  int64_t start = 0;  ///< unix ms of node_started
+  int64_t end = 0;    ///< unix ms of the record that ended it; 0 while open
   Outcome outcome = Outcome::kOpen;
-  std::string error;                ///< error type name of a failed attempt ("RateLimited")
-  double cost = 0;                  ///< USD charged for this attempt
+  std::string error;  ///< error type name of a failed attempt ("RateLimited")
+  double cost = 0;    ///< USD charged for this attempt
 };
 
 /// What the journal says about one node.
 struct JournalNode {
   enum class Status { kPending, kRunning, kCompleted, kFailed, kSkipped };
   Status status = Status::kPending;
-  int attempts = 0;                 ///< attempts started, over all runs of the journal
-  Json outputs;                     ///< when completed
-  double cost = 0;                  ///< USD, over all attempts
+  int attempts = 0;  ///< attempts started, over all runs of the journal
+  Json outputs;      ///< when completed
+  double cost = 0;   ///< USD, over all attempts
   std::string provider, model;
-  Json open_submission;             ///< the last submission with no terminal outcome, or null
+  Json open_submission;  ///< the last submission with no terminal outcome, or null
   ErrorType last_error = ErrorType::kNone;
   std::string last_message;
-  int64_t started_at = 0;           ///< unix ms of the first attempt's start
-  int64_t finished_at = 0;          ///< unix ms of completion/failure
-  int64_t duration_ms = 0;          ///< of the completed attempt
+  int64_t started_at = 0;   ///< unix ms of the first attempt's start
+  int64_t finished_at = 0;  ///< unix ms of completion/failure
+  int64_t duration_ms = 0;  ///< of the completed attempt
   int64_t queue_wait_ms = 0;
   bool cached = false;
-  std::vector<AttemptSpan> spans;   ///< every attempt, in order (an attempt that a crash cut
-                                    ///< short stays kOpen; a resume starts a new span)
-  std::vector<Json> events;         ///< this node's records, in order, when keep_events
+  std::vector<AttemptSpan> spans;  ///< every attempt, in order (an attempt that a crash cut
+                                   ///< short stays kOpen; a resume starts a new span)
+  std::vector<Json> events;        ///< this node's records, in order, when keep_events
 };
 
 struct JournalReplay {
-  Json header;                      ///< null when the file has no valid header
+  Json header;                          ///< null when the file has no valid header
   std::vector<std::string> node_order;  ///< node ids in first-seen order
   std::unordered_map<std::string, JournalNode> nodes;
-  bool finished = false;            ///< a run_finished record is the last run's end
-  std::string final_status;         ///< of the last run_finished
-  int runs = 0;                     ///< run_started records
+  bool finished = false;     ///< a run_finished record is the last run's end
+  std::string final_status;  ///< of the last run_finished
+  int runs = 0;              ///< run_started records
   int64_t first_started_at = 0, last_event_at = 0;
   double total_cost = 0;
   size_t records = 0;
-  bool torn_tail = false;           ///< the last line was incomplete and was ignored
+  bool torn_tail = false;             ///< the last line was incomplete and was ignored
   std::vector<std::string> warnings;  ///< bad lines that were skipped, etc.
 };
 
@@ -200,8 +199,7 @@ struct JournalReadOptions {
   /// and replay.header has no "workflow"; otherwise the header is complete as usual.
   std::function<void(const Json& header, HeaderWorkflow& workflow)> on_header;
 };
-bool ReadJournal(const std::string& path, const JournalReadOptions& options,
-                 JournalReplay* replay, std::string* err);
+bool ReadJournal(const std::string& path, const JournalReadOptions& options, JournalReplay* replay, std::string* err);
 
 /// Which process holds the journal's lock: its pid, or 0 when unlocked (a lock file left
 /// behind without a live lock counts as unlocked), or -1 when it is locked but the holder's

@@ -24,9 +24,9 @@
 #include <string>
 
 #include "comfyrun/core/config.h"
-#include "comfyrun/engine/process_spec.h"
 #include "comfyrun/core/json.h"
 #include "comfyrun/engine/node_result.h"
+#include "comfyrun/engine/process_spec.h"
 
 namespace comfyrun {
 
@@ -36,12 +36,12 @@ class ComfyuiPool;
 struct NodeContext {
   std::string run_id;
   std::string node_id;
-  std::string type;           ///< canonical type name (aliases resolved)
-  int attempt = 1;            ///< 1-based
-  Json inputs;                ///< templates resolved, defaults filled in
-  std::string node_dir;       ///< absolute; created before the attempt; outputs go here
-  std::string run_dir;        ///< absolute: generated/runs/<runId>
-  double attempt_timeout = 0; ///< seconds; 0 = none (the executor enforces it too)
+  std::string type;            ///< canonical type name (aliases resolved)
+  int attempt = 1;             ///< 1-based
+  Json inputs;                 ///< templates resolved, defaults filled in
+  std::string node_dir;        ///< absolute; created before the attempt; outputs go here
+  std::string run_dir;         ///< absolute: generated/runs/<runId>
+  double attempt_timeout = 0;  ///< seconds; 0 = none (the executor enforces it too)
   const Config* config = nullptr;
   HttpLoop* http = nullptr;
   ComfyuiPool* comfyui = nullptr;  ///< shared server pool (null when no servers configured)

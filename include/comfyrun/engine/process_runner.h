@@ -57,9 +57,9 @@ class ProcessRunner {
   struct Child;
   std::vector<std::unique_ptr<Child>> children_;
   Id next_id_ = 1;
-  std::vector<char> buffer_;                     // one read's worth
-  std::vector<struct pollfd> fds_;               // Wait's poll set, kept to reuse its memory
-  std::vector<std::pair<size_t, int>> owners_;   // fds_[k] belongs to children_[owners_[k].first]
+  std::vector<char> buffer_;                    // one read's worth
+  std::vector<struct pollfd> fds_;              // Wait's poll set, kept to reuse its memory
+  std::vector<std::pair<size_t, int>> owners_;  // fds_[k] belongs to children_[owners_[k].first]
 };
 
 }  // namespace comfyrun

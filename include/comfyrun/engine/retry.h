@@ -5,15 +5,15 @@
 
 #include "comfyrun/core/error_type.h"
 #include "comfyrun/core/json.h"
-#include "comfyrun/engine/node_result.h"
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/node_result.h"
 
 namespace comfyrun {
 
 struct RetryDecision {
   bool retry = false;
-  double delay = 0;       ///< seconds to wait before the next attempt
-  std::string why_not;    ///< when !retry: "not retryable", "3 of 3 attempts used", ...
+  double delay = 0;     ///< seconds to wait before the next attempt
+  std::string why_not;  ///< when !retry: "not retryable", "3 of 3 attempts used", ...
 };
 
 /// Decides what follows a failed attempt.

@@ -20,9 +20,15 @@ namespace comfyrun {
 class Scheduler {
  public:
   enum class State {
-    kWaiting, kReady, kRunning, kRetryWait,
+    kWaiting,
+    kReady,
+    kRunning,
+    kRetryWait,
     kFinishing,  ///< succeeded, waiting for its journal record to be durable; holds no slot
-    kSucceeded, kFailed, kSkipped };
+    kSucceeded,
+    kFailed,
+    kSkipped
+  };
 
   /// `pools[i]` is node i's pool name ("" = none); `pool_depths` the limits of named pools
   /// (a pool without a limit is unbounded); `priority[i]` the remaining critical path.

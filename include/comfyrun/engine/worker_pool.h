@@ -20,7 +20,7 @@ class WorkerPool {
  private:
   void Loop();
   size_t max_threads_;
-  std::mutex mutex_;                 // guards everything below
+  std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::thread> threads_;

@@ -19,8 +19,8 @@
 // "otherData" holds runId, workflowId, status and the start time.
 #include <string>
 
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 

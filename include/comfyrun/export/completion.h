@@ -19,7 +19,7 @@ enum class CompletionValue {
 };
 
 struct CliOptionSpec {
-  std::vector<std::string> names;    ///< "-o", "--out" (short names first)
+  std::vector<std::string> names;  ///< "-o", "--out" (short names first)
   CompletionValue value = CompletionValue::kNone;
   std::vector<std::string> choices;  ///< for kChoice
   bool repeatable = false;           ///< may be given more than once

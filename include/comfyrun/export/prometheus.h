@@ -58,7 +58,7 @@ bool WritePrometheusFile(const std::string& path, const std::string& text, std::
 
 /// A Pushgateway address given by the user, split so that credentials never reach a log.
 struct PushgatewayUrl {
-  std::string base;      ///< scheme://host[:port][/prefix] without credentials or trailing '/'
+  std::string base;            ///< scheme://host[:port][/prefix] without credentials or trailing '/'
   std::string user, password;  ///< from user:password@ in the URL (percent-decoded), or ""
   /// The URL for messages: `base` (credentials are never shown).
   const std::string& display() const { return base; }
@@ -72,8 +72,7 @@ bool ParsePushgatewayUrl(const std::string& url, PushgatewayUrl* out, std::strin
 /// The push path for a grouping key: /metrics/job/<job>/<name>/<value>... Values are
 /// percent-encoded; a value with a '/' (which the Pushgateway cannot take even encoded) or an
 /// empty one uses the name@base64/<url-safe base64> form.
-std::string PushgatewayPath(const std::string& job,
-                            const std::vector<std::pair<std::string, std::string>>& grouping);
+std::string PushgatewayPath(const std::string& job, const std::vector<std::pair<std::string, std::string>>& grouping);
 
 /// PUTs `text` to the Pushgateway at <url.base><PushgatewayPath(job, grouping)>, replacing
 /// what that group held. Credentials go in an Authorization header (never in the URL, so
@@ -81,7 +80,7 @@ std::string PushgatewayPath(const std::string& job,
 /// `timeout` seconds. False with *err naming the URL without credentials and the server's
 /// reply.
 bool PushToGateway(const PushgatewayUrl& url, const std::string& job,
-                   const std::vector<std::pair<std::string, std::string>>& grouping,
-                   const std::string& text, double timeout, std::string* err);
+                   const std::vector<std::pair<std::string, std::string>>& grouping, const std::string& text,
+                   double timeout, std::string* err);
 
 }  // namespace comfyrun

@@ -40,20 +40,20 @@ struct GcRun {
     kFailed,          ///< was to be removed, but removing failed (error says why)
   };
   std::string run_id;
-  std::string journal;          ///< path
+  std::string journal;  ///< path
   Action action = Action::kKeptRecent;
-  int64_t last_activity_ms = 0; ///< unix ms
-  bool age_from_mtime = false;  ///< the journal was unreadable: age is the file's mtime
-  std::string status;           ///< the journal's last run_finished status, "" if unfinished
-  uint64_t bytes = 0;           ///< bytes of its files (freed, or that would be)
+  int64_t last_activity_ms = 0;  ///< unix ms
+  bool age_from_mtime = false;   ///< the journal was unreadable: age is the file's mtime
+  std::string status;            ///< the journal's last run_finished status, "" if unfinished
+  uint64_t bytes = 0;            ///< bytes of its files (freed, or that would be)
   std::string error;
 };
 
 struct GcReport {
-  std::vector<GcRun> runs;      ///< one per journal, in name order
-  size_t removed = 0;           ///< runs removed (would be, with dry_run)
-  uint64_t bytes_freed = 0;     ///< their bytes
-  size_t failed = 0;            ///< removals that failed
+  std::vector<GcRun> runs;   ///< one per journal, in name order
+  size_t removed = 0;        ///< runs removed (would be, with dry_run)
+  uint64_t bytes_freed = 0;  ///< their bytes
+  size_t failed = 0;         ///< removals that failed
 };
 
 /// Collects garbage per the options. False with *err when out_dir does not exist or

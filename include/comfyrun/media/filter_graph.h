@@ -19,12 +19,11 @@ class FilterGraph {
 
   FilterGraph();
   /// A `buffer` source. `frame_rate` may be {0,1} when unknown (xfade needs it set).
-  bool AddVideoSource(const std::string& name, int width, int height, AVPixelFormat fmt,
-                      AVRational time_base, AVRational frame_rate, AVRational sar,
-                      std::string* err);
+  bool AddVideoSource(const std::string& name, int width, int height, AVPixelFormat fmt, AVRational time_base,
+                      AVRational frame_rate, AVRational sar, std::string* err);
   /// An `abuffer` source; time_base is 1/sample_rate.
-  bool AddAudioSource(const std::string& name, int sample_rate, AVSampleFormat fmt,
-                      const AVChannelLayout& layout, std::string* err);
+  bool AddAudioSource(const std::string& name, int sample_rate, AVSampleFormat fmt, const AVChannelLayout& layout,
+                      std::string* err);
   /// A `buffersink` or `abuffersink`.
   bool AddSink(const std::string& name, AVMediaType type, std::string* err);
   /// Parses `desc` (labels = source and sink names) and configures the graph.

@@ -23,8 +23,8 @@
 #include <string>
 #include <string_view>
 
-#include "comfyrun/media/thumbnail.h"
 #include "comfyrun/engine/node_kind.h"
+#include "comfyrun/media/thumbnail.h"
 
 namespace comfyrun::media {
 
@@ -46,9 +46,9 @@ struct ModuleLayout {
 
 struct Module {
   // Header: checked before anything below is used. Never reorder.
-  uint32_t abi = 0;             ///< kModuleAbi of the module's build
-  const char* version = "";     ///< COMFYRUN_VERSION of the module's build
-  ModuleLayout layout;          ///< CurrentLayout() of the module's build
+  uint32_t abi = 0;          ///< kModuleAbi of the module's build
+  const char* version = "";  ///< COMFYRUN_VERSION of the module's build
+  ModuleLayout layout;       ///< CurrentLayout() of the module's build
 
   // Entry points, none null. They never throw.
   /// The video_stitch and media_probe node bodies (media/media_nodes.h).

@@ -57,7 +57,6 @@ struct ProbeResult {
 
 /// Probes `path` and runs the checks. Returns false with *err only when the file cannot be
 /// read at all (missing, not media); failed checks are reported in result->failed_checks.
-bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult* result,
-                std::string* err);
+bool ProbeMedia(const std::string& path, const ProbeChecks& checks, ProbeResult* result, std::string* err);
 
 }  // namespace comfyrun::media

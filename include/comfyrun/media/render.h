@@ -16,8 +16,8 @@ namespace comfyrun::media {
 
 /// Writes a PNG of the given aspect ("16:9", "1:1", "9:16", ... default "1:1" when empty)
 /// with 1024 pixels on the long side.
-bool RenderOfflineImage(const std::string& prompt, const std::string& aspect_ratio,
-                        const std::string& output_png, std::string* err);
+bool RenderOfflineImage(const std::string& prompt, const std::string& aspect_ratio, const std::string& output_png,
+                        std::string* err);
 
 /// Writes an MP4 of `seconds` (rounded to frames at 24 fps). `resolution` is "720p",
 /// "1080p", "180p" (the short side) or "WxH"; empty means 720p. `first_frame_image` is ""
@@ -43,15 +43,14 @@ struct SyntheticVideoSpec {
   std::string source_filter;
   int tone_hz = 0;  ///< 0: pitch from the prompt
 };
-bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& output_mp4,
-                          std::string* err);
+bool RenderSyntheticVideo(const SyntheticVideoSpec& spec, const std::string& output_mp4, std::string* err);
 
 /// Parses "16:9" into width:height; false for anything else.
 bool ParseAspectRatio(const std::string& text, int* w, int* h);
 
 /// Output size for an aspect ratio and a resolution ("720p" = 720 on the short side, or
 /// "WxH"); both even. False with *err for an unreadable value.
-bool VideoSize(const std::string& aspect_ratio, const std::string& resolution, int* width,
-               int* height, std::string* err);
+bool VideoSize(const std::string& aspect_ratio, const std::string& resolution, int* width, int* height,
+               std::string* err);
 
 }  // namespace comfyrun::media

@@ -33,12 +33,12 @@
 namespace comfyrun::media {
 
 struct StitchRequest {
-  std::vector<std::string> inputs;   ///< clip paths, in order (at least one)
-  std::string transition = "none";   ///< "none" or an xfade transition name
-  double transition_seconds = 0.5;   ///< length of each transition (ignored for "none")
-  std::string output_path;           ///< the MP4 to write (replaced if it exists)
+  std::vector<std::string> inputs;            ///< clip paths, in order (at least one)
+  std::string transition = "none";            ///< "none" or an xfade transition name
+  double transition_seconds = 0.5;            ///< length of each transition (ignored for "none")
+  std::string output_path;                    ///< the MP4 to write (replaced if it exists)
   const std::atomic<bool>* cancel = nullptr;  ///< polled per frame; may be null
-  bool force_reencode = false;  ///< never stream-copy (benchmarks, broken source muxing)
+  bool force_reencode = false;                ///< never stream-copy (benchmarks, broken source muxing)
 };
 
 struct StitchResult {

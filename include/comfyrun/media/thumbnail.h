@@ -7,11 +7,11 @@
 namespace comfyrun::media {
 
 struct Thumbnail {
-  std::string jpeg;                  ///< the JPEG file's bytes
-  int width = 0, height = 0;         ///< of the thumbnail
+  std::string jpeg;           ///< the JPEG file's bytes
+  int width = 0, height = 0;  ///< of the thumbnail
   int source_width = 0, source_height = 0;
-  bool video = false;                ///< the file has more than one frame (a video)
-  double duration_seconds = -1;      ///< videos: from the container, -1 when unknown
+  bool video = false;            ///< the file has more than one frame (a video)
+  double duration_seconds = -1;  ///< videos: from the container, -1 when unknown
 };
 
 /// Decodes the picture of an image, or a video's poster frame (the frame at 10% of its

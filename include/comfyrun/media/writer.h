@@ -29,8 +29,8 @@ struct AudioEncodeSettings {
 class MediaWriter {
  public:
   /// Opens encoders and the output file (mp4, +faststart). `audio` may be null (video only).
-  bool Open(const std::string& path, const VideoEncodeSettings& video,
-            const AudioEncodeSettings* audio, std::string* err);
+  bool Open(const std::string& path, const VideoEncodeSettings& video, const AudioEncodeSettings* audio,
+            std::string* err);
   /// Encodes one picture (yuv420p, the configured size). The frame is not consumed.
   bool WriteVideo(AVFrame* frame, std::string* err);
   /// Queues fltp samples (the configured rate and channel count) and encodes every full

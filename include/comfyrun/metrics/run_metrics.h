@@ -12,8 +12,8 @@
 //              "queueWaitMs","cost","cached","outputs","error":{"type","message"}}]}
 #include <string>
 
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 

@@ -24,23 +24,23 @@ namespace comfyrun {
 /// One part of a multipart/form-data body.
 struct MultipartPart {
   std::string name;
-  std::string data;           ///< used when file_path is empty
-  std::string file_path;      ///< send this file's contents
-  std::string filename;       ///< "" = a plain field
-  std::string content_type;   ///< "" = libcurl's default
+  std::string data;          ///< used when file_path is empty
+  std::string file_path;     ///< send this file's contents
+  std::string filename;      ///< "" = a plain field
+  std::string content_type;  ///< "" = libcurl's default
 };
 
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                     ///< sent when non-empty (or method is POST/PUT/PATCH)
-  std::vector<MultipartPart> multipart; ///< when non-empty, the body is multipart/form-data
-  std::string download_path;            ///< when set, the reply body is streamed to this file
-  double timeout = 300;                 ///< seconds for the whole transfer
+  std::string body;                      ///< sent when non-empty (or method is POST/PUT/PATCH)
+  std::vector<MultipartPart> multipart;  ///< when non-empty, the body is multipart/form-data
+  std::string download_path;             ///< when set, the reply body is streamed to this file
+  double timeout = 300;                  ///< seconds for the whole transfer
   double connect_timeout = 10;
-  double stall_timeout = 60;            ///< abort when under 1 byte/s for this long
-  int max_redirects = 5;                ///< 0 = do not follow
+  double stall_timeout = 60;  ///< abort when under 1 byte/s for this long
+  int max_redirects = 5;      ///< 0 = do not follow
   /// Header names (case-insensitive) that carry credentials: they are sent only to the
   /// request's original host; a redirect to another host or port drops them.
   std::vector<std::string> secret_headers;
@@ -50,16 +50,16 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  int status = 0;                               ///< 0 when no HTTP reply arrived
-  std::map<std::string, std::string> headers;   ///< lower-case names; last value wins
-  std::string body;                             ///< empty when downloaded to a file
-  uint64_t bytes = 0;                           ///< body bytes received
-  std::string effective_url;                    ///< after redirects (secrets removed)
+  int status = 0;                              ///< 0 when no HTTP reply arrived
+  std::map<std::string, std::string> headers;  ///< lower-case names; last value wins
+  std::string body;                            ///< empty when downloaded to a file
+  uint64_t bytes = 0;                          ///< body bytes received
+  std::string effective_url;                   ///< after redirects (secrets removed)
   /// Transport outcome: kNone when an HTTP reply arrived (whatever its status); otherwise
   /// kUnavailable (refused, reset, DNS), kTimeout (timeout, stall) or kCancelled.
   ErrorType transport_error = ErrorType::kNone;
-  std::string error;                            ///< what went wrong, for messages
-  double retry_after = -1;                      ///< Retry-After header in seconds, or -1
+  std::string error;        ///< what went wrong, for messages
+  double retry_after = -1;  ///< Retry-After header in seconds, or -1
 
   bool ok() const { return transport_error == ErrorType::kNone && status >= 200 && status < 300; }
 };
@@ -80,7 +80,7 @@ class HttpLoop {
   using TimerId = uint64_t;
   using Callback = std::function<void(HttpResponse)>;
 
-  HttpLoop();   ///< starts the loop thread
+  HttpLoop();  ///< starts the loop thread
   /// Cancels every transfer (callbacks get kCancelled, and a Send from such a callback is
   /// cancelled too), drops pending timers and posted functions, and joins the thread. Must
   /// not be called from a callback (the loop thread would join itself).

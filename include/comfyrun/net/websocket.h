@@ -45,8 +45,8 @@ enum class WsOpcode : uint8_t {
 constexpr uint16_t kWsNormalClosure = 1000;
 constexpr uint16_t kWsGoingAway = 1001;
 constexpr uint16_t kWsProtocolError = 1002;
-constexpr uint16_t kWsNoStatus = 1005;        ///< reported when a close frame carried no code
-constexpr uint16_t kWsAbnormalClosure = 1006; ///< reported when the connection dropped without a close frame
+constexpr uint16_t kWsNoStatus = 1005;         ///< reported when a close frame carried no code
+constexpr uint16_t kWsAbnormalClosure = 1006;  ///< reported when the connection dropped without a close frame
 constexpr uint16_t kWsMessageTooBig = 1009;
 
 /// The Sec-WebSocket-Accept value for a Sec-WebSocket-Key: base64(SHA-1(key + RFC GUID)).
@@ -109,19 +109,19 @@ class WsDecoder {
 
 /// Tunables of one client connection.
 struct WebSocketOptions {
-  double connect_timeout = 10;     ///< seconds for TCP, TLS, proxy and the Upgrade handshake
-  double ping_interval = 20;       ///< ping after this long without traffic from the server; 0 = never
-  double idle_timeout = 60;        ///< give up when nothing arrives for this long (pongs count); 0 = never
-  size_t max_message = 16 << 20;   ///< a longer message closes the connection with 1009
+  double connect_timeout = 10;    ///< seconds for TCP, TLS, proxy and the Upgrade handshake
+  double ping_interval = 20;      ///< ping after this long without traffic from the server; 0 = never
+  double idle_timeout = 60;       ///< give up when nothing arrives for this long (pongs count); 0 = never
+  size_t max_message = 16 << 20;  ///< a longer message closes the connection with 1009
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra handshake headers
 };
 
 /// How a connection ended; on_close gets it exactly once.
 struct WsCloseInfo {
-  bool opened = false;   ///< the handshake had completed (on_open ran)
-  int http_status = 0;   ///< the server's reply to the Upgrade when it was not 101 (404: no WebSocket there)
+  bool opened = false;  ///< the handshake had completed (on_open ran)
+  int http_status = 0;  ///< the server's reply to the Upgrade when it was not 101 (404: no WebSocket there)
   uint16_t code = kWsAbnormalClosure;  ///< the close code (the server's or ours); 1006 when it dropped
-  std::string reason;    ///< the close reason, or what went wrong ("connection refused", "no data for 60s")
+  std::string reason;  ///< the close reason, or what went wrong ("connection refused", "no data for 60s")
 };
 
 /// Every client WebSocket of the process on one thread (poll() over their sockets), so that
@@ -134,9 +134,9 @@ class WebSocketLoop {
  public:
   using ConnId = uint64_t;
   struct Handlers {
-    std::function<void()> on_open;                             ///< the handshake completed
-    std::function<void(WsMessage&& message)> on_message;       ///< kText or kBinary messages
-    std::function<void(const WsCloseInfo& info)> on_close;     ///< once, last; also after a failed connect
+    std::function<void()> on_open;                          ///< the handshake completed
+    std::function<void(WsMessage&& message)> on_message;    ///< kText or kBinary messages
+    std::function<void(const WsCloseInfo& info)> on_close;  ///< once, last; also after a failed connect
   };
 
   WebSocketLoop();   ///< starts the thread

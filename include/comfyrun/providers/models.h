@@ -17,16 +17,16 @@ enum class Provider { kGemini, kVeo, kSora, kOffline };
 const char* ProviderName(Provider provider);
 
 struct ModelInfo {
-  std::string id;                 ///< the provider's model id
+  std::string id;  ///< the provider's model id
   Provider provider = Provider::kGemini;
-  double usd_per_image = 0;       ///< image models
-  double usd_per_second = 0;      ///< video models at 720p/1080p
-  double usd_per_second_high = 0; ///< video models at 4K (Veo) or 1024p (Sora Pro); 0 = same
+  double usd_per_image = 0;        ///< image models
+  double usd_per_second = 0;       ///< video models at 720p/1080p
+  double usd_per_second_high = 0;  ///< video models at 4K (Veo) or 1024p (Sora Pro); 0 = same
 };
 
 struct RetiredModel {
   std::string successor;
-  std::string date;               ///< shutdown date, YYYY-MM-DD
+  std::string date;  ///< shutdown date, YYYY-MM-DD
 };
 
 struct ModelCatalog {

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "comfyrun/core/json.h"
-#include "comfyrun/net/http_loop.h"
 #include "comfyrun/engine/node_result.h"
+#include "comfyrun/net/http_loop.h"
 
 namespace comfyrun {
 
@@ -67,10 +67,10 @@ struct VideoRequest {
   int seconds = 8;
   std::string aspect_ratio = "16:9";
   std::string resolution = "720p";
-  std::string size;               ///< Sora WIDTHxHEIGHT; "" = derived
-  std::string image_path;         ///< first frame / reference image; "" = none
+  std::string size;        ///< Sora WIDTHxHEIGHT; "" = derived
+  std::string image_path;  ///< first frame / reference image; "" = none
   std::string negative_prompt;
-  double poll_interval = -1;      ///< seconds; < 0 = provider default
+  double poll_interval = -1;  ///< seconds; < 0 = provider default
 };
 
 /// Reads a VideoRequest from resolved inputs (prompt, duration, aspectRatio, resolution,

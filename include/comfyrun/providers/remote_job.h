@@ -24,9 +24,9 @@
 #include <memory>
 #include <string>
 
-#include "comfyrun/net/http_loop.h"
 #include "comfyrun/engine/node_kind.h"
 #include "comfyrun/engine/node_result.h"
+#include "comfyrun/net/http_loop.h"
 
 namespace comfyrun {
 
@@ -39,8 +39,8 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
   RemoteJob(const RemoteJob&) = delete;
   RemoteJob& operator=(const RemoteJob&) = delete;
 
-  /// Leaves a weak_ptr to the job in ctx->kind_state (for CancelJobFor) and runs Begin() on the loop thread (inline when the
-  /// context has no HttpLoop, e.g. an offline job in a unit test). Any thread; returns at once.
+  /// Leaves a weak_ptr to the job in ctx->kind_state (for CancelJobFor) and runs Begin() on the loop thread (inline
+  /// when the context has no HttpLoop, e.g. an offline job in a unit test). Any thread; returns at once.
   void Start();
   /// Stops the job: the current request and timer are cancelled and `done` gets kCancelled
   /// with submission_finished=false (the remote job may still be running; a resume

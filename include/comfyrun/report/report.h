@@ -20,15 +20,15 @@
 #include <functional>
 #include <string>
 
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 
 /// A picture for the gallery: a JPEG and what it shows.
 struct ReportThumbnail {
-  std::string jpeg;            ///< bytes, embedded in the page as a data URI
-  int width = 0, height = 0;   ///< of the JPEG
+  std::string jpeg;           ///< bytes, embedded in the page as a data URI
+  int width = 0, height = 0;  ///< of the JPEG
   bool video = false;
   double duration_seconds = -1;  ///< videos; -1 when unknown
 };
@@ -50,8 +50,7 @@ struct RunReportOptions {
 /// Queue waits per attempt come from the node_started records, so read the journal with
 /// JournalReadOptions::keep_events = true (without events, only the completed attempt's wait,
 /// JournalNode::queue_wait_ms, is shown).
-std::string RunReportHtml(const JournalReplay& replay, const std::string& source,
-                          const RunReportOptions& options = {});
+std::string RunReportHtml(const JournalReplay& replay, const std::string& source, const RunReportOptions& options = {});
 
 /// The A/B report of a result document. False with *err when `result` is not an A/B result
 /// (no "testId" or no "variants" list).

@@ -31,10 +31,10 @@
 #include <vector>
 
 #include "comfyrun/cache/run_cache.h"
-#include "comfyrun/engine/executor.h"
-#include "comfyrun/engine/journal.h"
 #include "comfyrun/core/json.h"
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/executor.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 
@@ -44,7 +44,7 @@ struct HeaderOptions {
   std::optional<int> jobs;
   std::optional<Durability> durability;
   std::optional<bool> offline, fail_fast;
-  std::optional<double> max_cost;       ///< -1: no limit
+  std::optional<double> max_cost;  ///< -1: no limit
   std::optional<std::vector<std::string>> comfyui;
   std::optional<CacheMode> cache;
 };
@@ -54,12 +54,12 @@ struct JournalHeader {
   int format = 0;
   std::string run_id;
   std::string workflow_id;
-  std::string file;                     ///< "" when the header has none
-  std::vector<ParamOverride> params;    ///< the final values, as --param would give them
-  std::string hash;                     ///< "" when the header has none
+  std::string file;                   ///< "" when the header has none
+  std::vector<ParamOverride> params;  ///< the final values, as --param would give them
+  std::string hash;                   ///< "" when the header has none
   HeaderOptions options;
   std::string comfyrun_version;
-  bool is_abtest = false;               ///< "abtest" present (then checked: an object)
+  bool is_abtest = false;  ///< "abtest" present (then checked: an object)
 };
 
 /// The header record of a new run of `wf` (`abtest`: the A/B manifest, or null). The workflow

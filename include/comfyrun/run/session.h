@@ -15,19 +15,19 @@
 #include <vector>
 
 #include "comfyrun/core/diagnostic.h"
+#include "comfyrun/core/json.h"
+#include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/engine/journal.h"
-#include "comfyrun/core/json.h"
 #include "comfyrun/run/header.h"
-#include "comfyrun/core/workflow.h"
 
 namespace comfyrun {
 
 /// What a new run needs beyond its RunOptions.
 struct StartOptions {
-  std::string journal;   ///< "" = <out>/journals/<runId>.jsonl; else a new (or empty) file
-  std::string id_base;   ///< the run id's first part; "" = the workflow's id (A/B: the test id)
-  Json abtest;           ///< the A/B manifest for the header ("abtest"), or null
+  std::string journal;  ///< "" = <out>/journals/<runId>.jsonl; else a new (or empty) file
+  std::string id_base;  ///< the run id's first part; "" = the workflow's id (A/B: the test id)
+  Json abtest;          ///< the A/B manifest for the header ("abtest"), or null
 };
 
 /// What `resume` was given again on its command line; everything absent is the header's.
@@ -38,10 +38,10 @@ struct ResumeOverrides {
   std::optional<bool> offline, fail_fast;
   std::optional<double> max_cost;
   std::optional<CacheMode> cache;
-  std::vector<std::string> comfyui;    ///< empty: the header's servers
+  std::vector<std::string> comfyui;  ///< empty: the header's servers
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
-  bool force = false;                  ///< go on even when the header's hash does not match
-  bool cancel_remote = false;          ///< --cancel-remote: not kept in the header, given each time
+  bool force = false;          ///< go on even when the header's hash does not match
+  bool cancel_remote = false;  ///< --cancel-remote: not kept in the header, given each time
 };
 
 /// Checks done before anything runs: keys, model table, media module, budget (a budget < 0
