@@ -12,21 +12,13 @@
 #include "comfyrun/abtest/results.h"
 #include "comfyrun/abtest/stats.h"
 #include "comfyrun/report/report.h"
+#include "support/abtest_vectors.h"
 
 using namespace comfyrun;
 
 namespace {
 
-const Json& Vectors() {
-  static const Json doc = [] {
-    std::ifstream in(std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/abtest-vectors.json");
-    REQUIRE_MESSAGE(in.good(), "tests/data/abtest-vectors.json missing");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return Json::parse(ss.str());
-  }();
-  return doc;
-}
+const Json& Vectors() { return comfyrun::testing::AbTestVectors(); }
 
 AbRun Run(const std::string& id, int repeat, bool success, double seconds, double cost, std::optional<double> quality) {
   AbRun r;

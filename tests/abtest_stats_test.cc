@@ -8,22 +8,14 @@
 
 #include "comfyrun/abtest/results.h"
 #include "comfyrun/abtest/stats.h"
+#include "support/abtest_vectors.h"
 
 using namespace comfyrun;
 
 namespace {
 
-// The reference vectors of ../shared/ABTEST.md §6, copied into the repository.
-const Json& Vectors() {
-  static const Json doc = [] {
-    std::ifstream in(std::string(COMFYRUN_SOURCE_DIR) + "/tests/data/abtest-vectors.json");
-    REQUIRE_MESSAGE(in.good(), "tests/data/abtest-vectors.json missing");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return Json::parse(ss.str());
-  }();
-  return doc;
-}
+// The reference vectors of docs/abtest.md (tests/data/abtest-vectors.json).
+const Json& Vectors() { return comfyrun::testing::AbTestVectors(); }
 
 // Every vector id of the file, each read by one of the test cases below.
 const std::set<std::string> kVectorIds = {"welch_ttest_clickhouse_example",
