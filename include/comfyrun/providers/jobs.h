@@ -26,8 +26,8 @@ struct ImageRequest {
 bool ParseImageRequest(const Json& inputs, ImageRequest* request, std::string* err);
 
 /// Gemini generateContent (PROVIDERS.md §1): writes node_dir/image.{png,jpg,webp}.
-std::shared_ptr<RemoteJob> MakeGeminiImageJob(std::shared_ptr<NodeContext> ctx, ModelInfo model,
-                                              const ImageRequest& request, RemoteJob::Done done);
+std::shared_ptr<RemoteJob> MakeGeminiImageJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, ImageRequest request,
+                                              RemoteJob::Done done);
 /// Veo predictLongRunning + operation polling + download (PROVIDERS.md §2): node_dir/video.mp4.
 std::shared_ptr<RemoteJob> MakeVeoJob(std::shared_ptr<NodeContext> ctx, ModelInfo model, VideoRequest request,
                                       RemoteJob::Done done);
