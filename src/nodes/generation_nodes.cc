@@ -71,12 +71,12 @@ class GenerationNodeKind : public NodeKind {
     if (accepts_ == Accepts::kImage) {
       ImageRequest request;
       if (!ParseImageRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
-      if (ctx->config->offline) return MakeOfflineImageJob(ctx, model.id, std::move(request), done);
+      if (ctx->config->offline) return MakeOfflineImageJob(ctx, model.id, request, done);
       return MakeGeminiImageJob(ctx, model, std::move(request), done);
     }
     VideoRequest request;
     if (!ParseVideoRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
-    if (ctx->config->offline) return MakeOfflineVideoJob(ctx, model.id, std::move(request), done);
+    if (ctx->config->offline) return MakeOfflineVideoJob(ctx, model.id, request, done);
     if (model.provider == Provider::kSora) return MakeSoraJob(ctx, model, std::move(request), done);
     return MakeVeoJob(ctx, model, std::move(request), done);
   }

@@ -78,7 +78,7 @@ class SoraJob : public VideoJobBase {
     r.stall_timeout = RequestTimeout(60);
     ctx_->Progress("sora: submitting");
     auto self = std::static_pointer_cast<SoraJob>(shared_from_this());
-    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(std::move(resp)); });
+    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(resp); });
   }
 
   void OnSubmitted(const HttpResponse& resp) {

@@ -91,7 +91,7 @@ class VeoJob : public VideoJobBase {
     r.stall_timeout = RequestTimeout(60);
     ctx_->Progress("veo: submitting");
     auto self = std::static_pointer_cast<VeoJob>(shared_from_this());
-    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(std::move(resp)); });
+    Send(std::move(r), [self](const HttpResponse& resp) { self->OnSubmitted(resp); });
   }
 
   void OnSubmitted(const HttpResponse& resp) {
