@@ -21,15 +21,7 @@ namespace {
 const Json& Vectors() { return comfyrun::testing::AbTestVectors(); }
 
 AbRun Run(const std::string& id, int repeat, bool success, double seconds, double cost, std::optional<double> quality) {
-  AbRun r;
-  r.variant_id = id;
-  r.repeat = repeat;
-  r.success = success;
-  r.duration_seconds = seconds;
-  r.cost = cost;
-  r.quality = quality;
-  r.outputs = Json::object();
-  return r;
+  return comfyrun::testing::MakeAbRun(id, repeat, success, seconds, cost, quality);
 }
 
 struct Dataset {

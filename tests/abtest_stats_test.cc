@@ -155,14 +155,7 @@ void CompareReport(const Json& actual, const Json& expected, const std::string& 
 
 AbRun Run(const std::string& id, bool success, double seconds, double cost,
           std::optional<double> quality = std::nullopt) {
-  AbRun r;
-  r.variant_id = id;
-  r.success = success;
-  r.duration_seconds = seconds;
-  r.cost = cost;
-  r.quality = quality;
-  r.outputs = Json::object();
-  return r;
+  return comfyrun::testing::MakeAbRun(id, 0, success, seconds, cost, quality);
 }
 
 }  // namespace
