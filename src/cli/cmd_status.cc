@@ -1,6 +1,7 @@
 // status: a live or finished run's progress, from its journal.
 #include <fmt/format.h>
 
+#include "comfyrun/batch/results.h"
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/status_printer.h"
@@ -46,6 +47,7 @@ int StatusCommand(const StatusOptions& cli) {
                       counts["completed"].get<int>(), total, counts["failed"].get<int>(), counts["skipped"].get<int>(),
                       running, !holder && running > 0 ? "interrupted" : "running", counts["pending"].get<int>());
   text += fmt::format("  cost so far: ${:.2f}\n", replay.total_cost);
+  if (header.is_batch) text += "  " + BatchStatusLine(replay) + "\n";  // batch/results.h
   for (const auto& n : metrics["nodes"]) {
     std::string s = n["status"].get<std::string>();
     if (s == "running" && holder)
