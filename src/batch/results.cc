@@ -9,6 +9,8 @@
 #include "comfyrun/batch/expand.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/run/header.h"
 
 namespace comfyrun {
 namespace {
@@ -95,7 +97,8 @@ std::string CsvField(const std::string& value) {
 }
 
 bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, const std::string& journal,
-                       const std::vector<RowResult>& results, const std::vector<std::string>& param_names,
+                       const std::vector<RowResult>& results, const Json& base_params,
+                       const std::vector<std::string>& param_names,
                        std::string* json_path, std::string* csv_path, std::string* err) {
   const std::string dir = out_dir + "/batches";
   if (!MakeDirs(dir, err)) return false;
@@ -117,7 +120,9 @@ bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, co
   csv += "\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const RowResult& r = results[i];
-    Json line = {{"row", r.row->number},   {"key", r.row->key},        {"params", r.row->params},
+    Json params = base_params.is_object() ? base_params : Json::object();
+    for (auto it = r.row->params.begin(); it != r.row->params.end(); ++it) params[it.key()] = it.value();
+    Json line = {{"row", r.row->number},   {"key", r.row->key},        {"params", params},
                  {"status", r.status},     {"cost", r.cost},           {"durationMs", r.duration_ms},
                  {"error", r.error},       {"outputs", r.outputs}};
     json += line.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -127,11 +132,23 @@ bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, co
     csv += fmt::format("{},{},{},{:.4f},{},{},{}", r.row->number, CsvField(r.row->key), r.status, r.cost,
                        r.duration_ms, CsvField(r.error), CsvField(outputs));
     for (const auto& name : param_names)
-      csv += "," + (r.row->params.contains(name) ? CsvField(TemplateText(r.row->params[name])) : std::string());
+      csv += "," + (params.contains(name) ? CsvField(TemplateText(params[name])) : std::string());
     csv += "\n";
   }
   json += "]}\n";
   return WriteFileAtomic(*json_path, json, err) && WriteFileAtomic(*csv_path, csv, err);
+}
+
+bool BatchRunMetrics(const JournalReplay& replay, Json* metrics) {
+  if (!replay.header.is_object() || !replay.header.contains("batch")) return false;
+  JournalHeader header;
+  std::string err, hash_error;
+  if (!DecodeHeader(replay.header, false, &header, &err)) return false;
+  Workflow wf;
+  std::vector<Diagnostic> diags;
+  if (!BatchResumeWorkflow(replay.header, header.file, header.params, &wf, &diags, &hash_error)) return false;
+  *metrics = Json::parse(RunMetricsText(replay, wf), nullptr, /*allow_exceptions=*/false);
+  return !metrics->is_discarded();
 }
 
 std::string BatchStatusLine(const JournalReplay& replay) {

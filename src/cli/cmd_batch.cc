@@ -149,8 +149,8 @@ int FinishBatch(const Json& header, const Workflow& wf, const JournalReplay& sta
   size_t ok = 0;
   for (const auto& r : results) ok += r.status == "succeeded";
   std::string json_path, csv_path;
-  if (!WriteBatchResults(exec.out_dir, summary.run_id, summary.journal_path, results, ParamNames(header), &json_path,
-                         &csv_path, &err))
+  if (!WriteBatchResults(exec.out_dir, summary.run_id, summary.journal_path, results, header.value("params", Json()),
+                         ParamNames(header), &json_path, &csv_path, &err))
     fmt::print(stderr, "warning: cannot write the batch results: {}\n", err);
   int code = Finish(summary, exec);
   std::string text = fmt::format("batch {}: {} rows, {} succeeded, {} failed\n", summary.run_id, rows.size(), ok,

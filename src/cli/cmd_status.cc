@@ -18,7 +18,9 @@ int StatusCommand(const StatusOptions& cli) {
     fmt::print(stderr, "comfyrun status: {}\n", err);
     return kExitInvalid;
   }
-  Json metrics = BuildRunMetrics(replay);
+  Json metrics;
+  // A batch's nodes are the rows' copies of the workflow's (batch/expand.h).
+  if (!header.is_batch || !BatchRunMetrics(replay, &metrics)) metrics = BuildRunMetrics(replay);
   int holder = JournalLockHolder(cli.journal);
   metrics["live"] = holder != 0;
   if (holder) metrics["pid"] = holder;

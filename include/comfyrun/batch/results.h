@@ -30,13 +30,21 @@ std::vector<RowResult> CollectRowResults(const std::vector<BatchRow>& rows, cons
                                          const JournalReplay& replay);
 
 /// Writes <out>/batches/<runId>.json and .csv; false with *err. `param_names`: the columns.
+/// `base_params`: the values every row starts from (the header's "params"), shown where the row
+/// sets none.
 bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, const std::string& journal,
-                       const std::vector<RowResult>& results, const std::vector<std::string>& param_names,
+                       const std::vector<RowResult>& results, const Json& base_params,
+                       const std::vector<std::string>& param_names,
                        std::string* json_path, std::string* csv_path, std::string* err);
 
 /// "rows: 12 succeeded, 1 failed, 2 running, 15 pending (of 30); cost $0.40" for `status`,
 /// from a journal whose header has "batch"; "" when it has none or it is damaged.
 std::string BatchStatusLine(const JournalReplay& replay);
+
+/// The metrics (metrics/run_metrics.h) of a batch's journal, with the batch's nodes
+/// ("<rowKey>/<node>", rebuilt from the header's workflow and rows) instead of the workflow's
+/// as written. False when the header has no batch or it cannot be rebuilt.
+bool BatchRunMetrics(const JournalReplay& replay, Json* metrics);
 
 /// A CSV field as RFC 4180 writes it: quoted when it holds a comma, quote or line break.
 std::string CsvField(const std::string& value);
