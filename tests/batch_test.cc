@@ -21,7 +21,9 @@ RowTable Csv(const std::string& text, std::vector<Diagnostic>* diags, bool expec
   return t;
 }
 
-std::string Cell(const RowTable& t, size_t row, size_t col) { return t.rows.at(row).cells.at(col).value.get<std::string>(); }
+std::string Cell(const RowTable& t, size_t row, size_t col) {
+  return t.rows.at(row).cells.at(col).value.get<std::string>();
+}
 
 std::string FirstError(const std::vector<Diagnostic>& diags) { return diags.empty() ? "" : diags[0].Format(); }
 

@@ -98,8 +98,8 @@ std::string CsvField(const std::string& value) {
 
 bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, const std::string& journal,
                        const std::vector<RowResult>& results, const Json& base_params,
-                       const std::vector<std::string>& param_names,
-                       std::string* json_path, std::string* csv_path, std::string* err) {
+                       const std::vector<std::string>& param_names, std::string* json_path, std::string* csv_path,
+                       std::string* err) {
   const std::string dir = out_dir + "/batches";
   if (!MakeDirs(dir, err)) return false;
   *json_path = fmt::format("{}/{}.json", dir, run_id);
@@ -122,15 +122,14 @@ bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, co
     const RowResult& r = results[i];
     Json params = base_params.is_object() ? base_params : Json::object();
     for (auto it = r.row->params.begin(); it != r.row->params.end(); ++it) params[it.key()] = it.value();
-    Json line = {{"row", r.row->number},   {"key", r.row->key},        {"params", params},
-                 {"status", r.status},     {"cost", r.cost},           {"durationMs", r.duration_ms},
-                 {"error", r.error},       {"outputs", r.outputs}};
+    Json line = {{"row", r.row->number}, {"key", r.row->key},           {"params", params}, {"status", r.status},
+                 {"cost", r.cost},       {"durationMs", r.duration_ms}, {"error", r.error}, {"outputs", r.outputs}};
     json += line.dump(-1, ' ', false, Json::error_handler_t::replace);
     json += i + 1 < results.size() ? ",\n" : "\n";
     std::string outputs;
     for (const auto& p : r.outputs) outputs += (outputs.empty() ? "" : ";") + p;
-    csv += fmt::format("{},{},{},{:.4f},{},{},{}", r.row->number, CsvField(r.row->key), r.status, r.cost,
-                       r.duration_ms, CsvField(r.error), CsvField(outputs));
+    csv += fmt::format("{},{},{},{:.4f},{},{},{}", r.row->number, CsvField(r.row->key), r.status, r.cost, r.duration_ms,
+                       CsvField(r.error), CsvField(outputs));
     for (const auto& name : param_names)
       csv += "," + (params.contains(name) ? CsvField(TemplateText(params[name])) : std::string());
     csv += "\n";
@@ -171,8 +170,8 @@ std::string BatchStatusLine(const JournalReplay& replay) {
     pending += r.status == "pending";
     cost += r.cost;
   }
-  return fmt::format("rows: {} succeeded, {} failed, {} running, {} pending (of {}); cost ${:.2f}", ok, failed,
-                     running, pending, rows.size(), cost);
+  return fmt::format("rows: {} succeeded, {} failed, {} running, {} pending (of {}); cost ${:.2f}", ok, failed, running,
+                     pending, rows.size(), cost);
 }
 
 }  // namespace comfyrun

@@ -203,8 +203,8 @@ bool BuildBatchRows(const RowTable* table, const Json& declared, const Json& giv
       for (auto it = declared.begin(); it != declared.end() && !too_many(); ++it) {
         if (!it.value().is_null() || row.params.contains(it.key()) || given.contains(it.key())) continue;
         if (!table) {
-          AddError(diags, "", "", "", fmt::format("param {} is required (its default is null) and has no value",
-                                                  Quote(it.key())),
+          AddError(diags, "", "", "",
+                   fmt::format("param {} is required (its default is null) and has no value", Quote(it.key())),
                    fmt::format("give it with --sweep {}=..., --param {}=... or a column of ROWS", it.key(), it.key()));
           continue;
         }

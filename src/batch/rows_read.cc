@@ -130,8 +130,7 @@ bool ParseCsvRows(const std::string& text, const std::string& file, RowTable* ou
     if (csv_parse(&parser, &text[i], 1, OnField, OnRecord, &st) != 1) {
       int line = 0, col = 0;
       positions.At(i, &line, &col);
-      AddError(diags, Where(file, line, col), "", "",
-               fmt::format("bad CSV: {}", csv_strerror(csv_error(&parser))),
+      AddError(diags, Where(file, line, col), "", "", fmt::format("bad CSV: {}", csv_strerror(csv_error(&parser))),
                "a field with a quote is written in quotes with the quote doubled: \"say \"\"hi\"\"\"");
       ok = false;
       break;

@@ -108,7 +108,8 @@ int BatchCommand(const BatchOptionsCli& cli) {
     return fail(fmt::format("{}: invalid", cli.file));
   Workflow wf;
   ExpandBatch(base, rows, &wf);
-  if (!ValidateWorkflow(&wf, &diags)) return fail(fmt::format("{}: invalid for some rows (node ids: ROWKEY/NODE)", cli.file));
+  if (!ValidateWorkflow(&wf, &diags))
+    return fail(fmt::format("{}: invalid for some rows (node ids: ROWKEY/NODE)", cli.file));
   PrintDiagnostics(diags);
   if (cli.plan) return PrintBatchPlan(wf, rows, cli.exec.offline);
 
@@ -153,8 +154,8 @@ int FinishBatch(const Json& header, const Workflow& wf, const JournalReplay& sta
                          ParamNames(header), &json_path, &csv_path, &err))
     fmt::print(stderr, "warning: cannot write the batch results: {}\n", err);
   int code = Finish(summary, exec);
-  std::string text = fmt::format("batch {}: {} rows, {} succeeded, {} failed\n", summary.run_id, rows.size(), ok,
-                                 rows.size() - ok);
+  std::string text =
+      fmt::format("batch {}: {} rows, {} succeeded, {} failed\n", summary.run_id, rows.size(), ok, rows.size() - ok);
   for (const auto& r : results)
     if (r.status == "failed") text += fmt::format("  row {} ({}): {}\n", r.row->number, r.row->key, r.error);
   if (!json_path.empty()) text += fmt::format("  results: {}\n           {}\n", json_path, csv_path);
@@ -165,7 +166,8 @@ int FinishBatch(const Json& header, const Workflow& wf, const JournalReplay& sta
 
 void AddBatchCommand(CommandRegistry& registry) {
   auto batch = registry.Options<BatchOptionsCli>();
-  CLI::App* cmd = registry.Add("batch", "run one workflow over a table of rows (CSV, JSON lines) or a --sweep", nullptr);
+  CLI::App* cmd =
+      registry.Add("batch", "run one workflow over a table of rows (CSV, JSON lines) or a --sweep", nullptr);
   cmd->add_option("file", batch->file, "workflow file")->required();
   cmd->add_option("rows", batch->rows, "rows: CSV with a header, or JSON lines (optional with --sweep)")
       ->check(NonEmptyPath());
@@ -183,24 +185,24 @@ void AddBatchCommand(CommandRegistry& registry) {
   AddExecutionOptions(cmd, batch->exec);
   registry.OnChosen(cmd, [batch] { return ExportOk("batch", &batch->exec) ? BatchCommand(*batch) : kExitInvalid; });
   registry.Manual(
-      cmd,
-      {"Runs the workflow once per row, all rows in one run: one process, one journal, one scheduler (-j, pools "
-       "and provider limits shared by every row) and one --max-cost budget. Each row's fields are params "
-       "(<<params.NAME>>), typed by the workflow's param defaults; a column the workflow does not declare, a "
-       "missing required param or a value of the wrong type is an error naming the file, line and column, and "
-       "nothing runs. --sweep takes the cartesian product, alone or crossed with ROWS.\n\n"
-       "Each row's files go to <out>/runs/<runId>/<rowKey>/<node>/ (rowKey: the --key param made safe for a file "
-       "name and unique, else the row number). A failed row does not stop the others unless --fail-fast. The "
-       "results, one line per row (params, status, cost, duration, error, main outputs), go to "
-       "<out>/batches/<runId>.json and .csv. `comfyrun resume JOURNAL` finishes the rows that did not finish.",
-       {{"0", "every row succeeded"},
-        {"1", "the batch finished but a row failed"},
-        CommandRegistry::ExitBadInput(),
-        CommandRegistry::ExitInterrupted()},
-       {{"comfyrun batch wf.json characters.csv --key name -j 8", "one run per row, folders named after the rows"},
-        {"comfyrun batch wf.json --sweep style=noir,pastel --sweep seed=1,2,3", "six rows: every style with every seed"},
-        {"comfyrun batch wf.json rows.jsonl --plan", "rows, nodes and cost before anything runs"}},
-       "comfyrun resume, comfyrun status, docs/batch.md"});
+      cmd, {"Runs the workflow once per row, all rows in one run: one process, one journal, one scheduler (-j, pools "
+            "and provider limits shared by every row) and one --max-cost budget. Each row's fields are params "
+            "(<<params.NAME>>), typed by the workflow's param defaults; a column the workflow does not declare, a "
+            "missing required param or a value of the wrong type is an error naming the file, line and column, and "
+            "nothing runs. --sweep takes the cartesian product, alone or crossed with ROWS.\n\n"
+            "Each row's files go to <out>/runs/<runId>/<rowKey>/<node>/ (rowKey: the --key param made safe for a file "
+            "name and unique, else the row number). A failed row does not stop the others unless --fail-fast. The "
+            "results, one line per row (params, status, cost, duration, error, main outputs), go to "
+            "<out>/batches/<runId>.json and .csv. `comfyrun resume JOURNAL` finishes the rows that did not finish.",
+            {{"0", "every row succeeded"},
+             {"1", "the batch finished but a row failed"},
+             CommandRegistry::ExitBadInput(),
+             CommandRegistry::ExitInterrupted()},
+            {{"comfyrun batch wf.json characters.csv --key name -j 8", "one run per row, folders named after the rows"},
+             {"comfyrun batch wf.json --sweep style=noir,pastel --sweep seed=1,2,3",
+              "six rows: every style with every seed"},
+             {"comfyrun batch wf.json rows.jsonl --plan", "rows, nodes and cost before anything runs"}},
+            "comfyrun resume, comfyrun status, docs/batch.md"});
 }
 
 }  // namespace comfyrun

@@ -13,10 +13,10 @@ namespace comfyrun {
 
 struct RowResult {
   const BatchRow* row = nullptr;
-  std::string status;  ///< "succeeded", "failed", "running" (started, not finished), "pending"
-  double cost = 0;     ///< USD, every attempt of the row's nodes
-  int64_t duration_ms = 0;  ///< first start to last finish of the row's nodes
-  std::string error;        ///< "node: message" of the row's first failed node
+  std::string status;                ///< "succeeded", "failed", "running" (started, not finished), "pending"
+  double cost = 0;                   ///< USD, every attempt of the row's nodes
+  int64_t duration_ms = 0;           ///< first start to last finish of the row's nodes
+  std::string error;                 ///< "node: message" of the row's first failed node
   std::vector<std::string> outputs;  ///< file paths among the outputs of the row's last nodes
 };
 
@@ -34,8 +34,8 @@ std::vector<RowResult> CollectRowResults(const std::vector<BatchRow>& rows, cons
 /// sets none.
 bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, const std::string& journal,
                        const std::vector<RowResult>& results, const Json& base_params,
-                       const std::vector<std::string>& param_names,
-                       std::string* json_path, std::string* csv_path, std::string* err);
+                       const std::vector<std::string>& param_names, std::string* json_path, std::string* csv_path,
+                       std::string* err);
 
 /// "rows: 12 succeeded, 1 failed, 2 running, 15 pending (of 30); cost $0.40" for `status`,
 /// from a journal whose header has "batch"; "" when it has none or it is damaged.
