@@ -46,7 +46,10 @@ expect_exit 1 "$COMFYRUN" resume j/b.jsonl -q
 [ "$(jq -s '[.[] | select(.type == "completed" and .node == "Ann/say")] | length' j/b.jsonl)" -eq 1 ] || fail "Ann/say ran again"
 [ "$(jq -s '[.[] | select(.type == "node_started" and .node == "bad/say")] | length' j/b.jsonl)" -ge 2 ] || fail "bad/say got no fresh attempt"
 grep -q "4 rows, 3 succeeded, 1 failed" last.err || fail "resume summary: $(cat last.err)"
-pass "resume of a batch: fresh attempts for the failed row only"
+{ head -1 j/b.jsonl | jq -c '.batch.rows[0].params.greeting = "edited"'; tail -n +2 j/b.jsonl; } > j/edited.jsonl
+expect_exit 2 "$COMFYRUN" resume j/edited.jsonl -q
+grep -q "rows do not match their hash" last.err || fail "edited rows: $(cat last.err)"
+pass "resume of a batch: fresh attempts for the failed row only; edited rows refused"
 
 # --- bad rows: exit 2, file:line:column, nothing run ------------------------------------------
 printf 'name,colour\nA,red\n' > undeclared.csv
