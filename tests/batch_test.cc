@@ -215,6 +215,7 @@ TEST_SUITE("Batch") {
     CHECK(wf.nodes[3].inputs["k"] == 5);
     CHECK(wf.params["row2__n"] == 5);
     CHECK(wf.params["row1__n"] == 1);
+    CHECK_FALSE(wf.params.contains("row1__name"));  // only whole inputs: no key needed
     CHECK(wf.deps[3] == std::vector<size_t>{2});
     CHECK(wf.Find("row2__a") == &wf.nodes[2]);
     CHECK(ValidateWorkflow(&wf, &diags));

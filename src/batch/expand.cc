@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "comfyrun/core/json_fast.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/template_rewrite.h"
@@ -22,8 +24,8 @@ bool HasTemplateSyntax(const std::string& text) {
 
 class RowRewriter {
  public:
-  RowRewriter(const Workflow& base, const BatchRow& row, const Json& params)
-      : base_(base), prefix_(RowPrefix(row)), params_(params) {}
+  RowRewriter(const Workflow& base, const BatchRow& row, const Json& params, std::set<std::string>* used_params)
+      : base_(base), prefix_(RowPrefix(row)), params_(params), used_params_(used_params) {}
 
   Json Rewrite(const Json& value) const {
     if (value.is_string()) return RewriteString(value);
@@ -60,6 +62,7 @@ class RowRewriter {
   bool Rename(Reference* ref) const {
     if (ref->root == "params") {
       if (ref->steps.empty() || ref->steps[0].is_index()) return false;
+      used_params_->insert(ref->steps[0].field());
       ref->steps[0].key = prefix_ + ref->steps[0].field();
       return true;
     }
@@ -71,6 +74,7 @@ class RowRewriter {
   const Workflow& base_;
   std::string prefix_;
   const Json& params_;
+  std::set<std::string>* used_params_;
 };
 
 }  // namespace
@@ -97,8 +101,8 @@ void ExpandBatch(const Workflow& base, const std::vector<BatchRow>& rows, Workfl
     // This row's values of every param: its own, else the batch's (defaults and --param).
     Json params = base.params;
     for (auto it = row.params.begin(); it != row.params.end(); ++it) params[it.key()] = it.value();
-    for (auto it = params.begin(); it != params.end(); ++it) out->params[prefix + it.key()] = it.value();
-    RowRewriter rewriter(base, row, params);
+    std::set<std::string> used;
+    RowRewriter rewriter(base, row, params, &used);
     const size_t offset = r * n;
     for (size_t k = 0; k < n; ++k) {
       WorkflowNode node = base.nodes[k];
@@ -115,6 +119,12 @@ void ExpandBatch(const Workflow& base, const std::vector<BatchRow>& rows, Workfl
       out->nodes.push_back(std::move(node));
       out->deps.push_back(std::move(deps));
     }
+    // Only the params a template still names get a key of their own. Appended to the object's
+    // vector without the ordered map's search for an existing key, which is linear: 10,000
+    // rows would cost 10,000^2 / 2 comparisons, and the keys are unique by construction.
+    auto& keys = out->params.get_ref<Json::object_t&>();
+    for (const auto& name : used)
+      if (params.contains(name)) keys.Json::object_t::Container::emplace_back(prefix + name, params[name]);
   }
 }
 
