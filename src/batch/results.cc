@@ -18,16 +18,20 @@ namespace {
 bool IsPathKey(const std::string& key) { return EndsWith(key, "Path") || EndsWith(key, "path") || key == "files"; }
 
 /// File paths among a node's outputs: strings under keys ending in "Path"/"path" (or arrays
-/// of them, "Paths").
+/// of them, "Paths"), each once (an image node names its file as imagePath and as
+/// characterImagePath).
 void AddOutputPaths(const Json& outputs, std::vector<std::string>* paths) {
   if (!outputs.is_object()) return;
+  auto add = [&](const std::string& p) {
+    if (!p.empty() && std::find(paths->begin(), paths->end(), p) == paths->end()) paths->push_back(p);
+  };
   for (auto it = outputs.begin(); it != outputs.end(); ++it) {
     const std::string& key = it.key();
     bool many = EndsWith(key, "Paths") || EndsWith(key, "paths") || key == "files";
-    if (it->is_string() && IsPathKey(key) && !it->get<std::string>().empty()) paths->push_back(it->get<std::string>());
+    if (it->is_string() && IsPathKey(key)) add(it->get<std::string>());
     if (it->is_array() && many)
       for (const auto& p : *it)
-        if (p.is_string()) paths->push_back(p.get<std::string>());
+        if (p.is_string()) add(p.get<std::string>());
   }
 }
 

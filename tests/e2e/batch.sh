@@ -99,3 +99,21 @@ expect_exit 2 "$COMFYRUN" batch paid.json --sweep name=a,b,c --max-cost "$budget
 grep -q "above --max-cost" last.err || fail "budget: $(cat last.err)"
 [ "$(curl -sf "$SORA_FAKE/_fake/stats" | jq '[.submissions[]] | add // 0')" -eq 0 ] || fail "something was submitted"
 pass "--max-cost is one budget for every row (each row fits, the batch does not: refused, nothing spent)"
+
+# --- report --html of a batch: a table of rows with thumbnails of their images ---------------
+cat > img.json <<'JSON'
+{"workflowId": "imgs", "params": {"name": null},
+ "nodes": [{"id": "img", "type": "character_image", "inputs": {"characterPrompt": "batch <<params.name>> portrait.", "model": "nanobanana"}}]}
+JSON
+expect_exit 0 "$COMFYRUN" batch img.json --sweep name=a,b --key name --journal j/img.jsonl -q -o imgout
+expect_exit 0 "$COMFYRUN" report j/img.jsonl --html page.html
+python3 - page.html <<'PY' || fail "report rows table"
+import re, sys
+page = open(sys.argv[1]).read()
+rows = page[page.index("<h2>Rows</h2>"):]
+rows = rows[:rows.index("</section>")]
+assert rows.count("<tr><td class=\"num\">") == 2, rows[:500]
+assert rows.count("data:image/jpeg;base64,") == 2, "no thumbnails in the rows table"
+assert ">a</td>" in rows and ">b</td>" in rows
+PY
+pass "report --html of a batch: a rows table with a thumbnail per image"
