@@ -117,3 +117,11 @@ assert rows.count("data:image/jpeg;base64,") == 2, "no thumbnails in the rows ta
 assert ">a</td>" in rows and ">b</td>" in rows
 PY
 pass "report --html of a batch: a rows table with a thumbnail per image"
+
+# --- the output cache works across rows: two rows with the same inputs pay once (-j 1: one
+# after the other; two identical nodes running at once both miss the cache) ------------------
+expect_exit 0 "$COMFYRUN" batch img.json --sweep name=twin,twin --cache -j 1 --journal j/twins.jsonl -q -o twinout
+subs=$(curl -sf "$GEMINI_FAKE/_fake/stats" | jq '[.submissions | to_entries[] | select(.key | contains("batch twin portrait.")) | .value] | add // 0')
+[ "$subs" -eq 1 ] || fail "two rows with the same inputs were submitted $subs times"
+jq -e -s '[.[] | select(.type == "completed" and .cached == true)] | length == 1' j/twins.jsonl >/dev/null || fail "no row came from the cache"
+pass "the output cache works across rows: two rows with the same inputs paid once"
