@@ -154,28 +154,31 @@ bool BatchRunMetrics(const JournalReplay& replay, Json* metrics) {
   return !metrics->is_discarded();
 }
 
-std::string BatchStatusLine(const JournalReplay& replay) {
+Json BatchRowCounts(const JournalReplay& replay) {
   std::vector<BatchRow> rows;
   std::string err;
-  if (!DecodeBatchRows(replay.header, &rows, &err)) return "";
+  if (!DecodeBatchRows(replay.header, &rows, &err)) return nullptr;
   std::vector<std::string> ids;
-  const Json& nodes = replay.header.contains("workflow") && replay.header["workflow"].is_object()
-                          ? replay.header["workflow"].value("nodes", Json::array())
-                          : Json::array();
-  for (const auto& n : nodes)
-    if (n.is_object() && n.contains("id") && n["id"].is_string()) ids.push_back(n["id"].get<std::string>());
-  std::vector<RowResult> results = CollectRowResults(rows, ids, {}, replay);
-  size_t ok = 0, failed = 0, running = 0, pending = 0;
+  const Json& workflow = replay.header.contains("workflow") ? replay.header["workflow"] : Json();
+  if (workflow.is_object() && workflow.contains("nodes") && workflow["nodes"].is_array())
+    for (const auto& n : workflow["nodes"])
+      if (n.is_object() && n.contains("id") && n["id"].is_string()) ids.push_back(n["id"].get<std::string>());
+  Json counts = {{"rows", rows.size()}, {"succeeded", 0}, {"failed", 0}, {"running", 0}, {"pending", 0}};
   double cost = 0;
-  for (const auto& r : results) {
-    ok += r.status == "succeeded";
-    failed += r.status == "failed";
-    running += r.status == "running";
-    pending += r.status == "pending";
+  for (const auto& r : CollectRowResults(rows, ids, {}, replay)) {
+    counts[r.status] = counts[r.status].get<int>() + 1;
     cost += r.cost;
   }
-  return fmt::format("rows: {} succeeded, {} failed, {} running, {} pending (of {}); cost ${:.2f}", ok, failed, running,
-                     pending, rows.size(), cost);
+  counts["cost"] = cost;
+  return counts;
+}
+
+std::string BatchStatusLine(const JournalReplay& replay) {
+  Json c = BatchRowCounts(replay);
+  if (c.is_null()) return "";
+  return fmt::format("rows: {} succeeded, {} failed, {} running, {} pending (of {}); cost ${:.2f}",
+                     c["succeeded"].get<int>(), c["failed"].get<int>(), c["running"].get<int>(),
+                     c["pending"].get<int>(), c["rows"].get<size_t>(), c["cost"].get<double>());
 }
 
 }  // namespace comfyrun

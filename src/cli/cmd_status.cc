@@ -24,6 +24,7 @@ int StatusCommand(const StatusOptions& cli) {
   int holder = JournalLockHolder(cli.journal);
   metrics["live"] = holder != 0;
   if (holder) metrics["pid"] = holder;
+  if (header.is_batch) metrics["batch"] = BatchRowCounts(replay);
   if (cli.json) {
     WriteConsole(stdout, metrics.dump(2) + "\n");
     return kExitOk;
@@ -49,7 +50,7 @@ int StatusCommand(const StatusOptions& cli) {
                       counts["completed"].get<int>(), total, counts["failed"].get<int>(), counts["skipped"].get<int>(),
                       running, !holder && running > 0 ? "interrupted" : "running", counts["pending"].get<int>());
   text += fmt::format("  cost so far: ${:.2f}\n", replay.total_cost);
-  if (header.is_batch) text += "  " + BatchStatusLine(replay) + "\n";  // batch/results.h
+  if (header.is_batch) text += "  " + BatchStatusLine(replay) + "\n";
   for (const auto& n : metrics["nodes"]) {
     std::string s = n["status"].get<std::string>();
     if (s == "running" && holder)

@@ -39,6 +39,8 @@ grep -q '^2,Smith__Ann,succeeded,.*"Smith, Ann"' out/batches/$run_id.csv || fail
 head -1 j/b.jsonl | jq -e '.batch.rows | length == 4' >/dev/null || fail "the header has no rows"
 "$COMFYRUN" status j/b.jsonl > status.out
 grep -q "rows: 3 succeeded, 1 failed, 0 running, 0 pending (of 4)" status.out || fail "status: $(cat status.out)"
+"$COMFYRUN" status j/b.jsonl --json | jq -e '.batch == {"rows": 4, "succeeded": 3, "failed": 1, "running": 0, "pending": 0, "cost": 0.0} and .counts.completed == 10' >/dev/null \
+  || fail "status --json: $("$COMFYRUN" status j/b.jsonl --json | jq -c '{batch, counts}')"
 pass "a failing row does not stop the others; per-row folders and file names; results and status"
 
 # --- resume: the failed row gets fresh attempts, completed nodes do not run again ----------

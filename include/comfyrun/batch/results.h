@@ -37,8 +37,12 @@ bool WriteBatchResults(const std::string& out_dir, const std::string& run_id, co
                        const std::vector<std::string>& param_names, std::string* json_path, std::string* csv_path,
                        std::string* err);
 
-/// "rows: 12 succeeded, 1 failed, 2 running, 15 pending (of 30); cost $0.40" for `status`,
-/// from a journal whose header has "batch"; "" when it has none or it is damaged.
+/// {"rows": 30, "succeeded": 12, "failed": 1, "running": 2, "pending": 15, "cost": 0.4} of a
+/// journal whose header has "batch" (`status --json`); null when it has none or it is damaged.
+Json BatchRowCounts(const JournalReplay& replay);
+
+/// "rows: 12 succeeded, 1 failed, 2 running, 15 pending (of 30); cost $0.40" for `status`;
+/// "" when the journal is not a batch's.
 std::string BatchStatusLine(const JournalReplay& replay);
 
 /// The metrics (metrics/run_metrics.h) of a batch's journal, with the batch's nodes
