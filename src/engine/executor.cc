@@ -22,6 +22,7 @@
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/process_runner.h"
+#include "comfyrun/engine/rate_limit.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
 #include "comfyrun/engine/worker_pool.h"
@@ -263,12 +264,15 @@ struct Executor::Impl {
       runs[i].estimate = e.cost;
       pools.push_back(wf.nodes[i].pool);
     }
-    std::map<std::string, int> depths = {{"gemini", 8}, {"veo", 8}, {"sora", 8}, {"media", 2}};
+    std::map<std::string, int> depths;
+    for (const auto& [name, limits] : DefaultPoolLimits()) depths[name] = limits.concurrency;
     for (const auto& [name, depth] : wf.pools) depths[name] = depth;
     DepLists dependents = Dependents(wf.deps);  // once, for the priorities and the scheduler
     std::vector<double> priority = RemainingCriticalPath(wf.deps, dependents, weights);
     scheduler = std::make_unique<Scheduler>(wf.deps, std::move(dependents), std::move(priority), std::move(pools),
                                             std::move(depths), options.jobs);
+    ConfigurePoolRates(wf.pool_rates, &ProcessRateLimiter());  // rate_limit.h: token buckets, AIMD on 429
+    scheduler->SetRateLimiter(&ProcessRateLimiter());
     status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
     cache = std::make_unique<RunCache>(out_root + "/cache", options.cache, options.config.offline, run_dir,
                                        [this](const std::string& w) { status->Warning(w); });
@@ -555,6 +559,7 @@ struct Executor::Impl {
       }
       return;
     }
+    if (result.error == ErrorType::kRateLimited) scheduler->RateLimited(i, result.retry_after);  // the pool slows
     if (result.submission_finished)
       run.submission = nullptr;
     else if (!submitted.is_null())
@@ -738,6 +743,7 @@ struct Executor::Impl {
       if (stopping && Now() > stop_deadline) break;  // abandon attempts that do not stop
       double wait = 0.1;
       if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - Now()));
+      if (double token = scheduler->NextTokenIn(); token >= 0) wait = std::min(wait, token);  // rate-limited pools
       if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - Now()));
       // One wait for everything: running programs' output and exits (read and reaped right
       // here), kill deadlines, and events posted by other threads (the queue's eventfd).
