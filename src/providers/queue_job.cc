@@ -328,8 +328,8 @@ class QueueJob : public RemoteJob {
         self->Finish(self->Tag(std::move(f)));
         return;
       }
-      self->Transient(std::move(f), f.retry_after >= 0 ? f.retry_after : self->PollDelay(),
-                      [self] { self->FetchResult(); });
+      double delay = f.retry_after >= 0 ? f.retry_after : self->PollDelay();
+      self->Transient(std::move(f), delay, [self] { self->FetchResult(); });
     });
   }
 
@@ -443,7 +443,6 @@ class QueueJob : public RemoteJob {
       HttpRequest r = Authorized(handle_.cancel_url);
       r.method = p_.cancel_method;
       r.timeout = 10;
-      std::string provider = p_.provider;
       // Fire and forget: the attempt ends now; a resume polls the request and sees the outcome.
       ctx_->http->Send(std::move(r), [](const HttpResponse&) {});
     }

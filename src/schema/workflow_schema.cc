@@ -155,7 +155,7 @@ Json NodeSnippets() {
 
 Json ErrorTypeNames() {
   Json names = Json::array();
-  for (int i = static_cast<int>(ErrorType::kInvalidInput); i <= static_cast<int>(ErrorType::kInternal); ++i)
+  for (int i = static_cast<int>(ErrorType::kInvalidInput); i <= static_cast<int>(ErrorType::kOutputExpired); ++i)
     names.push_back(std::string(ErrorTypeName(static_cast<ErrorType>(i))));
   return names;
 }

@@ -89,7 +89,7 @@ bool ParseQueueRequest(const Json& inputs, QueueRequest* request, std::string* e
 bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err);
 /// Whether InlineLocalFiles would change anything (cheap: no file is read).
 bool HasLocalFiles(const Json& input);
-constexpr size_t kMaxInlineFileBytes = 10 * 1024 * 1024;
+constexpr size_t kMaxInlineFileBytes = size_t{10} << 20;  // 10 MiB
 
 /// A file the result points at.
 struct ResultFile {
