@@ -214,7 +214,9 @@ TEST_SUITE("QueueProviders") {
     REQUIRE_MESSAGE(paid.ok(), paid.message);
     CHECK(h.fal.queue().accepted() == 2);
     CHECK(paid.outputs["requestId"] != s["requestId"]);
-    CHECK(paid.cost == doctest::Approx(0.006));  // both payments
+    CHECK(paid.cost == doctest::Approx(0.006));  // both payments (the failure above counted none)
+    CHECK(expired.cost == 0);
+    CHECK(expired.details["lostCost"] == doctest::Approx(0.003));
     CHECK(paid.outputs["expiredRequestIds"][0] == s["requestId"]);
 
     // Replicate: data_removed on the prediction.

@@ -428,7 +428,10 @@ class QueueJob : public RemoteJob {
                     "hour or less); it is not submitted again unless you resume with --resubmit-expired, which pays "
                     "for it again",
                     Label(), p_.provider));
-    f.cost = paid_before_ + (was_completed ? Price() : 0);
+    // The lost payment is named, not counted: a later --resubmit-expired counts it with the new
+    // one, and a resume that meets the same expired request again must not count it twice.
+    f.cost = paid_before_;
+    if (was_completed) f.details["lostCost"] = Price();
     // Kept: a later resume meets the same expired request, unless --resubmit-expired.
     f.submission_finished = false;
     Finish(Tag(std::move(f)));

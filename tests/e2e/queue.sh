@@ -51,13 +51,14 @@ pass "fal image, then a replicate video from it"
 # --- failure with the provider's message ------------------------------------------------------
 cat > bad.json <<'EOF'
 {"workflowId": "queue-bad", "nodes": [
-  {"id": "crash", "type": "fal", "inputs": {"model": "fal-ai/flux/dev", "input": {"prompt": "[fail]"}}}]}
+  {"id": "crash", "type": "fal", "inputs": {"model": "fal-ai/flux/dev", "input": {"prompt": "[fail]"}},
+   "retry": {"maximumAttempts": 2, "initialInterval": "0.1s"}}]}
 EOF
 before=$(stat_of "$FAL_A" accepted)
 expect_exit 1 "$COMFYRUN" run bad.json --journal j-bad.jsonl -q
 jq -e -s '[.[] | select(.type == "node_failed")][0] | .error == "Execution" and (.message | test("CUDA out of memory"))' j-bad.jsonl >/dev/null \
   || fail "the failure carries fal's message: $(grep node_failed j-bad.jsonl)"
-[ "$(stat_of "$FAL_A" accepted)" -eq $((before + 1)) ] || fail "a failed request is not resubmitted"
+[ "$(stat_of "$FAL_A" accepted)" -eq $((before + 2)) ] || fail "one submission per attempt (a failed request is over)"
 pass "a failed request is reported with the provider's message"
 
 # --- keys before anything starts --------------------------------------------------------------
@@ -108,6 +109,8 @@ expect_exit 0 "$COMFYRUN" resume j-exp.jsonl -q --resubmit-expired
 [ "$(stat_of "$FAL_C" accepted)" -eq 2 ] || fail "--resubmit-expired submits once more"
 jq -e -s '[.[] | select(.type == "completed")][0] | .cost > 0.0059 and .cost < 0.0061' j-exp.jsonl >/dev/null \
   || fail "the cost shows both payments: $(grep '"completed"' j-exp.jsonl)"
+jq -e -s '[.[] | select(.type == "run_finished")][-1].totalCost | . > 0.0059 and . < 0.0061' j-exp.jsonl >/dev/null \
+  || fail "the run's cost counts each payment once: $(grep run_finished j-exp.jsonl)"
 pass "expired result: OutputExpired naming $id; --resubmit-expired pays again"
 
 # --- a 429 storm ---------------------------------------------------------------------------------

@@ -149,8 +149,11 @@ bool FakeQueueCore::Expired(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return true;
   const Job& j = it->second;
+  if (expired_.count(id)) return true;  // once deleted, a result stays deleted
   if (StateOf(j, now) != State::kCompleted) return false;
-  return j.expire_at_once || now > j.ends + options_.result_ttl;
+  bool gone = j.expire_at_once || now > j.ends + options_.result_ttl;
+  if (gone) expired_.insert(id);
+  return gone;
 }
 
 bool FakeQueueCore::Cancel(const std::string& id, State* state) {

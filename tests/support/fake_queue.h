@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,7 @@ class FakeQueueCore {
   mutable std::mutex mu_;
   std::map<std::string, Job> jobs_;
   std::vector<std::string> order_;  // submission order
+  std::set<std::string> expired_;
   std::vector<double> submit_times_;
   double last_start_ = 0;  // jobs start in order: none before the previous one
   int next_id_ = 1;
