@@ -13,6 +13,7 @@
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/rate.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/rate_limit.h"
 #include "comfyrun/engine/scheduler.h"
 #include "comfyrun/net/http_loop.h"
@@ -352,10 +353,10 @@ TEST_SUITE("QueueProviders") {
                    {"audio_file", "https://cdn/s.mp3?sig=1"}};
     auto all = CollectResultFiles(result, {});
     REQUIRE(all.size() == 3);
-    CHECK(all[0].kind == "audio");
-    CHECK(all[1].kind == "image");
-    CHECK(all[1].extension == ".jpg");
-    CHECK(all[2].kind == "video");
+    CHECK(all[0].kind == "image");  // in the result's order
+    CHECK(all[0].extension == ".jpg");
+    CHECK(all[1].kind == "video");
+    CHECK(all[2].kind == "audio");
     auto named = CollectResultFiles(result, {"other"});
     REQUIRE(named.size() == 1);
     CHECK(named[0].kind == "file");
@@ -378,6 +379,30 @@ TEST_SUITE("RateLimit") {
     CHECK(err.find("COUNT/UNIT") != std::string::npos);
     CHECK(FormatRate(2) == "2/s");
     CHECK(FormatRate(0.5) == "30/min");
+  }
+
+  TEST_CASE("pools take a concurrency or {concurrency, rate}; a bad rate names its path") {
+    Workflow wf;
+    std::vector<Diagnostic> diags;
+    REQUIRE(LoadWorkflowText(
+        R"({"pools": {"fal": {"concurrency": 4, "rate": "120/min"}, "veo": 2, "sora": {"rate": "1/s"}},
+            "nodes": [{"id": "a", "type": "value"}]})",
+        "p.json", {}, &wf, &diags));
+    CHECK(wf.pools["fal"] == 4);
+    CHECK(wf.pools["veo"] == 2);
+    CHECK(wf.pools.count("sora") == 0);
+    CHECK(wf.pool_rates["fal"] == doctest::Approx(2));
+    CHECK(wf.pool_rates["sora"] == doctest::Approx(1));
+    Workflow bad;
+    diags.clear();
+    CHECK_FALSE(LoadWorkflowText(
+        R"({"pools": {"fal": {"rate": "fast"}, "x": {"burst": 3}}, "nodes": [{"id": "a", "type": "value"}]})", "b.json",
+        {}, &bad, &diags));
+    std::string all;
+    for (const auto& d : diags) all += d.json_path + " " + d.message + "\n";
+    CHECK(all.find("$.pools.fal.rate") != std::string::npos);
+    CHECK(all.find("COUNT/UNIT") != std::string::npos);
+    CHECK(all.find("$.pools.x.burst") != std::string::npos);
   }
 
   TEST_CASE("token bucket: a declared rate spaces starts; 429 halves it; it recovers slowly") {
