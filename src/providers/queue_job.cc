@@ -442,12 +442,13 @@ class QueueJob : public RemoteJob {
     bool have = !handle_.request_id.empty();
     bool can = have && cancel_remote && !handle_.cancel_url.empty() &&
                (!p_.cancel_only_queued || last_state_ == QueueStatus::State::kQueued);
-    if (can && ctx_->http) {
+    if (can) {
       HttpRequest r = Authorized(handle_.cancel_url);
       r.method = p_.cancel_method;
       r.timeout = 10;
-      // Fire and forget: the attempt ends now; a resume polls the request and sees the outcome.
-      ctx_->http->Send(std::move(r), [](const HttpResponse&) {});
+      // Fire and forget: the attempt ends now (the reply is dropped); a resume polls the
+      // request and sees the outcome.
+      Send(std::move(r), [](const HttpResponse&) {});
     }
     std::string message;
     if (!have)
