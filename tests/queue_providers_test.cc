@@ -68,7 +68,6 @@ struct QueueHarness {
     ctx->run_dir = fs::absolute("qnodes").string();
     ctx->attempt_timeout = 20;
     ctx->config = &config;
-    ctx->http = &loop;
     ctx->submission = std::move(submission);
     ctx->record_submission = [this](const Json& s) {
       std::lock_guard<std::mutex> lock(mu);
@@ -83,7 +82,7 @@ struct QueueHarness {
     auto promise = std::make_shared<std::promise<NodeResult>>();
     auto calls = std::make_shared<std::atomic<int>>(0);
     std::future<NodeResult> future = promise->get_future();
-    kind->Start(ctx, [promise, calls](NodeResult r) {
+    kind->Start(ctx, LoopServices{&loop, nullptr}, [promise, calls](NodeResult r) {
       if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
     });
     if (future.wait_for(std::chrono::duration<double>(limit)) != std::future_status::ready) {
@@ -267,8 +266,10 @@ TEST_SUITE("QueueProviders") {
     };
     auto done1 = std::make_shared<std::promise<NodeResult>>();
     auto done2 = std::make_shared<std::promise<NodeResult>>();
-    FalNodeKind()->Start(running, [done1](NodeResult r) { done1->set_value(std::move(r)); });
-    FalNodeKind()->Start(queued, [done2](NodeResult r) { done2->set_value(std::move(r)); });
+    FalNodeKind()->Start(running, LoopServices{&h.loop, nullptr},
+                         [done1](NodeResult r) { done1->set_value(std::move(r)); });
+    FalNodeKind()->Start(queued, LoopServices{&h.loop, nullptr},
+                         [done2](NodeResult r) { done2->set_value(std::move(r)); });
     for (int i = 0; i < 400 && fal.queue().Stats()["polls"].get<int>() < 4; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     {
@@ -303,8 +304,10 @@ TEST_SUITE("QueueProviders") {
     auto cancelled = h.Context("replicate", ReplicateInputs("go"));
     auto d1 = std::make_shared<std::promise<NodeResult>>();
     auto d2 = std::make_shared<std::promise<NodeResult>>();
-    ReplicateNodeKind()->Start(detached, [d1](NodeResult x) { d1->set_value(std::move(x)); });
-    ReplicateNodeKind()->Start(cancelled, [d2](NodeResult x) { d2->set_value(std::move(x)); });
+    ReplicateNodeKind()->Start(detached, LoopServices{&h.loop, nullptr},
+                               [d1](NodeResult x) { d1->set_value(std::move(x)); });
+    ReplicateNodeKind()->Start(cancelled, LoopServices{&h.loop, nullptr},
+                               [d2](NodeResult x) { d2->set_value(std::move(x)); });
     for (int i = 0; i < 400 && rep.queue().Stats()["polls"].get<int>() < 4; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     detached->detach_remote = true;

@@ -65,8 +65,8 @@ PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
     double rate = 0;
     if (auto it = wf.pool_rates.find(pool); it != wf.pool_rates.end())
       rate = it->second;
-    else if (auto d = DefaultPoolLimits().find(pool); d != DefaultPoolLimits().end())
-      rate = d->second.per_second;
+    else if (auto d = DefaultPoolRates().find(pool); d != DefaultPoolRates().end())
+      rate = d->second;
     if (rate > 0 && n > 1) report.rate_bounds.push_back({pool, n, rate, RateBoundSeconds(n, rate)});
   }
   return report;

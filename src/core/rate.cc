@@ -41,16 +41,13 @@ std::string FormatRate(double per_second) {
   return fmt::format("{:g}/min", std::round(per_second * 60 * 100) / 100);
 }
 
-const std::map<std::string, PoolDefaults>& DefaultPoolLimits() {
-  // Documented limits only (PROVIDERS.md): Replicate allows 600 prediction creates a minute.
-  // fal documents no request rate (its limit is on concurrent running requests, and queued
-  // requests are accepted); Gemini, Veo and Sora limits depend on the account's tier. Those
-  // pools get no rate until a 429 teaches them one.
-  static const std::map<std::string, PoolDefaults> kDefaults = {
-      {"gemini", {8, 0}}, {"veo", {8, 0}},  {"sora", {8, 0}},
-      {"media", {2, 0}},  {"fal", {10, 0}}, {"replicate", {10, 600.0 / 60}},
-  };
-  return kDefaults;
+const std::map<std::string, double>& DefaultPoolRates() {
+  // Documented limits only: Replicate allows 600 prediction creates a minute. fal documents no
+  // request rate (its limit is on concurrently running requests, and queued requests are
+  // accepted); Gemini, Veo and Sora limits depend on the account's tier. Those pools get no
+  // rate until a 429 teaches them one.
+  static const std::map<std::string, double> kRates = {{"replicate", 600.0 / 60}};
+  return kRates;
 }
 
 double RateBoundSeconds(size_t nodes, double per_second) {

@@ -116,8 +116,8 @@ RateLimiter& ProcessRateLimiter() {
 }
 
 void ConfigurePoolRates(const std::map<std::string, double>& declared, RateLimiter* limiter) {
-  for (const auto& [name, limits] : DefaultPoolLimits())
-    if (limits.per_second > 0 && !declared.count(name)) limiter->Configure(name, limits.per_second);
+  for (const auto& [name, rate] : DefaultPoolRates())
+    if (!declared.count(name)) limiter->Configure(name, rate);
   for (const auto& [name, rate] : declared) limiter->Configure(name, rate);
 }
 

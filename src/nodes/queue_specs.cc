@@ -41,6 +41,7 @@ NodeTypeSpec QueueSpec(const std::string& name, const std::string& summary, cons
   };
   s.expected_seconds = 60;
   s.default_pool = name;
+  s.default_pool_depth = 10;  // fal's and Replicate's accounts start with about that many running
   s.default_attempt_timeout = 1800;
   s.paid = true;
   return s;
@@ -51,10 +52,10 @@ class QueueNodeKind : public NodeKind {
   explicit QueueNodeKind(const QueueProtocol& protocol) : protocol_(protocol) {}
   Mode mode() const override { return Mode::kAsync; }
 
-  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+  void Start(std::shared_ptr<NodeContext> ctx, LoopServices loop, std::function<void(NodeResult)> done) override {
     try {
       std::shared_ptr<RemoteJob> job = MakeJob(ctx, done);
-      if (job) job->Start();
+      if (job) job->Start(loop.http);
     } catch (const std::exception& e) {
       done(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
     }

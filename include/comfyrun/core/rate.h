@@ -13,13 +13,10 @@ bool ParseRate(std::string_view text, double* per_second, std::string* err);
 /// "60/min", "2/s" or "0.5/min": a rate for messages.
 std::string FormatRate(double per_second);
 
-/// Defaults per provider pool (docs/queue-providers.md): concurrency and, where the provider
-/// documents one, a rate (starts per second; 0 = none). Pools the workflow sets win.
-struct PoolDefaults {
-  int concurrency;
-  double per_second;
-};
-const std::map<std::string, PoolDefaults>& DefaultPoolLimits();
+/// Rates per provider pool where the provider documents one (starts per second), used when
+/// the workflow declares none (docs/queue-providers.md). Concurrency defaults are the node
+/// specs' default_pool_depth.
+const std::map<std::string, double>& DefaultPoolRates();
 
 /// The least time `nodes` starts take at `per_second` (the bucket's first token is free).
 double RateBoundSeconds(size_t nodes, double per_second);
