@@ -14,6 +14,7 @@
 
 #include "support/fake_comfyui.h"
 #include "support/fake_gemini.h"
+#include "support/fake_queue.h"
 #include "support/fake_sora.h"
 #include "support/local_server.h"
 
@@ -21,7 +22,8 @@ namespace {
 
 int Usage() {
   std::cerr << "usage: comfyrun_fakes providers [--gemini-key K] [--sora-key K] [--faults SPEC]\n"
-               "       comfyrun_fakes comfyui SLOTS [--faults SPEC]\n";
+               "       comfyrun_fakes comfyui SLOTS [--faults SPEC]\n"
+               "       comfyrun_fakes queue [--job-seconds S] [--max-running N] [--rate-per-min N] [--result-ttl S]\n";
   return 2;
 }
 
@@ -47,8 +49,36 @@ int RunProviders(const std::string& gemini_key, const std::string& sora_key) {
 
 }  // namespace
 
+/// `comfyrun_fakes queue [--job-seconds S] [--max-running N] [--rate-per-min N] [--result-ttl S]`:
+/// fake fal and Replicate (support/fake_queue.h), {"fal", "replicate", "falKey", "replicateKey"}.
+int RunQueue(int argc, char** argv) {
+  comfyrun::testing::FakeQueueOptions o;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string arg = argv[i];
+    double v = std::atof(argv[i + 1]);
+    if (arg == "--job-seconds")
+      o.job_seconds = v;
+    else if (arg == "--max-running")
+      o.max_running = static_cast<int>(v);
+    else if (arg == "--rate-per-min")
+      o.submit_per_minute = v;
+    else if (arg == "--result-ttl")
+      o.result_ttl = v;
+    else
+      return Usage();
+  }
+  (void)comfyrun::testing::FakePngBytes();
+  comfyrun::testing::FakeFal fal(o);
+  comfyrun::testing::FakeReplicate replicate(o);
+  comfyrun::Json line = {
+      {"fal", fal.url()}, {"replicate", replicate.url()}, {"falKey", fal.key()}, {"replicateKey", replicate.key()}};
+  std::cout << line.dump() << std::endl;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
 int main(int argc, char** argv) {
   std::string what = argc > 1 ? argv[1] : "";
+  if (what == "queue") return RunQueue(argc, argv);
   int slots = 1;
   int first_option = 2;
   if (what == "comfyui" && argc > 2 && argv[2][0] != '-') {

@@ -430,7 +430,7 @@ const std::vector<BrokenCase> kCases = {
      "$.defaults.retry.nonRetryableErrorTypes[1]",
      "unknown error type \"RateLimit\"; did you mean 'RateLimited'?",
      "error types: InvalidInput, Auth, RateLimited, Unavailable, Timeout, ContentBlocked, NoImage, NoFace, "
-     "OutputInvalid, Cancelled, Execution, Internal"},
+     "OutputInvalid, Cancelled, Execution, Internal, OutputExpired"},
     {"bad pool concurrency",
      R"({"pools": {"veo": 0}, "nodes": [{"id": "a", "type": "value"}]})",
      {},

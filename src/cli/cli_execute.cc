@@ -42,6 +42,9 @@ void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
   cmd->add_flag("--cancel-remote", exec.cancel_remote,
                 "when the run stops (Ctrl-C, SIGTERM, --fail-fast), cancel submitted remote jobs where the "
                 "provider allows it (ComfyUI) instead of leaving them for resume to re-attach");
+  cmd->add_flag("--resubmit-expired", exec.resubmit_expired,
+                "a fal or replicate job whose result expired before it was downloaded is submitted (and paid "
+                "for) again instead of failing with OutputExpired");
   cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
   cmd->add_option("--max-cost", exec.max_cost,
                   "USD: refuse to start above it; never start a paid node that could pass it")

@@ -30,6 +30,7 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
   o.config = Config::FromEnvironment();
   o.config.offline = e.offline;
+  o.config.resubmit_expired = e.resubmit_expired;
   for (const auto& url : e.comfyui) o.config.comfyui_servers.push_back(url);
   o.cache = e.no_cache ? CacheMode::kOff : e.cache ? CacheMode::kOn : CacheMode::kWorkflow;
   return o;
@@ -157,6 +158,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
   o.force = cli.force;
   o.cancel_remote = e.cancel_remote;
+  o.resubmit_expired = e.resubmit_expired;
   std::vector<Diagnostic> diags;
   std::string err;
   std::unique_ptr<RunSession> session = RunSession::Resume(cli.journal, o, &diags, &err);

@@ -172,6 +172,10 @@ Config Config::FromEnvironment() {
   if (std::string v = FirstOf({"GEMINI_BASE_URL"}); !v.empty()) c.gemini_base_url = StripTrailingSlashes(v);
   if (std::string v = FirstOf({"OPENAI_BASE_URL", "SORA2_ENDPOINT"}); !v.empty())
     c.openai_base_url = StripTrailingSlashes(v);
+  c.fal_key = FirstOf({"FAL_KEY"});
+  c.replicate_api_token = FirstOf({"REPLICATE_API_TOKEN"});
+  if (std::string v = FirstOf({"FAL_BASE_URL"}); !v.empty()) c.fal_base_url = StripTrailingSlashes(v);
+  if (std::string v = FirstOf({"REPLICATE_BASE_URL"}); !v.empty()) c.replicate_base_url = StripTrailingSlashes(v);
   // Not validated here (this never fails): CheckConfigUrls reports a bad entry before a run.
   std::string servers = FirstOf({"COMFYUI_URL"});
   size_t start = 0;
@@ -185,6 +189,8 @@ Config Config::FromEnvironment() {
   c.comfyui_servers_from_environment = c.comfyui_servers.size();
   Redactor::AddSecret(c.gemini_api_key);
   Redactor::AddSecret(c.openai_api_key);
+  Redactor::AddSecret(c.fal_key);
+  Redactor::AddSecret(c.replicate_api_token);
   return c;
 }
 
@@ -282,7 +288,10 @@ bool CheckConfigUrls(const Config& config, std::string* err) {
     }
   }
   const std::pair<const char*, const std::string*> bases[] = {
-      {"GEMINI_BASE_URL", &config.gemini_base_url}, {"OPENAI_BASE_URL (or SORA2_ENDPOINT)", &config.openai_base_url}};
+      {"GEMINI_BASE_URL", &config.gemini_base_url},
+      {"OPENAI_BASE_URL (or SORA2_ENDPOINT)", &config.openai_base_url},
+      {"FAL_BASE_URL", &config.fal_base_url},
+      {"REPLICATE_BASE_URL", &config.replicate_base_url}};
   for (const auto& [name, url] : bases)
     if (!CheckServerUrl(*url, &why)) {
       *err = fmt::format("{} {} is not a server URL: {}", name, Quote(*url), why);

@@ -5,7 +5,7 @@
 
 namespace comfyrun {
 namespace {
-constexpr std::array<std::pair<ErrorType, std::string_view>, 13> kNames{{
+constexpr std::array<std::pair<ErrorType, std::string_view>, 14> kNames{{
     {ErrorType::kNone, "None"},
     {ErrorType::kInvalidInput, "InvalidInput"},
     {ErrorType::kAuth, "Auth"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<ErrorType, std::string_view>, 13> kNames{{
     {ErrorType::kCancelled, "Cancelled"},
     {ErrorType::kExecution, "Execution"},
     {ErrorType::kInternal, "Internal"},
+    {ErrorType::kOutputExpired, "OutputExpired"},
 }};
 }  // namespace
 
@@ -41,6 +42,7 @@ bool IsNeverRetryable(ErrorType type) {
     case ErrorType::kContentBlocked:
     case ErrorType::kNoImage:
     case ErrorType::kCancelled:
+    case ErrorType::kOutputExpired:  // another attempt would pay again: only --resubmit-expired does
       return true;
     default:
       return false;

@@ -7,7 +7,8 @@ const std::vector<NodeTypeSpec>& AllNodeTypes() {
   // nothing references are dropped by the linker, and a table shows every type at a glance.
   static const std::vector<NodeTypeSpec> kTypes = {
       ImageGenerationSpec(), VideoGenerationSpec(), Sora2VideoSpec(), ComfyuiSpec(), VideoStitchSpec(),
-      MediaProbeSpec(),      ShellSpec(),           HttpSpec(),       ValueSpec(),
+      MediaProbeSpec(),      ShellSpec(),           HttpSpec(),       ValueSpec(),   FalSpec(),
+      ReplicateSpec(),
   };
   return kTypes;
 }

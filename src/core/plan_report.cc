@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <set>
 
 #include "comfyrun/core/dag.h"
+#include "comfyrun/core/rate.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/models.h"
+#include "comfyrun/providers/queue_job.h"
 
 namespace comfyrun {
 
@@ -16,6 +19,17 @@ NodeEstimate EstimateNode(const Workflow& wf, size_t index, bool offline) {
   e.node = index;
   e.seconds = node.spec ? node.spec->expected_seconds : 1;
   if (!node.spec || !node.spec->paid) return e;
+  if (node.spec->name == "fal" || node.spec->name == "replicate") {  // any hosted model: no catalog entry
+    if (node.inputs.contains("model") && node.inputs["model"].is_string())
+      e.model = node.inputs["model"].get<std::string>();
+    const QueueModelInfo* m = FindQueueModel(node.spec->name, e.model);
+    if (node.inputs.contains("costPerRun") && node.inputs["costPerRun"].is_number())
+      e.cost = node.inputs["costPerRun"].get<double>();
+    else if (m)
+      e.cost = m->usd_per_run;
+    if (offline) e.cost = 0;
+    return e;
+  }
   const InputSpec* model_input = node.spec->FindInput("model");
   Json model = node.inputs.contains("model") ? node.inputs["model"] : model_input->default_value;
   if (!model.is_string()) return e;
@@ -44,6 +58,17 @@ PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
   }
   report.stages = TopologicalStages(deps);
   report.critical_path = CriticalPath(deps, weights, &report.critical_seconds);
+  std::map<std::string, size_t> per_pool;
+  for (const auto& node : wf.nodes)
+    if (!node.pool.empty()) ++per_pool[node.pool];
+  for (const auto& [pool, n] : per_pool) {
+    double rate = 0;
+    if (auto it = wf.pool_rates.find(pool); it != wf.pool_rates.end())
+      rate = it->second;
+    else if (auto d = DefaultPoolRates().find(pool); d != DefaultPoolRates().end())
+      rate = d->second;
+    if (rate > 0 && n > 1) report.rate_bounds.push_back({pool, n, rate, RateBoundSeconds(n, rate)});
+  }
   return report;
 }
 
@@ -77,6 +102,9 @@ std::string FormatPlanText(const Workflow& wf, const PlanReport& report) {
   }
   out += fmt::format("critical path (~{}, {} node{}): {}\n", FormatDuration(report.critical_seconds), critical.size(),
                      critical.size() == 1 ? "" : "s", fmt::join(path, " -> "));
+  for (const auto& b : report.rate_bounds)
+    out += fmt::format("rate limit: pool {} starts {} nodes at {}: at least {}\n", b.pool, b.nodes,
+                       FormatRate(b.per_second), FormatDuration(b.seconds));
   out += fmt::format("estimated cost: ${:.2f}\n", report.total_cost);
   return out;
 }
@@ -107,6 +135,10 @@ Json PlanToJson(const Workflow& wf, const PlanReport& report) {
   }
   out["estimates"] = estimates;
   out["estimatedCost"] = report.total_cost;
+  Json bounds = Json::array();
+  for (const auto& b : report.rate_bounds)
+    bounds.push_back({{"pool", b.pool}, {"nodes", b.nodes}, {"ratePerSecond", b.per_second}, {"seconds", b.seconds}});
+  out["rateLimits"] = bounds;
   return out;
 }
 

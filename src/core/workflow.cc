@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/rate.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
 #include "workflow_loading.h"
@@ -247,6 +248,40 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
 }
 
 namespace {
+/// One pool: a concurrency (a whole number), or {"concurrency": N, "rate": "COUNT/UNIT"}.
+void ReadPool(const std::string& name, const Json& v, const std::string& path, Workflow* wf, Context& ctx) {
+  auto concurrency = [&](const Json& c, const std::string& at) {
+    if (!c.is_number_integer() || c.get<long long>() < 1 || c.get<long long>() > 100000)
+      ctx.Error("", at,
+                fmt::format("pool {}: concurrency is a whole number from 1 to 100000, got {}", Quote(name),
+                            Abbreviate(c.dump(), 60)));
+    else
+      wf->pools[name] = c.get<int>();
+  };
+  if (!v.is_object()) {
+    concurrency(v, path);
+    return;
+  }
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it.key() == "concurrency") {
+      concurrency(it.value(), JsonPathMember(path, "concurrency"));
+    } else if (it.key() == "rate") {
+      double per_second = 0;
+      std::string err;
+      if (!it.value().is_string() || !ParseRate(it.value().get<std::string>(), &per_second, &err))
+        ctx.Error("", JsonPathMember(path, "rate"),
+                  fmt::format("pool {}: {}", Quote(name),
+                              it.value().is_string() ? err : "rate is a string such as \"60/min\" or \"2/s\""));
+      else
+        wf->pool_rates[name] = per_second;
+    } else {
+      ctx.Error(
+          "", JsonPathMember(path, it.key()),
+          fmt::format("pool {}: unknown field {} (a pool has concurrency and rate)", Quote(name), Quote(it.key())));
+    }
+  }
+}
+
 /// Everything of a workflow but its nodes: id, description, metadata, params, pools and the
 /// nodes' defaults. False when the document cannot be a workflow at all.
 bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, const std::vector<ParamOverride>& overrides,
@@ -292,17 +327,12 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
 
   if (doc.contains("pools")) {
     if (!doc["pools"].is_object()) {
-      ctx.Error("", "$.pools", "pools is an object: {\"NAME\": concurrency}");
+      ctx.Error(
+          "", "$.pools",
+          "pools is an object: {\"NAME\": concurrency} or {\"NAME\": {\"concurrency\": N, \"rate\": \"60/min\"}}");
     } else {
-      for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it) {
-        const Json& v = it.value();
-        if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100000)
-          ctx.Error("", JsonPathMember("$.pools", it.key()),
-                    fmt::format("pool {}: concurrency is a whole number from 1 to 100000, got {}", Quote(it.key()),
-                                Abbreviate(v.dump(), 60)));
-        else
-          wf->pools[it.key()] = v.get<int>();
-      }
+      for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it)
+        ReadPool(it.key(), it.value(), JsonPathMember("$.pools", it.key()), wf, ctx);
     }
   }
   NodeDefaults& defaults = *defaults_out;

@@ -11,9 +11,9 @@ namespace comfyrun::workflow_loading {
 namespace {
 
 /// Error type names a retry policy can list (error_type.h), for messages and hints.
-const std::vector<std::string> kErrorTypeNames = {"InvalidInput",  "Auth",           "RateLimited", "Unavailable",
-                                                  "Timeout",       "ContentBlocked", "NoImage",     "NoFace",
-                                                  "OutputInvalid", "Cancelled",      "Execution",   "Internal"};
+const std::vector<std::string> kErrorTypeNames = {
+    "InvalidInput", "Auth",          "RateLimited", "Unavailable", "Timeout",  "ContentBlocked", "NoImage",
+    "NoFace",       "OutputInvalid", "Cancelled",   "Execution",   "Internal", "OutputExpired"};
 constexpr long long kMaxAttempts = 1000000;
 const std::vector<std::string> kRetryKeys = {"maximumAttempts", "initialInterval", "backoffCoefficient",
                                              "maximumInterval", "nonRetryableErrorTypes"};

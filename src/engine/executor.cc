@@ -14,6 +14,7 @@
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/backend.h"
+#include "comfyrun/engine/rate_limit.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
 #include "executor_inbox.h"
@@ -109,6 +110,8 @@ struct Executor::Impl {
     std::vector<double> priority = RemainingCriticalPath(wf.deps, dependents, weights);
     scheduler = std::make_unique<Scheduler>(wf.deps, std::move(dependents), std::move(priority), std::move(pools),
                                             std::move(depths), options.jobs);
+    ConfigurePoolRates(wf.pool_rates, &ProcessRateLimiter());  // rate_limit.h: token buckets, AIMD on 429
+    scheduler->SetRateLimiter(&ProcessRateLimiter());
     status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
     cache = std::make_unique<RunCache>(out_root + "/cache", options.cache, options.config.offline, run_dir,
                                        [this](const std::string& w) { status->Warning(w); });
@@ -325,6 +328,7 @@ struct Executor::Impl {
       }
       return;
     }
+    if (result.error == ErrorType::kRateLimited) scheduler->RateLimited(i, result.retry_after);  // the pool slows
     if (result.submission_finished)
       run.submission = nullptr;
     else if (!submitted.is_null())
@@ -515,6 +519,7 @@ struct Executor::Impl {
       if (stopping && SteadyNow() > stop_deadline) break;  // abandon attempts that do not stop
       double wait = 0.1;
       if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - SteadyNow()));
+      if (double token = scheduler->NextTokenIn(); token >= 0) wait = std::min(wait, token);  // rate-limited pools
       if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - SteadyNow()));
       // One wait for everything: running programs' output and exits (read and reaped right
       // here), kill deadlines, and events posted by other threads (the queue's eventfd).

@@ -50,7 +50,33 @@ void Scheduler::MakeReady(size_t node) {
   ready_.push({priority_[node], node});
 }
 
+void Scheduler::ReleaseRateWaiting() {
+  if (rate_waiting_ == 0 || !limiter_) return;
+  for (auto& [name, pool] : pools_) {
+    if (pool.rate_waiting.empty() || limiter_->SecondsUntilToken(name) > 0) continue;
+    for (const ReadyEntry& e : pool.rate_waiting) ready_.push(e);
+    rate_waiting_ -= pool.rate_waiting.size();
+    pool.rate_waiting.clear();
+  }
+}
+
+double Scheduler::NextTokenIn() const {
+  if (rate_waiting_ == 0 || !limiter_) return -1;
+  double next = -1;
+  for (const auto& [name, pool] : pools_) {
+    if (pool.rate_waiting.empty()) continue;
+    double t = limiter_->SecondsUntilToken(name);
+    if (next < 0 || t < next) next = t;
+  }
+  return next;
+}
+
+void Scheduler::RateLimited(size_t node, double retry_after) {
+  if (limiter_ && !pool_names_[node].empty()) limiter_->OnRateLimited(pool_names_[node], retry_after);
+}
+
 std::optional<size_t> Scheduler::FindWork() {
+  ReleaseRateWaiting();
   while (running_ < static_cast<size_t>(jobs_) && !ready_.empty()) {
     ReadyEntry top = ready_.top();
     ready_.pop();
@@ -58,6 +84,11 @@ std::optional<size_t> Scheduler::FindWork() {
     Pool* pool = PoolOf(top.node);
     if (pool && pool->depth > 0 && pool->current >= pool->depth) {
       pool->delayed.push(top);  // ninja's Pool::DelayEdge
+      continue;
+    }
+    if (pool && limiter_ && !limiter_->TryAcquire(pool_names_[top.node])) {
+      pool->rate_waiting.push_back(top);  // back in ready_ once a token is due
+      ++rate_waiting_;
       continue;
     }
     if (pool) ++pool->current;

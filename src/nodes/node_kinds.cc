@@ -7,6 +7,7 @@
 #include "comfyrun/media/media_nodes.h"
 #include "comfyrun/nodes/builtin_nodes.h"
 #include "comfyrun/nodes/generation_nodes.h"
+#include "comfyrun/nodes/queue_nodes.h"
 
 namespace comfyrun {
 
@@ -20,6 +21,8 @@ NodeKind* FindNodeKind(const std::string& type) {
   if (type == "comfyui") return ComfyuiNodeKind();
   if (type == "video_stitch") return VideoStitchNodeKind();
   if (type == "media_probe") return MediaProbeNodeKind();
+  if (type == "fal") return FalNodeKind();
+  if (type == "replicate") return ReplicateNodeKind();
   return nullptr;
 }
 

@@ -48,6 +48,9 @@ std::vector<std::string> MissingProviderKeys(const Workflow& wf, const Config& c
   for (const WorkflowNode& node : wf.nodes) {
     if (!node.spec) continue;
     const std::string& type = node.spec->name;
+    if (type == "fal" && config.fal_key.empty()) missing.push_back(Message(node.id, "fal", Config::kFalKeyVariable));
+    if (type == "replicate" && config.replicate_api_token.empty())
+      missing.push_back(Message(node.id, "replicate", Config::kReplicateKeyVariable));
     if (type != "character_image" && type != "video_generation" && type != "sora2_video") continue;
     std::optional<Provider> provider;
     if (type == "character_image")

@@ -99,6 +99,7 @@ RunOptions MergeOptions(const HeaderOptions& saved, const ResumeOverrides& o) {
   options.cancel_remote = o.cancel_remote;
   options.config = Config::FromEnvironment();
   options.config.offline = o.offline.value_or(saved.offline.value_or(false));
+  options.config.resubmit_expired = o.resubmit_expired;
   const std::vector<std::string>& servers = o.comfyui.empty() && saved.comfyui ? *saved.comfyui : o.comfyui;
   for (const auto& url : servers) options.config.comfyui_servers.push_back(url);
   return options;

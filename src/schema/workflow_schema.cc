@@ -155,7 +155,7 @@ Json NodeSnippets() {
 
 Json ErrorTypeNames() {
   Json names = Json::array();
-  for (int i = static_cast<int>(ErrorType::kInvalidInput); i <= static_cast<int>(ErrorType::kInternal); ++i)
+  for (int i = static_cast<int>(ErrorType::kInvalidInput); i <= static_cast<int>(ErrorType::kOutputExpired); ++i)
     names.push_back(std::string(ErrorTypeName(static_cast<ErrorType>(i))));
   return names;
 }
@@ -330,8 +330,19 @@ Json WorkflowSchema() {
         {"additionalProperties", false}}},
       {"pools",
        {{"type", "object"},
-        {"description", "pool name -> how many of its nodes run at once (defaults: gemini, veo, sora 8; media 2)"},
-        {"additionalProperties", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}}}}},
+        {"description",
+         "pool name -> how many of its nodes run at once, or {concurrency, rate} (defaults: gemini, veo, sora 8; "
+         "media 2; fal, replicate 10, replicate 600/min)"},
+        {"additionalProperties",
+         {{"oneOf", Json::array({{{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}},
+                                 {{"type", "object"},
+                                  {"properties",
+                                   {{"concurrency", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}}},
+                                    {"rate",
+                                     {{"type", "string"},
+                                      {"pattern", "^[0-9.]+/(s|sec|second|m|min|minute|h|hour)$"},
+                                      {"description", "most node starts per unit, e.g. \"60/min\""}}}}},
+                                  {"additionalProperties", false}}})}}}}},
       {"nodes",
        {{"type", "array"}, {"minItems", 1}, {"items", Ref("node")}, {"description", "the steps of the workflow"}}}};
   // Unknown top-level keys are only a warning for `comfyrun validate`, so they are allowed.

@@ -36,7 +36,8 @@ struct ExecutionOptions {
   int jobs = 0;            ///< 0 = default (16, or the journal's on resume)
   std::string durability;  ///< "" = default (batch, or the journal's on resume)
   bool fail_fast = false;
-  bool cancel_remote = false;  ///< --cancel-remote: Ctrl-C cancels remote jobs (docs/guarantees.md)
+  bool cancel_remote = false;     ///< --cancel-remote: Ctrl-C cancels remote jobs (docs/guarantees.md)
+  bool resubmit_expired = false;  ///< --resubmit-expired: pay again for fal/replicate results that expired
   bool offline = false;
   double max_cost = -1;
   bool quiet = false;

@@ -16,11 +16,18 @@ struct Config {
   std::string gemini_base_url = "https://generativelanguage.googleapis.com";  ///< GEMINI_BASE_URL
   std::string openai_api_key;                                                 ///< OPENAI_API_KEY or SORA2_API_KEY
   std::string openai_base_url = "https://api.openai.com/v1";                  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
+  std::string fal_key;                                                        ///< FAL_KEY
+  std::string fal_base_url = "https://queue.fal.run";                         ///< FAL_BASE_URL
+  std::string replicate_api_token;                                            ///< REPLICATE_API_TOKEN
+  std::string replicate_base_url = "https://api.replicate.com";               ///< REPLICATE_BASE_URL
   std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui
   /// How many of comfyui_servers came from COMFYUI_URL (they come first): messages about a
   /// bad entry name the variable or the option it came from.
   size_t comfyui_servers_from_environment = 0;
   bool offline = false;  ///< --offline: generation nodes render locally, cost 0
+  /// --resubmit-expired: a fal/replicate job whose result expired before it was downloaded is
+  /// submitted (and paid) again instead of failing with OutputExpired.
+  bool resubmit_expired = false;
 
   /// Reads the environment and ./.env. Never fails: a missing key is reported when a node
   /// that needs it is about to run (see the executor's preflight).
@@ -29,6 +36,8 @@ struct Config {
   /// Name of the variable to set for a missing key, for messages.
   static constexpr const char* kGeminiKeyVariable = "GEMINI_API_KEY";
   static constexpr const char* kOpenAiKeyVariable = "OPENAI_API_KEY";
+  static constexpr const char* kFalKeyVariable = "FAL_KEY";
+  static constexpr const char* kReplicateKeyVariable = "REPLICATE_API_TOKEN";
 };
 
 /// Checks a server URL: scheme http:// or https://, a host (a name, an IPv4 address or an

@@ -22,6 +22,7 @@ enum class ErrorType {
   kCancelled,       // interrupted by the user or by --fail-fast
   kExecution,       // the node's own work failed (non-zero exit, ComfyUI execution_error)
   kInternal,        // a bug or an unexpected condition in comfyrun
+  kOutputExpired,   // a remote result was deleted by its provider before it was downloaded
 };
 
 /// "InvalidInput", "RateLimited", ...: the names used in journals, metrics and retry policies.

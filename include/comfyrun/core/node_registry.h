@@ -26,5 +26,7 @@ NodeTypeSpec MediaProbeSpec();
 NodeTypeSpec ShellSpec();
 NodeTypeSpec HttpSpec();
 NodeTypeSpec ValueSpec();
+NodeTypeSpec FalSpec();        // src/nodes/queue_specs.cc
+NodeTypeSpec ReplicateSpec();  // src/nodes/queue_specs.cc
 
 }  // namespace comfyrun

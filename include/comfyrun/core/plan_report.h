@@ -16,12 +16,22 @@ struct NodeEstimate {
   double seconds = 0;  ///< expected duration
 };
 
+/// The least time a pool's rate limit ("rate" in pools, or the provider's default) takes to
+/// start all of the pool's nodes.
+struct PoolRateBound {
+  std::string pool;
+  size_t nodes = 0;
+  double per_second = 0;
+  double seconds = 0;
+};
+
 struct PlanReport {
   std::vector<std::vector<size_t>> stages;
   std::vector<size_t> critical_path;
   double critical_seconds = 0;
   std::vector<NodeEstimate> estimates;  ///< one per node, in workflow order
   double total_cost = 0;
+  std::vector<PoolRateBound> rate_bounds;  ///< pools with a rate and more than one node
 };
 
 /// Requires a validated (acyclic) workflow. `offline` prices every generation at 0.

@@ -56,8 +56,9 @@ struct Workflow {
   std::string workflow_id;
   std::string description;
   Json metadata = Json::object();
-  Json params = Json::object();      ///< final values: defaults overridden by --param
-  std::map<std::string, int> pools;  ///< name -> concurrency
+  Json params = Json::object();              ///< final values: defaults overridden by --param
+  std::map<std::string, int> pools;          ///< name -> concurrency
+  std::map<std::string, double> pool_rates;  ///< name -> declared rate, starts per second ("rate": "60/min")
   std::vector<WorkflowNode> nodes;
   /// Per node: the positions of the nodes it waits for, sorted, no duplicates. One list for
   /// the whole graph, which the scheduler, validation and metrics read without copying.

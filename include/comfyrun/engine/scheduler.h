@@ -7,6 +7,10 @@
 // A node is ready when every node it depends on has succeeded. Among ready nodes the one with
 // the longest remaining critical path goes first (ties: workflow order). A node whose pool is
 // full waits in that pool until a slot frees. At most `jobs` nodes run at once.
+//
+// Rate limits (rate_limit.h): with a RateLimiter set, a node also needs a token from its
+// pool's bucket; without one it waits in the pool until NextTokenIn says a token is due. The
+// limiter owns the clock, so the scheduler itself still reads none.
 #include <map>
 #include <optional>
 #include <queue>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "comfyrun/core/dag.h"
+#include "comfyrun/engine/rate_limit.h"
 
 namespace comfyrun {
 
@@ -37,6 +42,17 @@ class Scheduler {
   /// The same with the reverse edges (Dependents(deps)) already computed, which it keeps.
   Scheduler(const DepLists& deps, DepLists dependents, std::vector<double> priority, std::vector<std::string> pools,
             const std::map<std::string, int>& pool_depths, int jobs);
+
+  /// Rate limits for named pools (null = none, the default). The limiter must outlive the
+  /// scheduler.
+  void SetRateLimiter(RateLimiter* limiter) { limiter_ = limiter; }
+  /// Seconds until a node that waits for a rate token may start; < 0 when none waits. The
+  /// executor bounds its wait with it.
+  double NextTokenIn() const;
+  /// A node's attempt was answered 429: its pool's rate goes down (RateLimiter::OnRateLimited).
+  void RateLimited(size_t node, double retry_after);
+  /// Nodes ready but held back by their pool's rate.
+  size_t rate_waiting() const { return rate_waiting_; }
 
   /// Before the first FindWork: node already succeeded (resume). Its dependents may be ready.
   void MarkSucceeded(size_t node);
@@ -84,11 +100,13 @@ class Scheduler {
     int depth = 0;  // 0 = unbounded
     int current = 0;
     std::priority_queue<ReadyEntry> delayed;
+    std::vector<ReadyEntry> rate_waiting;  ///< ready, but no token in the bucket
   };
   void SetState(size_t node, State s);
   void MakeReady(size_t node);
   void ReleaseSlots(size_t node);
   Pool* PoolOf(size_t node);
+  void ReleaseRateWaiting();
 
   DepLists dependents_;
   std::vector<double> priority_;
@@ -98,6 +116,8 @@ class Scheduler {
   std::vector<size_t> unfinished_deps_;
   std::priority_queue<ReadyEntry> ready_;
   int jobs_;
+  RateLimiter* limiter_ = nullptr;
+  size_t rate_waiting_ = 0;
   size_t running_ = 0;
   size_t counts_[8] = {};  // nodes per State, so Finished() and count() are O(1)
 };

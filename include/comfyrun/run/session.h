@@ -42,8 +42,9 @@ struct ResumeOverrides {
   std::optional<CacheMode> cache;
   std::vector<std::string> comfyui;  ///< empty: the header's servers
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
-  bool force = false;          ///< go on even when the header's hash does not match
-  bool cancel_remote = false;  ///< --cancel-remote: not kept in the header, given each time
+  bool force = false;             ///< go on even when the header's hash does not match
+  bool cancel_remote = false;     ///< --cancel-remote: not kept in the header, given each time
+  bool resubmit_expired = false;  ///< --resubmit-expired: not kept either
 };
 
 /// Checks done before anything runs: keys, model table, media module, budget (a budget < 0
