@@ -93,7 +93,7 @@ _comfyrun() {
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "status")
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --json" -- "$cur")); return 0; fi
