@@ -14,6 +14,7 @@
 
 #include "comfyrun/backends/slurm/slurm_backend.h"
 #include "comfyrun/backends/slurm/slurm_client.h"
+#include "comfyrun/core/workflow.h"
 #include "comfyrun/nodes/builtin_nodes.h"
 #include "support/slurm_cluster.h"
 
@@ -124,6 +125,44 @@ TEST_SUITE("slurm") {
     CHECK(jobs[0].nodes == "node1");
     CHECK(jobs[1].state == "PENDING");
     CHECK(jobs[1].reason == "Resources");
+  }
+
+  TEST_CASE("a pool's object form: slots, executor slurm, partition, sbatch; bad ones name their JSON path") {
+    Workflow wf;
+    std::vector<Diagnostic> diags;
+    REQUIRE(LoadWorkflowText(
+        R"({"pools": {"heavy": {"executor": "slurm", "partition": "gpu", "slots": 50, "sbatch": ["--gres=gpu:1"]},
+                      "light": {"slots": 3}, "veo": 2},
+            "nodes": [{"id": "a", "type": "shell", "pool": "heavy", "inputs": {"argv": ["true"]}}]})",
+        "w.json", {}, &wf, &diags));
+    CHECK(wf.pools.at("heavy") == 50);
+    CHECK(wf.pools.at("light") == 3);
+    CHECK(wf.pools.at("veo") == 2);
+    REQUIRE(wf.pool_executors.count("heavy") == 1);
+    CHECK(wf.pool_executors.count("light") == 0);
+    CHECK(wf.pool_executors.at("heavy").partition == "gpu");
+    CHECK(wf.pool_executors.at("heavy").sbatch == std::vector<std::string>{"--gres=gpu:1"});
+    struct Bad {
+      const char* pools;
+      const char* path;
+      const char* message;
+    };
+    for (const Bad& b : std::vector<Bad>{
+             {R"({"h": {"executor": "kubernetes"}})", "$.pools.h.executor", "executor is \"local\" or \"slurm\""},
+             {R"({"h": {"executor": "slurm", "slots": 0}})", "$.pools.h.slots", "slots is a whole number"},
+             {R"({"h": {"executor": "slurm", "sbatch": ["gres=1"]}})", "$.pools.h.sbatch[0]", "starting with '-'"},
+             {R"({"h": {"executor": "slurm", "qos": "x"}})", "$.pools.h.qos", "unknown key"},
+             {R"({"h": {"partition": "gpu"}})", "$.pools.h", "need \"executor\": \"slurm\""}}) {
+      CAPTURE(b.pools);
+      Workflow w;
+      std::vector<Diagnostic> d;
+      CHECK_FALSE(
+          LoadWorkflowText(std::string(R"({"pools": )") + b.pools + R"(, "nodes": [{"id": "a", "type": "value"}]})",
+                           "w.json", {}, &w, &d));
+      REQUIRE_FALSE(d.empty());
+      CHECK(d[0].json_path == b.path);
+      CHECK(d[0].message.find(b.message) != std::string::npos);
+    }
   }
 
   TEST_CASE("a shell attempt runs as a Slurm job: name journaled before the id, outputs from its stdout") {

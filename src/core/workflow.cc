@@ -247,6 +247,61 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
 }
 
 namespace {
+/// The object form of a pool: {"slots": N, "executor": "slurm", "partition": P, "sbatch": [...]}.
+void ReadPoolObject(const std::string& name, const Json& v, Workflow* wf, Context& ctx) {
+  std::string path = JsonPathMember("$.pools", name);
+  static const std::vector<std::string> kKeys = {"slots", "executor", "partition", "sbatch"};
+  for (auto it = v.begin(); it != v.end(); ++it)
+    if (std::find(kKeys.begin(), kKeys.end(), it.key()) == kKeys.end())
+      ctx.Error("", JsonPathMember(path, it.key()),
+                fmt::format("pool {}: unknown key {}; a pool has slots, executor, partition, sbatch", Quote(name),
+                            Quote(it.key())));
+  const Json* slots = v.contains("slots") ? &v["slots"] : nullptr;
+  if (slots && (!slots->is_number_integer() || slots->get<long long>() < 1 || slots->get<long long>() > 100000))
+    ctx.Error("", path + ".slots",
+              fmt::format("pool {}: slots is a whole number from 1 to 100000, got {}", Quote(name),
+                          Abbreviate(slots->dump(), 60)));
+  else if (slots)
+    wf->pools[name] = slots->get<int>();
+  PoolExecutor ex;
+  if (v.contains("executor")) {
+    if (!v["executor"].is_string() || (v["executor"] != "slurm" && v["executor"] != "local")) {
+      ctx.Error("", path + ".executor",
+                fmt::format("pool {}: executor is \"local\" or \"slurm\", got {}", Quote(name),
+                            Abbreviate(v["executor"].dump(), 60)));
+      return;
+    }
+    ex.executor = v["executor"].get<std::string>();
+  }
+  if (v.contains("partition")) {
+    if (!v["partition"].is_string() || v["partition"].get_ref<const std::string&>().empty())
+      ctx.Error("", path + ".partition",
+                fmt::format("pool {}: partition is the name of a Slurm partition, got {}", Quote(name),
+                            Abbreviate(v["partition"].dump(), 60)));
+    else
+      ex.partition = v["partition"].get<std::string>();
+  }
+  if (v.contains("sbatch")) {
+    if (!v["sbatch"].is_array()) {
+      ctx.Error("", path + ".sbatch",
+                fmt::format("pool {}: sbatch is a list of options such as [\"--time=30:00\"]", Quote(name)));
+    } else {
+      for (size_t k = 0; k < v["sbatch"].size(); ++k) {
+        const Json& a = v["sbatch"][k];
+        if (!a.is_string() || !StartsWith(a.get_ref<const std::string&>(), "-"))
+          ctx.Error("", fmt::format("{}.sbatch[{}]", path, k),
+                    fmt::format("pool {}: each sbatch entry is one option starting with '-', got {}", Quote(name),
+                                Abbreviate(a.dump(), 60)));
+        else
+          ex.sbatch.push_back(a.get<std::string>());
+      }
+    }
+  }
+  if ((!ex.partition.empty() || !ex.sbatch.empty()) && ex.executor != "slurm")
+    ctx.Error("", path, fmt::format("pool {}: partition and sbatch need \"executor\": \"slurm\"", Quote(name)));
+  if (ex.executor == "slurm") wf->pool_executors[name] = std::move(ex);
+}
+
 /// Everything of a workflow but its nodes: id, description, metadata, params, pools and the
 /// nodes' defaults. False when the document cannot be a workflow at all.
 bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, const std::vector<ParamOverride>& overrides,
@@ -292,9 +347,13 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
 
   if (doc.contains("pools")) {
     if (!doc["pools"].is_object()) {
-      ctx.Error("", "$.pools", "pools is an object: {\"NAME\": concurrency}");
+      ctx.Error("", "$.pools", "pools is an object: {\"NAME\": concurrency} or {\"NAME\": {\"slots\": N, ...}}");
     } else {
       for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it) {
+        if (it.value().is_object()) {
+          ReadPoolObject(it.key(), it.value(), wf, ctx);
+          continue;
+        }
         const Json& v = it.value();
         if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 100000)
           ctx.Error("", JsonPathMember("$.pools", it.key()),

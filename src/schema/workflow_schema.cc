@@ -330,8 +330,20 @@ Json WorkflowSchema() {
         {"additionalProperties", false}}},
       {"pools",
        {{"type", "object"},
-        {"description", "pool name -> how many of its nodes run at once (defaults: gemini, veo, sora 8; media 2)"},
-        {"additionalProperties", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}}}}},
+        {"description",
+         "pool name -> how many of its nodes run at once (defaults: gemini, veo, sora 8; media 2), or {slots, "
+         "executor, partition, sbatch}"},
+        {"additionalProperties",
+         {{"oneOf",
+           {{{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}},
+            {{"type", "object"},
+             {"description", "a pool that may run elsewhere (docs/slurm.md)"},
+             {"properties",
+              {{"slots", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100000}}},
+               {"executor", {{"enum", Json::array({"local", "slurm"})}}},
+               {"partition", {{"type", "string"}, {"minLength", 1}}},
+               {"sbatch", {{"type", "array"}, {"items", {{"type", "string"}, {"pattern", "^-"}}}}}}},
+             {"additionalProperties", false}}}}}}}},
       {"nodes",
        {{"type", "array"}, {"minItems", 1}, {"items", Ref("node")}, {"description", "the steps of the workflow"}}}};
   // Unknown top-level keys are only a warning for `comfyrun validate`, so they are allowed.
