@@ -14,6 +14,7 @@
 
 #include "comfyrun/backends/slurm/slurm_backend.h"
 #include "comfyrun/backends/slurm/slurm_client.h"
+#include "comfyrun/cli/doctor.h"
 #include "comfyrun/core/workflow.h"
 #include "comfyrun/nodes/builtin_nodes.h"
 #include "support/slurm_cluster.h"
@@ -347,5 +348,14 @@ TEST_SUITE("slurm") {
       REQUIRE(backend.client().QueryAll(&all, &err));
       CHECK(all[r2.details["slurm"]["jobId"].get<std::string>()].state.rfind("CANCELLED", 0) == 0);
     }
+  }
+
+  TEST_CASE("comfyrun doctor's slurm check asks the controller") {
+    RequireCluster();
+    DoctorCheck c = SlurmCheck();
+    INFO(c.message);
+    CHECK(c.status == CheckStatus::kOk);
+    CHECK(c.message.find("the controller answers") != std::string::npos);
+    CHECK(c.message.find("debug") != std::string::npos);
   }
 }

@@ -234,6 +234,7 @@ int DoctorCommand(const DoctorOptions& options) {
     }
   }
   checks.push_back(OutputDirectoryCheck(options.out_dir));
+  checks.push_back(SlurmCheck());
   checks.push_back(ClockCheck(clock, KernelNtpState()));
   std::string model_err;
   const ModelCatalog& catalog = ActiveModelCatalog(&model_err);

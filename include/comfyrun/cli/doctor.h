@@ -93,4 +93,10 @@ std::vector<DoctorCheck> ModelTableChecks(const ModelCatalog& catalog, const std
 /// The media module: loadable (the path it was found at), and the libav versions it brought.
 DoctorCheck MediaModuleCheck();
 
+/// "slurm": when Slurm is configured here (sbatch in PATH and SLURM_CONF or
+/// /etc/slurm/slurm.conf), whether its controller answers (`sinfo`) and which partitions are
+/// up; an error when it does not answer. Ok ("not configured") otherwise: only Slurm pools
+/// and --executor slurm need it (docs/slurm.md).
+DoctorCheck SlurmCheck();
+
 }  // namespace comfyrun
