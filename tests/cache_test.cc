@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "comfyrun/backends/local_backends.h"
 #include "comfyrun/cache/key.h"
 #include "comfyrun/cache/run_cache.h"
 #include "comfyrun/cache/store.h"
@@ -445,6 +446,7 @@ CachedRun RunOnce(FileKind* kind, const std::string& text, CacheMode mode = Cach
   options.out_dir = "out";
   options.status_mode = StatusPrinter::Mode::kQuiet;
   options.cache = mode;
+  options.backends = std::make_shared<LocalBackends>(options.jobs);
   std::string journal_path = "out/" + out.run_id + ".jsonl";
   fs::create_directories("out");
   std::string err;

@@ -86,7 +86,8 @@ Json FaceGraph() {
 /// A real HttpLoop and a pool over the given servers; runs comfyui attempts to completion.
 struct Harness {
   std::unique_ptr<HttpLoop> loop;
-  std::unique_ptr<ComfyuiPool> pool;
+  SharedResources shared;  // owns the pool, as the event-loop backend does
+  ComfyuiPool* pool = nullptr;
   Config config;
   std::mutex mu;
   std::vector<Json> submissions;               // every RecordSubmission of an accepted prompt, in order
@@ -99,14 +100,19 @@ struct Harness {
     loop = std::make_unique<HttpLoop>();
     config.comfyui_servers = servers;
     std::string err;
-    pool = ComfyuiPool::FromConfig(config, loop.get(), &err, options);
+    pool = shared.Get<ComfyuiPool>(
+        "comfyui",
+        [&](std::string* e) -> std::unique_ptr<SharedResource> {
+          return ComfyuiPool::FromConfig(config, loop.get(), e, options);
+        },
+        &err);
     REQUIRE_MESSAGE(err.empty(), err);
   }
   ~Harness() {
     pool->StopEvents();    // its socket thread posts to the loop
     JoinOffLoopThreads();  // output checks post to the loop too
     loop.reset();          // then: runs pending callbacks with kCancelled while the pool still exists
-    pool.reset();
+    shared.Clear();
   }
 
   std::shared_ptr<NodeContext> Context(const std::string& node_id, Json inputs) {
@@ -119,8 +125,6 @@ struct Harness {
     fs::create_directories(ctx->node_dir);
     ctx->attempt_timeout = 30;
     ctx->config = &config;
-    ctx->http = loop.get();
-    ctx->comfyui = pool.get();
     if (!inputs.contains("set")) inputs["set"] = Json::object();
     ctx->inputs = std::move(inputs);
     ctx->record_submission = [this](const Json& s) {
@@ -140,7 +144,7 @@ struct Harness {
     auto promise = std::make_shared<std::promise<NodeResult>>();
     auto future = promise->get_future();
     auto calls = std::make_shared<std::atomic<int>>(0);
-    ComfyuiNodeKind()->Start(ctx, [this, promise, calls](NodeResult r) {
+    ComfyuiNodeKind()->Start(ctx, LoopServices{loop.get(), &shared}, [this, promise, calls](NodeResult r) {
       done_calls++;
       if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
     });
@@ -218,7 +222,7 @@ TEST_SUITE("Comfyui") {
       std::promise<void> all;
     };
     auto st = std::make_shared<State>();
-    ComfyuiPool* pool = h.pool.get();
+    ComfyuiPool* pool = h.pool;
     HttpLoop* loop = h.loop.get();
     std::string ua = a.url(), ub = b.url();
     loop->Post([=] {

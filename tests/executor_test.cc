@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "comfyrun/backends/local_backends.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
 #include "comfyrun/engine/journal.h"
@@ -81,6 +82,7 @@ struct Harness {
     options.out_dir = "out-" + std::to_string(counter++);
     options.jobs = jobs;
     options.status_mode = StatusPrinter::Mode::kQuiet;
+    options.backends = std::make_shared<LocalBackends>(jobs);
     journal_path = options.out_dir + "/journal.jsonl";
     std::filesystem::create_directories(options.out_dir);
   }
@@ -311,7 +313,7 @@ TEST_SUITE("Executor") {
   }
 }
 
-// Real shell nodes: their programs run on the executor thread (engine/process_runner.h).
+// Real shell nodes: their programs run on the executor thread (backends/process_runner.h).
 namespace {
 
 RunSummary RunWithRealKinds(Harness& h) {

@@ -12,6 +12,7 @@
 #include <future>
 #include <string>
 
+#include "comfyrun/backends/local_backends.h"
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/validate.h"
 #include "comfyrun/core/workflow.h"
@@ -84,6 +85,7 @@ struct ProviderRun {
     RunOptions options;
     options.out_dir = std::filesystem::absolute("out-" + name).string();
     options.jobs = 16;
+    options.backends = std::make_shared<LocalBackends>(options.jobs);
     options.status_mode = StatusPrinter::Mode::kQuiet;
     options.config.gemini_api_key = gemini.api_key();
     options.config.gemini_base_url = gemini.base_url();

@@ -1,6 +1,6 @@
 // ProcessRunner: many programs from one thread; output, stdin, exit status, spawn errors, and
 // cancelling a whole process group.
-#include "comfyrun/engine/process_runner.h"
+#include "comfyrun/backends/process_runner.h"
 
 #include <doctest/doctest.h>
 #include <signal.h>

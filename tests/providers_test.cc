@@ -62,7 +62,6 @@ struct Harness {
     ctx->run_dir = fs::absolute("nodes").string();
     ctx->attempt_timeout = 20;
     ctx->config = &config;
-    ctx->http = &loop;
     ctx->submission = std::move(submission);
     ctx->record_submission = [this](const Json& s) {
       std::lock_guard<std::mutex> lock(mu);
@@ -78,7 +77,7 @@ struct Harness {
     auto promise = std::make_shared<std::promise<NodeResult>>();
     auto calls = std::make_shared<std::atomic<int>>(0);
     std::future<NodeResult> future = promise->get_future();
-    kind->Start(ctx, [promise, calls](NodeResult r) {
+    kind->Start(ctx, LoopServices{&loop, nullptr}, [promise, calls](NodeResult r) {
       if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
     });
     if (future.wait_for(std::chrono::duration<double>(limit)) != std::future_status::ready) {
@@ -404,7 +403,8 @@ TEST_SUITE("Providers") {
     auto ctx = h.Context("video_generation", VeoInputs("forever"));
     auto promise = std::make_shared<std::promise<NodeResult>>();
     auto future = promise->get_future();
-    VideoGenerationNodeKind()->Start(ctx, [promise](NodeResult r) { promise->set_value(std::move(r)); });
+    VideoGenerationNodeKind()->Start(ctx, LoopServices{&h.loop, nullptr},
+                                     [promise](NodeResult r) { promise->set_value(std::move(r)); });
     for (int i = 0; i < 200 && h.gemini.polls() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     auto t0 = std::chrono::steady_clock::now();
     VideoGenerationNodeKind()->Cancel(ctx);
@@ -558,7 +558,8 @@ TEST_SUITE("Providers") {
     auto ctx = h.Context("video_generation", in);
     auto promise = std::make_shared<std::promise<NodeResult>>();
     auto future = promise->get_future();
-    VideoGenerationNodeKind()->Start(ctx, [promise](NodeResult r) { promise->set_value(std::move(r)); });
+    VideoGenerationNodeKind()->Start(ctx, LoopServices{&h.loop, nullptr},
+                                     [promise](NodeResult r) { promise->set_value(std::move(r)); });
     // Cancel once the render has started (its progress line), or at once if it was quick.
     VideoGenerationNodeKind()->Cancel(ctx);
     REQUIRE(future.wait_for(std::chrono::seconds(30)) == std::future_status::ready);

@@ -31,13 +31,13 @@ std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_
 
 }  // namespace
 
-ComfyuiJob::ComfyuiJob(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done, Json graph,
-                       std::function<void()> on_finish)
+ComfyuiJob::ComfyuiJob(std::shared_ptr<NodeContext> ctx, ComfyuiPool* pool, HttpLoop* loop,
+                       std::function<void(NodeResult)> done, Json graph, std::function<void()> on_finish)
     : ctx_(std::move(ctx)),
       done_(std::move(done)),
       on_finish_(std::move(on_finish)),
-      pool_(ctx_->comfyui),
-      loop_(ctx_->http),
+      pool_(pool),
+      loop_(loop),
       graph_(std::move(graph)) {}
 
 std::string ComfyuiJob::Host() const {

@@ -25,8 +25,11 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
  public:
   /// `graph` is the loaded graph with overrides applied (ignored when re-attaching).
   /// `on_finish` runs on the loop thread right before `done` (the kind unregisters the job).
-  ComfyuiJob(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done, Json graph,
-             std::function<void()> on_finish);
+  /// `pool` and `loop` outlive the job (the event-loop backend's).
+  ComfyuiJob(std::shared_ptr<NodeContext> ctx, ComfyuiPool* pool, HttpLoop* loop, std::function<void(NodeResult)> done,
+             Json graph, std::function<void()> on_finish);
+  /// The loop the job's steps run on.
+  HttpLoop* loop() const { return loop_; }
 
   /// Starts the attempt (loop thread).
   void Begin();

@@ -9,6 +9,7 @@
 
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/comfyui/protocol.h"
+#include "comfyrun/engine/shared_resources.h"
 #include "comfyrun/net/http_loop.h"
 #include "comfyui_job.h"
 
@@ -19,18 +20,21 @@ class ComfyuiKind : public NodeKind {
  public:
   Mode mode() const override { return Mode::kAsync; }
 
-  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+  void Start(std::shared_ptr<NodeContext> ctx, LoopServices loop, std::function<void(NodeResult)> done) override {
     auto fail = [&](ErrorType type, const std::string& message) {
       NodeResult r = NodeResult::Failure(type, message);
       r.provider = "comfyui";
       done(std::move(r));
     };
-    if (!ctx->http) {
+    if (!loop.http || !loop.shared) {
       fail(ErrorType::kInternal, "comfyui node started without an HTTP loop");
       return;
     }
-    if (!ctx->comfyui) {
-      fail(ErrorType::kInvalidInput, "no ComfyUI server configured: set COMFYUI_URL or pass --comfyui URL");
+    std::string pool_error;
+    ComfyuiPool* pool = SharedComfyuiPool(*ctx->config, loop, &pool_error);
+    if (!pool) {
+      fail(ErrorType::kInvalidInput,
+           pool_error.empty() ? "no ComfyUI server: set COMFYUI_URL or pass --comfyui URL" : pool_error);
       return;
     }
     Json graph;
@@ -51,7 +55,7 @@ class ComfyuiKind : public NodeKind {
     bool seeds_fixed = !loaded || ComfySeedsFixed(graph);
     if (reattach) graph = Json();
     const NodeContext* key = ctx.get();
-    auto job = std::make_shared<ComfyuiJob>(ctx, std::move(done), std::move(graph), [this, key] {
+    auto job = std::make_shared<ComfyuiJob>(ctx, pool, loop.http, std::move(done), std::move(graph), [this, key] {
       std::lock_guard<std::mutex> lock(mu_);
       jobs_.erase(key);
     });
@@ -63,7 +67,7 @@ class ComfyuiKind : public NodeKind {
       jobs_[key] = job;
     }
     job->set_seeds_fixed(seeds_fixed);
-    ctx->http->Post([job] { job->Begin(); });
+    loop.http->Post([job] { job->Begin(); });
   }
 
   void Cancel(std::shared_ptr<NodeContext> ctx) override {
@@ -74,13 +78,13 @@ class ComfyuiKind : public NodeKind {
       auto it = jobs_.find(ctx.get());
       if (it != jobs_.end()) job = it->second.lock();
     }
-    if (!job || !ctx->http) return;
+    if (!job) return;
     // A run that stops leaves its prompts on their servers for resume, unless --cancel-remote;
     // any other cancel (a timeout) interrupts the prompt.
     if (ctx->detach_remote)
-      ctx->http->Post([job] { job->Detach("cancelled"); });
+      job->loop()->Post([job] { job->Detach("cancelled"); });
     else
-      ctx->http->Post([job] { job->Abort(ErrorType::kCancelled, "cancelled"); });
+      job->loop()->Post([job] { job->Abort(ErrorType::kCancelled, "cancelled"); });
   }
 
  private:
@@ -89,6 +93,15 @@ class ComfyuiKind : public NodeKind {
 };
 
 }  // namespace
+
+ComfyuiPool* SharedComfyuiPool(const Config& config, const LoopServices& loop, std::string* err) {
+  // One pool per run, made by the first comfyui attempt: its server connections and queue
+  // counts are shared by every comfyui node, and the event-loop backend stops it at the end.
+  return loop.shared->Get<ComfyuiPool>(
+      "comfyui",
+      [&](std::string* e) -> std::unique_ptr<SharedResource> { return ComfyuiPool::FromConfig(config, loop.http, e); },
+      err);
+}
 
 NodeKind* ComfyuiNodeKind() {
   static ComfyuiKind kind;

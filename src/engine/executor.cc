@@ -1,6 +1,7 @@
 #include "comfyrun/engine/executor.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -15,26 +16,24 @@
 #include <random>
 #include <thread>
 
-#include "comfyrun/comfyui/pool.h"
 #include "comfyrun/core/dag.h"
 #include "comfyrun/core/json_fast.h"
+#include "comfyrun/core/node_registry.h"
 #include "comfyrun/core/plan_report.h"
 #include "comfyrun/core/template.h"
 #include "comfyrun/core/util.h"
-#include "comfyrun/engine/process_runner.h"
+#include "comfyrun/engine/backend.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
-#include "comfyrun/engine/worker_pool.h"
-#include "comfyrun/net/http_loop.h"
-#include "comfyrun/providers/remote_job.h"
 
 // Implementation details
 // - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.
 //   Worker threads and the HTTP loop thread touch only the CompletionQueue (mutex-guarded)
 //   and the NodeContext of the attempt they run (whose cancel flag is atomic), and the
 //   journal (thread-safe) through NodeContext::record_submission.
-// - Programs of process kinds (shell) hold no thread: the executor thread starts them and
-//   its one wait is ProcessRunner::Wait, a poll() on their pipes plus the queue's eventfd.
+// - Attempts run on backends (engine/backend.h), chosen per node by options.backends; the
+//   executor knows none by name. Its one wait is BackendSet::Wait: locally a poll() on the
+//   pipes of running programs (which hold no thread) plus the queue's eventfd.
 // - Each attempt has a number; results of an attempt that was abandoned (timed out, or the
 //   run is stopping) arrive with an old number and are dropped.
 
@@ -213,7 +212,7 @@ struct Executor::Impl {
     std::string cache_key;  // of the current attempt; "" when it does not use the cache
     bool cached = false;    // the current attempt is a cache hit
     std::shared_ptr<NodeContext> ctx;
-    ProcessRunner::Id process = 0;  // process kinds: the current attempt's program
+    Backend* backend = nullptr;  // where the current attempt runs
   };
 
   const Workflow& wf;
@@ -228,10 +227,7 @@ struct Executor::Impl {
   std::shared_ptr<CompletionQueue> queue = std::make_shared<CompletionQueue>();
   std::multimap<double, Timer> timers;
   std::unique_ptr<StatusPrinter> status;
-  std::unique_ptr<HttpLoop> http;
-  std::unique_ptr<WorkerPool> workers;
-  std::unique_ptr<ProcessRunner> processes = std::make_unique<ProcessRunner>();
-  std::unique_ptr<ComfyuiPool> comfyui;  // loop-thread state; destroyed after the loop
+  std::shared_ptr<BackendSet> backends;  // options.backends: where attempts run
   std::unique_ptr<SyncThread> syncer;
   std::unique_ptr<RunCache> cache;
   uint64_t next_ticket = 1;
@@ -249,6 +245,7 @@ struct Executor::Impl {
 
   Impl(const Workflow& w, RunOptions o, std::string id, JournalWriter* j, NodeKindLookup k)
       : wf(w), options(std::move(o)), run_id(std::move(id)), journal(j), kinds(std::move(k)) {
+    backends = options.backends;
     out_root = AbsolutePath(options.out_dir);
     run_dir = options.run_dir;
     run_value = {{"id", run_id}, {"dir", run_dir}};
@@ -263,7 +260,12 @@ struct Executor::Impl {
       runs[i].estimate = e.cost;
       pools.push_back(wf.nodes[i].pool);
     }
-    std::map<std::string, int> depths = {{"gemini", 8}, {"veo", 8}, {"sora", 8}, {"media", 2}};
+    // A pool's depth: the workflow's "pools", else what its node types declare (a provider's
+    // documented concurrency), else unbounded (-j only).
+    std::map<std::string, int> depths;
+    for (const NodeTypeSpec& spec : AllNodeTypes())
+      if (spec.default_pool_depth > 0 && !spec.default_pool.empty())
+        depths.emplace(spec.default_pool, spec.default_pool_depth);
     for (const auto& [name, depth] : wf.pools) depths[name] = depth;
     DepLists dependents = Dependents(wf.deps);  // once, for the priorities and the scheduler
     std::vector<double> priority = RemainingCriticalPath(wf.deps, dependents, weights);
@@ -358,13 +360,6 @@ struct Executor::Impl {
     ctx->submission = run.submission;
     std::string err;
     if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
-    // Inline kinds write nothing: no folder for them (100,000 value nodes, 100,000 mkdirs).
-    // Blocking kinds make theirs on the worker thread: a mkdir costs 40-200 us on ext4 and
-    // would hold up every other start on this thread. Process kinds (shell) make theirs here:
-    // mkdirs from several threads in one parent contend on its inode lock (perf, 10,000 shell
-    // nodes: ~17% of all samples spinning there).
-    const bool blocking = !kind->runs_inline() && kind->mode() == NodeKind::Mode::kBlocking;
-    if (!kind->runs_inline() && !blocking && !MakeDirs(ctx->node_dir, &err)) return fail_now(ErrorType::kInternal, err);
     if (cache->Enabled(node, *kind)) {
       // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0
       // (not when re-attaching to a submitted job: that one is paid for, its result is coming).
@@ -377,15 +372,8 @@ struct Executor::Impl {
         return;
       }
     }
-    if (kind->mode() == NodeKind::Mode::kAsync && !http) http = std::make_unique<HttpLoop>();
-    ctx->http = http.get();
-    if (ctx->type == "comfyui") {
-      if (!comfyui) comfyui = ComfyuiPool::FromConfig(options.config, http.get(), &err);
-      if (!comfyui)
-        return fail_now(ErrorType::kInvalidInput,
-                        err.empty() ? "no ComfyUI server: set COMFYUI_URL or pass --comfyui URL" : err);
-      ctx->comfyui = comfyui.get();
-    }
+    Backend* backend = backends ? backends->For(node, *kind, &err) : nullptr;
+    if (!backend) return fail_now(ErrorType::kInvalidInput, err.empty() ? "no backend can run this node" : err);
     int attempt = run.attempt;
     std::string node_id = node.id;
     ctx->record_submission = [this, node_id, attempt](const Json& submission) {
@@ -404,64 +392,8 @@ struct Executor::Impl {
     if (node.timeout.total > 0 && run.attempts_this_run == 1)
       timers.emplace(run.first_start + node.timeout.total, Timer{i, attempt, TimerKind::kTotalTimeout});
 
-    if (kind->mode() == NodeKind::Mode::kAsync) {
-      kind->Start(ctx, [q, i, attempt](NodeResult r) { q->Post(Event{i, attempt, false, std::move(r), ""}); });
-      return;
-    }
-    if (kind->mode() == NodeKind::Mode::kProcess) return StartProcess(i, kind, ctx);
-    if (kind->runs_inline()) {
-      queue->Post(Event{i, attempt, false, kind->Run(*ctx), ""});
-      return;
-    }
-    if (!workers) workers = std::make_unique<WorkerPool>(static_cast<size_t>(options.jobs));
-    workers->Submit([q, i, attempt, kind, ctx] {
-      NodeResult r;
-      std::string dir_error;
-      try {
-        if (!MakeDirs(ctx->node_dir, &dir_error))
-          r = NodeResult::Failure(ErrorType::kInternal, dir_error);
-        else
-          r = kind->Run(*ctx);
-      } catch (const std::exception& e) {
-        r = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
-      } catch (...) {
-        r = NodeResult::Failure(ErrorType::kInternal, "unexpected error");
-      }
-      q->Post(Event{i, attempt, false, std::move(r), ""});
-    });
-  }
-
-  /// Process kinds: the program runs under `processes`, on this thread; its outcome comes
-  /// back through the queue like any other result.
-  void StartProcess(size_t i, NodeKind* kind, const std::shared_ptr<NodeContext>& ctx) {
-    auto q = queue;
-    int attempt = ctx->attempt;
-    // Kinds promise not to throw; if one does, the attempt fails, not the run.
-    auto finish = [q, i, attempt, kind, ctx](ProcessOutcome outcome) {
-      NodeResult r;
-      try {
-        r = kind->FinishProcess(*ctx, std::move(outcome));
-      } catch (const std::exception& e) {
-        r = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
-      }
-      q->Post(Event{i, attempt, false, std::move(r), ""});
-    };
-    ProcessSpec spec;
-    NodeResult failure;
-    bool described = false;
-    try {
-      described = kind->DescribeProcess(*ctx, &spec, &failure);
-    } catch (const std::exception& e) {
-      failure = NodeResult::Failure(ErrorType::kInternal, fmt::format("unexpected error: {}", e.what()));
-    }
-    if (!described) return queue->Post(Event{i, attempt, false, std::move(failure), ""});
-    int spawn_error = 0;
-    runs[i].process = processes->Start(spec, finish, &spawn_error);
-    if (runs[i].process == 0) {
-      ProcessOutcome outcome;
-      outcome.spawn_error = spawn_error;
-      finish(std::move(outcome));
-    }
+    run.backend = backend;
+    backend->Start(*kind, ctx, [q, i, attempt](NodeResult r) { q->Post(Event{i, attempt, false, std::move(r), ""}); });
   }
 
   /// Whether starting node i could take the run past --max-cost.
@@ -694,8 +626,7 @@ struct Executor::Impl {
     if (!run.ctx) return;
     run.ctx->cancel_requested = true;
     NodeKind* kind = wf.nodes[i].spec ? kinds(wf.nodes[i].spec->name) : nullptr;
-    if (kind && kind->mode() == NodeKind::Mode::kAsync) kind->Cancel(run.ctx);
-    if (kind && kind->mode() == NodeKind::Mode::kProcess) processes->Cancel(run.process);
+    if (kind && run.backend) run.backend->Cancel(*kind, run.ctx);
   }
 
   void Stop(const std::string& reason) {
@@ -710,6 +641,14 @@ struct Executor::Impl {
       if (runs[i].ctx) runs[i].ctx->detach_remote = !options.cancel_remote;
       CancelAttempt(i);
     }
+  }
+
+  void WaitForWork(double seconds) {
+    if (backends) return backends->Wait(seconds, queue->fd());
+    struct pollfd p {
+      queue->fd(), POLLIN, 0
+    };
+    poll(&p, 1, static_cast<int>(seconds * 1000));
   }
 
   RunSummary Execute() {
@@ -741,7 +680,7 @@ struct Executor::Impl {
       if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - Now()));
       // One wait for everything: running programs' output and exits (read and reaped right
       // here), kill deadlines, and events posted by other threads (the queue's eventfd).
-      processes->Wait(wait, queue->fd());
+      WaitForWork(wait);
       Drain(queue->Take());
       FireTimers();
       if (oldest_unsynced > 0 && Now() >= oldest_unsynced + kBatchSyncSeconds) RequestSync();
@@ -778,16 +717,8 @@ Executor::~Executor() { StopBackgroundWork(); }
 
 void Executor::StopBackgroundWork() {
   if (!impl_) return;
-  // Stop remote work first (its callbacks post to the queue, which outlives them), then wait
-  // for blocking bodies, which were asked to cancel.
-  if (impl_->comfyui) impl_->comfyui->StopEvents();  // its socket thread posts to the loop
-  // Worker threads of remote jobs (an offline render, a file check) post to the loop: they
-  // end first, and none may still encode when the process exits.
-  JoinOffLoopThreads();
-  impl_->http.reset();  // the ComfyUI pool lives on the loop thread: it goes after the loop
-  impl_->comfyui.reset();
-  impl_->workers.reset();
-  impl_->processes.reset();  // kills what an interrupted run left (already asked to stop)
+  // The backends' callbacks post to the queue, which outlives them; the sync thread goes last.
+  if (impl_->backends) impl_->backends->Shutdown();
   impl_->syncer.reset();
 }
 

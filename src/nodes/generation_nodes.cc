@@ -21,10 +21,10 @@ class GenerationNodeKind : public NodeKind {
 
   Mode mode() const override { return Mode::kAsync; }
 
-  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+  void Start(std::shared_ptr<NodeContext> ctx, LoopServices loop, std::function<void(NodeResult)> done) override {
     try {
       std::shared_ptr<RemoteJob> job = MakeJob(ctx, done);
-      if (job) job->Start();
+      if (job) job->Start(loop.http);
     } catch (const std::exception& e) {
       done(NodeResult::Failure(ErrorType::kInternal, std::string("unexpected error: ") + e.what()));
     } catch (...) {

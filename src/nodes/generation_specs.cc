@@ -62,6 +62,7 @@ NodeTypeSpec ImageGenerationSpec() {
   for (auto& o : GenerationOutputs()) s.outputs.push_back(o);
   s.expected_seconds = 15;
   s.default_pool = "gemini";
+  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;
@@ -75,6 +76,7 @@ NodeTypeSpec VideoGenerationSpec() {
   s.outputs = VideoOutputs();
   s.expected_seconds = 90;
   s.default_pool = "veo";
+  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;
@@ -94,6 +96,7 @@ NodeTypeSpec Sora2VideoSpec() {
   s.outputs = VideoOutputs();
   s.expected_seconds = 120;
   s.default_pool = "sora";
+  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;

@@ -13,6 +13,7 @@ namespace {
 /// What Cancel needs: the request in flight. Touched on the executor thread (Start, Cancel)
 /// and read by the loop thread only through HttpLoop::Cancel, which is thread-safe.
 struct HttpState {
+  HttpLoop* http = nullptr;  ///< the loop the request runs on (set before it starts)
   std::atomic<uint64_t> request{0};
 };
 
@@ -37,7 +38,11 @@ class HttpNode : public NodeKind {
  public:
   Mode mode() const override { return Mode::kAsync; }
 
-  void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) override {
+  void Start(std::shared_ptr<NodeContext> ctx, LoopServices loop, std::function<void(NodeResult)> done) override {
+    if (!loop.http) {
+      done(NodeResult::Failure(ErrorType::kInternal, "http node started without an HTTP loop"));
+      return;
+    }
     const Json& in = ctx->inputs;
     HttpRequest request;
     request.method = in.value("method", std::string("GET"));
@@ -63,17 +68,18 @@ class HttpNode : public NodeKind {
       }
     }
     auto state = std::make_shared<HttpState>();
+    state->http = loop.http;
     ctx->kind_state = state;
     Json ok_status = in.contains("okStatus") ? in["okStatus"] : Json();
     Json extract = in.contains("extract") ? in["extract"] : Json::object();
-    state->request = ctx->http->Send(std::move(request), [ctx, done, ok_status, extract](const HttpResponse& response) {
+    state->request = loop.http->Send(std::move(request), [ctx, done, ok_status, extract](const HttpResponse& response) {
       done(Finish(*ctx, response, ok_status, extract));
     });
   }
 
   void Cancel(std::shared_ptr<NodeContext> ctx) override {
     ctx->cancel_requested = true;
-    if (auto state = std::static_pointer_cast<HttpState>(ctx->kind_state)) ctx->http->Cancel(state->request.load());
+    if (auto state = std::static_pointer_cast<HttpState>(ctx->kind_state)) state->http->Cancel(state->request.load());
   }
 
  private:

@@ -56,6 +56,7 @@ NodeTypeSpec VideoStitchSpec() {
   s.outputs = {Out("videoPath", T::kString, "the stitched video"), Out("duration", T::kNumber, "seconds")};
   s.expected_seconds = 5;
   s.default_pool = "media";
+  s.default_pool_depth = 2;
   return s;
 }
 
@@ -89,6 +90,7 @@ NodeTypeSpec MediaProbeSpec() {
                Out("qualityScore", T::kNumber, "0..1 from the checks, for A/B tests")};
   s.expected_seconds = 1;
   s.default_pool = "media";
+  s.default_pool_depth = 2;
   s.side_effect_free = true;
   return s;
 }

@@ -2,7 +2,7 @@
 // output, and turns a JSON object on stdout into outputs.
 //
 // Implementation details: a process-mode kind (node_kind.h). It only says what to run and
-// reads how it ended; the executor's ProcessRunner (engine/process_runner.h) starts the
+// reads how it ended; the executor's ProcessRunner (backends/process_runner.h) starts the
 // program in a new process group, feeds its stdin, reads its output, and kills the group on
 // a timeout or Ctrl-C, all from the executor thread, so a running program holds no thread.
 #include <fmt/format.h>

@@ -1,62 +1,13 @@
 #include "comfyrun/providers/remote_job.h"
 
-#include <list>
-#include <mutex>
-#include <thread>
-
 #include "comfyrun/core/config.h"
+#include "comfyrun/net/off_loop_threads.h"
 
 namespace comfyrun {
-namespace {
-
-/// The threads OffLoop started. A thread marks itself done as its last step; OffLoop joins
-/// the done ones as it starts another, so the list stays as long as the work in progress.
-/// (They used to be detached: an offline render of a cancelled attempt then went on after
-/// the run, and when the process exited under it, LeakSanitizer saw libx264's encoder
-/// context, which only that thread's stack still held, as leaked.)
-struct OffLoopThread {
-  std::thread thread;
-  bool done = false;  ///< guarded by g_off_loop_mutex
-};
-std::mutex g_off_loop_mutex;
-std::list<OffLoopThread> g_off_loop_threads;
-
-/// Takes the finished threads out of the list (mutex held), to be joined without it.
-std::list<OffLoopThread> TakeDone() {
-  std::list<OffLoopThread> done;
-  for (auto it = g_off_loop_threads.begin(); it != g_off_loop_threads.end();) {
-    auto next = std::next(it);
-    if (it->done) done.splice(done.end(), g_off_loop_threads, it);
-    it = next;
-  }
-  return done;
-}
-
-}  // namespace
-
-void JoinOffLoopThreads() {
-  std::list<OffLoopThread> all;
-  {
-    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
-    all.swap(g_off_loop_threads);
-  }
-  std::list<OffLoopThread> self;
-  for (auto it = all.begin(); it != all.end();) {
-    auto next = std::next(it);
-    if (it->thread.get_id() == std::this_thread::get_id())
-      self.splice(self.end(), all, it);
-    else
-      it->thread.join();
-    it = next;
-  }
-  if (!self.empty()) {  // the caller's own thread: it cannot join itself; it goes back
-    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
-    g_off_loop_threads.splice(g_off_loop_threads.end(), self);
-  }
-}
 RemoteJob::RemoteJob(std::shared_ptr<NodeContext> ctx, Done done) : ctx_(std::move(ctx)), done_(std::move(done)) {}
 
-void RemoteJob::Start() {
+void RemoteJob::Start(HttpLoop* http) {
+  http_ = http;
   started_ = std::chrono::steady_clock::now();
   // A weak_ptr: the context must not keep the job (which holds the context) alive.
   ctx_->kind_state = std::make_shared<std::weak_ptr<RemoteJob>>(weak_from_this());
@@ -80,8 +31,8 @@ void RemoteJob::Cancel() {
 
 void RemoteJob::OnCancel() {
   if (finished()) return;
-  if (request_active_ && ctx_->http) ctx_->http->Cancel(request_);
-  if (timer_active_ && ctx_->http) ctx_->http->CancelTimer(timer_);
+  if (request_active_ && http_) http_->Cancel(request_);
+  if (timer_active_ && http_) http_->CancelTimer(timer_);
   request_active_ = timer_active_ = false;
   // A remote job that was accepted may still run: keep it for a resume to re-attach to. Veo
   // and Sora have no cancel in their APIs (docs/guarantees.md), so --cancel-remote cannot
@@ -97,65 +48,36 @@ void RemoteJob::OnCancel() {
 }
 
 void RemoteJob::Send(HttpRequest request, std::function<void(HttpResponse)> then) {
-  if (!ctx_->http) {
+  if (!http_) {
     Finish(NodeResult::Failure(ErrorType::kInternal, "no HTTP loop in the node context"));
     return;
   }
   auto self = shared_from_this();
   uint64_t seq = ++request_seq_;
   request_active_ = true;
-  HttpLoop::RequestId id =
-      ctx_->http->Send(std::move(request), [self, seq, then = std::move(then)](HttpResponse response) {
-        if (self->request_seq_ == seq) self->request_active_ = false;
-        if (self->finished()) return;
-        then(std::move(response));
-      });
+  HttpLoop::RequestId id = http_->Send(std::move(request), [self, seq, then = std::move(then)](HttpResponse response) {
+    if (self->request_seq_ == seq) self->request_active_ = false;
+    if (self->finished()) return;
+    then(std::move(response));
+  });
   // The callback may already have run (Send on the loop thread can fail at once).
   if (request_seq_ == seq && request_active_) request_ = id;
 }
 
 void RemoteJob::After(double seconds, std::function<void()> then) {
-  if (!ctx_->http) {
+  if (!http_) {
     Finish(NodeResult::Failure(ErrorType::kInternal, "no HTTP loop in the node context"));
     return;
   }
   auto self = shared_from_this();
   uint64_t seq = ++timer_seq_;
   timer_active_ = true;
-  HttpLoop::TimerId id = ctx_->http->After(seconds, [self, seq, then = std::move(then)] {
+  HttpLoop::TimerId id = http_->After(seconds, [self, seq, then = std::move(then)] {
     if (self->timer_seq_ == seq) self->timer_active_ = false;
     if (self->finished()) return;
     then();
   });
   if (timer_seq_ == seq && timer_active_) timer_ = id;
-}
-
-bool StartOffLoopThread(std::function<void()> work, std::string* err) {
-  std::list<OffLoopThread> done;
-  try {
-    std::lock_guard<std::mutex> lock(g_off_loop_mutex);
-    done = TakeDone();
-    g_off_loop_threads.emplace_back();
-    auto entry = std::prev(g_off_loop_threads.end());
-    try {
-      // The entry's iterator stays valid: list nodes only move by splice, under the mutex,
-      // which this thread holds until the entry has its std::thread.
-      entry->thread = std::thread([entry, work = std::move(work)]() mutable {
-        work();
-        work = nullptr;  // what it holds (a job) goes before the thread is marked done
-        std::lock_guard<std::mutex> l(g_off_loop_mutex);
-        entry->done = true;
-      });
-    } catch (...) {
-      g_off_loop_threads.erase(entry);
-      throw;
-    }
-  } catch (const std::exception& e) {
-    *err = e.what();
-    return false;
-  }
-  for (auto& t : done) t.thread.join();  // finished already: returns at once
-  return true;
 }
 
 void RemoteJob::OffLoop(std::function<void()> work) {
@@ -190,8 +112,8 @@ void RemoteJob::OnLoop(std::function<void()> fn) {
       self->Finish(NodeResult::Failure(ErrorType::kInternal, "unexpected error"));
     }
   };
-  if (ctx_->http)
-    ctx_->http->Post(std::move(guarded));
+  if (http_)
+    http_->Post(std::move(guarded));
   else
     guarded();
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 
+#include "comfyrun/backends/local_backends.h"
 #include "comfyrun/core/json_fast.h"
 #include "comfyrun/core/phase_timer.h"
 #include "comfyrun/core/util.h"
@@ -238,6 +239,7 @@ RunSummary RunSession::Execute() {
       finding = std::async(std::launch::async, [&] { FindJournalNodes(state_, ids, &found); });
     }
     options_.run_dir = RunDirectory(options_.out_dir, run_id_);
+    if (!options_.backends) options_.backends = std::make_shared<LocalBackends>(options_.jobs);
     executor_ = std::make_unique<Executor>(wf_, options_, run_id_, journal_.get());
     if (resumed_) {
       finding.get();

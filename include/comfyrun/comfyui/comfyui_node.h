@@ -50,4 +50,9 @@ namespace comfyrun {
 /// Cancel can find them).
 NodeKind* ComfyuiNodeKind();
 
+class ComfyuiPool;
+/// The run's one ComfyUI server pool, made from `config` on first use and kept among the
+/// event-loop backend's shared resources; null with *err (empty: no server configured).
+ComfyuiPool* SharedComfyuiPool(const Config& config, const LoopServices& loop, std::string* err);
+
 }  // namespace comfyrun

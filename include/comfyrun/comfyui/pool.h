@@ -34,6 +34,7 @@
 
 #include "comfyrun/comfyui/events.h"
 #include "comfyrun/core/config.h"
+#include "comfyrun/engine/shared_resources.h"
 #include "comfyrun/net/http_loop.h"
 
 namespace comfyrun {
@@ -70,7 +71,7 @@ struct ComfyuiPoolOptions {
   ComfyuiEventsOptions events;  ///< socket reconnect backoff, keepalive, limits
 };
 
-class ComfyuiPool {
+class ComfyuiPool : public SharedResource {
  public:
   using WaiterId = uint64_t;
   /// Gets the granted server URL, or "" with a reason when no server can take the job (every
@@ -81,7 +82,7 @@ class ComfyuiPool {
 
   /// `loop` must outlive the pool's use (see Lifetime above).
   ComfyuiPool(HttpLoop* loop, const std::vector<ComfyuiServerSpec>& servers, ComfyuiPoolOptions options = {});
-  ~ComfyuiPool();
+  ~ComfyuiPool() override;
   ComfyuiPool(const ComfyuiPool&) = delete;
   ComfyuiPool& operator=(const ComfyuiPool&) = delete;
 
@@ -130,9 +131,10 @@ class ComfyuiPool {
   /// The client_id sent with every prompt: ComfyuiClientId(), one per process.
   const std::string& client_id() const { return ComfyuiClientId(); }
   /// Closes the event sockets and joins their thread, which posts to the HttpLoop: call it
-  /// before destroying the loop (the executor does). Any thread; idempotent; the destructor
-  /// calls it too.
+  /// before destroying the loop (the event-loop backend does, through StopBeforeLoop). Any thread; idempotent; the
+  /// destructor calls it too.
   void StopEvents();
+  void StopBeforeLoop() override { StopEvents(); }
 
  private:
   struct Server {

@@ -58,7 +58,10 @@ struct NodeTypeSpec {
   double expected_seconds = 1;         ///< weight of the node in the critical path
   double default_attempt_timeout = 0;  ///< seconds; 0 = none unless the workflow sets one
   std::string default_pool;            ///< pool the node runs in unless it names one
-  bool paid = false;                   ///< calls a paid API (needs a key unless --offline)
+  /// How many nodes of default_pool run at once unless the workflow's "pools" says; 0 = no
+  /// limit but -j. A provider's documented concurrency, or what a machine can take (media).
+  int default_pool_depth = 0;
+  bool paid = false;  ///< calls a paid API (needs a key unless --offline)
   /// Running it again is free and changes nothing outside its folder (value, media_probe):
   /// its completion needs no fsync before dependents start.
   bool side_effect_free = false;

@@ -1,10 +1,11 @@
 #pragma once
 // Executor: runs a validated workflow (DESIGN.md §4-§5). Its main loop is the one owner of
-// run state: it asks the Scheduler what to start and starts node attempts: programs (shell)
-// on its own ProcessRunner, inline kinds (value) at once, async kinds on the HttpLoop, other
-// blocking kinds (media) on the WorkerPool. It waits in one poll() on the programs' pipes
-// and the completion queue's eventfd, to which workers, the HTTP loop and the sync thread
-// post. Nothing about the graph is locked.
+// run state: it asks the Scheduler what to start and starts node attempts on the backend
+// that RunOptions::backends picks for each node (engine/backend.h; locally: programs under a
+// ProcessRunner, inline kinds at once, async kinds on the HttpLoop, other blocking kinds on a
+// WorkerPool). It waits in BackendSet::Wait, which also wakes for the completion queue's
+// eventfd, to which backends' threads and the sync thread post. Nothing about the graph is
+// locked. It names no provider, node type or backend.
 //
 // Journal discipline (ninja's FinishCommand): an outcome is journaled before the graph moves
 // on; with --durability batch the records of every outcome that arrived together share one
@@ -18,6 +19,7 @@
 #include "comfyrun/cache/run_cache.h"
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/workflow.h"
+#include "comfyrun/engine/backend.h"
 #include "comfyrun/engine/journal.h"
 #include "comfyrun/engine/node_kind.h"
 #include "comfyrun/engine/status_printer.h"
@@ -37,6 +39,9 @@ struct RunOptions {
   StatusPrinter::Mode status_mode = StatusPrinter::Mode::kAuto;
   CacheMode cache = CacheMode::kWorkflow;  ///< --cache / --no-cache (cache/run_cache.h)
   Config config;                           ///< keys, endpoints, offline, ComfyUI servers
+  /// Where attempts run (engine/backend.h): the run session's choice (backends/). Required;
+  /// shut down when the executor stops its background work.
+  std::shared_ptr<BackendSet> backends;
 };
 
 struct RunSummary {

@@ -6,10 +6,11 @@
 //  - kBlocking: Run() is called on a worker thread (media, value). It may block, and
 //    should check ctx.cancelled() now and then.
 //  - kAsync: Start() is called on the executor thread and must return at once; the work goes
-//    on as HttpLoop requests and timers, and `done` is called exactly once, from any thread.
-//    Remote generations are async: they hold no thread while they wait.
+//    on as requests and timers on the HttpLoop that the event-loop backend lends it
+//    (LoopServices), and `done` is called exactly once, from any thread. Remote generations
+//    are async: they hold no thread while they wait.
 //  - kProcess: the attempt is one program run (shell). DescribeProcess() says what to start;
-//    the executor thread runs it (engine/process_runner.h: pipes, stdin, timeouts, killing
+//    the executor thread runs it (backends/process_runner.h: pipes, stdin, timeouts, killing
 //    the process group) and FinishProcess() turns how it ended into the NodeResult. Both are
 //    called on the executor thread and must not block. No thread waits for the program: with
 //    thousands of ~1 ms commands the hand-offs between threads would leave cores idle.
@@ -31,7 +32,7 @@
 namespace comfyrun {
 
 class HttpLoop;
-class ComfyuiPool;
+class SharedResources;
 
 struct NodeContext {
   std::string run_id;
@@ -43,8 +44,6 @@ struct NodeContext {
   std::string run_dir;         ///< absolute: generated/runs/<runId>
   double attempt_timeout = 0;  ///< seconds; 0 = none (the executor enforces it too)
   const Config* config = nullptr;
-  HttpLoop* http = nullptr;
-  ComfyuiPool* comfyui = nullptr;  ///< shared server pool (null when no servers configured)
 
   /// The last submission recorded for this node that did not finish (resume / retry), or null.
   Json submission;
@@ -73,6 +72,12 @@ struct NodeContext {
   }
 };
 
+/// What the event-loop backend lends an async attempt.
+struct LoopServices {
+  HttpLoop* http = nullptr;           ///< where its requests and timers run (null: run inline, tests)
+  SharedResources* shared = nullptr;  ///< the run's shared resources (a ComfyUI server pool)
+};
+
 class NodeKind {
  public:
   enum class Mode { kBlocking, kAsync, kProcess };
@@ -90,8 +95,9 @@ class NodeKind {
   // By value in these signatures: implementations keep the context and the callback alive
   // past the call (the defaults here do not, hence the NOLINTs).
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
-  virtual void Start(std::shared_ptr<NodeContext> ctx, std::function<void(NodeResult)> done) {
+  virtual void Start(std::shared_ptr<NodeContext> ctx, LoopServices loop, std::function<void(NodeResult)> done) {
     (void)ctx;
+    (void)loop;
     done(NodeResult::Failure(ErrorType::kInternal, "Start not implemented"));
   }
   /// kProcess: fills `spec` with the program to run (the node folder exists by now), or

@@ -1,5 +1,5 @@
 #pragma once
-// What a process-mode node kind asks the engine to run, and how it ended (engine/process_runner.h
+// What a process-mode node kind asks the engine to run, and how it ended (backends/process_runner.h
 // runs it). Plain data, so that node_kind.h can name these without pulling in the runner.
 #include <cstddef>
 #include <string>

@@ -27,6 +27,7 @@
 #include "comfyrun/engine/node_kind.h"
 #include "comfyrun/engine/node_result.h"
 #include "comfyrun/net/http_loop.h"
+#include "comfyrun/net/off_loop_threads.h"
 
 namespace comfyrun {
 
@@ -39,9 +40,10 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
   RemoteJob(const RemoteJob&) = delete;
   RemoteJob& operator=(const RemoteJob&) = delete;
 
-  /// Leaves a weak_ptr to the job in ctx->kind_state (for CancelJobFor) and runs Begin() on the loop thread (inline
-  /// when the context has no HttpLoop, e.g. an offline job in a unit test). Any thread; returns at once.
-  void Start();
+  /// Leaves a weak_ptr to the job in ctx->kind_state (for CancelJobFor) and runs Begin() on
+  /// `http`'s loop thread (inline when it is null, e.g. an offline job in a unit test). Any
+  /// thread; returns at once.
+  void Start(HttpLoop* http);
   /// Stops the job: the current request and timer are cancelled and `done` gets kCancelled
   /// with submission_finished=false (the remote job may still be running; a resume
   /// re-attaches). Any thread; returns at once.
@@ -77,6 +79,7 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
   void OnCancel();
 
   Done done_;
+  HttpLoop* http_ = nullptr;  ///< set by Start; null runs every step inline
   std::atomic<bool> finished_{false};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Loop thread only.
@@ -92,17 +95,5 @@ class RemoteJob : public std::enable_shared_from_this<RemoteJob> {
 /// ctx->kind_state. Returns false when there is none (never started, or already gone).
 /// Call it on the thread that called Start (the executor thread).
 bool CancelJobFor(const NodeContext* ctx);
-
-/// Starts `work` on a worker thread that JoinOffLoopThreads waits for (RemoteJob::OffLoop and
-/// the ComfyUI jobs' file checks use it). `work` must not throw. False with *err when no
-/// thread could be started. Any thread.
-bool StartOffLoopThread(std::function<void()> work, std::string* err);
-
-/// Waits for every thread that StartOffLoopThread started and that is still running (any job; a call
-/// from such a thread skips itself). Their work is short (a reply to decode, a file to
-/// check, an offline render), but it outlives a cancelled attempt: the executor calls this
-/// when it stops its background work, so that no thread still encodes a video (an open
-/// libx264 encoder) when the process exits. Any thread.
-void JoinOffLoopThreads();
 
 }  // namespace comfyrun

@@ -1,4 +1,4 @@
-#include "comfyrun/engine/process_runner.h"
+#include "comfyrun/backends/process_runner.h"
 
 #include <fcntl.h>
 #include <poll.h>

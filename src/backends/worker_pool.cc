@@ -1,4 +1,4 @@
-#include "comfyrun/engine/worker_pool.h"
+#include "comfyrun/backends/worker_pool.h"
 
 namespace comfyrun {
 
