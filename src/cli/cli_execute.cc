@@ -39,6 +39,10 @@ void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
   cmd->add_flag("--cancel-remote", exec.cancel_remote,
                 "when the run stops (Ctrl-C, SIGTERM, --fail-fast), cancel submitted remote jobs where the "
                 "provider allows it (ComfyUI) instead of leaving them for resume to re-attach");
+  cmd->add_option("--executor", exec.executor,
+                  "where process nodes (shell) run: local (default) or slurm, as Slurm batch jobs (docs/slurm.md); "
+                  "pools with \"executor\": \"slurm\" go there either way")
+      ->check(CLI::IsMember({"local", "slurm"}));
   cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
   cmd->add_option("--max-cost", exec.max_cost,
                   "USD: refuse to start above it; never start a paid node that could pass it")

@@ -67,7 +67,7 @@ cat > failfast.json <<JSON
   {"id": "long", "type": "shell", "pool": "heavy", "inputs": {"argv": ["sleep", "300"]}},
   {"id": "boom", "type": "shell", "retry": 1, "inputs": {"shell": true, "command": "sleep 2; exit 1"}}]}
 JSON
-expect_exit 1 "$COMFYRUN" run failfast.json --fail-fast --journal j/failfast.jsonl --out out -q
+expect_exit 1 "$COMFYRUN" run failfast.json --fail-fast --cancel-remote --journal j/failfast.jsonl --out out -q
 id=$(job_id_of j/failfast.jsonl long)
 wait_for_state "$id" CANCELLED || fail "--fail-fast left job $id $(job_state "$id")"
 pass "--executor slurm; a node timeout and --fail-fast scancel the job"

@@ -37,6 +37,7 @@ struct ExecutionOptions {
   std::string durability;  ///< "" = default (batch, or the journal's on resume)
   bool fail_fast = false;
   bool cancel_remote = false;  ///< --cancel-remote: Ctrl-C cancels remote jobs (docs/guarantees.md)
+  std::string executor;        ///< --executor: "" (local), "local" or "slurm" (docs/slurm.md)
   bool offline = false;
   double max_cost = -1;
   bool quiet = false;

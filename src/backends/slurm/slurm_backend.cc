@@ -98,7 +98,12 @@ void SlurmBackend::StartIn(const SlurmPoolSettings& pool, NodeKind& kind, std::s
   job->kind = &kind;
   job->pool = pool;
   if (kind.mode() == NodeKind::Mode::kProcess) {
-    // DescribeProcess wants the executor thread: this is it. The node folder exists by now.
+    // DescribeProcess wants the executor thread (this is it) and the node folder.
+    std::string err;
+    if (!MakeDirs(ctx->node_dir, &err)) {
+      done(NodeResult::Failure(ErrorType::kInternal, err));
+      return;
+    }
     NodeResult failure;
     if (!kind.DescribeProcess(*ctx, &job->spec, &failure)) {
       done(std::move(failure));

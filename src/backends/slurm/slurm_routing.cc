@@ -2,10 +2,17 @@
 #include "comfyrun/backends/slurm/slurm_routing.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "comfyrun/core/util.h"
 
 namespace comfyrun {
+
+std::string ComfyrunExecutablePath() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("comfyrun");
+}
 
 bool IsSlurmSubmission(const Json& submission) {
   return submission.is_object() && submission.value("backend", "") == "slurm";
@@ -52,6 +59,8 @@ Backend* SlurmRouting::For(const WorkflowNode& node, const NodeKind& kind, std::
 void SlurmRouting::Wait(double seconds, int wake_fd) { local_->Wait(seconds, wake_fd); }
 
 void SlurmRouting::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
   // Slurm first: its poller may still deliver results, which the local set's queue takes.
   if (slurm_) slurm_->Shutdown();
   if (local_) local_->Shutdown();

@@ -43,7 +43,11 @@ class SlurmRouting : public BackendSet {
   std::unique_ptr<BackendSet> local_;
   SlurmRoutingOptions options_;
   std::unique_ptr<SlurmBackend> slurm_;
+  bool shut_down_ = false;
 };
+
+/// The running comfyrun's own path (/proc/self/exe): what Slurm jobs run for exec-node.
+std::string ComfyrunExecutablePath();
 
 /// True when a journaled submission is a Slurm job's (slurm_backend.h writes them).
 bool IsSlurmSubmission(const Json& submission);
