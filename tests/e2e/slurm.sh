@@ -10,7 +10,7 @@
 #   5. video_stitch and media_probe on Slurm (comfyrun exec-node) give the same file as a local run.
 # The kill -9 test is slurm_kill.sh. A test that cannot start Slurm fails; it does not skip.
 source "$(dirname "$0")/support/lib.sh"
-source "$(dirname "$0")/support/slurm_lib.sh"
+source "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_lib.sh"
 start_slurm
 
 # --- 2 (started first, in the background: its job waits a minute for its time limit) ------

@@ -5,7 +5,7 @@
 # happens exactly once: resume adopts the jobs it journaled (by id, or by name when the kill
 # came between sbatch and the id's record) and never submits one twice.
 source "$(dirname "$0")/support/lib.sh"
-source "$(dirname "$0")/support/slurm_lib.sh"
+source "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_lib.sh"
 KILLS=${KILLS:-20}
 RANDOM=${SEED:-20261207}
 start_slurm

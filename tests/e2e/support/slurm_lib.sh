@@ -8,6 +8,7 @@ start_slurm() {
   out=$(bash "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_cluster.sh" start "$SLURM_DIR" 2 2>&1) \
     || fail "cannot start the test Slurm: $out"
   export SLURM_CONF=$SLURM_DIR/slurm.conf
+  export COMFYRUN_SLURM_POLL_SECONDS=0.5  # quicker than the default 2 s
   trap 'slurm_exit' EXIT
 }
 slurm_exit() {
@@ -38,7 +39,9 @@ wait_for_state() {
 # wait_for_ids JOURNAL N: waits (up to 60 s) until JOURNAL has N submitted records with a job id.
 wait_for_ids() {
   for _ in $(seq 300); do
-    [ "$(grep -c '"jobId"' "$1" 2>/dev/null || true)" -ge "$2" ] && return 0
+    local n
+    n=$(grep -c '"jobId"' "$1" 2>/dev/null || true)
+    [ "${n:-0}" -ge "$2" ] && return 0
     sleep 0.2
   done
   fail "$1 never had $2 Slurm job ids"
