@@ -96,7 +96,8 @@ void AddExecNodeCommand(CommandRegistry& registry) {
                    {{"0", "the node succeeded (result written)"},
                     {"1", "the node failed (result written), or the result could not be written"},
                     {"2", "SPEC cannot be read or is not a node spec"}},
-                   {},
+                   {{"comfyrun exec-node generated/runs/RUN/stitch/slurm/cr-RUN-stitch-a1-0a1b2c.spec.json",
+                     "what a Slurm job of a video_stitch node runs on its cluster node"}},
                    "comfyrun run, docs/slurm.md"});
 }
 
