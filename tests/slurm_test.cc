@@ -14,6 +14,7 @@
 
 #include "comfyrun/backends/slurm/slurm_backend.h"
 #include "comfyrun/backends/slurm/slurm_client.h"
+#include "comfyrun/backends/slurm/slurm_routing.h"
 #include "comfyrun/cli/doctor.h"
 #include "comfyrun/core/workflow.h"
 #include "comfyrun/nodes/builtin_nodes.h"
@@ -99,7 +100,61 @@ void RequireCluster() {
 
 }  // namespace
 
+namespace {
+
+/// Stands in for LocalBackends: one backend, named "local".
+class FakeLocal : public BackendSet {
+ public:
+  class B : public Backend {
+   public:
+    const char* name() const override { return "local"; }
+    void Start(NodeKind&, std::shared_ptr<NodeContext>, AttemptDone) override {}
+    void Cancel(NodeKind&, const std::shared_ptr<NodeContext>&) override {}
+  };
+  Backend* For(const WorkflowNode&, const NodeKind&, std::string*) override { return &b; }
+  void Wait(double, int) override {}
+  void Shutdown() override {}
+  B b;
+};
+
+}  // namespace
+
 TEST_SUITE("slurm") {
+  TEST_CASE("routing: Slurm pools, --executor slurm and re-attached jobs go to Slurm; the rest stays local") {
+    Workflow wf;
+    std::vector<Diagnostic> diags;
+    REQUIRE(LoadWorkflowText(
+        R"({"pools": {"heavy": {"executor": "slurm", "slots": 4}},
+            "nodes": [{"id": "a", "type": "shell", "pool": "heavy", "inputs": {"argv": ["true"]}},
+                      {"id": "b", "type": "shell", "inputs": {"argv": ["true"]}},
+                      {"id": "v", "type": "value", "pool": "heavy", "inputs": {"value": 1}},
+                      {"id": "c", "type": "shell", "inputs": {"argv": ["true"]}}]})",
+        "w.json", {}, &wf, &diags));
+    NodeKind* shell = ShellNodeKind();
+    NodeKind* value = ValueNodeKind();
+    std::string err;
+    {
+      SlurmRoutingOptions o;
+      o.resumed_on_slurm = {"c"};
+      SlurmRouting routing(wf, std::make_unique<FakeLocal>(), o);
+      CHECK(std::string(routing.For(wf.nodes[0], *shell, &err)->name()) == "slurm");
+      CHECK(std::string(routing.For(wf.nodes[1], *shell, &err)->name()) == "local");
+      CHECK(std::string(routing.For(wf.nodes[3], *shell, &err)->name()) == "slurm");  // a job to re-attach to
+      CHECK(routing.For(wf.nodes[2], *value, &err) == nullptr);
+      CHECK(err.find("cannot run in Slurm pool") != std::string::npos);
+    }
+    SlurmRoutingOptions all;
+    all.all_process_nodes = true;
+    CHECK(SlurmRouting::Needed(wf, all));
+    SlurmRouting routing(wf, std::make_unique<FakeLocal>(), all);
+    CHECK(std::string(routing.For(wf.nodes[1], *shell, &err)->name()) == "slurm");
+    Workflow plain;
+    REQUIRE(LoadWorkflowText(R"({"nodes": [{"id": "a", "type": "value"}]})", "w.json", {}, &plain, &diags));
+    CHECK_FALSE(SlurmRouting::Needed(plain, SlurmRoutingOptions{}));
+    CHECK(IsSlurmSubmission(Json{{"backend", "slurm"}, {"jobName", "x"}}));
+    CHECK_FALSE(IsSlurmSubmission(Json{{"promptId", "x"}}));
+  }
+
   TEST_CASE("Slurm states map to typed errors; PREEMPTED and NODE_FAIL are retryable") {
     CHECK(InterpretSlurmState("COMPLETED").succeeded);
     CHECK_FALSE(InterpretSlurmState("RUNNING").terminal);
@@ -352,7 +407,9 @@ TEST_SUITE("slurm") {
 
   TEST_CASE("comfyrun doctor's slurm check asks the controller") {
     RequireCluster();
-    DoctorCheck c = SlurmCheck();
+    auto check = SlurmCheck();
+    REQUIRE(check);
+    const DoctorCheck& c = *check;
     INFO(c.message);
     CHECK(c.status == CheckStatus::kOk);
     CHECK(c.message.find("the controller answers") != std::string::npos);

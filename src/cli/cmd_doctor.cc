@@ -234,7 +234,7 @@ int DoctorCommand(const DoctorOptions& options) {
     }
   }
   checks.push_back(OutputDirectoryCheck(options.out_dir));
-  checks.push_back(SlurmCheck());
+  if (auto slurm = SlurmCheck()) checks.push_back(std::move(*slurm));
   checks.push_back(ClockCheck(clock, KernelNtpState()));
   std::string model_err;
   const ModelCatalog& catalog = ActiveModelCatalog(&model_err);

@@ -260,7 +260,7 @@ DoctorCheck MediaModuleCheck() {
   return c;
 }
 
-DoctorCheck SlurmCheck() {
+std::optional<DoctorCheck> SlurmCheck() {
   DoctorCheck c;
   c.check = "slurm";
   const char* conf = getenv("SLURM_CONF");
@@ -273,12 +273,7 @@ DoctorCheck SlurmCheck() {
       if (!dir.empty() && access((dir + "/sbatch").c_str(), X_OK) == 0) has_sbatch = true;
       rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
     }
-  if (!has_sbatch || access(conf_path.c_str(), R_OK) != 0) {
-    c.message = has_sbatch ? fmt::format("not configured ({} not found); only Slurm pools and --executor slurm need it",
-                                         conf_path)
-                           : "not installed (no sbatch in PATH); only Slurm pools and --executor slurm need it";
-    return c;
-  }
+  if (!has_sbatch || access(conf_path.c_str(), R_OK) != 0) return std::nullopt;
   SlurmClientOptions o;
   o.command_timeout = 10;
   SlurmClient client(o);

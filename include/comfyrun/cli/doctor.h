@@ -8,6 +8,7 @@
 // configured does not work: a ComfyUI server down, the media module missing, an output
 // directory that cannot be written, a model alias pointing to a retired model).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,8 +96,8 @@ DoctorCheck MediaModuleCheck();
 
 /// "slurm": when Slurm is configured here (sbatch in PATH and SLURM_CONF or
 /// /etc/slurm/slurm.conf), whether its controller answers (`sinfo`) and which partitions are
-/// up; an error when it does not answer. Ok ("not configured") otherwise: only Slurm pools
-/// and --executor slurm need it (docs/slurm.md).
-DoctorCheck SlurmCheck();
+/// up; an error when it does not answer. Nothing otherwise: only Slurm pools and --executor
+/// slurm need it (docs/slurm.md), and doctor's output stays the same without it.
+std::optional<DoctorCheck> SlurmCheck();
 
 }  // namespace comfyrun
