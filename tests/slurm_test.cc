@@ -260,6 +260,19 @@ TEST_SUITE("slurm") {
     CHECK(r.submission_finished);
   }
 
+  TEST_CASE("a job whose folder the cluster node cannot see fails with a clear message") {
+    RequireCluster();
+    TempRun run;
+    SlurmBackend backend(FastOptions());
+    auto ctx = ShellContext(run, "invisible", "true", nullptr);
+    ctx->inputs["cwd"] = "/nonexistent/comfyrun-shared-fs";  // as a folder not mounted on the node
+    auto f = StartAttempt(backend, ctx);
+    NodeResult r = Await(f);
+    CHECK(r.error == ErrorType::kExecution);
+    CHECK(r.message.find("must be on a filesystem shared by this machine and the cluster's nodes") !=
+          std::string::npos);
+  }
+
   TEST_CASE("an attempt with a recorded job id adopts the job: no second submission, one side effect") {
     RequireCluster();
     TempRun run;
