@@ -95,6 +95,7 @@ CliSpec DescribeApp(const CLI::App& app) {
   X(Run)                     \
   X(Resume)                  \
   X(AbTest)                  \
+  X(Batch)                   \
   X(Status)                  \
   X(Trace)                   \
   X(Gc)                      \

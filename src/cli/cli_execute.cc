@@ -26,6 +26,9 @@ CLI::Validator Budget() {
       "");
 }
 
+}  // namespace
+
+// (Not in the anonymous namespace: `batch` (cmd_batch.cc) takes the same options.)
 void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
   cmd->add_option("-o,--out", exec.out_dir, "output directory (runs/, journals/, metrics/)")
       ->capture_default_str()
@@ -73,8 +76,6 @@ bool ExportOk(const char* command, ExecutionOptions* exec) {
   fmt::print(stderr, "comfyrun {}: --pushgateway: {}\n", command, err);
   return false;
 }
-
-}  // namespace
 
 void AddRunCommand(CommandRegistry& registry) {
   auto run = registry.Options<RunOptionsCli>();

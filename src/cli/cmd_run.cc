@@ -184,7 +184,9 @@ int ResumeCommand(const ResumeOptions& cli) {
   exec.out_dir = session->options().out_dir;  // the journal's unless --out was given
   ExportRunMetrics(summary.metrics_path, exec);
   int code = session->decoded_header().is_abtest ? FinishAbTest(session->header(), summary, exec)  // cmd_abtest.cc
-                                                 : Finish(summary, exec);
+             : session->decoded_header().is_batch
+                 ? FinishBatch(session->header(), session->workflow(), session->state(), summary, exec)  // cmd_batch.cc
+                 : Finish(summary, exec);
   (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
   ExitSkippingTeardown(code);
 }

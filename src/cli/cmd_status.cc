@@ -1,6 +1,7 @@
 // status: a live or finished run's progress, from its journal.
 #include <fmt/format.h>
 
+#include "comfyrun/batch/results.h"
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/engine/status_printer.h"
@@ -17,10 +18,13 @@ int StatusCommand(const StatusOptions& cli) {
     fmt::print(stderr, "comfyrun status: {}\n", err);
     return kExitInvalid;
   }
-  Json metrics = BuildRunMetrics(replay);
+  Json metrics;
+  // A batch's nodes are the rows' copies of the workflow's (batch/expand.h).
+  if (!header.is_batch || !BatchRunMetrics(replay, &metrics)) metrics = BuildRunMetrics(replay);
   int holder = JournalLockHolder(cli.journal);
   metrics["live"] = holder != 0;
   if (holder) metrics["pid"] = holder;
+  if (header.is_batch) metrics["batch"] = BatchRowCounts(replay);
   if (cli.json) {
     WriteConsole(stdout, metrics.dump(2) + "\n");
     return kExitOk;
@@ -46,6 +50,7 @@ int StatusCommand(const StatusOptions& cli) {
                       counts["completed"].get<int>(), total, counts["failed"].get<int>(), counts["skipped"].get<int>(),
                       running, !holder && running > 0 ? "interrupted" : "running", counts["pending"].get<int>());
   text += fmt::format("  cost so far: ${:.2f}\n", replay.total_cost);
+  if (header.is_batch) text += "  " + BatchStatusLine(replay) + "\n";
   for (const auto& n : metrics["nodes"]) {
     std::string s = n["status"].get<std::string>();
     if (s == "running" && holder)

@@ -6,7 +6,9 @@
 
 #include "comfyrun/cli/commands.h"
 #include "comfyrun/core/json.h"
+#include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/executor.h"
+#include "comfyrun/engine/journal.h"
 
 namespace comfyrun {
 
@@ -29,5 +31,13 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec);
 /// After an A/B test's run returned (first run or resume): writes the A/B result, prints the
 /// table, returns the exit code (0 some variant succeeded, 1 none, 130 interrupted).
 int FinishAbTest(const Json& header, const RunSummary& summary, const ExecutionOptions& exec);
+
+// --- cmd_batch.cc --------------------------------------------------------------------------
+
+/// After a batch's run returned (batch or resume): writes <out>/batches/<runId>.json and
+/// .csv, prints the summary and the rows line; returns 0 every row succeeded, 1 one failed,
+/// 130 interrupted.
+int FinishBatch(const Json& header, const Workflow& batch_workflow, const JournalReplay& state,
+                const RunSummary& summary, const ExecutionOptions& exec);
 
 }  // namespace comfyrun

@@ -2,19 +2,10 @@
 
 #include <fmt/format.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <filesystem>
 #include <map>
-#include <mutex>
 #include <random>
-#include <thread>
 
 #include "comfyrun/core/dag.h"
 #include "comfyrun/core/json_fast.h"
@@ -25,6 +16,8 @@
 #include "comfyrun/engine/backend.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/engine/scheduler.h"
+#include "executor_inbox.h"
+#include "interrupts.h"
 
 // Implementation details
 // - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.
@@ -38,161 +31,6 @@
 //   run is stopping) arrive with an old number and are dropped.
 
 namespace comfyrun {
-namespace {
-
-std::atomic<int> g_interrupts{0};
-
-void OnSignal(int) {
-  // A second Ctrl-C exits at once. Journal records are written with one write(2) each, so
-  // the file holds whole records plus at most a torn last line, which readers ignore.
-  if (g_interrupts.fetch_add(1) >= 1) _exit(130);
-}
-
-double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-/// What workers, the HTTP loop and the sync thread post back.
-struct Event {
-  size_t node;
-  int attempt;
-  bool is_progress = false;
-  NodeResult result;
-  std::string progress;
-  bool is_durable = false;  ///< the sync thread made records up to `ticket` durable
-  uint64_t ticket = 0;
-  std::string sync_error;
-};
-
-/// Events from any thread. fd() is an eventfd that is readable while events wait, so the
-/// executor can sleep in one poll() on it and on the pipes of running programs.
-class CompletionQueue {
- public:
-  CompletionQueue() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
-  ~CompletionQueue() {
-    if (fd_ >= 0) close(fd_);
-  }
-  void Post(Event e) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back(std::move(e));
-    if (!signalled_) {  // one write per batch, not per event
-      signalled_ = true;
-      uint64_t one = 1;
-      (void)!write(fd_, &one, sizeof one);
-    }
-  }
-  /// Without an eventfd (none left) poll() still times out every 0.1 s and sees the events.
-  int fd() const { return fd_; }
-  /// Everything queued; fd() is no longer readable until the next Post.
-  std::deque<Event> Take() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (signalled_) {
-      uint64_t count;
-      (void)!read(fd_, &count, sizeof count);
-      signalled_ = false;
-    }
-    std::deque<Event> out;
-    out.swap(events_);
-    return out;
-  }
-
- private:
-  const int fd_;
-  std::mutex mutex_;  // guards events_ and signalled_
-  std::deque<Event> events_;
-  bool signalled_ = false;
-};
-
-/// Group commit for --durability batch: fsyncs the journal on its own thread whenever asked,
-/// covering every request made meanwhile, and posts a durable event. The executor thread
-/// never waits for the disk; only the dependents of a completed node wait for its record.
-class SyncThread {
- public:
-  SyncThread(JournalWriter* journal, std::shared_ptr<CompletionQueue> queue)
-      : journal_(journal), queue_(std::move(queue)), thread_([this] { Loop(); }) {}
-  ~SyncThread() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-  /// Asks for records appended so far to become durable; `ticket` comes back in the event.
-  void Request(uint64_t ticket) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      requested_ = std::max(requested_, ticket);
-    }
-    wake_.notify_one();
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || requested_ > synced_; });
-      if (requested_ <= synced_) return;  // stopping, nothing pending
-      uint64_t target = requested_;
-      lock.unlock();
-      std::string err;
-      journal_->Sync(&err);  // covers every record appended before this call
-      Event e{0, 0};
-      e.is_durable = true;
-      e.ticket = target;
-      e.sync_error = err;
-      queue_->Post(std::move(e));
-      lock.lock();
-      synced_ = target;
-    }
-  }
-  JournalWriter* journal_;
-  std::shared_ptr<CompletionQueue> queue_;
-  std::mutex mutex_;  // guards requested_, synced_, stopping_ (executor thread + sync thread)
-  std::condition_variable wake_;
-  uint64_t requested_ = 0, synced_ = 0;
-  bool stopping_ = false;
-  std::thread thread_;
-};
-
-enum class TimerKind { kRetry, kAttemptTimeout, kTotalTimeout };
-struct Timer {
-  size_t node;
-  int attempt;
-  TimerKind kind;
-};
-
-/// True when every file this node produced (strings naming paths under `root`) still exists.
-bool OutputFilesExist(const Json& value, const std::string& root, std::string* missing) {
-  if (value.is_string()) {
-    const std::string& s = value.get_ref<const std::string&>();
-    if (StartsWith(s, root + "/")) {
-      std::error_code ec;
-      if (!std::filesystem::exists(s, ec)) {
-        *missing = s;
-        return false;
-      }
-    }
-    return true;
-  }
-  if (value.is_array() || value.is_object()) {
-    for (const auto& v : value)
-      if (!OutputFilesExist(v, root, missing)) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-void Executor::InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
-void Executor::RequestInterrupt() { g_interrupts.store(1); }
-void Executor::ResetInterrupt() { g_interrupts.store(0); }
 
 struct Executor::Impl {
   /// Per-node bookkeeping of this invocation.
@@ -323,7 +161,7 @@ struct Executor::Impl {
   void StartNode(size_t i) {
     const WorkflowNode& node = wf.nodes[i];
     NodeRun& run = runs[i];
-    double now = Now();
+    double now = SteadyNow();
     if (run.attempts_this_run == 0) run.first_start = now;
     ++run.attempt;
     ++run.attempts_this_run;
@@ -482,7 +320,7 @@ struct Executor::Impl {
         // crash that loses it runs the node again, which batch allows (docs/guarantees.md).
         // It is synced with the next group, at the latest kBatchSyncSeconds from now, so
         // 10,000 independent nodes do not cost 10,000 fdatasyncs.
-        if (options.durability == Durability::kBatch && oldest_unsynced == 0) oldest_unsynced = Now();
+        if (options.durability == Durability::kBatch && oldest_unsynced == 0) oldest_unsynced = SteadyNow();
         succeeded->push_back(i);
       }
       return;
@@ -500,7 +338,7 @@ struct Executor::Impl {
     } else {
       std::uniform_real_distribution<double> unit(0, 1);
       decision = DecideRetry(node.retry, result.error, run.attempts_this_run, result.retry_after,
-                             Now() - run.first_start, node.timeout.total, unit(rng));
+                             SteadyNow() - run.first_start, node.timeout.total, unit(rng));
       if (result.error == ErrorType::kOutputInvalid) ++run.output_invalid;
       LimitOutputInvalidRetry(result, run.output_invalid, &decision);  // deterministic checks: engine/retry.h
     }
@@ -523,7 +361,7 @@ struct Executor::Impl {
     if (decision.retry) {
       scheduler->NodeRetryWait(i);
       status->NodeRetrying(node.id, run.attempt, std::string(ErrorTypeName(result.error)), message, decision.delay);
-      timers.emplace(Now() + decision.delay, Timer{i, run.attempt, TimerKind::kRetry});
+      timers.emplace(SteadyNow() + decision.delay, Timer{i, run.attempt, TimerKind::kRetry});
       return;
     }
     FailNode(i, result.error,
@@ -542,7 +380,7 @@ struct Executor::Impl {
   void MarkSucceeded(const std::vector<size_t>& nodes) {
     std::vector<size_t> now_ready;
     for (size_t i : nodes) scheduler->NodeSucceeded(i, &now_ready);
-    double now = Now();
+    double now = SteadyNow();
     for (size_t r : now_ready) runs[r].ready_since = now;
   }
 
@@ -580,7 +418,7 @@ struct Executor::Impl {
   }
 
   void FireTimers() {
-    double now = Now();
+    double now = SteadyNow();
     while (!timers.empty() && timers.begin()->first <= now) {
       Timer t = timers.begin()->second;
       timers.erase(timers.begin());
@@ -652,45 +490,45 @@ struct Executor::Impl {
   }
 
   RunSummary Execute() {
-    double start = Now();
+    double start = SteadyNow();
     Record({{"type", "run_started"}, {"pid", static_cast<int>(getpid())}, {"resume", already_done > 0 ? 1 : 0}}, false);
     scheduler->Start();
-    double now = Now();
+    double now = SteadyNow();
     for (size_t i = 0; i < runs.size(); ++i)
       if (scheduler->state(i) == Scheduler::State::kReady) runs[i].ready_since = now;
     bool interrupted = false;
     double stop_deadline = 0;
     for (;;) {
-      if (g_interrupts.load() > 0 && !interrupted) {
+      if (InterruptCount() > 0 && !interrupted) {
         interrupted = true;
         status->Warning(
             "interrupted: stopping; `comfyrun resume` continues from the journal (Ctrl-C again to quit now)");
         Stop("interrupted");
       }
-      if (stopping && stop_deadline == 0) stop_deadline = Now() + 5;
+      if (stopping && stop_deadline == 0) stop_deadline = SteadyNow() + 5;
       StartReadyNodes();
       if (scheduler->running() == 0 && awaiting_durable.empty()) {
         if (stopping || scheduler->Finished()) break;
         // Nothing running or finishing: only retry timers can move the run on.
         if (timers.empty() && scheduler->count(Scheduler::State::kReady) == 0) break;
       }
-      if (stopping && Now() > stop_deadline) break;  // abandon attempts that do not stop
+      if (stopping && SteadyNow() > stop_deadline) break;  // abandon attempts that do not stop
       double wait = 0.1;
-      if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - Now()));
-      if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - Now()));
+      if (!timers.empty()) wait = std::min(wait, std::max(0.0, timers.begin()->first - SteadyNow()));
+      if (oldest_unsynced > 0) wait = std::min(wait, std::max(0.0, oldest_unsynced + kBatchSyncSeconds - SteadyNow()));
       // One wait for everything: running programs' output and exits (read and reaped right
       // here), kill deadlines, and events posted by other threads (the queue's eventfd).
       WaitForWork(wait);
       Drain(queue->Take());
       FireTimers();
-      if (oldest_unsynced > 0 && Now() >= oldest_unsynced + kBatchSyncSeconds) RequestSync();
+      if (oldest_unsynced > 0 && SteadyNow() >= oldest_unsynced + kBatchSyncSeconds) RequestSync();
       status->Tick();
     }
     // Anything still running was abandoned (interrupt): resume runs it again.
     std::string final_status = interrupted || journal_broken                                         ? "interrupted"
                                : failed.empty() && scheduler->count(Scheduler::State::kSkipped) == 0 ? "succeeded"
                                                                                                      : "failed";
-    int64_t duration_ms = static_cast<int64_t>((Now() - start) * 1000);
+    int64_t duration_ms = static_cast<int64_t>((SteadyNow() - start) * 1000);
     Record({{"type", "run_finished"}, {"status", final_status}, {"durationMs", duration_ms}, {"totalCost", spent}},
            true);
     std::string err;
@@ -738,7 +576,7 @@ void Executor::SeedFromReplay(const JournalReplay& replay, const std::vector<con
     run.attempt = jn.attempts;
     if (jn.status == JournalNode::Status::kCompleted) {
       std::string missing;
-      if (OutputFilesExist(jn.outputs, im.out_root, &missing)) {
+      if (ReplayedOutputsExist(jn.outputs, im.out_root, &missing)) {
         run.seeded_outputs = &jn.outputs;  // the replay outlives the run and keeps this node as is
         im.scheduler->MarkSucceeded(i);
         ++done;

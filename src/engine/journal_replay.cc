@@ -564,4 +564,23 @@ bool ReadJournal(const std::string& path, const JournalReadOptions& options, Jou
   return ok;
 }
 
+bool ReplayedOutputsExist(const Json& value, const std::string& root, std::string* missing) {
+  if (value.is_string()) {
+    const std::string& s = value.get_ref<const std::string&>();
+    if (StartsWith(s, root + "/")) {
+      std::error_code ec;
+      if (!std::filesystem::exists(s, ec)) {
+        *missing = s;
+        return false;
+      }
+    }
+    return true;
+  }
+  if (value.is_array() || value.is_object()) {
+    for (const auto& v : value)
+      if (!ReplayedOutputsExist(v, root, missing)) return false;
+  }
+  return true;
+}
+
 }  // namespace comfyrun

@@ -159,7 +159,8 @@ struct Gallery {
 }  // namespace
 
 std::string GallerySection(const JournalReplay& replay, const Json& metrics, const RunReportOptions& options) {
-  if (!metrics.contains("nodes") || !metrics["nodes"].is_array()) return "";
+  std::string rows = BatchRowsSection(replay, options);  // "" unless a batch's
+  if (!metrics.contains("nodes") || !metrics["nodes"].is_array()) return rows;
   Gallery g{options, {}, 0, 0, 0, 0, {}};
   for (const auto& m : metrics["nodes"]) {
     std::string id = StringAt(m, "id"), type = StringAt(m, "type"), status = StringAt(m, "status");
@@ -187,7 +188,7 @@ std::string GallerySection(const JournalReplay& replay, const Json& metrics, con
       g.AddMissing(id, "skipped", "not finished", type + " \u00B7 " + (status.empty() ? "pending" : status));
     }
   }
-  if (g.count == 0) return "";
+  if (g.count == 0) return rows;
   std::string note =
       "Thumbnails of the images and poster frames of the videos the run made (click one to open its "
       "file; links are relative to this page), in workflow order; a failed node's error is where its "
@@ -199,10 +200,11 @@ std::string GallerySection(const JournalReplay& replay, const Json& metrics, con
   else if (g.failed_previews > 0)
     note += fmt::format(" {} file{} could not be previewed.", g.failed_previews, g.failed_previews == 1 ? "" : "s");
   std::string more = g.left_out > 0 ? fmt::format("<p class=\"note\">and {} more not shown.</p>", g.left_out) : "";
-  return fmt::format(
-      "<section class=\"panel\"><h2>Outputs</h2><p class=\"note\">{}</p><div class=\"gallery\">\n{}</div>{}"
-      "</section>\n",
-      EscapeHtml(note), g.cards, more);
+  return rows +
+         fmt::format(
+             "<section class=\"panel\"><h2>Outputs</h2><p class=\"note\">{}</p><div class=\"gallery\">\n{}</div>{}"
+             "</section>\n",
+             EscapeHtml(note), g.cards, more);
 }
 
 }  // namespace comfyrun

@@ -7,6 +7,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "comfyrun/batch/results.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/metrics/run_metrics.h"
 #include "comfyrun/report/html.h"
@@ -463,7 +464,8 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
 }  // namespace
 
 std::string RunReportHtml(const JournalReplay& replay, const std::string& source, const RunReportOptions& options) {
-  Json metrics = BuildRunMetrics(replay);
+  Json metrics;
+  if (!BatchRunMetrics(replay, &metrics)) metrics = BuildRunMetrics(replay);  // a batch's nodes (batch/results.h)
   std::vector<NodeView> views = BuildViews(replay, metrics);
   const Json& header = replay.header;
   std::string workflow_id = StringAt(header, "workflowId");

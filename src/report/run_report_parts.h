@@ -28,6 +28,11 @@ std::unordered_map<std::string, NodePrompt> NodePrompts(const JournalReplay& rep
 /// node): per node, in workflow order, the thumbnails of the images and videos its outputs
 /// name; a failed node's error, and a skipped node's reason, where its picture would be.
 /// `metrics` is BuildRunMetrics(replay).
+/// For a batch, the rows table (batch_rows.cc) comes first.
 std::string GallerySection(const JournalReplay& replay, const Json& metrics, const RunReportOptions& options);
+
+/// A batch's rows: number, key, status, cost, time, error, a thumbnail of each image and a
+/// link to each video the row made; "" for a journal that is not a batch's.
+std::string BatchRowsSection(const JournalReplay& replay, const RunReportOptions& options);
 
 }  // namespace comfyrun

@@ -275,7 +275,9 @@ bool DecodeHeader(const Json& header, bool workflow_taken, JournalHeader* out, s
   r.Number("t", &t);
   const Json* options = r.Kind("options", false, Json::value_t::object, "an object of run options");
   const Json* abtest = r.Kind("abtest", false, Json::value_t::object, "the A/B test's manifest (an object)");
+  const Json* batch = r.Kind("batch", false, Json::value_t::object, "the batch's rows (an object)");
   if (!r.ok()) return false;
+  out->is_batch = batch != nullptr;
   if (options && !DecodeOptions(*options, &out->options, err)) return false;
   out->is_abtest = abtest != nullptr;
   if (abtest && !CheckAbManifest(*abtest, err)) return false;

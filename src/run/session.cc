@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <utility>
 
 #include "comfyrun/backends/local_backends.h"
 #include "comfyrun/backends/slurm/slurm_routing.h"
@@ -27,6 +28,9 @@ namespace comfyrun {
 
 // An A/B test's workflow to run again on resume (src/run/abtest_resume.cc).
 Json AbTestResumeDocument(const Json& header, const JournalReplay& replay);
+// A batch's workflow to run again on resume (src/batch/expand.cc).
+bool BatchResumeWorkflow(const Json& header, const std::string& file, const std::vector<ParamOverride>& params,
+                         Workflow* out, std::vector<Diagnostic>* diags, std::string* hash_error);
 
 namespace {
 
@@ -138,7 +142,12 @@ std::unique_ptr<RunSession> RunSession::Start(Workflow wf, RunOptions options, c
     if (!parent.empty() && !MakeDirs(parent.string(), err)) return nullptr;
   }
   if (!s->OpenJournal(err)) return nullptr;
+  // A batch's header keeps the params every row starts from, not the rows' (which "batch" has).
+  Json run_params;
+  if (!start.header_params.is_null()) run_params = std::exchange(s->wf_.params, start.header_params);
   s->header_ = EncodeHeader(&s->wf_, s->run_id_, s->options_, start.abtest);
+  if (!start.header_params.is_null()) s->wf_.params = std::move(run_params);
+  if (!start.batch.is_null()) s->header_["batch"] = start.batch;
   s->executor_mode_ = start.executor;
   if (s->executor_mode_ == "slurm") s->header_["options"]["executor"] = "slurm";
   // The header as this run wrote it decodes by construction; kept for the client.
@@ -160,7 +169,9 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
   std::future<BuiltWorkflow> building;
   JournalReadOptions read_options;
   read_options.on_header = [&](const Json& header, HeaderWorkflow& workflow) {
-    if (!DecodeHeader(header, workflow.present(), &s->decoded_, &header_error) || s->decoded_.is_abtest) return;
+    if (!DecodeHeader(header, workflow.present(), &s->decoded_, &header_error) || s->decoded_.is_abtest ||
+        s->decoded_.is_batch)
+      return;
     if (!workflow.IsObject()) {
       header_error = workflow.present()
                          ? "$.workflow: expected the workflow (an object), found " + workflow.Text().substr(0, 60)
@@ -202,8 +213,15 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
     AppendJson(&workflow_text, replay.header["workflow"]);
     CheckHeaderHash(replay.header, workflow_text, &built.hash_error);
     std::string hash_error = std::move(built.hash_error);
-    built = BuildFromHeader(AbTestResumeDocument(replay.header, replay),
-                            s->decoded_.file.empty() ? journal : s->decoded_.file, s->decoded_.params);
+    const std::string& file = s->decoded_.file.empty() ? journal : s->decoded_.file;
+    if (s->decoded_.is_batch) {
+      built = BuiltWorkflow();
+      std::string rows_error;
+      built.ok = BatchResumeWorkflow(replay.header, file, s->decoded_.params, &built.wf, &built.diags, &rows_error);
+      if (hash_error.empty()) hash_error = std::move(rows_error);
+    } else {
+      built = BuildFromHeader(AbTestResumeDocument(replay.header, replay), file, s->decoded_.params);
+    }
     built.hash_error = std::move(hash_error);
   }
   if (!built.hash_error.empty()) {

@@ -42,7 +42,10 @@ class ChildProcessBackend : public Backend {
   void Start(NodeKind& kind, std::shared_ptr<NodeContext> ctx, AttemptDone done) override;
   void Cancel(NodeKind& kind, const std::shared_ptr<NodeContext>& ctx) override;
   /// Kills what an interrupted run left (already asked to stop) and reaps it.
-  void Shutdown() override { runner_.reset(); }
+  void Shutdown() override {
+    runner_.reset();
+    running_.clear();
+  }
   /// The executor thread's wait (see BackendSet::Wait).
   void Wait(double seconds, int wake_fd);
 

@@ -210,4 +210,9 @@ int JournalLockHolder(const std::string& path);
 /// one a finished writer removed meanwhile). Every process that takes the lock checks it.
 bool IsCurrentLockFile(int fd, const std::string& journal_path);
 
+/// True when every file a completed node produced (strings in `outputs` naming paths under
+/// `root`) still exists; else false with the first missing one in *missing. Resume runs a
+/// node again whose files are gone.
+bool ReplayedOutputsExist(const Json& outputs, const std::string& root, std::string* missing);
+
 }  // namespace comfyrun

@@ -21,6 +21,9 @@
 //   comfyrun    string: the version that started the run
 //   abtest      object, only for an A/B test: the test's manifest (testId, variants with their
 //               nodes and repeats, runs, baseline), which abtest reads the results back with
+//   batch       object, only for `comfyrun batch`: the rows (number, key, params), where they
+//               came from and their hash (batch/expand.h); "workflow" is the workflow as written
+//               and "params" the values every row starts from
 //   t           unix milliseconds
 // Every reader (resume, status, report, trace) decodes the header through DecodeHeader
 // before it uses any field, so a damaged header is an error naming the field's JSON path,
@@ -60,6 +63,7 @@ struct JournalHeader {
   HeaderOptions options;
   std::string comfyrun_version;
   bool is_abtest = false;  ///< "abtest" present (then checked: an object)
+  bool is_batch = false;   ///< "batch" present (then checked: an object)
 };
 
 /// The header record of a new run of `wf` (`abtest`: the A/B manifest, or null). The workflow

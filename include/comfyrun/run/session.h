@@ -28,6 +28,8 @@ struct StartOptions {
   std::string journal;  ///< "" = <out>/journals/<runId>.jsonl; else a new (or empty) file
   std::string id_base;  ///< the run id's first part; "" = the workflow's id (A/B: the test id)
   Json abtest;          ///< the A/B manifest for the header ("abtest"), or null
+  Json batch;           ///< a batch's rows for the header ("batch", batch/expand.h), or null
+  Json header_params;   ///< the header's "params" when not the workflow's (a batch's), or null
   /// --executor: "slurm" sends every process node to Slurm (docs/slurm.md); kept in the
   /// header's options, so that resume does the same.
   std::string executor;
