@@ -11,7 +11,7 @@ _comfyrun() {
   done
   if [[ -z $cmd ]]; then
     if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --version" -- "$cur"))
-    else COMPREPLY=($(compgen -W "validate plan nodes models run resume abtest batch status trace gc completion cache schema report doctor" -- "$cur")); fi
+    else COMPREPLY=($(compgen -W "validate plan nodes models run resume abtest batch status trace gc completion cache schema report doctor exec-node" -- "$cur")); fi
     return 0
   fi
   case $cmd in
@@ -40,26 +40,28 @@ _comfyrun() {
         -o|--out) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         -j|--jobs) COMPREPLY=(); return 0 ;;
         --durability) COMPREPLY=($(compgen -W "full batch none" -- "$cur")); return 0 ;;
+        --executor) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return 0 ;;
         --max-cost) COMPREPLY=(); return 0 ;;
         --comfyui) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --prom) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -p --param --journal -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -p --param --journal -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "resume")
       case $prev in
         -o|--out) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         -j|--jobs) COMPREPLY=(); return 0 ;;
         --durability) COMPREPLY=($(compgen -W "full batch none" -- "$cur")); return 0 ;;
+        --executor) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return 0 ;;
         --max-cost) COMPREPLY=(); return 0 ;;
         --comfyui) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --prom) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --force -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --force -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "abtest")
       case $prev in
@@ -68,13 +70,14 @@ _comfyrun() {
         -o|--out) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         -j|--jobs) COMPREPLY=(); return 0 ;;
         --durability) COMPREPLY=($(compgen -W "full batch none" -- "$cur")); return 0 ;;
+        --executor) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return 0 ;;
         --max-cost) COMPREPLY=(); return 0 ;;
         --comfyui) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --prom) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --repeats --resume -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --repeats --resume -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "batch")
       case $prev in
@@ -87,13 +90,14 @@ _comfyrun() {
         -o|--out) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         -j|--jobs) COMPREPLY=(); return 0 ;;
         --durability) COMPREPLY=($(compgen -W "full batch none" -- "$cur")); return 0 ;;
+        --executor) COMPREPLY=($(compgen -W "local slurm" -- "$cur")); return 0 ;;
         --max-cost) COMPREPLY=(); return 0 ;;
         --comfyui) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --prom) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "status")
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --json" -- "$cur")); return 0; fi
@@ -150,6 +154,9 @@ _comfyrun() {
       esac
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -o --out --comfyui --timeout --json" -- "$cur")); return 0; fi
       COMPREPLY=() ;;
+    "exec-node")
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help" -- "$cur")); return 0; fi
+      compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
   esac
   return 0
 }

@@ -103,7 +103,8 @@ CliSpec DescribeApp(const CLI::App& app) {
   X(Cache)                   \
   X(Schema)                  \
   X(Report)                  \
-  X(Doctor)
+  X(Doctor)                  \
+  X(ExecNode)
 #define COMFYRUN_DECLARE_COMMAND(Name) void Add##Name##Command(CommandRegistry& registry);
 COMFYRUN_COMMANDS(COMFYRUN_DECLARE_COMMAND)
 #undef COMFYRUN_DECLARE_COMMAND

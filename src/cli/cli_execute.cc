@@ -45,6 +45,10 @@ void AddExecutionOptions(CLI::App* cmd, ExecutionOptions& exec) {
   cmd->add_flag("--resubmit-expired", exec.resubmit_expired,
                 "a fal or replicate job whose result expired before it was downloaded is submitted (and paid "
                 "for) again instead of failing with OutputExpired");
+  cmd->add_option("--executor", exec.executor,
+                  "where process nodes (shell) run: local (default) or slurm, as Slurm batch jobs (docs/slurm.md); "
+                  "pools with \"executor\": \"slurm\" go there either way")
+      ->check(CLI::IsMember({"local", "slurm"}));
   cmd->add_flag("--offline", exec.offline, "render placeholder media locally: no network, no keys, cost 0");
   cmd->add_option("--max-cost", exec.max_cost,
                   "USD: refuse to start above it; never start a paid node that could pass it")

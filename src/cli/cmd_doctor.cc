@@ -234,6 +234,7 @@ int DoctorCommand(const DoctorOptions& options) {
     }
   }
   checks.push_back(OutputDirectoryCheck(options.out_dir));
+  if (auto slurm = SlurmCheck()) checks.push_back(std::move(*slurm));
   checks.push_back(ClockCheck(clock, KernelNtpState()));
   std::string model_err;
   const ModelCatalog& catalog = ActiveModelCatalog(&model_err);

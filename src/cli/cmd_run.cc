@@ -126,6 +126,7 @@ int RunCommand(const RunOptionsCli& cli) {
   PrintDiagnostics(diags);
   StartOptions start;
   start.journal = cli.journal;
+  start.executor = cli.exec.executor;
   std::string err;
   // Not destroyed: the process exits with it (ExitSkippingTeardown). As ninja's main does
   // ("use exit() ... to avoid potentially expensive cleanup"): freeing a 100,000-node run's
@@ -159,6 +160,7 @@ int ResumeCommand(const ResumeOptions& cli) {
   o.force = cli.force;
   o.cancel_remote = e.cancel_remote;
   o.resubmit_expired = e.resubmit_expired;
+  o.executor = e.executor;
   std::vector<Diagnostic> diags;
   std::string err;
   std::unique_ptr<RunSession> session = RunSession::Resume(cli.journal, o, &diags, &err);

@@ -12,7 +12,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "comfyrun/backends/slurm/slurm_client.h"
 #include "comfyrun/cli/doctor.h"
+#include "comfyrun/core/util.h"
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
 #include "comfyrun/media/module.h"
 #include "comfyrun/media/module_lookup.h"
@@ -255,6 +257,43 @@ DoctorCheck MediaModuleCheck() {
   c.message = fmt::format("{} loads", media::ModulePath());
   if (!release.empty()) c.message += "; FFmpeg " + release;
   if (!libs.empty()) c.message += " (" + libs + ")";
+  return c;
+}
+
+std::optional<DoctorCheck> SlurmCheck() {
+  DoctorCheck c;
+  c.check = "slurm";
+  const char* conf = getenv("SLURM_CONF");
+  std::string conf_path = conf && *conf ? conf : "/etc/slurm/slurm.conf";
+  bool has_sbatch = false;
+  if (const char* path = getenv("PATH"))
+    for (std::string_view rest = path; !rest.empty();) {
+      size_t colon = rest.find(':');
+      std::string dir(rest.substr(0, colon));
+      if (!dir.empty() && access((dir + "/sbatch").c_str(), X_OK) == 0) has_sbatch = true;
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+  if (!has_sbatch || access(conf_path.c_str(), R_OK) != 0) return std::nullopt;
+  SlurmClientOptions o;
+  o.command_timeout = 10;
+  SlurmClient client(o);
+  std::string text;
+  std::string err;
+  if (!client.Info(&text, &err)) {
+    c.status = CheckStatus::kError;
+    c.message = "the controller does not answer: " + err;
+    c.fix = fmt::format("check that slurmctld runs and that {} names it (`scontrol ping`)", conf_path);
+    return c;
+  }
+  std::string parts;
+  for (std::string_view rest = text; !rest.empty();) {
+    size_t nl = rest.find('\n');
+    std::string line = Trim(rest.substr(0, nl));
+    if (!line.empty()) parts += (parts.empty() ? "" : ", ") + line;
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
+  c.message = fmt::format("the controller answers ({}); partitions (name, availability, nodes, state): {}", conf_path,
+                          Abbreviate(parts, 300));
   return c;
 }
 

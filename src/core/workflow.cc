@@ -248,38 +248,84 @@ bool LoadJsonFile(const std::string& path, Json* doc, std::vector<Diagnostic>* d
 }
 
 namespace {
-/// One pool: a concurrency (a whole number), or {"concurrency": N, "rate": "COUNT/UNIT"}.
+/// One pool: a concurrency (a whole number), or an object with any of "concurrency" (or its
+/// synonym "slots"), "rate" ("COUNT/UNIT"), and for a pool that runs on a cluster
+/// "executor": "slurm", "partition" and "sbatch" (docs/slurm.md).
 void ReadPool(const std::string& name, const Json& v, const std::string& path, Workflow* wf, Context& ctx) {
-  auto concurrency = [&](const Json& c, const std::string& at) {
+  auto concurrency = [&](const Json& c, const std::string& at, const char* what) {
     if (!c.is_number_integer() || c.get<long long>() < 1 || c.get<long long>() > 100000)
       ctx.Error("", at,
-                fmt::format("pool {}: concurrency is a whole number from 1 to 100000, got {}", Quote(name),
+                fmt::format("pool {}: {} is a whole number from 1 to 100000, got {}", Quote(name), what,
                             Abbreviate(c.dump(), 60)));
     else
       wf->pools[name] = c.get<int>();
   };
   if (!v.is_object()) {
-    concurrency(v, path);
+    concurrency(v, path, "concurrency");
     return;
   }
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it.key() == "concurrency") {
-      concurrency(it.value(), JsonPathMember(path, "concurrency"));
-    } else if (it.key() == "rate") {
-      double per_second = 0;
-      std::string err;
-      if (!it.value().is_string() || !ParseRate(it.value().get<std::string>(), &per_second, &err))
-        ctx.Error("", JsonPathMember(path, "rate"),
-                  fmt::format("pool {}: {}", Quote(name),
-                              it.value().is_string() ? err : "rate is a string such as \"60/min\" or \"2/s\""));
-      else
-        wf->pool_rates[name] = per_second;
+  static const std::vector<std::string> kKeys = {"concurrency", "slots", "rate", "executor", "partition", "sbatch"};
+  for (auto it = v.begin(); it != v.end(); ++it)
+    if (std::find(kKeys.begin(), kKeys.end(), it.key()) == kKeys.end())
+      ctx.Error("", JsonPathMember(path, it.key()),
+                fmt::format("pool {}: unknown field {}; a pool has concurrency (or slots), rate, executor, partition, "
+                            "sbatch",
+                            Quote(name), Quote(it.key())));
+  if (v.contains("concurrency") && v.contains("slots"))
+    ctx.Error("", JsonPathMember(path, "slots"),
+              fmt::format("pool {}: slots and concurrency are the same setting; give one", Quote(name)));
+  else if (v.contains("concurrency"))
+    concurrency(v["concurrency"], JsonPathMember(path, "concurrency"), "concurrency");
+  else if (v.contains("slots"))
+    concurrency(v["slots"], JsonPathMember(path, "slots"), "slots");
+  if (v.contains("rate")) {
+    const Json& rate = v["rate"];
+    double per_second = 0;
+    std::string err;
+    if (!rate.is_string() || !ParseRate(rate.get<std::string>(), &per_second, &err))
+      ctx.Error("", JsonPathMember(path, "rate"),
+                fmt::format("pool {}: {}", Quote(name),
+                            rate.is_string() ? err : "rate is a string such as \"60/min\" or \"2/s\""));
+    else
+      wf->pool_rates[name] = per_second;
+  }
+  PoolExecutor ex;
+  if (v.contains("executor")) {
+    if (!v["executor"].is_string() || (v["executor"] != "slurm" && v["executor"] != "local")) {
+      ctx.Error("", path + ".executor",
+                fmt::format("pool {}: executor is \"local\" or \"slurm\", got {}", Quote(name),
+                            Abbreviate(v["executor"].dump(), 60)));
+      return;
+    }
+    ex.executor = v["executor"].get<std::string>();
+  }
+  if (v.contains("partition")) {
+    if (!v["partition"].is_string() || v["partition"].get_ref<const std::string&>().empty())
+      ctx.Error("", path + ".partition",
+                fmt::format("pool {}: partition is the name of a Slurm partition, got {}", Quote(name),
+                            Abbreviate(v["partition"].dump(), 60)));
+    else
+      ex.partition = v["partition"].get<std::string>();
+  }
+  if (v.contains("sbatch")) {
+    if (!v["sbatch"].is_array()) {
+      ctx.Error("", path + ".sbatch",
+                fmt::format("pool {}: sbatch is a list of options such as [\"--time=30:00\"]", Quote(name)));
     } else {
-      ctx.Error(
-          "", JsonPathMember(path, it.key()),
-          fmt::format("pool {}: unknown field {} (a pool has concurrency and rate)", Quote(name), Quote(it.key())));
+      for (size_t k = 0; k < v["sbatch"].size(); ++k) {
+        const Json& a = v["sbatch"][k];
+        if (!a.is_string() || !StartsWith(a.get_ref<const std::string&>(), "-"))
+          ctx.Error("", fmt::format("{}.sbatch[{}]", path, k),
+                    fmt::format("pool {}: each sbatch entry is one option starting with '-', got {}", Quote(name),
+                                Abbreviate(a.dump(), 60)));
+        else
+          ex.sbatch.push_back(a.get<std::string>());
+      }
     }
   }
+  if ((!ex.partition.empty() || !ex.sbatch.empty()) && ex.executor != "slurm")
+    ctx.Error("", path, fmt::format("pool {}: partition and sbatch need \"executor\": \"slurm\"", Quote(name)));
+  if (ex.executor == "slurm") wf->pool_executors[name] = std::move(ex);
 }
 
 /// Everything of a workflow but its nodes: id, description, metadata, params, pools and the
@@ -327,9 +373,9 @@ bool ReadTopLevel(const Json& doc, bool has_nodes, const std::string& file, cons
 
   if (doc.contains("pools")) {
     if (!doc["pools"].is_object()) {
-      ctx.Error(
-          "", "$.pools",
-          "pools is an object: {\"NAME\": concurrency} or {\"NAME\": {\"concurrency\": N, \"rate\": \"60/min\"}}");
+      ctx.Error("", "$.pools",
+                "pools is an object: {\"NAME\": concurrency} or {\"NAME\": {\"concurrency\": N, \"rate\": "
+                "\"60/min\", \"executor\": \"slurm\", ...}}");
     } else {
       for (auto it = doc["pools"].begin(); it != doc["pools"].end(); ++it)
         ReadPool(it.key(), it.value(), JsonPathMember("$.pools", it.key()), wf, ctx);

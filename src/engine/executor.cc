@@ -476,11 +476,15 @@ struct Executor::Impl {
     stopping = true;
     stop_reason = reason;
     std::vector<size_t> skipped = scheduler->SkipNotStarted();
-    if (reason.rfind("--fail-fast", 0) == 0) SkipDependents(skipped, reason);
+    const bool fail_fast_stop = reason.rfind("--fail-fast", 0) == 0;
+    if (fail_fast_stop) SkipDependents(skipped, reason);
     for (size_t i = 0; i < runs.size(); ++i) {
       if (!runs[i].running) continue;
       // Remote jobs stay on their provider for resume to re-attach, unless --cancel-remote.
-      if (runs[i].ctx) runs[i].ctx->detach_remote = !options.cancel_remote;
+      if (runs[i].ctx) {
+        runs[i].ctx->detach_remote = !options.cancel_remote;
+        runs[i].ctx->stopping_after_failure = fail_fast_stop;
+      }
       CancelAttempt(i);
     }
   }

@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <utility>
 
 #include "comfyrun/backends/local_backends.h"
+#include "comfyrun/backends/slurm/slurm_routing.h"
 #include "comfyrun/core/json_fast.h"
 #include "comfyrun/core/phase_timer.h"
 #include "comfyrun/core/util.h"
@@ -146,6 +149,8 @@ std::unique_ptr<RunSession> RunSession::Start(Workflow wf, RunOptions options, c
   s->header_ = EncodeHeader(&s->wf_, s->run_id_, s->options_, start.abtest);
   if (!start.header_params.is_null()) s->wf_.params = std::move(run_params);
   if (!start.batch.is_null()) s->header_["batch"] = start.batch;
+  s->executor_mode_ = start.executor;
+  if (s->executor_mode_ == "slurm") s->header_["options"]["executor"] = "slurm";
   // The header as this run wrote it decodes by construction; kept for the client.
   std::string ignored;
   DecodeHeader(s->header_, false, &s->decoded_, &ignored);
@@ -192,6 +197,9 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
     return nullptr;
   }
   s->header_ = replay.header;  // without "workflow" unless an A/B test's
+  s->executor_mode_ = overrides.executor;
+  if (s->executor_mode_.empty() && s->header_.contains("options") && s->header_["options"].is_object())
+    s->executor_mode_ = s->header_["options"].value("executor", "");
   s->run_id_ = s->decoded_.run_id;
   if (replay.finished && replay.final_status == "succeeded") {
     s->already_succeeded_ = true;
@@ -243,6 +251,21 @@ std::unique_ptr<RunSession> RunSession::Resume(const std::string& journal, const
   return s;
 }
 
+std::shared_ptr<BackendSet> RunSession::MakeBackends() const {
+  auto local = std::make_unique<LocalBackends>(options_.jobs);
+  SlurmRoutingOptions slurm;
+  slurm.all_process_nodes = executor_mode_ == "slurm";
+  if (resumed_)
+    for (const auto& [id, node] : state_.nodes)
+      if (IsSlurmSubmission(node.open_submission)) slurm.resumed_on_slurm.insert(id);
+  if (!SlurmRouting::Needed(wf_, slurm)) return local;
+  slurm.backend.comfyrun_path = ComfyrunExecutablePath();
+  // For tests and impatient clusters; the default (2 s) keeps squeue load low.
+  std::string poll = GetConfigValue("COMFYRUN_SLURM_POLL_SECONDS");
+  if (!poll.empty()) slurm.backend.poll_interval = std::clamp(std::atof(poll.c_str()), 0.1, 600.0);
+  return std::make_shared<SlurmRouting>(wf_, std::move(local), std::move(slurm));
+}
+
 RunSummary RunSession::Execute() {
   Executor::InstallSignalHandlers();
   RunSummary summary;
@@ -258,7 +281,7 @@ RunSummary RunSession::Execute() {
       finding = std::async(std::launch::async, [&] { FindJournalNodes(state_, ids, &found); });
     }
     options_.run_dir = RunDirectory(options_.out_dir, run_id_);
-    if (!options_.backends) options_.backends = std::make_shared<LocalBackends>(options_.jobs);
+    if (!options_.backends) options_.backends = MakeBackends();
     executor_ = std::make_unique<Executor>(wf_, options_, run_id_, journal_.get());
     if (resumed_) {
       finding.get();

@@ -8,6 +8,7 @@
 // configured does not work: a ComfyUI server down, the media module missing, an output
 // directory that cannot be written, a model alias pointing to a retired model).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,5 +93,11 @@ std::vector<DoctorCheck> ModelTableChecks(const ModelCatalog& catalog, const std
 
 /// The media module: loadable (the path it was found at), and the libav versions it brought.
 DoctorCheck MediaModuleCheck();
+
+/// "slurm": when Slurm is configured here (sbatch in PATH and SLURM_CONF or
+/// /etc/slurm/slurm.conf), whether its controller answers (`sinfo`) and which partitions are
+/// up; an error when it does not answer. Nothing otherwise: only Slurm pools and --executor
+/// slurm need it (docs/slurm.md), and doctor's output stays the same without it.
+std::optional<DoctorCheck> SlurmCheck();
 
 }  // namespace comfyrun

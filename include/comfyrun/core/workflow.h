@@ -51,6 +51,14 @@ struct WorkflowNode {
   std::vector<Reference> references;  ///< templates found in inputs
 };
 
+/// Where a pool's nodes run, from the object form of a pool:
+/// "pools": {"heavy": {"executor": "slurm", "partition": "gpu", "slots": 50, "sbatch": ["--time=30:00"]}}.
+struct PoolExecutor {
+  std::string executor;             ///< "slurm" (the only remote executor so far)
+  std::string partition;            ///< "" = the cluster's default
+  std::vector<std::string> sbatch;  ///< extra sbatch options, in order
+};
+
 struct Workflow {
   std::string file;  ///< as given on the command line
   std::string workflow_id;
@@ -59,6 +67,8 @@ struct Workflow {
   Json params = Json::object();              ///< final values: defaults overridden by --param
   std::map<std::string, int> pools;          ///< name -> concurrency
   std::map<std::string, double> pool_rates;  ///< name -> declared rate, starts per second ("rate": "60/min")
+  /// Pools that run elsewhere (name -> where); a pool not listed runs on this machine.
+  std::map<std::string, PoolExecutor> pool_executors;
   std::vector<WorkflowNode> nodes;
   /// Per node: the positions of the nodes it waits for, sorted, no duplicates. One list for
   /// the whole graph, which the scheduler, validation and metrics read without copying.

@@ -61,6 +61,10 @@ struct NodeContext {
   /// --cancel-remote: remote work that was submitted is left running for resume to re-attach
   /// to, instead of being cancelled on the provider (docs/guarantees.md).
   std::atomic<bool> detach_remote{false};
+  /// Set with detach_remote when the run stops because a node failed under --fail-fast (not
+  /// an interrupt): a backend whose work is only compute (a cluster job) cancels it then,
+  /// while paid remote generations are still left for resume to collect.
+  std::atomic<bool> stopping_after_failure{false};
   bool cancelled() const { return cancel_requested.load(std::memory_order_relaxed); }
 
   void RecordSubmission(const Json& s) {

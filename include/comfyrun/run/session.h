@@ -30,6 +30,9 @@ struct StartOptions {
   Json abtest;          ///< the A/B manifest for the header ("abtest"), or null
   Json batch;           ///< a batch's rows for the header ("batch", batch/expand.h), or null
   Json header_params;   ///< the header's "params" when not the workflow's (a batch's), or null
+  /// --executor: "slurm" sends every process node to Slurm (docs/slurm.md); kept in the
+  /// header's options, so that resume does the same.
+  std::string executor;
 };
 
 /// What `resume` was given again on its command line; everything absent is the header's.
@@ -45,6 +48,7 @@ struct ResumeOverrides {
   bool force = false;             ///< go on even when the header's hash does not match
   bool cancel_remote = false;     ///< --cancel-remote: not kept in the header, given each time
   bool resubmit_expired = false;  ///< --resubmit-expired: not kept either
+  std::string executor;        ///< --executor given again; "" = the header's
 };
 
 /// Checks done before anything runs: keys, model table, media module, budget (a budget < 0
@@ -83,6 +87,9 @@ class RunSession {
  private:
   RunSession() = default;
   bool OpenJournal(std::string* err);
+  /// Where this run's attempts run: LocalBackends, wrapped in a SlurmRouting when Slurm pools,
+  /// --executor slurm or Slurm jobs to re-attach to call for it.
+  std::shared_ptr<BackendSet> MakeBackends() const;
 
   Workflow wf_;
   RunOptions options_;
@@ -94,6 +101,7 @@ class RunSession {
   std::unique_ptr<Executor> executor_;
   bool resumed_ = false;
   bool already_succeeded_ = false;
+  std::string executor_mode_;  // "slurm": every process node on Slurm (--executor)
 };
 
 }  // namespace comfyrun
