@@ -47,7 +47,7 @@ _comfyrun() {
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -p --param --journal -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help -p --param --journal -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "resume")
       case $prev in
@@ -61,7 +61,7 @@ _comfyrun() {
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --force -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --force -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "abtest")
       case $prev in
@@ -77,7 +77,7 @@ _comfyrun() {
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --repeats --resume -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --repeats --resume -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "batch")
       case $prev in
@@ -97,7 +97,7 @@ _comfyrun() {
         --pushgateway) COMPREPLY=(); return 0 ;;
         --push-job) COMPREPLY=(); return 0 ;;
       esac
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --sweep --rows --limit --key -p --param --journal --plan -o --out -j --jobs --durability --fail-fast --cancel-remote --resubmit-expired --executor --offline --max-cost -q --quiet --json --comfyui --cache --no-cache --prom --pushgateway --push-job" -- "$cur")); return 0; fi
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     "status")
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-h --help --json" -- "$cur")); return 0; fi

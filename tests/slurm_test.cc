@@ -207,7 +207,7 @@ TEST_SUITE("slurm") {
              {R"({"h": {"executor": "kubernetes"}})", "$.pools.h.executor", "executor is \"local\" or \"slurm\""},
              {R"({"h": {"executor": "slurm", "slots": 0}})", "$.pools.h.slots", "slots is a whole number"},
              {R"({"h": {"executor": "slurm", "sbatch": ["gres=1"]}})", "$.pools.h.sbatch[0]", "starting with '-'"},
-             {R"({"h": {"executor": "slurm", "qos": "x"}})", "$.pools.h.qos", "unknown key"},
+             {R"({"h": {"executor": "slurm", "qos": "x"}})", "$.pools.h.qos", "unknown field"},
              {R"({"h": {"partition": "gpu"}})", "$.pools.h", "need \"executor\": \"slurm\""}}) {
       CAPTURE(b.pools);
       Workflow w;

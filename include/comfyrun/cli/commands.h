@@ -38,7 +38,7 @@ struct ExecutionOptions {
   bool fail_fast = false;
   bool cancel_remote = false;     ///< --cancel-remote: Ctrl-C cancels remote jobs (docs/guarantees.md)
   bool resubmit_expired = false;  ///< --resubmit-expired: pay again for fal/replicate results that expired
-  std::string executor;        ///< --executor: "" (local), "local" or "slurm" (docs/slurm.md)
+  std::string executor;           ///< --executor: "" (local), "local" or "slurm" (docs/slurm.md)
   bool offline = false;
   double max_cost = -1;
   bool quiet = false;

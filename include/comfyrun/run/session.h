@@ -48,7 +48,7 @@ struct ResumeOverrides {
   bool force = false;             ///< go on even when the header's hash does not match
   bool cancel_remote = false;     ///< --cancel-remote: not kept in the header, given each time
   bool resubmit_expired = false;  ///< --resubmit-expired: not kept either
-  std::string executor;        ///< --executor given again; "" = the header's
+  std::string executor;           ///< --executor given again; "" = the header's
 };
 
 /// Checks done before anything runs: keys, model table, media module, budget (a budget < 0
