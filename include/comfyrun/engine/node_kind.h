@@ -10,10 +10,12 @@
 //    (LoopServices), and `done` is called exactly once, from any thread. Remote generations
 //    are async: they hold no thread while they wait.
 //  - kProcess: the attempt is one program run (shell). DescribeProcess() says what to start;
+//    a backend runs it and FinishProcess() turns how it ended into the NodeResult. Locally
 //    the executor thread runs it (backends/process_runner.h: pipes, stdin, timeouts, killing
-//    the process group) and FinishProcess() turns how it ended into the NodeResult. Both are
-//    called on the executor thread and must not block. No thread waits for the program: with
-//    thousands of ~1 ms commands the hand-offs between threads would leave cores idle.
+//    the process group) and calls both there; no thread waits for the program: with
+//    thousands of ~1 ms commands the hand-offs between threads would leave cores idle. A
+//    cluster backend (Slurm) calls FinishProcess on its own poller thread. So neither may
+//    block, and FinishProcess touches nothing but its context and outcome.
 //
 // Remote jobs and the journal (DESIGN.md §5): as soon as a provider accepts a submission, the
 // node calls ctx.RecordSubmission({...provider id...}); it returns once the record is on disk.
@@ -111,7 +113,7 @@ class NodeKind {
     return false;
   }
   /// kProcess: the attempt's result from how the program ended (also when it could not be
-  /// started: outcome.spawn_error, or was stopped: outcome.cancelled). Executor thread; never
+  /// started: outcome.spawn_error, or was stopped: outcome.cancelled). The backend's thread; never
   /// throws.
   // NOLINTNEXTLINE(performance-unnecessary-value-param): implementations move parts of the outcome
   virtual NodeResult FinishProcess(const NodeContext& /*ctx*/, ProcessOutcome /*outcome*/) {
