@@ -31,4 +31,12 @@ std::vector<std::string> AllNodeTypeNames() {
   return names;
 }
 
+std::map<std::string, int> PoolDepths(const std::map<std::string, int>& declared) {
+  std::map<std::string, int> depths = declared;
+  for (const NodeTypeSpec& spec : AllNodeTypes())
+    if (spec.default_pool_depth > 0 && !spec.default_pool.empty())
+      depths.emplace(spec.default_pool, spec.default_pool_depth);
+  return depths;
+}
+
 }  // namespace comfyrun

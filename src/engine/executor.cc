@@ -19,41 +19,12 @@
 #include "comfyrun/engine/scheduler.h"
 #include "executor_inbox.h"
 #include "interrupts.h"
-
-// Implementation details
-// - Threads: the executor thread runs Run() and owns everything in Impl except `queue`.
-//   Worker threads and the HTTP loop thread touch only the CompletionQueue (mutex-guarded)
-//   and the NodeContext of the attempt they run (whose cancel flag is atomic), and the
-//   journal (thread-safe) through NodeContext::record_submission.
-// - Attempts run on backends (engine/backend.h), chosen per node by options.backends; the
-//   executor knows none by name. Its one wait is BackendSet::Wait: locally a poll() on the
-//   pipes of running programs (which hold no thread) plus the queue's eventfd.
-// - Each attempt has a number; results of an attempt that was abandoned (timed out, or the
-//   run is stopping) arrive with an old number and are dropped.
+#include "node_run.h"
+#include "same_inputs_gate.h"
 
 namespace comfyrun {
 
 struct Executor::Impl {
-  /// Per-node bookkeeping of this invocation.
-  struct NodeRun {
-    int attempt = 0;                       // last attempt number in the journal (over all runs)
-    int attempts_this_run = 0;             // what the retry policy counts
-    int output_invalid = 0;                // attempts in this run that ended in OutputInvalid
-    double first_start = 0;                // steady time of the first attempt in this run
-    double ready_since = 0;                // steady time it became startable (queue wait)
-    int64_t started_ms = 0;                // unix ms of the current attempt's start
-    int64_t queue_wait_ms = 0;             // how long the current attempt waited for a slot
-    Json outputs;                          // when succeeded in this run
-    const Json* seeded_outputs = nullptr;  // when completed before (resume): the replay's, not copied
-    Json submission;                       // unfinished remote job to re-attach to
-    double estimate = 0;                   // expected cost, for --max-cost
-    bool running = false;
-    std::string cache_key;  // of the current attempt; "" when it does not use the cache
-    bool cached = false;    // the current attempt is a cache hit
-    std::shared_ptr<NodeContext> ctx;
-    Backend* backend = nullptr;  // where the current attempt runs
-  };
-
   const Workflow& wf;
   RunOptions options;
   std::string run_id;
@@ -69,6 +40,7 @@ struct Executor::Impl {
   std::shared_ptr<BackendSet> backends;  // options.backends: where attempts run
   std::unique_ptr<SyncThread> syncer;
   std::unique_ptr<RunCache> cache;
+  SameInputsGate same_inputs;  // parks a node whose cache key a running node has
   uint64_t next_ticket = 1;
   double oldest_unsynced = 0;  // steady time of the oldest proof record not yet asked to sync
   static constexpr double kBatchSyncSeconds = 0.5;
@@ -79,7 +51,6 @@ struct Executor::Impl {
   size_t already_done = 0;
   bool stopping = false;
   bool journal_broken = false;
-  std::string stop_reason;
   std::vector<std::pair<std::string, std::string>> failed;
 
   Impl(const Workflow& w, RunOptions o, std::string id, JournalWriter* j, NodeKindLookup k)
@@ -99,17 +70,10 @@ struct Executor::Impl {
       runs[i].estimate = e.cost;
       pools.push_back(wf.nodes[i].pool);
     }
-    // A pool's depth: the workflow's "pools", else what its node types declare (a provider's
-    // documented concurrency), else unbounded (-j only).
-    std::map<std::string, int> depths;
-    for (const NodeTypeSpec& spec : AllNodeTypes())
-      if (spec.default_pool_depth > 0 && !spec.default_pool.empty())
-        depths.emplace(spec.default_pool, spec.default_pool_depth);
-    for (const auto& [name, depth] : wf.pools) depths[name] = depth;
     DepLists dependents = Dependents(wf.deps);  // once, for the priorities and the scheduler
     std::vector<double> priority = RemainingCriticalPath(wf.deps, dependents, weights);
     scheduler = std::make_unique<Scheduler>(wf.deps, std::move(dependents), std::move(priority), std::move(pools),
-                                            std::move(depths), options.jobs);
+                                            PoolDepths(wf.pools), options.jobs);
     ConfigurePoolRates(wf.pool_rates, &ProcessRateLimiter());  // rate_limit.h: token buckets, AIMD on 429
     scheduler->SetRateLimiter(&ProcessRateLimiter());
     status = std::make_unique<StatusPrinter>(wf.nodes.size(), options.status_mode);
@@ -161,6 +125,11 @@ struct Executor::Impl {
     return true;
   }
 
+  /// Ends the current attempt of node i with a failure, through the queue like any result.
+  void FailAttempt(size_t i, ErrorType type, const std::string& message) {
+    queue->Post(Event{i, runs[i].attempt, false, NodeResult::Failure(type, message), ""});
+  }
+
   void StartNode(size_t i) {
     const WorkflowNode& node = wf.nodes[i];
     NodeRun& run = runs[i];
@@ -184,11 +153,9 @@ struct Executor::Impl {
     run.running = true;  // from here on, exactly one result event ends this attempt
     if (node.spec && node.spec->paid) committed_estimate += run.estimate;
 
-    auto fail_now = [&](ErrorType type, const std::string& message) {
-      queue->Post(Event{i, run.attempt, false, NodeResult::Failure(type, message), ""});
-    };
     if (!kind)
-      return fail_now(ErrorType::kInternal, fmt::format("node type '{}' cannot run yet in this build", node.type));
+      return FailAttempt(i, ErrorType::kInternal,
+                         fmt::format("node type '{}' cannot run yet in this build", node.type));
     auto ctx = std::make_shared<NodeContext>();
     ctx->run_id = run_id;
     ctx->node_id = node.id;
@@ -200,7 +167,16 @@ struct Executor::Impl {
     ctx->config = &options.config;
     ctx->submission = run.submission;
     std::string err;
-    if (!ResolveInputs(i, &ctx->inputs, &err)) return fail_now(ErrorType::kInvalidInput, err);
+    if (!ResolveInputs(i, &ctx->inputs, &err)) return FailAttempt(i, ErrorType::kInvalidInput, err);
+    CacheThenLaunch(i, kind, std::move(ctx));
+  }
+
+  /// The rest of a start: the output cache, the same-inputs gate, then the backend. Also for a
+  /// parked attempt that is due.
+  void CacheThenLaunch(size_t i, NodeKind* kind, std::shared_ptr<NodeContext> ctx) {
+    const WorkflowNode& node = wf.nodes[i];
+    NodeRun& run = runs[i];
+    std::string err;
     if (cache->Enabled(node, *kind)) {
       // A valid cache entry for the same type, model and inputs ends the attempt here, at cost 0
       // (not when re-attaching to a submitted job: that one is paid for, its result is coming).
@@ -212,9 +188,16 @@ struct Executor::Impl {
         queue->Post(Event{i, run.attempt, false, std::move(*hit), ""});
         return;
       }
+      if (use == RunCache::Use::kFetch && !run.cache_key.empty() && !same_inputs.Admit(run.cache_key, i, run.attempt)) {
+        run.parked = true;
+        run.backend = nullptr;
+        run.ctx = std::move(ctx);
+        status->NodeProgress(node.id, "waiting for a running node with the same inputs");
+        return;
+      }
     }
     Backend* backend = backends ? backends->For(node, *kind, &err) : nullptr;
-    if (!backend) return fail_now(ErrorType::kInvalidInput, err.empty() ? "no backend can run this node" : err);
+    if (!backend) return FailAttempt(i, ErrorType::kInvalidInput, err.empty() ? "no backend can run this node" : err);
     int attempt = run.attempt;
     std::string node_id = node.id;
     ctx->record_submission = [this, node_id, attempt](const Json& submission) {
@@ -229,7 +212,7 @@ struct Executor::Impl {
     ctx->report_progress = [q, i, attempt](const std::string& text) { q->Post(Event{i, attempt, true, {}, text}); };
     run.ctx = ctx;
     if (node.timeout.attempt > 0)
-      timers.emplace(now + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
+      timers.emplace(SteadyNow() + node.timeout.attempt, Timer{i, attempt, TimerKind::kAttemptTimeout});
     if (node.timeout.total > 0 && run.attempts_this_run == 1)
       timers.emplace(run.first_start + node.timeout.total, Timer{i, attempt, TimerKind::kTotalTimeout});
 
@@ -261,6 +244,8 @@ struct Executor::Impl {
   // --- outcomes --------------------------------------------------------------------------
   void EndAttempt(size_t i) {
     NodeRun& run = runs[i];
+    if (!run.parked && !run.cache_key.empty()) same_inputs.Ended(run.cache_key, i);
+    run.parked = false;
     run.running = false;
     run.ctx.reset();
     if (wf.nodes[i].spec && wf.nodes[i].spec->paid) committed_estimate -= run.estimate;
@@ -474,12 +459,14 @@ struct Executor::Impl {
   void Stop(const std::string& reason) {
     if (stopping) return;
     stopping = true;
-    stop_reason = reason;
     std::vector<size_t> skipped = scheduler->SkipNotStarted();
     const bool fail_fast_stop = reason.rfind("--fail-fast", 0) == 0;
     if (fail_fast_stop) SkipDependents(skipped, reason);
+    for (auto [node, attempt] : same_inputs.TakeAllParked())  // no backend has them: end them here
+      if (runs[node].parked && runs[node].attempt == attempt)
+        queue->Post(Event{node, attempt, false, NodeResult::Failure(ErrorType::kCancelled, reason), ""});
     for (size_t i = 0; i < runs.size(); ++i) {
-      if (!runs[i].running) continue;
+      if (!runs[i].running || runs[i].parked) continue;
       // Remote jobs stay on their provider for resume to re-attach, unless --cancel-remote.
       if (runs[i].ctx) {
         runs[i].ctx->detach_remote = !options.cancel_remote;
@@ -489,11 +476,18 @@ struct Executor::Impl {
     }
   }
 
+  /// Parked attempts whose leader ended, now that its result is in the cache (or not).
+  void LaunchDueParked() {
+    for (auto [node, attempt] : same_inputs.TakeDue())
+      if (runs[node].parked && runs[node].attempt == attempt && !stopping) {
+        runs[node].parked = false;
+        CacheThenLaunch(node, kinds(wf.nodes[node].spec->name), std::move(runs[node].ctx));
+      }
+  }
+
   void WaitForWork(double seconds) {
     if (backends) return backends->Wait(seconds, queue->fd());
-    struct pollfd p {
-      queue->fd(), POLLIN, 0
-    };
+    pollfd p{queue->fd(), POLLIN, 0};  // no backends (a misused executor): wait for the queue alone
     poll(&p, 1, static_cast<int>(seconds * 1000));
   }
 
@@ -530,6 +524,7 @@ struct Executor::Impl {
       WaitForWork(wait);
       Drain(queue->Take());
       FireTimers();
+      LaunchDueParked();
       if (oldest_unsynced > 0 && SteadyNow() >= oldest_unsynced + kBatchSyncSeconds) RequestSync();
       status->Tick();
     }
@@ -581,7 +576,7 @@ void Executor::SeedFromReplay(const JournalReplay& replay, const std::vector<con
   for (size_t i = 0; i < im.wf.nodes.size(); ++i) {
     if (!(*found)[i]) continue;
     const JournalNode& jn = *(*found)[i];
-    Impl::NodeRun& run = im.runs[i];
+    NodeRun& run = im.runs[i];
     run.attempt = jn.attempts;
     if (jn.status == JournalNode::Status::kCompleted) {
       std::string missing;

@@ -1,5 +1,6 @@
 #pragma once
 // The table of node types: type name (or alias) -> declaration. Built once, read-only after.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,11 @@ const std::vector<NodeTypeSpec>& AllNodeTypes();
 
 /// The type named `name` or one of its aliases; nullptr when unknown.
 const NodeTypeSpec* FindNodeType(const std::string& name);
+
+/// Each named pool's depth: `declared` (a workflow's "pools"), else what the node types
+/// declare for their default pool (a provider's documented concurrency). A pool in neither
+/// is bounded by -j only.
+std::map<std::string, int> PoolDepths(const std::map<std::string, int>& declared);
 
 /// Every accepted type name and alias (for "did you mean" hints).
 std::vector<std::string> AllNodeTypeNames();

@@ -7,6 +7,13 @@
 // eventfd, to which backends' threads and the sync thread post. Nothing about the graph is
 // locked. It names no provider, node type or backend.
 //
+// Threads: the executor thread runs Run() and owns all run state but the completion queue.
+// Backends' threads (workers, the HTTP loop) touch only that queue (mutex-guarded), the
+// NodeContext of the attempt they run (whose cancel flag is atomic), and the journal
+// (thread-safe) through NodeContext::record_submission. Each attempt has a number; results
+// of an abandoned attempt (timed out, or the run is stopping) arrive with an old number and
+// are dropped.
+//
 // Journal discipline (ninja's FinishCommand): an outcome is journaled before the graph moves
 // on; with --durability batch the records of every outcome that arrived together share one
 // fsync, and dependents start only after it.

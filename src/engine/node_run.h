@@ -1,0 +1,33 @@
+#pragma once
+// The executor's bookkeeping of one node in this invocation (internal to src/engine).
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "comfyrun/core/json.h"
+#include "comfyrun/engine/backend.h"
+#include "comfyrun/engine/node_kind.h"
+
+namespace comfyrun {
+
+struct NodeRun {
+  int attempt = 0;                       // last attempt number in the journal (over all runs)
+  int attempts_this_run = 0;             // what the retry policy counts
+  int output_invalid = 0;                // attempts in this run that ended in OutputInvalid
+  double first_start = 0;                // steady time of the first attempt in this run
+  double ready_since = 0;                // steady time it became startable (queue wait)
+  int64_t started_ms = 0;                // unix ms of the current attempt's start
+  int64_t queue_wait_ms = 0;             // how long the current attempt waited for a slot
+  Json outputs;                          // when succeeded in this run
+  const Json* seeded_outputs = nullptr;  // when completed before (resume): the replay's, not copied
+  Json submission;                       // unfinished remote job to re-attach to
+  double estimate = 0;                   // expected cost, for --max-cost
+  bool running = false;
+  std::string cache_key;  // of the current attempt; "" when it does not use the cache
+  bool cached = false;    // the current attempt is a cache hit
+  bool parked = false;    // waiting for a running node with the same cache key (SameInputsGate)
+  std::shared_ptr<NodeContext> ctx;
+  Backend* backend = nullptr;  // where the current attempt runs
+};
+
+}  // namespace comfyrun
