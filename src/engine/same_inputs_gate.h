@@ -44,7 +44,7 @@ class SameInputsGate {
   }
 
  private:
-  std::unordered_map<std::string, size_t> leaders_;                // key -> the node running it
+  std::unordered_map<std::string, size_t> leaders_;               // key -> the node running it
   std::unordered_map<std::string, std::vector<Attempt>> parked_;  // key -> parked, in order
   std::vector<Attempt> due_;
 };
