@@ -335,6 +335,10 @@ bool ParseVideoRequest(const Json& in, VideoRequest* req, std::string* err) {
       return false;
     }
   }
+  return ReadPollInterval(in, &req->poll_interval, err);
+}
+
+bool ReadPollInterval(const Json& in, double* interval, std::string* err) {
   if (in.contains("pollInterval") && !in["pollInterval"].is_null()) {
     const Json& p = in["pollInterval"];
     std::optional<double> s;
@@ -346,10 +350,10 @@ bool ParseVideoRequest(const Json& in, VideoRequest* req, std::string* err) {
       *err = "pollInterval is a duration such as 5 or \"5s\"";
       return false;
     }
-    req->poll_interval = *s;
+    *interval = *s;
   } else if (std::string env = GetConfigValue("COMFYRUN_POLL_INTERVAL"); !env.empty()) {
     // A default for every node that does not set pollInterval (tests against local fakes).
-    if (auto s = ParseDelaySeconds(env); s && *s >= 0) req->poll_interval = *s;
+    if (auto s = ParseDelaySeconds(env); s && *s >= 0) *interval = *s;
   }
   return true;
 }

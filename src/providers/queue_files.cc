@@ -138,21 +138,7 @@ bool ParseQueueRequest(const Json& in, QueueRequest* r, std::string* err) {
     }
   }
   if (in.contains("kind") && in["kind"].is_string()) r->kind = in["kind"].get<std::string>();
-  if (in.contains("pollInterval") && !in["pollInterval"].is_null()) {
-    const Json& p = in["pollInterval"];
-    std::optional<double> s;
-    if (p.is_number())
-      s = p.get<double>();
-    else if (p.is_string())
-      s = ParseDelaySeconds(p.get<std::string>());
-    if (!s || *s < 0) {
-      *err = "pollInterval is a duration such as 2 or \"2s\"";
-      return false;
-    }
-    r->poll_interval = *s;
-  } else if (std::string env = GetConfigValue("COMFYRUN_POLL_INTERVAL"); !env.empty()) {
-    if (auto s = ParseDelaySeconds(env); s && *s >= 0) r->poll_interval = *s;
-  }
+  if (!ReadPollInterval(in, &r->poll_interval, err)) return false;
   if (in.contains("costPerRun") && in["costPerRun"].is_number()) r->cost_per_run = in["costPerRun"].get<double>();
   return true;
 }

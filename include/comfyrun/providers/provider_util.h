@@ -31,6 +31,10 @@ std::string TrimTrailingSlash(std::string url);
 /// Parses "53s", "1.5s", "250ms" or a bare number of seconds (google.protobuf.Duration and
 /// Retry-After style). nullopt when unparsable.
 std::optional<double> ParseDelaySeconds(const std::string& text);
+/// A node's `pollInterval` input (seconds or a duration string) into *interval, else
+/// COMFYRUN_POLL_INTERVAL when set (tests against local fakes); *interval is left alone when
+/// neither is given. False with *err on a bad value.
+bool ReadPollInterval(const Json& inputs, double* interval, std::string* err);
 
 /// The failure a Gemini API reply maps to (PROVIDERS.md §1 Errors). `what` names the call for
 /// the message ("generateContent gemini-3.1-flash-image"). Transport errors keep their type;
