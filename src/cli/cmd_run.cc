@@ -14,6 +14,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
 #include "comfyrun/engine/status_printer.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/run/session.h"
 #include "run_support.h"
 
@@ -28,7 +29,7 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   o.cancel_remote = e.cancel_remote;
   o.max_cost = e.max_cost;
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
-  o.config = Config::FromEnvironment();
+  o.config = Config::FromEnvironment(ProviderConfigVariables());
   o.config.offline = e.offline;
   o.config.resubmit_expired = e.resubmit_expired;
   for (const auto& url : e.comfyui) o.config.comfyui_servers.push_back(url);
