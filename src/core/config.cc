@@ -175,6 +175,7 @@ Config Config::FromEnvironment() {
   c.fal_key = FirstOf({"FAL_KEY"});
   c.replicate_api_token = FirstOf({"REPLICATE_API_TOKEN"});
   if (std::string v = FirstOf({"FAL_BASE_URL"}); !v.empty()) c.fal_base_url = StripTrailingSlashes(v);
+  if (std::string v = FirstOf({"FAL_STORAGE_URL"}); !v.empty()) c.fal_storage_url = StripTrailingSlashes(v);
   if (std::string v = FirstOf({"REPLICATE_BASE_URL"}); !v.empty()) c.replicate_base_url = StripTrailingSlashes(v);
   // Not validated here (this never fails): CheckConfigUrls reports a bad entry before a run.
   std::string servers = FirstOf({"COMFYUI_URL"});
@@ -291,6 +292,7 @@ bool CheckConfigUrls(const Config& config, std::string* err) {
       {"GEMINI_BASE_URL", &config.gemini_base_url},
       {"OPENAI_BASE_URL (or SORA2_ENDPOINT)", &config.openai_base_url},
       {"FAL_BASE_URL", &config.fal_base_url},
+      {"FAL_STORAGE_URL", &config.fal_storage_url},
       {"REPLICATE_BASE_URL", &config.replicate_base_url}};
   for (const auto& [name, url] : bases)
     if (!CheckServerUrl(*url, &why)) {

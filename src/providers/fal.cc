@@ -14,6 +14,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/queue_job.h"
+#include "comfyrun/providers/queue_upload.h"
 
 namespace comfyrun {
 namespace {
@@ -114,7 +115,8 @@ const QueueProtocol& FalProtocol() {
                                   ParseSubmit,
                                   ParseStatus,
                                   "PUT",
-                                  true};
+                                  true,
+                                  UploadStyle::kFalStorage};
   return kFal;
 }
 

@@ -143,10 +143,28 @@ bool ParseQueueRequest(const Json& in, QueueRequest* r, std::string* err) {
   return true;
 }
 
-bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err) {
-  if (input->is_object() || input->is_array()) {
-    for (auto& v : *input)
-      if (!InlineLocalFiles(&v, max_bytes, err)) return false;
+namespace {
+
+std::string PointerToken(const std::string& key) {
+  std::string out;
+  for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return "/" + out;
+}
+
+/// `json_path` for messages, `pointer` to find the value again.
+bool Inline(Json* input, const std::string& json_path, const std::string& pointer, size_t max_bytes,
+            std::vector<LocalUpload>* uploads, std::string* err) {
+  if (input->is_object()) {
+    for (auto it = input->begin(); it != input->end(); ++it)
+      if (!Inline(&it.value(), json_path + "." + it.key(), pointer + PointerToken(it.key()), max_bytes, uploads, err))
+        return false;
+    return true;
+  }
+  if (input->is_array()) {
+    for (size_t i = 0; i < input->size(); ++i)
+      if (!Inline(&(*input)[i], fmt::format("{}[{}]", json_path, i), fmt::format("{}/{}", pointer, i), max_bytes,
+                  uploads, err))
+        return false;
     return true;
   }
   if (!input->is_string()) return true;
@@ -155,26 +173,42 @@ bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   if (ec) {
-    *err = fmt::format("cannot read {}: {}", path, ec.message());
-    return false;
-  }
-  if (size > max_bytes) {
-    *err = fmt::format(
-        "{} is {} bytes; files up to {} bytes are sent inline as data: URIs, and uploading larger "
-        "ones to the provider's storage is not supported: give a URL instead",
-        path, size, max_bytes);
+    *err = fmt::format("{}: cannot read {}: {}", json_path, path, ec.message());
     return false;
   }
   std::ifstream f(path, std::ios::binary);
+  if (size > max_bytes) {
+    if (!uploads) {
+      *err = fmt::format("{}: {} is {} bytes; files up to {} bytes are sent inline as data: URIs: give a URL instead",
+                         json_path, path, size, max_bytes);
+      return false;
+    }
+    // Only the head, for the content type: the upload streams the file (queue_upload.h).
+    std::string head(64, '\0');
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    if (f.bad()) {
+      *err = fmt::format("{}: cannot read {}", json_path, path);
+      return false;
+    }
+    head.resize(static_cast<size_t>(f.gcount()));
+    uploads->push_back({json_path, pointer, path, static_cast<uint64_t>(size), GuessMimeType(path, head)});
+    return true;
+  }
   std::stringstream bytes;
   bytes << f.rdbuf();
   if (!f && !f.eof()) {
-    *err = "cannot read " + path;
+    *err = fmt::format("{}: cannot read {}", json_path, path);
     return false;
   }
   std::string data = bytes.str();
   *input = fmt::format("data:{};base64,{}", GuessMimeType(path, data.substr(0, 64)), Base64Encode(data));
   return true;
+}
+
+}  // namespace
+
+bool InlineLocalFiles(Json* input, size_t max_bytes, std::vector<LocalUpload>* uploads, std::string* err) {
+  return Inline(input, "input", "", max_bytes, uploads, err);
 }
 
 bool HasLocalFiles(const Json& input) {

@@ -11,6 +11,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/queue_job.h"
+#include "comfyrun/providers/queue_upload.h"
 
 namespace comfyrun {
 namespace {
@@ -98,7 +99,8 @@ const QueueProtocol& ReplicateProtocol() {
                                         ParseSubmit,
                                         ParseStatus,
                                         "POST",
-                                        false};
+                                        false,
+                                        UploadStyle::kReplicateFiles};
   return kReplicate;
 }
 

@@ -18,6 +18,7 @@ struct Config {
   std::string openai_base_url = "https://api.openai.com/v1";                  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
   std::string fal_key;                                                        ///< FAL_KEY
   std::string fal_base_url = "https://queue.fal.run";                         ///< FAL_BASE_URL
+  std::string fal_storage_url = "https://rest.fal.ai";                        ///< FAL_STORAGE_URL (uploads)
   std::string replicate_api_token;                                            ///< REPLICATE_API_TOKEN
   std::string replicate_base_url = "https://api.replicate.com";               ///< REPLICATE_BASE_URL
   std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui

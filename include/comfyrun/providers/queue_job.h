@@ -4,6 +4,8 @@
 // the result, optionally cancel. The job is the same for both; a QueueProtocol table (fal.cc,
 // replicate.cc) says how to build and read each call.
 //
+//   upload   local files over 10 MiB in the input, to the provider's storage (queue_upload.h);
+//            smaller ones go inline as data: URIs. Nothing is submitted when an upload fails.
 //   submit   protocol.build_submit -> reply parsed into a QueueHandle (request id, URLs)
 //   journal  {provider, requestId, model, statusUrl, resultUrl, cancelUrl}, before any poll
 //   poll     GET statusUrl -> QueueStatus (queued with position, running with logs, done)
@@ -48,6 +50,9 @@ struct QueueStatus {
   double cost = -1;            ///< USD when the provider reports it; -1 otherwise
 };
 
+/// How a provider takes a local file too large for a data: URI (queue_upload.h).
+enum class UploadStyle { kFalStorage, kReplicateFiles };
+
 /// How one provider speaks the queue protocol. Plain functions: the table is static data.
 struct QueueProtocol {
   const char* provider;      ///< "fal", "replicate": journal, pool and messages
@@ -65,6 +70,8 @@ struct QueueProtocol {
   QueueStatus (*parse_status)(const Json& reply);
   const char* cancel_method;  ///< "PUT" (fal) or "POST" (Replicate)
   bool cancel_only_queued;    ///< fal: a running request cannot be cancelled
+  /// How a local file too large for a data: URI reaches the provider (queue_upload.h).
+  UploadStyle upload;
 };
 
 const QueueProtocol& FalProtocol();
@@ -73,7 +80,7 @@ const QueueProtocol& ReplicateProtocol();
 /// A queue node's resolved inputs.
 struct QueueRequest {
   std::string model;
-  Json input = Json::object();       ///< local files already inlined (InlineLocalFiles)
+  Json input = Json::object();       ///< local files inlined or uploaded before the submission
   std::vector<std::string> outputs;  ///< result fields that hold files; empty = every media URL
   std::string kind;                  ///< "image", "video", "audio" or "" (from the model table)
   double poll_interval = -1;         ///< seconds; < 0 = 2 s
@@ -83,10 +90,21 @@ struct QueueRequest {
 /// Reads a QueueRequest from a fal or replicate node's inputs. False with *err (InvalidInput).
 bool ParseQueueRequest(const Json& inputs, QueueRequest* request, std::string* err);
 
+/// A local file in a queue node's input too large for a data: URI: uploaded to the provider's
+/// storage before the submission (queue_upload.h), and its string replaced by the file's URL.
+struct LocalUpload {
+  std::string json_path;  ///< where in the node's inputs: "input.image_url", "input.images[1]"
+  std::string pointer;    ///< the same as a JSON pointer into the input: "/image_url", "/images/1"
+  std::string path;       ///< the local file
+  uint64_t size = 0;
+  std::string content_type;
+};
+
 /// Replaces every string in `input` that names an existing local file (an absolute path, or
-/// one starting with ./ or file://) by a data: URI of its bytes. A file over `max_bytes`
-/// fails with *err (uploading larger files to the provider's storage is not implemented).
-bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err);
+/// one starting with ./ or file://) by a data: URI of its bytes when it has at most
+/// `max_bytes`. A larger file stays as it is and is listed in *uploads, or fails with *err
+/// when `uploads` is null. Reads files: off the loop thread.
+bool InlineLocalFiles(Json* input, size_t max_bytes, std::vector<LocalUpload>* uploads, std::string* err);
 /// Whether InlineLocalFiles would change anything (cheap: no file is read).
 bool HasLocalFiles(const Json& input);
 constexpr size_t kMaxInlineFileBytes = size_t{10} << 20;  // 10 MiB
