@@ -273,6 +273,39 @@ TEST_SUITE("QueueProviders") {
     CHECK(nokey.message.find("FAL_KEY") != std::string::npos);
   }
 
+  TEST_CASE("cost: the provider's report, else costPerRun, else the price table counted from the result" *
+            doctest::timeout(30)) {
+    QueueHarness h;
+    Json in = FalInputs("priced");
+    in.erase("costPerRun");
+    NodeResult small = h.Run(FalNodeKind(), h.Context("fal", in));
+    REQUIRE_MESSAGE(small.ok(), small.message);
+    CHECK(small.cost == doctest::Approx(0.003));  // fal-ai/flux/schnell: $0.003 per MP, at least 1 MP
+    in["input"]["image_size"] = {{"width", 1920}, {"height", 1080}};
+    NodeResult big = h.Run(FalNodeKind(), h.Context("fal", in));
+    REQUIRE_MESSAGE(big.ok(), big.message);
+    CHECK(big.cost == doctest::Approx(0.006));  // 1920x1080 = 1.98 MP, rounded up to 2
+    CHECK(big.outputs["cost"] == doctest::Approx(0.006));
+    in["costPerRun"] = 0.5;
+    CHECK(h.Run(FalNodeKind(), h.Context("fal", in)).cost == doctest::Approx(0.5));
+
+    Json rin = ReplicateInputs("priced");
+    rin.erase("costPerRun");
+    rin["model"] = "black-forest-labs/flux-schnell:0123abcd";
+    CHECK(h.Run(ReplicateNodeKind(), h.Context("replicate", rin)).cost == doctest::Approx(0.003));  // per image
+    rin["model"] = "black-forest-labs/flux-dev-lora";  // a variant: no table price
+    CHECK(h.Run(ReplicateNodeKind(), h.Context("replicate", rin)).cost == 0);
+
+    const QueueModelInfo* variant = FindQueueModel("fal", "fal-ai/flux/dev/image-to-image");
+    REQUIRE(variant);
+    CHECK(std::string(variant->kind) == "image");
+    CHECK(variant->usd_per_run == 0);
+    CHECK(variant->unit == PriceUnit::kNone);
+    const QueueModelInfo* dev = FindQueueModel("fal", "fal-ai/flux/dev");
+    REQUIRE(dev);
+    CHECK(dev->usd_per_run == doctest::Approx(0.025));  // plan's estimate
+  }
+
   TEST_CASE("result files: named fields, or every media URL" * doctest::timeout(10)) {
     Json result = {{"images", Json::array({{{"url", "https://cdn/x/a"}, {"content_type", "image/jpeg"}}})},
                    {"video", {{"url", "https://cdn/v.mp4"}}},

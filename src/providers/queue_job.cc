@@ -62,10 +62,12 @@ class QueueJob : public RemoteJob {
                : fmt::format("{} request {} ({})", p_.provider, handle_.request_id, request_.model);
   }
 
-  /// Price of one run: the provider's report, the node's costPerRun, or the model table.
+  /// Price of one run: the provider's report, the node's costPerRun, or the price table
+  /// (counted from the result once there is one, else its estimate for one run).
   double Price() const {
     if (reported_cost_ >= 0) return reported_cost_;
     if (request_.cost_per_run >= 0) return request_.cost_per_run;
+    if (table_cost_ >= 0) return table_cost_;
     const QueueModelInfo* m = FindQueueModel(p_.provider, request_.model);
     return m ? m->usd_per_run : 0;
   }
@@ -393,6 +395,8 @@ class QueueJob : public RemoteJob {
   void OnResult(Json result) {
     result_ = std::move(result);
     files_ = CollectResultFiles(result_, request_.outputs);
+    const QueueModelInfo* m = FindQueueModel(p_.provider, request_.model);
+    table_cost_ = m ? QueueTableCost(*m, result_, files_) : -1;
     paths_.clear();
     next_file_ = 0;
     download_tries_ = 0;
@@ -532,6 +536,7 @@ class QueueJob : public RemoteJob {
   bool reattached_ = false;
   QueueStatus::State last_state_ = QueueStatus::State::kQueued;
   double reported_cost_ = -1;
+  double table_cost_ = -1;  ///< the price table's cost of the result fetched; -1 = none
   double paid_before_ = 0;  ///< requests whose results expired and were resubmitted
   std::vector<std::string> expired_ids_;
   int transient_failures_ = 0;

@@ -392,9 +392,15 @@ LocalResponse FakeFal::Handle(const LocalRequest& r) {
     if (core_->Expired(id)) return Reply(404, {{"detail", "Request not found or expired"}});
     std::string file = fmt::format("{}/files/{}-1.{}", url(), id, job.video ? "mp4" : "png");
     if (job.video) return Reply(200, {{"video", {{"url", file}, {"content_type", "video/mp4"}}}, {"seed", 42}});
-    return Reply(200, {{"images", Json::array({{{"url", file}, {"content_type", "image/png"}, {"width", 64}}})},
-                       {"seed", 42},
-                       {"prompt", PromptOf(job.input)}});
+    // The size fal reports: input.image_size {width, height} when given (64x64 bytes either way).
+    Json size = job.input.is_object() ? job.input.value("image_size", Json::object()) : Json::object();
+    int width = size.is_object() ? size.value("width", 64) : 64;
+    int height = size.is_object() ? size.value("height", 64) : 64;
+    return Reply(200,
+                 {{"images",
+                   Json::array({{{"url", file}, {"content_type", "image/png"}, {"width", width}, {"height", height}}})},
+                  {"seed", 42},
+                  {"prompt", PromptOf(job.input)}});
   }
   return Reply(405, {{"detail", "method not allowed"}});
 }

@@ -119,13 +119,21 @@ struct ResultFile {
 /// http(s) URL whose content_type or extension says image, video or audio.
 std::vector<ResultFile> CollectResultFiles(const Json& result, const std::vector<std::string>& fields);
 
-/// Known models of the queue providers: output kind and price (USD per run), for --offline
-/// placeholders, plan estimates and the cost output. nullptr when unknown.
+/// How a model's published price is counted (queue_files.cc, the price table).
+enum class PriceUnit { kNone, kImage, kMegapixel };
+
+/// Known models of the queue providers: output kind and price, for --offline placeholders,
+/// plan estimates and the cost output. nullptr when unknown.
 struct QueueModelInfo {
-  const char* kind;  ///< "image", "video", "audio"
-  double usd_per_run;
+  const char* kind;    ///< "image", "video", "audio"
+  double usd_per_run;  ///< plan's estimate of one run at the model's defaults; 0 = unknown
+  PriceUnit unit = PriceUnit::kNone;
+  double usd_per_unit = 0;
 };
 const QueueModelInfo* FindQueueModel(const std::string& provider, const std::string& model);
+/// The table's price of one finished run, counted from its result (images, their megapixels);
+/// -1 when the table has no price for the model.
+double QueueTableCost(const QueueModelInfo& model, const Json& result, const std::vector<ResultFile>& files);
 
 /// Cancels the queue job started for `ctx`: unless ctx->detach_remote, asks the provider to
 /// cancel the request where it can (fal: only while queued). False when `ctx` has no running
