@@ -409,6 +409,31 @@ TEST_SUITE("RateLimit") {
     CHECK(limiter.CurrentRate("gemini") == 0);  // unlimited again
   }
 
+  TEST_CASE("a pool looked up once (PoolRef) is free while unrated, and limited from its first 429 on") {
+    double now = 0;
+    RateLimiter limiter([&] { return now; });
+    RateLimiter::PoolRef ref = limiter.Ref("fal");
+    CHECK_FALSE(ref->limited.load());
+    for (int i = 0; i < 200; ++i) {
+      CHECK(limiter.TryAcquire(ref));  // lock-free: no rate, no 429
+      now += 0.05;                     // 20/s
+    }
+    limiter.OnRateLimited("fal", 3);
+    CHECK(ref->limited.load());
+    CHECK_FALSE(limiter.TryAcquire(ref));  // Retry-After holds every start
+    now += 3.5;
+    int started = 0;
+    for (int i = 0; i < 100; ++i, now += 0.01) started += limiter.TryAcquire(ref) ? 1 : 0;
+    CHECK(started >= 1);
+    // About 10/s (half of the 20/s it started) over 1 s, plus a bucket of 5 filled meanwhile;
+    // unlimited would be 100.
+    CHECK(started <= 17);
+    CHECK(limiter.CurrentRate("fal") == doctest::Approx(10).epsilon(0.2));
+    now += 1000;
+    CHECK(limiter.CurrentRate("fal") == 0);
+    CHECK_FALSE(ref->limited.load());  // recovered: back on the free path
+  }
+
   TEST_CASE("the scheduler starts a rate-limited pool's nodes only with a token and says when the next comes") {
     double now = 0;
     RateLimiter limiter([&] { return now; });

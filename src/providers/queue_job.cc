@@ -157,7 +157,7 @@ class QueueJob : public RemoteJob {
       auto bytes = std::make_shared<std::string>();
       std::string err;
       if (!ReadFile(file.path, bytes.get(), &err)) {
-        self->UploadFailed(NodeResult::Failure(ErrorType::kInvalidInput, err));
+        self->OnLoop([self, err] { self->UploadFailed(NodeResult::Failure(ErrorType::kInvalidInput, err)); });
         return;
       }
       self->OnLoop([self, put_url, file_url, bytes] {
