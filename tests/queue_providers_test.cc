@@ -304,6 +304,11 @@ TEST_SUITE("QueueProviders") {
     const QueueModelInfo* dev = FindQueueModel("fal", "fal-ai/flux/dev");
     REQUIRE(dev);
     CHECK(dev->usd_per_run == doctest::Approx(0.025));  // plan's estimate
+    auto prices = QueuePriceTable();                    // what `comfyrun models` prints
+    REQUIRE(prices.size() == 4);
+    CHECK(prices[0].model == "fal-ai/flux/schnell");
+    CHECK(prices[0].price == "$0.003 per megapixel");
+    CHECK(prices[2].price == "$0.003 per image");
   }
 
   TEST_CASE("result files: named fields, or every media URL" * doctest::timeout(10)) {

@@ -324,6 +324,15 @@ const QueueModelInfo* FindQueueModel(const std::string& provider, const std::str
   return best ? &best->info : nullptr;
 }
 
+std::vector<QueuePriceRow> QueuePriceTable() {
+  std::vector<QueuePriceRow> rows;
+  for (const auto& row : kPriced)
+    rows.push_back({row.provider, row.model,
+                    fmt::format("${:.3f} per {}", row.info.usd_per_unit,
+                                row.info.unit == PriceUnit::kMegapixel ? "megapixel" : "image")});
+  return rows;
+}
+
 double QueueTableCost(const QueueModelInfo& model, const Json& result, const std::vector<ResultFile>& files) {
   if (model.unit == PriceUnit::kNone || model.usd_per_unit <= 0) return -1;
   double units = 0;

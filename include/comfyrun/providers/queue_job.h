@@ -131,6 +131,12 @@ struct QueueModelInfo {
   double usd_per_unit = 0;
 };
 const QueueModelInfo* FindQueueModel(const std::string& provider, const std::string& model);
+/// The priced rows of the table, for `comfyrun models`: provider, model id and the price as
+/// text ("$0.003 per megapixel").
+struct QueuePriceRow {
+  std::string provider, model, price;
+};
+std::vector<QueuePriceRow> QueuePriceTable();
 /// The table's price of one finished run, counted from its result (images, their megapixels);
 /// -1 when the table has no price for the model.
 double QueueTableCost(const QueueModelInfo& model, const Json& result, const std::vector<ResultFile>& files);
