@@ -160,6 +160,32 @@ TEST_SUITE("AbtestRunner") {
     CHECK(wf.pools.at("slow") == 2);
   }
 
+  TEST_CASE("pools keep their rate in the combined workflow; the smaller limit holds") {
+    WriteText("ab/graphs/rated.json", R"({"workflowId": "rated",
+    "pools": {"api": {"concurrency": 4, "rate": "60/min"}, "only_rate": {"rate": "7/min"}, "plain": 3},
+    "nodes": [{"id": "say", "type": "shell", "pool": "api", "inputs": {"argv": ["echo", "hi"]}}]})");
+    WriteText("ab/graphs/rated2.json", R"({"workflowId": "rated2",
+    "pools": {"api": {"concurrency": 2, "rate": "90/min"}},
+    "nodes": [{"id": "say", "type": "shell", "pool": "api", "inputs": {"argv": ["echo", "ho"]}}]})");
+    AbTestSpec spec;
+    std::vector<Diagnostic> diags;
+    REQUIRE_MESSAGE(Parse(R"({"testId": "rates",
+    "variants": [{"variantId": "a", "graph": "graphs/rated.json"},
+                 {"variantId": "b", "graph": "graphs/rated2.json"}]})",
+                          &spec, &diags),
+                    AllMessages(diags));
+    AbCombined combined;
+    Workflow wf = Combined(spec, &combined);
+    CHECK(wf.pools.at("api") == 2);
+    REQUIRE(wf.pool_rates.count("api"));
+    CHECK(wf.pool_rates.at("api") == doctest::Approx(1.0));  // 60/min < 90/min
+    REQUIRE(wf.pool_rates.count("only_rate"));
+    CHECK(wf.pool_rates.at("only_rate") == doctest::Approx(7.0 / 60));
+    CHECK(wf.pools.count("only_rate") == 0);  // a rate alone adds no concurrency limit
+    CHECK(wf.pools.at("plain") == 3);
+    CHECK(wf.pool_rates.count("plain") == 0);
+  }
+
   TEST_CASE("every invalid variant is reported at once, with file, variant, node and path") {
     WriteText("ab/graphs/ok.json", R"({"workflowId": "ok", "params": {"prompt": "p"},
     "nodes": [{"id": "say", "type": "shell", "inputs": {"argv": ["echo", "<<params.prompt>>"]}}]})");

@@ -95,6 +95,12 @@ TEST_SUITE("provider_registry") {
     CHECK(ProviderKey(config, "veo") == "key-123456");  // veo and gemini share the key
     CHECK(ProviderKey(config, "gemini") == "key-123456");
     CHECK(ProviderKey(config, "comfyui").empty());
+    // A row's further endpoints are read and checked like its base URL (fal's uploads).
+    CHECK(seen.count("FAL_STORAGE_URL") == 1);
+    CHECK(ProviderUrl(config, "FAL_STORAGE_URL") == "https://rest.fal.ai");
+    config.Set("FAL_STORAGE_URL", "http://127.0.0.1:9/");
+    CHECK(ProviderUrl(config, "FAL_STORAGE_URL") == "http://127.0.0.1:9");
+    CHECK(ProviderUrl(config, "NO_SUCH_URL").empty());
   }
 
   TEST_CASE("the preflight message for a missing key comes from the row") {

@@ -22,6 +22,7 @@
 #include "comfyrun/providers/queue_job.h"
 #include "support/fake_gemini.h"
 #include "support/fake_queue.h"
+#include "support/queue_harness.h"
 
 namespace comfyrun {
 namespace {
@@ -30,86 +31,9 @@ namespace fs = std::filesystem;
 using testing::FakeFal;
 using testing::FakeQueueOptions;
 using testing::FakeReplicate;
-
-FakeQueueOptions Fast() {
-  FakeQueueOptions o;
-  o.job_seconds = 0.3;
-  return o;
-}
-
-struct QueueHarness {
-  FakeFal fal{Fast()};
-  FakeReplicate replicate{Fast()};
-  HttpLoop loop;
-  Config config;
-  std::mutex mu;
-  std::vector<Json> journal;
-
-  ~QueueHarness() { JoinOffLoopThreads(); }
-  QueueHarness() {
-    config.Set("FAL_KEY", fal.key());
-    config.Set("FAL_BASE_URL", fal.url());
-    config.Set("REPLICATE_API_TOKEN", replicate.key());
-    config.Set("REPLICATE_BASE_URL", replicate.url());
-    Redactor::AddSecret(fal.key());
-    Redactor::AddSecret(replicate.key());
-  }
-
-  std::shared_ptr<NodeContext> Context(const std::string& type, Json inputs, Json submission = nullptr) {
-    static int counter = 0;
-    auto ctx = std::make_shared<NodeContext>();
-    ctx->run_id = "run";
-    ctx->node_id = type + "_q" + std::to_string(++counter);
-    ctx->type = type;
-    if (!inputs.contains("pollInterval")) inputs["pollInterval"] = 0.05;
-    ctx->inputs = std::move(inputs);
-    ctx->node_dir = fs::absolute(fs::path("qnodes") / ctx->node_id).string();
-    fs::create_directories(ctx->node_dir);
-    ctx->run_dir = fs::absolute("qnodes").string();
-    ctx->attempt_timeout = 20;
-    ctx->config = &config;
-    ctx->submission = std::move(submission);
-    ctx->record_submission = [this](const Json& s) {
-      std::lock_guard<std::mutex> lock(mu);
-      Json entry = s;
-      entry["_polls"] = fal.queue().Stats()["polls"].get<int>() + replicate.queue().Stats()["polls"].get<int>();
-      journal.push_back(entry);
-    };
-    return ctx;
-  }
-
-  NodeResult Run(NodeKind* kind, const std::shared_ptr<NodeContext>& ctx, double limit = 20) {
-    auto promise = std::make_shared<std::promise<NodeResult>>();
-    auto calls = std::make_shared<std::atomic<int>>(0);
-    std::future<NodeResult> future = promise->get_future();
-    kind->Start(ctx, LoopServices{&loop, nullptr}, [promise, calls](NodeResult r) {
-      if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
-    });
-    if (future.wait_for(std::chrono::duration<double>(limit)) != std::future_status::ready) {
-      kind->Cancel(ctx);
-      FAIL("the node did not finish within ", limit, "s");
-    }
-    NodeResult r = future.get();
-    CHECK(calls->load() == 1);
-    std::string all = r.message + r.outputs.dump() + r.details.dump();
-    CHECK(all.find(fal.key()) == std::string::npos);
-    CHECK(all.find(replicate.key()) == std::string::npos);
-    return r;
-  }
-
-  Json LastJournal() {
-    std::lock_guard<std::mutex> lock(mu);
-    return journal.empty() ? Json() : journal.back();
-  }
-};
-
-Json FalInputs(const std::string& prompt) {
-  return {{"model", "fal-ai/flux/schnell"}, {"input", {{"prompt", prompt}, {"num_images", 1}}}, {"costPerRun", 0.003}};
-}
-
-Json ReplicateInputs(const std::string& prompt) {
-  return {{"model", "black-forest-labs/flux-schnell"}, {"input", {{"prompt", prompt}}}, {"costPerRun", 0.003}};
-}
+using testing::FalInputs;
+using testing::QueueHarness;
+using testing::ReplicateInputs;
 
 }  // namespace
 
@@ -349,6 +273,44 @@ TEST_SUITE("QueueProviders") {
     CHECK(nokey.message.find("FAL_KEY") != std::string::npos);
   }
 
+  TEST_CASE("cost: the provider's report, else costPerRun, else the price table counted from the result" *
+            doctest::timeout(30)) {
+    QueueHarness h;
+    Json in = FalInputs("priced");
+    in.erase("costPerRun");
+    NodeResult small = h.Run(FalNodeKind(), h.Context("fal", in));
+    REQUIRE_MESSAGE(small.ok(), small.message);
+    CHECK(small.cost == doctest::Approx(0.003));  // fal-ai/flux/schnell: $0.003 per MP, at least 1 MP
+    in["input"]["image_size"] = {{"width", 1920}, {"height", 1080}};
+    NodeResult big = h.Run(FalNodeKind(), h.Context("fal", in));
+    REQUIRE_MESSAGE(big.ok(), big.message);
+    CHECK(big.cost == doctest::Approx(0.006));  // 1920x1080 = 1.98 MP, rounded up to 2
+    CHECK(big.outputs["cost"] == doctest::Approx(0.006));
+    in["costPerRun"] = 0.5;
+    CHECK(h.Run(FalNodeKind(), h.Context("fal", in)).cost == doctest::Approx(0.5));
+
+    Json rin = ReplicateInputs("priced");
+    rin.erase("costPerRun");
+    rin["model"] = "black-forest-labs/flux-schnell:0123abcd";
+    CHECK(h.Run(ReplicateNodeKind(), h.Context("replicate", rin)).cost == doctest::Approx(0.003));  // per image
+    rin["model"] = "black-forest-labs/flux-dev-lora";  // a variant: no table price
+    CHECK(h.Run(ReplicateNodeKind(), h.Context("replicate", rin)).cost == 0);
+
+    const QueueModelInfo* variant = FindQueueModel("fal", "fal-ai/flux/dev/image-to-image");
+    REQUIRE(variant);
+    CHECK(std::string(variant->kind) == "image");
+    CHECK(variant->usd_per_run == 0);
+    CHECK(variant->unit == PriceUnit::kNone);
+    const QueueModelInfo* dev = FindQueueModel("fal", "fal-ai/flux/dev");
+    REQUIRE(dev);
+    CHECK(dev->usd_per_run == doctest::Approx(0.025));  // plan's estimate
+    auto prices = QueuePriceTable();                    // what `comfyrun models` prints
+    REQUIRE(prices.size() == 4);
+    CHECK(prices[0].model == "fal-ai/flux/schnell");
+    CHECK(prices[0].price == "$0.003 per megapixel");
+    CHECK(prices[2].price == "$0.003 per image");
+  }
+
   TEST_CASE("result files: named fields, or every media URL" * doctest::timeout(10)) {
     Json result = {{"images", Json::array({{{"url", "https://cdn/x/a"}, {"content_type", "image/jpeg"}}})},
                    {"video", {{"url", "https://cdn/v.mp4"}}},
@@ -450,6 +412,31 @@ TEST_SUITE("RateLimit") {
     CHECK(limiter.CurrentRate("gemini") == doctest::Approx(5).epsilon(0.1));
     now += 1000;
     CHECK(limiter.CurrentRate("gemini") == 0);  // unlimited again
+  }
+
+  TEST_CASE("a pool looked up once (PoolRef) is free while unrated, and limited from its first 429 on") {
+    double now = 0;
+    RateLimiter limiter([&] { return now; });
+    RateLimiter::PoolRef ref = limiter.Ref("fal");
+    CHECK_FALSE(ref->limited.load());
+    for (int i = 0; i < 200; ++i) {
+      CHECK(limiter.TryAcquire(ref));  // lock-free: no rate, no 429
+      now += 0.05;                     // 20/s
+    }
+    limiter.OnRateLimited("fal", 3);
+    CHECK(ref->limited.load());
+    CHECK_FALSE(limiter.TryAcquire(ref));  // Retry-After holds every start
+    now += 3.5;
+    int started = 0;
+    for (int i = 0; i < 100; ++i, now += 0.01) started += limiter.TryAcquire(ref) ? 1 : 0;
+    CHECK(started >= 1);
+    // About 10/s (half of the 20/s it started) over 1 s, plus a bucket of 5 filled meanwhile;
+    // unlimited would be 100.
+    CHECK(started <= 17);
+    CHECK(limiter.CurrentRate("fal") == doctest::Approx(10).epsilon(0.2));
+    now += 1000;
+    CHECK(limiter.CurrentRate("fal") == 0);
+    CHECK_FALSE(ref->limited.load());  // recovered: back on the free path
   }
 
   TEST_CASE("the scheduler starts a rate-limited pool's nodes only with a token and says when the next comes") {

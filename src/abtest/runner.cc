@@ -346,13 +346,25 @@ bool CombineAbTest(const AbTestSpec& spec, AbCombined* combined, std::vector<Dia
               {"description", spec.description.empty() ? "A/B test " + spec.test_id : "A/B test: " + spec.description},
               {"metadata", {{"abtest", spec.test_id}}}};
   Json params = Json::object();
-  Json pools = Json::object();
+  std::map<std::string, int> depths;
+  std::map<std::string, double> rates;
   for (const auto& v : spec.variants) {
     for (auto it = v.workflow.params.begin(); it != v.workflow.params.end(); ++it)
       params[v.variant_id + kSeparator + it.key()] = it.value();
-    // Pools are shared by the whole test; where variants disagree the smaller limit holds.
+    // Pools are shared by the whole test; where variants disagree the smaller limit holds,
+    // for the concurrency and for the rate alike.
     for (const auto& [name, depth] : v.workflow.pools)
-      pools[name] = pools.contains(name) ? std::min(pools[name].get<int>(), depth) : depth;
+      depths[name] = depths.count(name) ? std::min(depths[name], depth) : depth;
+    for (const auto& [name, rate] : v.workflow.pool_rates)
+      rates[name] = rates.count(name) ? std::min(rates[name], rate) : rate;
+  }
+  Json pools = Json::object();
+  for (const auto& [name, depth] : depths) pools[name] = depth;
+  for (const auto& [name, rate] : rates) {
+    Json pool = Json::object();
+    if (depths.count(name)) pool["concurrency"] = depths[name];
+    pool["rate"] = fmt::format("{}/s", rate);  // shortest form that reads back exactly
+    pools[name] = pool;
   }
   if (!params.empty()) doc["params"] = params;
   if (!pools.empty()) doc["pools"] = pools;

@@ -9,6 +9,7 @@
 
 #include "comfyrun/cli/cli.h"
 #include "comfyrun/providers/models.h"
+#include "comfyrun/providers/queue_job.h"
 #include "command_registry.h"
 
 namespace comfyrun {
@@ -53,6 +54,14 @@ std::string Table(const Json& listing) {
                           it.value()["successor"].get<std::string>());
     }
   }
+  // fal and Replicate host many more models; these are the ones with a known price (queue_files.cc).
+  // Built in: COMFYRUN_MODELS does not change them.
+  std::vector<QueuePriceRow> queue = QueuePriceTable();
+  size_t queue_width = 21;
+  for (const auto& row : queue) queue_width = std::max(queue_width, row.model.size());
+  text += fmt::format("\n{:<{}}  {:<9}  {}\n", "FAL / REPLICATE MODEL", queue_width, "PROVIDER", "PRICE (USD)");
+  for (const auto& row : queue)
+    text += fmt::format("{:<{}}  {:<9}  {}\n", row.model, queue_width, row.provider, row.price);
   text +=
       "\nA workflow names a model by id or alias (any letter case). Prices are estimates; to change the\n"
       "table, save `comfyrun models --json`, edit it and name the file in COMFYRUN_MODELS.\n";

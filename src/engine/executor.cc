@@ -164,6 +164,7 @@ struct Executor::Impl {
     ctx->run_dir = run_dir;
     ctx->node_dir = run_dir + "/" + node.id;
     ctx->attempt_timeout = node.timeout.attempt;
+    ctx->pool = node.pool;
     ctx->config = &options.config;
     ctx->submission = run.submission;
     std::string err;

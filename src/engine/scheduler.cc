@@ -86,7 +86,9 @@ std::optional<size_t> Scheduler::FindWork() {
       pool->delayed.push(top);  // ninja's Pool::DelayEdge
       continue;
     }
-    if (pool && limiter_ && !limiter_->TryAcquire(pool_names_[top.node])) {
+    if (pool && limiter_ && !pool->rate) pool->rate = limiter_->Ref(pool_names_[top.node]);
+    // Lock-free for a pool without a rate that never met a 429 (rate_limit.h).
+    if (pool && limiter_ && !limiter_->TryAcquire(pool->rate)) {
       pool->rate_waiting.push_back(top);  // back in ready_ once a token is due
       ++rate_waiting_;
       continue;

@@ -14,6 +14,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/queue_job.h"
+#include "comfyrun/providers/queue_upload.h"
 
 namespace comfyrun {
 namespace {
@@ -105,7 +106,8 @@ QueueStatus ParseStatus(const Json& reply) {
 }  // namespace
 
 const QueueProtocol& FalProtocol() {
-  static const QueueProtocol kFal{"fal", "FAL_KEY", "Key", BuildSubmit, ParseSubmit, ParseStatus, "PUT", true};
+  static const QueueProtocol kFal{
+      "fal", "FAL_KEY", "Key", BuildSubmit, ParseSubmit, ParseStatus, "PUT", true, UploadStyle::kFalStorage};
   return kFal;
 }
 

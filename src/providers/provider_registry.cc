@@ -136,6 +136,7 @@ std::vector<ProviderDescriptor> BuildRows() {
     p.pool_depth = 10;
     p.key = {FalProtocol().key_variable, {}, Kind::kSecret, ""};
     p.base_url = {"FAL_BASE_URL", {}, Kind::kUrl, "https://queue.fal.run"};
+    p.more_urls = {{"FAL_STORAGE_URL", {}, Kind::kUrl, "https://rest.fal.ai"}};  // uploads (queue_upload.cc)
     p.estimate_cost = QueueCost;
     p.queue_protocol = Fal;
     p.submission_id = "requestId";
@@ -194,6 +195,7 @@ std::vector<ConfigVariable> ProviderConfigVariables() {
   for (const ProviderDescriptor& p : Providers()) {
     add(p.key);
     add(p.base_url);
+    for (const ConfigVariable& v : p.more_urls) add(v);
   }
   return out;
 }
@@ -216,6 +218,19 @@ std::string ProviderKey(const Config& config, std::string_view provider) {
 std::string ProviderBaseUrl(const Config& config, std::string_view provider) {
   const ProviderDescriptor* p = FindProvider(provider);
   return p ? ProviderBaseUrl(config, *p) : "";
+}
+
+std::string ProviderUrl(const Config& config, std::string_view name) {
+  for (const ProviderDescriptor& p : Providers()) {
+    std::vector<const ConfigVariable*> urls = {&p.base_url};
+    for (const ConfigVariable& v : p.more_urls) urls.push_back(&v);
+    for (const ConfigVariable* v : urls) {
+      if (v->name != name) continue;
+      std::string url = config.Get(v->name);
+      return TrimTrailingSlash(url.empty() ? v->default_value : url);
+    }
+  }
+  return "";
 }
 
 std::string ProviderKeyVariable(std::string_view provider) {

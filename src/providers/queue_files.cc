@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -143,10 +144,28 @@ bool ParseQueueRequest(const Json& in, QueueRequest* r, std::string* err) {
   return true;
 }
 
-bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err) {
-  if (input->is_object() || input->is_array()) {
-    for (auto& v : *input)
-      if (!InlineLocalFiles(&v, max_bytes, err)) return false;
+namespace {
+
+std::string PointerToken(const std::string& key) {
+  std::string out;
+  for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return "/" + out;
+}
+
+/// `json_path` for messages, `pointer` to find the value again.
+bool Inline(Json* input, const std::string& json_path, const std::string& pointer, size_t max_bytes,
+            std::vector<LocalUpload>* uploads, std::string* err) {
+  if (input->is_object()) {
+    for (auto it = input->begin(); it != input->end(); ++it)
+      if (!Inline(&it.value(), json_path + "." + it.key(), pointer + PointerToken(it.key()), max_bytes, uploads, err))
+        return false;
+    return true;
+  }
+  if (input->is_array()) {
+    for (size_t i = 0; i < input->size(); ++i)
+      if (!Inline(&(*input)[i], fmt::format("{}[{}]", json_path, i), fmt::format("{}/{}", pointer, i), max_bytes,
+                  uploads, err))
+        return false;
     return true;
   }
   if (!input->is_string()) return true;
@@ -155,26 +174,42 @@ bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   if (ec) {
-    *err = fmt::format("cannot read {}: {}", path, ec.message());
-    return false;
-  }
-  if (size > max_bytes) {
-    *err = fmt::format(
-        "{} is {} bytes; files up to {} bytes are sent inline as data: URIs, and uploading larger "
-        "ones to the provider's storage is not supported: give a URL instead",
-        path, size, max_bytes);
+    *err = fmt::format("{}: cannot read {}: {}", json_path, path, ec.message());
     return false;
   }
   std::ifstream f(path, std::ios::binary);
+  if (size > max_bytes) {
+    if (!uploads) {
+      *err = fmt::format("{}: {} is {} bytes; files up to {} bytes are sent inline as data: URIs: give a URL instead",
+                         json_path, path, size, max_bytes);
+      return false;
+    }
+    // Only the head, for the content type: the upload streams the file (queue_upload.h).
+    std::string head(64, '\0');
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    if (f.bad()) {
+      *err = fmt::format("{}: cannot read {}", json_path, path);
+      return false;
+    }
+    head.resize(static_cast<size_t>(f.gcount()));
+    uploads->push_back({json_path, pointer, path, static_cast<uint64_t>(size), GuessMimeType(path, head)});
+    return true;
+  }
   std::stringstream bytes;
   bytes << f.rdbuf();
   if (!f && !f.eof()) {
-    *err = "cannot read " + path;
+    *err = fmt::format("{}: cannot read {}", json_path, path);
     return false;
   }
   std::string data = bytes.str();
   *input = fmt::format("data:{};base64,{}", GuessMimeType(path, data.substr(0, 64)), Base64Encode(data));
   return true;
+}
+
+}  // namespace
+
+bool InlineLocalFiles(Json* input, size_t max_bytes, std::vector<LocalUpload>* uploads, std::string* err) {
+  return Inline(input, "input", "", max_bytes, uploads, err);
 }
 
 bool HasLocalFiles(const Json& input) {
@@ -213,38 +248,73 @@ std::vector<ResultFile> CollectResultFiles(const Json& result, const std::vector
   return unique;
 }
 
+namespace {
+
+struct ModelRow {
+  const char* provider;
+  const char* model;
+  QueueModelInfo info;
+};
+
+// Prices, USD, as published on fal.ai/pricing and the models' Replicate pages and quoted alike
+// by several independent price comparisons (e.g. workflowlab.dev, "verified May 11, 2026";
+// checked 2026-12-07). Only prices that the sources agree on are here; any other model has
+// no table price (the node's costPerRun, or the provider's report, gives one). fal counts
+// megapixels per image, rounded up (1024x1024 = 1 MP); Replicate's FLUX models count images.
+// A priced row matches its model exactly (a Replicate ":version" aside): a variant such as
+// fal-ai/flux/dev/image-to-image is priced differently.
+constexpr ModelRow kPriced[] = {
+    {"fal", "fal-ai/flux/schnell", {"image", 0.003, PriceUnit::kMegapixel, 0.003}},
+    {"fal", "fal-ai/flux/dev", {"image", 0.025, PriceUnit::kMegapixel, 0.025}},
+    {"replicate", "black-forest-labs/flux-schnell", {"image", 0.003, PriceUnit::kImage, 0.003}},
+    {"replicate", "black-forest-labs/flux-dev", {"image", 0.025, PriceUnit::kImage, 0.025}},
+};
+
+// Output kind only, by model prefix: for --offline placeholders and plan.
+constexpr ModelRow kKinds[] = {
+    {"fal", "fal-ai/flux/schnell", {"image", 0}},
+    {"fal", "fal-ai/flux/dev", {"image", 0}},
+    {"fal", "fal-ai/flux-pro", {"image", 0}},
+    {"fal", "fal-ai/recraft-v3", {"image", 0}},
+    {"fal", "fal-ai/ideogram/v2", {"image", 0}},
+    {"fal", "fal-ai/kling-video", {"video", 0}},
+    {"fal", "fal-ai/minimax", {"video", 0}},
+    {"fal", "fal-ai/luma-dream-machine", {"video", 0}},
+    {"fal", "fal-ai/wan", {"video", 0}},
+    {"fal", "fal-ai/bytedance/seedance", {"video", 0}},
+    {"replicate", "black-forest-labs/flux", {"image", 0}},
+    {"replicate", "ideogram-ai/", {"image", 0}},
+    {"replicate", "recraft-ai/", {"image", 0}},
+    {"replicate", "kwaivgi/kling", {"video", 0}},
+    {"replicate", "minimax/video", {"video", 0}},
+    {"replicate", "luma/", {"video", 0}},
+    {"replicate", "wan-video/", {"video", 0}},
+    {"replicate", "bytedance/seedance", {"video", 0}},
+};
+
+/// The object in `v` whose "url" is `url`, or nullptr.
+const Json* FindByUrl(const Json& v, const std::string& url) {
+  if (v.is_object()) {
+    if (v.contains("url") && v["url"].is_string() && v["url"].get_ref<const std::string&>() == url) return &v;
+    for (const auto& [key, child] : v.items())
+      if (const Json* found = FindByUrl(child, url)) return found;
+  } else if (v.is_array()) {
+    for (const auto& child : v)
+      if (const Json* found = FindByUrl(child, url)) return found;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 const QueueModelInfo* FindQueueModel(const std::string& provider, const std::string& model) {
-  // Output kind for --offline placeholders and plan estimates. Prices are left at 0 unless
-  // known: the node's costPerRun gives one, and the provider's bill is the authority.
-  struct Row {
-    const char* provider;
-    const char* model;
-    QueueModelInfo info;
-  };
-  static const Row kRows[] = {
-      {"fal", "fal-ai/flux/schnell", {"image", 0}},
-      {"fal", "fal-ai/flux/dev", {"image", 0}},
-      {"fal", "fal-ai/flux-pro", {"image", 0}},
-      {"fal", "fal-ai/recraft-v3", {"image", 0}},
-      {"fal", "fal-ai/ideogram/v2", {"image", 0}},
-      {"fal", "fal-ai/kling-video", {"video", 0}},
-      {"fal", "fal-ai/minimax", {"video", 0}},
-      {"fal", "fal-ai/luma-dream-machine", {"video", 0}},
-      {"fal", "fal-ai/wan", {"video", 0}},
-      {"fal", "fal-ai/bytedance/seedance", {"video", 0}},
-      {"replicate", "black-forest-labs/flux", {"image", 0}},
-      {"replicate", "ideogram-ai/", {"image", 0}},
-      {"replicate", "recraft-ai/", {"image", 0}},
-      {"replicate", "kwaivgi/kling", {"video", 0}},
-      {"replicate", "minimax/video", {"video", 0}},
-      {"replicate", "luma/", {"video", 0}},
-      {"replicate", "wan-video/", {"video", 0}},
-      {"replicate", "bytedance/seedance", {"video", 0}},
-  };
+  std::string name = provider == "replicate" ? model.substr(0, model.find(':')) : model;
+  for (const auto& row : kPriced)
+    if (provider == row.provider && name == row.model) return &row.info;
   // Longest prefix wins: "fal-ai/kling-video/v2.1/standard/image-to-video" -> fal-ai/kling-video.
-  const Row* best = nullptr;
+  const ModelRow* best = nullptr;
   size_t best_len = 0;
-  for (const auto& row : kRows) {
+  for (const auto& row : kKinds) {
     std::string prefix = row.model;
     if (provider == row.provider && StartsWith(model, prefix) && prefix.size() > best_len) {
       best = &row;
@@ -252,6 +322,35 @@ const QueueModelInfo* FindQueueModel(const std::string& provider, const std::str
     }
   }
   return best ? &best->info : nullptr;
+}
+
+std::vector<QueuePriceRow> QueuePriceTable() {
+  std::vector<QueuePriceRow> rows;
+  for (const auto& row : kPriced)
+    rows.push_back({row.provider, row.model,
+                    fmt::format("${:.3f} per {}", row.info.usd_per_unit,
+                                row.info.unit == PriceUnit::kMegapixel ? "megapixel" : "image")});
+  return rows;
+}
+
+double QueueTableCost(const QueueModelInfo& model, const Json& result, const std::vector<ResultFile>& files) {
+  if (model.unit == PriceUnit::kNone || model.usd_per_unit <= 0) return -1;
+  double units = 0;
+  for (const auto& f : files) {
+    if (f.kind != "image") continue;
+    if (model.unit == PriceUnit::kImage) {
+      units += 1;
+      continue;
+    }
+    // Megapixels from the size the result reports; 1 MP when it reports none.
+    const Json* image = FindByUrl(result, f.url);
+    double mp = 1;
+    if (image && image->contains("width") && image->contains("height") && (*image)["width"].is_number() &&
+        (*image)["height"].is_number())
+      mp = std::max(1.0, std::ceil((*image)["width"].get<double>() * (*image)["height"].get<double>() / (1 << 20)));
+    units += mp;
+  }
+  return units * model.usd_per_unit;
 }
 
 }  // namespace comfyrun

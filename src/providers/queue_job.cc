@@ -3,60 +3,20 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <regex>
 
 #include "comfyrun/core/util.h"
+#include "comfyrun/engine/rate_limit.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/provider.h"
 #include "comfyrun/providers/provider_util.h"
+#include "comfyrun/providers/queue_reply.h"
+#include "comfyrun/providers/queue_upload.h"
 
 namespace comfyrun {
 namespace {
 
 constexpr double kDefaultPoll = 2;
 constexpr double kRateLimitedPollDelay = 5;
-
-/// The provider's own words from an error body: fal and Replicate use `detail` (a string, or
-/// a list of {msg} for validation errors); some replies use `error` or `title`.
-std::string ProviderMessage(const std::string& body) {
-  auto json = ParseJsonBody(body);
-  if (!json || !json->is_object()) return Abbreviate(body, 300);
-  const Json& j = *json;
-  if (j.contains("detail")) {
-    const Json& d = j["detail"];
-    if (d.is_string()) return d.get<std::string>();
-    if (d.is_array()) {
-      std::string out;
-      for (const auto& e : d) {
-        std::string msg = e.is_object() ? JsonStringField(e, "msg") : e.is_string() ? e.get<std::string>() : "";
-        if (msg.empty()) continue;
-        if (!out.empty()) out += "; ";
-        if (e.is_object() && e.contains("loc") && e["loc"].is_array()) {
-          std::string loc;
-          for (const auto& l : e["loc"])
-            loc += (loc.empty() ? "" : ".") + (l.is_string() ? l.get<std::string>() : l.dump());
-          out += loc + ": ";
-        }
-        out += msg;
-      }
-      if (!out.empty()) return out;
-    }
-  }
-  for (const char* key : {"error", "title", "message"}) {
-    std::string s = JsonStringField(j, key);
-    if (!s.empty()) return s;
-  }
-  return Abbreviate(body, 300);
-}
-
-/// Retry-After, else Replicate's "Your rate limit resets in ~30s." in the body; -1 if neither.
-double RetryAfterOf(const HttpResponse& resp) {
-  if (resp.retry_after >= 0) return resp.retry_after;
-  static const std::regex kResets(R"(resets in ~?(\d+(?:\.\d+)?)\s*s)");
-  std::smatch m;
-  if (std::regex_search(resp.body, m, kResets)) return std::stod(m[1]);
-  return -1;
-}
 
 class QueueJob : public RemoteJob {
  public:
@@ -103,10 +63,12 @@ class QueueJob : public RemoteJob {
                : fmt::format("{} request {} ({})", p_.provider, handle_.request_id, request_.model);
   }
 
-  /// Price of one run: the provider's report, the node's costPerRun, or the model table.
+  /// Price of one run: the provider's report, the node's costPerRun, or the price table
+  /// (counted from the result once there is one, else its estimate for one run).
   double Price() const {
     if (reported_cost_ >= 0) return reported_cost_;
     if (request_.cost_per_run >= 0) return request_.cost_per_run;
+    if (table_cost_ >= 0) return table_cost_;
     const QueueModelInfo* m = FindQueueModel(p_.provider, request_.model);
     return m ? m->usd_per_run : 0;
   }
@@ -115,6 +77,7 @@ class QueueJob : public RemoteJob {
     r.provider = p_.provider;
     r.model = request_.model;
     if (!handle_.request_id.empty()) r.details["requestId"] = handle_.request_id;
+    if (polls_rate_limited_ > 0) r.details["pollsRateLimited"] = polls_rate_limited_;
     return r;
   }
 
@@ -137,15 +100,96 @@ class QueueJob : public RemoteJob {
     OffLoop([self] {
       std::string err;
       Json input = self->request_.input;
-      if (!InlineLocalFiles(&input, kMaxInlineFileBytes, &err)) {
-        self->Finish(self->Tag(NodeResult::Failure(ErrorType::kInvalidInput, "input: " + err)));
+      std::vector<LocalUpload> uploads;
+      if (!InlineLocalFiles(&input, kMaxInlineFileBytes, &uploads, &err)) {
+        NodeResult f =
+            NodeResult::Failure(ErrorType::kInvalidInput, fmt::format("node {}: {}", self->ctx_->node_id, err));
+        f.submission_finished = true;
+        self->Finish(self->Tag(std::move(f)));
         return;
       }
-      self->OnLoop([self, input = std::move(input)]() mutable {
+      self->OnLoop([self, input = std::move(input), uploads = std::move(uploads)]() mutable {
         self->request_.input = std::move(input);
-        self->Submit();
+        self->uploads_ = std::move(uploads);
+        self->next_upload_ = 0;
+        self->UploadNext();
       });
     });
+  }
+
+  // --- uploads of large local files (queue_upload.h); the submission waits for all of them ---
+
+  void UploadNext() {
+    if (next_upload_ >= uploads_.size()) {
+      Submit();
+      return;
+    }
+    const LocalUpload& file = uploads_[next_upload_];
+    HttpRequest r = UploadStartRequest(p_.upload, *ctx_->config, file);
+    HttpRequest auth = Authorized(r.url);
+    r.headers.insert(r.headers.end(), auth.headers.begin(), auth.headers.end());
+    r.secret_headers = auth.secret_headers;
+    r.timeout = RequestTimeout(r.timeout);
+    ctx_->Progress(fmt::format("{}: uploading {} ({} MiB)", p_.provider, file.json_path, file.size >> 20));
+    auto self = std::static_pointer_cast<QueueJob>(shared_from_this());
+    Send(std::move(r), [self](const HttpResponse& resp) {
+      if (!resp.ok()) {
+        self->UploadFailed(self->HttpFailure(resp, "HTTP"));
+        return;
+      }
+      std::string file_url, put_url, err;
+      if (!ParseUploadStart(self->p_.upload, resp.body, &file_url, &put_url, &err)) {
+        self->UploadFailed(NodeResult::Failure(ErrorType::kUnavailable, err));
+        return;
+      }
+      if (put_url.empty()) {
+        self->Uploaded(file_url);
+        return;
+      }
+      self->PutBytes(put_url, file_url);
+    });
+  }
+
+  /// fal: the bytes go to the presigned URL. Read off the loop, then owned by the request.
+  void PutBytes(const std::string& put_url, const std::string& file_url) {
+    auto self = std::static_pointer_cast<QueueJob>(shared_from_this());
+    OffLoop([self, put_url, file_url] {
+      const LocalUpload& file = self->uploads_[self->next_upload_];
+      auto bytes = std::make_shared<std::string>();
+      std::string err;
+      if (!ReadFile(file.path, bytes.get(), &err)) {
+        self->OnLoop([self, err] { self->UploadFailed(NodeResult::Failure(ErrorType::kInvalidInput, err)); });
+        return;
+      }
+      self->OnLoop([self, put_url, file_url, bytes] {
+        const LocalUpload& f = self->uploads_[self->next_upload_];
+        HttpRequest r = UploadPutRequest(put_url, f, std::move(*bytes));
+        r.timeout = self->RequestTimeout(r.timeout);
+        self->Send(std::move(r), [self, file_url](const HttpResponse& resp) {
+          if (!resp.ok()) {
+            self->UploadFailed(self->HttpFailure(resp, "HTTP"));
+            return;
+          }
+          self->Uploaded(file_url);
+        });
+      });
+    });
+  }
+
+  void Uploaded(const std::string& file_url) {
+    const LocalUpload& file = uploads_[next_upload_];
+    request_.input[Json::json_pointer(file.pointer)] = file_url;
+    ++next_upload_;
+    UploadNext();
+  }
+
+  /// Nothing was submitted: the attempt ends here; a retry uploads again.
+  void UploadFailed(NodeResult f) {
+    const LocalUpload& file = uploads_[next_upload_];
+    f.message = fmt::format("node {}: uploading {} ({}, {} bytes) to {} failed: {}", ctx_->node_id, file.json_path,
+                            file.path, file.size, p_.provider, f.message);
+    f.submission_finished = true;
+    Finish(Tag(std::move(f)));
   }
 
   void Submit() {
@@ -216,6 +260,18 @@ class QueueJob : public RemoteJob {
     Send(std::move(r), [self](const HttpResponse& resp) { self->OnPolled(resp); });
   }
 
+  /// A 429 to a status or result GET: the request is fine, the account is asking too fast.
+  /// The pool slows down for the whole process (as after a 429 to a submission) and this job
+  /// asks again after Retry-After; it is not counted as a failure (the attempt timeout bounds
+  /// a storm of them).
+  void RateLimitedWhilePolling(double retry_after, std::function<void()> again) {
+    if (!ctx_->pool.empty()) ProcessRateLimiter().OnRateLimited(ctx_->pool, retry_after);
+    ++polls_rate_limited_;
+    ctx_->Progress(fmt::format("{}: rate-limited while polling; asking again in {:g}s", p_.provider,
+                               retry_after >= 0 ? retry_after : kRateLimitedPollDelay));
+    After(retry_after >= 0 ? retry_after : kRateLimitedPollDelay, std::move(again));
+  }
+
   /// Transient trouble while polling or fetching: try `again` after `delay`, a few times.
   void Transient(NodeResult failure, double delay, std::function<void()> again) {
     if (++transient_failures_ > kMaxPollFailures) {
@@ -236,7 +292,7 @@ class QueueJob : public RemoteJob {
       }
       NodeResult f = HttpFailure(resp, "polling " + Label());
       if (f.error == ErrorType::kRateLimited) {  // not a failure of the request: wait and ask again
-        After(f.retry_after >= 0 ? f.retry_after : kRateLimitedPollDelay, again);
+        RateLimitedWhilePolling(f.retry_after, again);
         return;
       }
       if (f.error == ErrorType::kAuth || f.error == ErrorType::kInvalidInput) {
@@ -329,14 +385,19 @@ class QueueJob : public RemoteJob {
         self->Finish(self->Tag(std::move(f)));
         return;
       }
-      double delay = f.retry_after >= 0 ? f.retry_after : self->PollDelay();
-      self->Transient(std::move(f), delay, [self] { self->FetchResult(); });
+      if (f.error == ErrorType::kRateLimited) {
+        self->RateLimitedWhilePolling(f.retry_after, [self] { self->FetchResult(); });
+        return;
+      }
+      self->Transient(std::move(f), self->PollDelay(), [self] { self->FetchResult(); });
     });
   }
 
   void OnResult(Json result) {
     result_ = std::move(result);
     files_ = CollectResultFiles(result_, request_.outputs);
+    const QueueModelInfo* m = FindQueueModel(p_.provider, request_.model);
+    table_cost_ = m ? QueueTableCost(*m, result_, files_) : -1;
     paths_.clear();
     next_file_ = 0;
     download_tries_ = 0;
@@ -476,9 +537,13 @@ class QueueJob : public RemoteJob {
   bool reattached_ = false;
   QueueStatus::State last_state_ = QueueStatus::State::kQueued;
   double reported_cost_ = -1;
+  double table_cost_ = -1;  ///< the price table's cost of the result fetched; -1 = none
   double paid_before_ = 0;  ///< requests whose results expired and were resubmitted
   std::vector<std::string> expired_ids_;
   int transient_failures_ = 0;
+  std::vector<LocalUpload> uploads_;  ///< large local files still to upload, in order
+  size_t next_upload_ = 0;
+  int polls_rate_limited_ = 0;  ///< 429s to status/result GETs (details.pollsRateLimited)
   Json result_;
   std::vector<ResultFile> files_;
   std::vector<std::string> paths_;

@@ -11,6 +11,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/queue_job.h"
+#include "comfyrun/providers/queue_upload.h"
 
 namespace comfyrun {
 namespace {
@@ -89,8 +90,9 @@ QueueStatus ParseStatus(const Json& reply) {
 }  // namespace
 
 const QueueProtocol& ReplicateProtocol() {
-  static const QueueProtocol kReplicate{"replicate", "REPLICATE_API_TOKEN", "Bearer", BuildSubmit,
-                                        ParseSubmit, ParseStatus,           "POST",   false};
+  static const QueueProtocol kReplicate{
+      "replicate", "REPLICATE_API_TOKEN",       "Bearer", BuildSubmit, ParseSubmit, ParseStatus, "POST",
+      false,       UploadStyle::kReplicateFiles};
   return kReplicate;
 }
 

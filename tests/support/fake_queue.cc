@@ -176,6 +176,52 @@ void FakeQueueCore::Force429(int n, double retry_after) {
   force_retry_after_ = retry_after;
 }
 
+void FakeQueueCore::Force429Polls(int n, double retry_after) {
+  std::lock_guard<std::mutex> lock(mu_);
+  force_poll_429_ = n;
+  force_poll_retry_after_ = retry_after;
+}
+
+bool FakeQueueCore::TakePoll429(double* retry_after) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (force_poll_429_ <= 0) return false;
+  --force_poll_429_;
+  *retry_after = force_poll_retry_after_;
+  return true;
+}
+
+void FakeQueueCore::FailUploads(int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_uploads_ = n;
+}
+
+bool FakeQueueCore::StoreUpload(Upload upload, std::string* name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fail_uploads_ > 0) {
+    --fail_uploads_;
+    ++failed_uploads_;
+    return false;
+  }
+  if (name->empty())
+    *name = fmt::format("up-{}-{}", upload_order_.size() + 1, upload.filename.empty() ? "file" : upload.filename);
+  uploads_[*name] = std::make_unique<Upload>(std::move(upload));
+  upload_order_.push_back(*name);
+  return true;
+}
+
+const FakeQueueCore::Upload* FakeQueueCore::FindUpload(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uploads_.find(name);
+  return it == uploads_.end() ? nullptr : it->second.get();
+}
+
+std::vector<FakeQueueCore::Upload> FakeQueueCore::uploads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Upload> out;
+  for (const auto& name : upload_order_) out.push_back(*uploads_.at(name));
+  return out;
+}
+
 void FakeQueueCore::SetResultTtl(double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   options_.result_ttl = seconds;
@@ -189,6 +235,8 @@ Json FakeQueueCore::Stats() const {
           {"cancels", cancels_},
           {"polls", polls_},
           {"downloads", downloads_},
+          {"uploads", upload_order_.size()},
+          {"failedUploads", failed_uploads_},
           {"peakRunning", peak_running_}};
 }
 
@@ -209,27 +257,87 @@ int FakeQueueCore::peak_running() const {
   return peak_running_;
 }
 
-// --- fal ---------------------------------------------------------------------------------------
+// --- what both fakes share ---------------------------------------------------------------------
 
-FakeFal::FakeFal(FakeQueueOptions options) {
-  if (options.key.empty()) options.key = "fal-fake-key-0123456789abcdef";
-  key_ = options.key;
-  core_ = std::make_unique<FakeQueueCore>(std::move(options));
-  server_.Handle("*", "/*", [this](const LocalRequest& r) { return Handle(r); });
-}
-
-LocalResponse FakeFal::Handle(const LocalRequest& r) {
+std::optional<LocalResponse> FakeQueueRoutes::Route(const LocalRequest& r, bool open) const {
   if (r.method == "GET" && r.path == "/_fake/stats") return Reply(200, core_->Stats());
   if (r.method == "POST" && r.path == "/_fake/force429") {
-    core_->Force429(std::atoi(r.QueryParam("n").c_str()), std::atof(r.QueryParam("retryAfter").c_str()));
+    int n = std::atoi(r.QueryParam("n").c_str());
+    double retry_after = std::atof(r.QueryParam("retryAfter").c_str());
+    if (r.QueryParam("polls") == "1")
+      core_->Force429Polls(n, retry_after);
+    else
+      core_->Force429(n, retry_after);
     return Reply(200, Json::object());
   }
   if (r.method == "POST" && r.path == "/_fake/ttl") {
     core_->SetResultTtl(std::atof(r.QueryParam("seconds").c_str()));
     return Reply(200, Json::object());
   }
-  if (r.method == "GET" && StartsWith(r.path, "/files/")) return FileReply(*core_, r.path.substr(7));
-  if (r.Header("authorization") != "Key " + key_) return Reply(401, {{"detail", "Invalid API key"}});
+  if (r.method == "GET" && StartsWith(r.path, "/files/")) {
+    std::string name = r.path.substr(7);
+    if (EndsWith(name, ".webp")) name = name.substr(0, name.size() - 5) + ".png";  // PNG bytes will do
+    return FileReply(*core_, name);
+  }
+  if (r.method == "GET" && StartsWith(r.path, "/uploads/")) {
+    const FakeQueueCore::Upload* up = core_->FindUpload(r.path.substr(9));
+    if (!up) return Reply(404, {{"detail", "no such upload"}});
+    LocalResponse resp;
+    resp.body = up->bytes;
+    resp.headers = {{"Content-Type", up->content_type}};
+    return resp;
+  }
+  if (!open && r.Header("authorization") != auth_header_) return unauthorized_;
+  return std::nullopt;
+}
+
+std::optional<LocalResponse> FakeQueueRoutes::PollRateLimited() const {
+  core_->CountPoll();
+  double retry_after = 0;
+  if (!core_->TakePoll429(&retry_after)) return std::nullopt;
+  return rate_limited_(retry_after);
+}
+
+// --- fal ---------------------------------------------------------------------------------------
+
+FakeFal::FakeFal(FakeQueueOptions options) {
+  if (options.key.empty()) options.key = "fal-fake-key-0123456789abcdef";
+  key_ = options.key;
+  core_ = std::make_unique<FakeQueueCore>(std::move(options));
+  routes_ = std::make_unique<FakeQueueRoutes>(
+      core_.get(), "Key " + key_, Reply(401, {{"detail", "Invalid API key"}}), [](double retry) {
+        LocalResponse resp = Reply(429, {{"detail", "Too many requests"}});
+        resp.headers.push_back({"Retry-After", fmt::format("{}", static_cast<int>(retry))});
+        return resp;
+      });
+  server_.Handle("*", "/*", [this](const LocalRequest& r) { return Handle(r); });
+}
+
+LocalResponse FakeFal::Storage(const LocalRequest& r) {
+  // fal's storage (rest.fal.ai): initiate names the file and hands out a presigned upload URL.
+  if (r.method != "POST" || r.path != "/storage/upload/initiate") return Reply(404, {{"detail", "not found"}});
+  auto body = ParseJsonBody(r.body);
+  if (!body || !body->is_object() || JsonStringField(*body, "file_name").empty())
+    return Reply(422, {{"detail", "file_name and content_type are required"}});
+  std::string file = JsonStringField(*body, "file_name");
+  for (char& c : file)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+  std::string name = fmt::format("fal-{}-{}", ++initiated_, file);
+  std::string type = JsonStringField(*body, "content_type");
+  return Reply(200, {{"upload_url", fmt::format("{}/_upload/{}?type={}&sig=fake", url(), name, type)},
+                     {"file_url", url() + "/uploads/" + name}});
+}
+
+LocalResponse FakeFal::Handle(const LocalRequest& r) {
+  bool open = r.method == "PUT" && StartsWith(r.path, "/_upload/");
+  if (auto common = routes_->Route(r, open)) return *common;
+  if (StartsWith(r.path, "/storage/")) return Storage(r);
+  if (open) {  // the presigned PUT
+    std::string name = r.path.substr(9);
+    FakeQueueCore::Upload up{name.substr(name.find('-', 4) + 1), r.Header("content-type"), r.body};
+    if (!core_->StoreUpload(std::move(up), &name)) return Reply(500, {{"detail", "storage backend unavailable"}});
+    return Reply(200, Json::object());
+  }
   std::string app, id, rest;
   if (!SplitRequestPath(r.path, &app, &id, &rest)) {
     if (r.method != "POST" || r.path.size() < 2) return Reply(404, {{"detail", "not found"}});
@@ -238,11 +346,7 @@ LocalResponse FakeFal::Handle(const LocalRequest& r) {
     if (!input || !input->is_object()) return Reply(422, {{"detail", "the body is not a JSON object"}});
     std::string request_id;
     double retry = core_->Submit(model, *input, &request_id);
-    if (retry >= 0) {
-      LocalResponse resp = Reply(429, {{"detail", "Too many requests"}});
-      resp.headers.push_back({"Retry-After", fmt::format("{}", static_cast<int>(retry))});
-      return resp;
-    }
+    if (retry >= 0) return routes_->RateLimited(retry);
     // The URLs drop the model's subpath (owner/app only), as fal's do.
     size_t first = model.find('/');
     std::string base = url() + "/" + model.substr(0, model.find('/', first + 1)) + "/requests/" + request_id;
@@ -260,9 +364,10 @@ LocalResponse FakeFal::Handle(const LocalRequest& r) {
     core_->Cancel(id, &state);
     return Reply(202, {{"status", "CANCELLATION_REQUESTED"}});
   }
+  if (r.method == "GET" && (rest == "status" || rest.empty()))
+    if (auto limited = routes_->PollRateLimited()) return *limited;
   if (!core_->Look(id, &job, &state)) return Reply(404, {{"detail", "Request not found"}});
   if (rest == "status" && r.method == "GET") {
-    core_->CountPoll();
     switch (state) {
       case FakeQueueCore::State::kQueued:
         return Reply(202, {{"status", "IN_QUEUE"}, {"queue_position", job.queue_position}});
@@ -287,9 +392,15 @@ LocalResponse FakeFal::Handle(const LocalRequest& r) {
     if (core_->Expired(id)) return Reply(404, {{"detail", "Request not found or expired"}});
     std::string file = fmt::format("{}/files/{}-1.{}", url(), id, job.video ? "mp4" : "png");
     if (job.video) return Reply(200, {{"video", {{"url", file}, {"content_type", "video/mp4"}}}, {"seed", 42}});
-    return Reply(200, {{"images", Json::array({{{"url", file}, {"content_type", "image/png"}, {"width", 64}}})},
-                       {"seed", 42},
-                       {"prompt", PromptOf(job.input)}});
+    // The size fal reports: input.image_size {width, height} when given (64x64 bytes either way).
+    Json size = job.input.is_object() ? job.input.value("image_size", Json::object()) : Json::object();
+    int width = size.is_object() ? size.value("width", 64) : 64;
+    int height = size.is_object() ? size.value("height", 64) : 64;
+    return Reply(200,
+                 {{"images",
+                   Json::array({{{"url", file}, {"content_type", "image/png"}, {"width", width}, {"height", height}}})},
+                  {"seed", 42},
+                  {"prompt", PromptOf(job.input)}});
   }
   return Reply(405, {{"detail", "method not allowed"}});
 }
@@ -300,6 +411,16 @@ FakeReplicate::FakeReplicate(FakeQueueOptions options) {
   if (options.key.empty()) options.key = "r8_fake_token_0123456789abcdef";
   key_ = options.key;
   core_ = std::make_unique<FakeQueueCore>(std::move(options));
+  routes_ = std::make_unique<FakeQueueRoutes>(
+      core_.get(), "Bearer " + key_,
+      Reply(401, {{"title", "Unauthenticated"}, {"detail", "You did not pass a valid authentication token"}}),
+      [](double retry) {
+        LocalResponse resp = Reply(
+            429, {{"detail",
+                   fmt::format("Request was throttled. Your rate limit resets in ~{}s.", static_cast<int>(retry))}});
+        resp.headers.push_back({"Retry-After", fmt::format("{}", static_cast<int>(retry))});
+        return resp;
+      });
   server_.Handle("*", "/*", [this](const LocalRequest& r) { return Handle(r); });
 }
 
@@ -344,23 +465,26 @@ Json FakeReplicate::Prediction(const std::string& id) {
   return p;
 }
 
+LocalResponse FakeReplicate::UploadFile(const LocalRequest& r) {
+  // replicate-python files.create: multipart/form-data, the file in part `content`.
+  std::vector<LocalPart> parts = ParseMultipart(r);
+  auto content = std::find_if(parts.begin(), parts.end(), [](const LocalPart& p) { return p.name == "content"; });
+  if (content == parts.end() || content->filename.empty())
+    return Reply(400, {{"detail", "a file is required in the `content` part"}});
+  size_t size = content->data.size();
+  FakeQueueCore::Upload up{content->filename, content->content_type, std::move(content->data)};
+  std::string name;
+  if (!core_->StoreUpload(std::move(up), &name)) return Reply(500, {{"detail", "Internal server error"}});
+  return Reply(201, {{"id", name},
+                     {"name", content->filename},
+                     {"content_type", content->content_type},
+                     {"size", size},
+                     {"urls", {{"get", url() + "/uploads/" + name}}}});
+}
+
 LocalResponse FakeReplicate::Handle(const LocalRequest& r) {
-  if (r.method == "GET" && r.path == "/_fake/stats") return Reply(200, core_->Stats());
-  if (r.method == "POST" && r.path == "/_fake/force429") {
-    core_->Force429(std::atoi(r.QueryParam("n").c_str()), std::atof(r.QueryParam("retryAfter").c_str()));
-    return Reply(200, Json::object());
-  }
-  if (r.method == "POST" && r.path == "/_fake/ttl") {
-    core_->SetResultTtl(std::atof(r.QueryParam("seconds").c_str()));
-    return Reply(200, Json::object());
-  }
-  if (r.method == "GET" && StartsWith(r.path, "/files/")) {
-    std::string name = r.path.substr(7);
-    if (EndsWith(name, ".webp")) name = name.substr(0, name.size() - 5) + ".png";  // PNG bytes will do
-    return FileReply(*core_, name);
-  }
-  if (r.Header("authorization") != "Bearer " + key_)
-    return Reply(401, {{"title", "Unauthenticated"}, {"detail", "You did not pass a valid authentication token"}});
+  if (auto common = routes_->Route(r)) return *common;
+  if (r.method == "POST" && r.path == "/v1/files") return UploadFile(r);
   if (r.method == "POST" && r.path == "/v1/predictions") {
     auto body = ParseJsonBody(r.body);
     if (!body || !body->is_object() || !(*body).contains("version") || !(*body)["version"].is_string())
@@ -368,13 +492,7 @@ LocalResponse FakeReplicate::Handle(const LocalRequest& r) {
     Json input = body->contains("input") ? (*body)["input"] : Json::object();
     std::string id;
     double retry = core_->Submit((*body)["version"].get<std::string>(), input, &id);
-    if (retry >= 0) {
-      LocalResponse resp = Reply(
-          429,
-          {{"detail", fmt::format("Request was throttled. Your rate limit resets in ~{}s.", static_cast<int>(retry))}});
-      resp.headers.push_back({"Retry-After", fmt::format("{}", static_cast<int>(retry))});
-      return resp;
-    }
+    if (retry >= 0) return routes_->RateLimited(retry);
     return Reply(201, Prediction(id));
   }
   const std::string prefix = "/v1/predictions/";
@@ -386,7 +504,7 @@ LocalResponse FakeReplicate::Handle(const LocalRequest& r) {
     FakeQueueCore::State state;
     core_->Cancel(id, &state);
   } else if (r.method == "GET") {
-    core_->CountPoll();
+    if (auto limited = routes_->PollRateLimited()) return *limited;
   } else {
     return Reply(405, {{"detail", "Method not allowed."}});
   }

@@ -45,6 +45,9 @@ struct NodeContext {
   std::string node_dir;        ///< absolute; created before the attempt; outputs go here
   std::string run_dir;         ///< absolute: generated/runs/<runId>
   double attempt_timeout = 0;  ///< seconds; 0 = none (the executor enforces it too)
+  /// The node's pool ("" = none): a 429 to a poll of a running remote job lowers its rate
+  /// (ProcessRateLimiter), as a 429 to a submission does through the scheduler.
+  std::string pool;
   const Config* config = nullptr;
 
   /// The last submission recorded for this node that did not finish (resume / retry), or null.

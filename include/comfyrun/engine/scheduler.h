@@ -45,7 +45,10 @@ class Scheduler {
 
   /// Rate limits for named pools (null = none, the default). The limiter must outlive the
   /// scheduler.
-  void SetRateLimiter(RateLimiter* limiter) { limiter_ = limiter; }
+  void SetRateLimiter(RateLimiter* limiter) {
+    limiter_ = limiter;
+    for (auto& [name, pool] : pools_) pool.rate = nullptr;
+  }
   /// Seconds until a node that waits for a rate token may start; < 0 when none waits. The
   /// executor bounds its wait with it.
   double NextTokenIn() const;
@@ -101,6 +104,7 @@ class Scheduler {
     int current = 0;
     std::priority_queue<ReadyEntry> delayed;
     std::vector<ReadyEntry> rate_waiting;  ///< ready, but no token in the bucket
+    RateLimiter::PoolRef rate = nullptr;   ///< looked up once in limiter_
   };
   void SetState(size_t node, State s);
   void MakeReady(size_t node);

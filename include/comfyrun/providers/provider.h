@@ -61,6 +61,9 @@ struct ProviderDescriptor {
   ConfigVariable key;
   /// Where the API lives: name, synonyms and default (kind kUrl). name "" = none.
   ConfigVariable base_url;
+  /// Further endpoints the provider uses, each overridable (kind kUrl): fal's FAL_STORAGE_URL,
+  /// where uploads of large local files go.
+  std::vector<ConfigVariable> more_urls;
   /// The variable listing servers, for providers that are servers (ComfyUI: COMFYUI_URL,
   /// read by Config itself because --comfyui adds to it).
   std::string servers_variable;
@@ -107,6 +110,9 @@ std::string ProviderBaseUrl(const Config& config, const ProviderDescriptor& prov
 /// The same, by row name ("" when no row has that name): what a provider's job calls.
 std::string ProviderKey(const Config& config, std::string_view provider);
 std::string ProviderBaseUrl(const Config& config, std::string_view provider);
+/// The URL a provider's variable `name` (a base_url or one of more_urls) gives in `config`,
+/// else the row's default; without trailing slashes. "" when no row declares `name`.
+std::string ProviderUrl(const Config& config, std::string_view name);
 /// The name of the row's key variable ("GEMINI_API_KEY"), for messages; "" when unknown.
 std::string ProviderKeyVariable(std::string_view provider);
 

@@ -4,6 +4,8 @@
 // the result, optionally cancel. The job is the same for both; a QueueProtocol table (fal.cc,
 // replicate.cc) says how to build and read each call.
 //
+//   upload   local files over 10 MiB in the input, to the provider's storage (queue_upload.h);
+//            smaller ones go inline as data: URIs. Nothing is submitted when an upload fails.
 //   submit   protocol.build_submit -> reply parsed into a QueueHandle (request id, URLs)
 //   journal  {provider, requestId, model, statusUrl, resultUrl, cancelUrl}, before any poll
 //   poll     GET statusUrl -> QueueStatus (queued with position, running with logs, done)
@@ -48,6 +50,9 @@ struct QueueStatus {
   double cost = -1;            ///< USD when the provider reports it; -1 otherwise
 };
 
+/// How a provider takes a local file too large for a data: URI (queue_upload.h).
+enum class UploadStyle { kFalStorage, kReplicateFiles };
+
 /// How one provider speaks the queue protocol. Plain functions: the table is static data.
 struct QueueProtocol {
   const char* provider;      ///< "fal", "replicate": journal, pool and messages
@@ -64,6 +69,8 @@ struct QueueProtocol {
   QueueStatus (*parse_status)(const Json& reply);
   const char* cancel_method;  ///< "PUT" (fal) or "POST" (Replicate)
   bool cancel_only_queued;    ///< fal: a running request cannot be cancelled
+  /// How a local file too large for a data: URI reaches the provider (queue_upload.h).
+  UploadStyle upload;
 };
 
 const QueueProtocol& FalProtocol();
@@ -72,7 +79,7 @@ const QueueProtocol& ReplicateProtocol();
 /// A queue node's resolved inputs.
 struct QueueRequest {
   std::string model;
-  Json input = Json::object();       ///< local files already inlined (InlineLocalFiles)
+  Json input = Json::object();       ///< local files inlined or uploaded before the submission
   std::vector<std::string> outputs;  ///< result fields that hold files; empty = every media URL
   std::string kind;                  ///< "image", "video", "audio" or "" (from the model table)
   double poll_interval = -1;         ///< seconds; < 0 = 2 s
@@ -82,10 +89,21 @@ struct QueueRequest {
 /// Reads a QueueRequest from a fal or replicate node's inputs. False with *err (InvalidInput).
 bool ParseQueueRequest(const Json& inputs, QueueRequest* request, std::string* err);
 
+/// A local file in a queue node's input too large for a data: URI: uploaded to the provider's
+/// storage before the submission (queue_upload.h), and its string replaced by the file's URL.
+struct LocalUpload {
+  std::string json_path;  ///< where in the node's inputs: "input.image_url", "input.images[1]"
+  std::string pointer;    ///< the same as a JSON pointer into the input: "/image_url", "/images/1"
+  std::string path;       ///< the local file
+  uint64_t size = 0;
+  std::string content_type;
+};
+
 /// Replaces every string in `input` that names an existing local file (an absolute path, or
-/// one starting with ./ or file://) by a data: URI of its bytes. A file over `max_bytes`
-/// fails with *err (uploading larger files to the provider's storage is not implemented).
-bool InlineLocalFiles(Json* input, size_t max_bytes, std::string* err);
+/// one starting with ./ or file://) by a data: URI of its bytes when it has at most
+/// `max_bytes`. A larger file stays as it is and is listed in *uploads, or fails with *err
+/// when `uploads` is null. Reads files: off the loop thread.
+bool InlineLocalFiles(Json* input, size_t max_bytes, std::vector<LocalUpload>* uploads, std::string* err);
 /// Whether InlineLocalFiles would change anything (cheap: no file is read).
 bool HasLocalFiles(const Json& input);
 constexpr size_t kMaxInlineFileBytes = size_t{10} << 20;  // 10 MiB
@@ -100,13 +118,27 @@ struct ResultFile {
 /// http(s) URL whose content_type or extension says image, video or audio.
 std::vector<ResultFile> CollectResultFiles(const Json& result, const std::vector<std::string>& fields);
 
-/// Known models of the queue providers: output kind and price (USD per run), for --offline
-/// placeholders, plan estimates and the cost output. nullptr when unknown.
+/// How a model's published price is counted (queue_files.cc, the price table).
+enum class PriceUnit { kNone, kImage, kMegapixel };
+
+/// Known models of the queue providers: output kind and price, for --offline placeholders,
+/// plan estimates and the cost output. nullptr when unknown.
 struct QueueModelInfo {
-  const char* kind;  ///< "image", "video", "audio"
-  double usd_per_run;
+  const char* kind;    ///< "image", "video", "audio"
+  double usd_per_run;  ///< plan's estimate of one run at the model's defaults; 0 = unknown
+  PriceUnit unit = PriceUnit::kNone;
+  double usd_per_unit = 0;
 };
 const QueueModelInfo* FindQueueModel(const std::string& provider, const std::string& model);
+/// The priced rows of the table, for `comfyrun models`: provider, model id and the price as
+/// text ("$0.003 per megapixel").
+struct QueuePriceRow {
+  std::string provider, model, price;
+};
+std::vector<QueuePriceRow> QueuePriceTable();
+/// The table's price of one finished run, counted from its result (images, their megapixels);
+/// -1 when the table has no price for the model.
+double QueueTableCost(const QueueModelInfo& model, const Json& result, const std::vector<ResultFile>& files);
 
 /// Cancels the queue job started for `ctx`: unless ctx->detach_remote, asks the provider to
 /// cancel the request where it can (fal: only while queued). False when `ctx` has no running
