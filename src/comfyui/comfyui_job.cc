@@ -1,6 +1,6 @@
-// Implementation details: each step sends at most one request at a time (request_) or arms
-// the poll timer; the attempt timeout is a separate timer. Finish() is the single exit: it
-// cancels whatever is pending, gives the slot back and calls done_ exactly once.
+// Implementation details: each step sends at most one request at a time (RemoteAttempt's
+// current request) or arms the poll timer; the attempt timeout is a separate timer. Finish()
+// is the single exit: it stops whatever is pending, gives the slot back and reports once.
 //
 // Events: the job watches its prompt_id on the server's socket from just before POST /prompt
 // (with the prompt_id we propose), so even a prompt that finishes before the reply arrives is
@@ -29,16 +29,18 @@ bool NeverSent(const HttpResponse& r) {
 
 std::string JsonDump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+/// Consecutive failed polls (transport errors, 5xx) before the attempt gives up on a server.
+constexpr int kMaxComfyPollFailures = 5;
+
 }  // namespace
 
 ComfyuiJob::ComfyuiJob(std::shared_ptr<NodeContext> ctx, ComfyuiPool* pool, HttpLoop* loop,
                        std::function<void(NodeResult)> done, Json graph, std::function<void()> on_finish)
-    : ctx_(std::move(ctx)),
-      done_(std::move(done)),
+    : RemoteAttempt(std::move(ctx), loop, std::move(done)),
       on_finish_(std::move(on_finish)),
       pool_(pool),
-      loop_(loop),
-      graph_(std::move(graph)) {}
+      graph_(std::move(graph)),
+      poll_failures_(kMaxComfyPollFailures) {}
 
 std::string ComfyuiJob::Host() const {
   std::string h = server_;
@@ -47,19 +49,16 @@ std::string ComfyuiJob::Host() const {
 }
 
 void ComfyuiJob::Begin() {
-  if (finished_) return;
+  if (stopped()) return;
   if (ctx_->cancelled()) {
     Abort(ErrorType::kCancelled, "cancelled before start");
     return;
   }
   if (ctx_->attempt_timeout > 0) {
-    // Timers hold the job strongly (between polls nothing else does); Finish cancels them.
-    auto self = shared_from_this();
+    // Timers hold the job strongly (between polls nothing else does); Stop cancels them.
     double limit = ctx_->attempt_timeout;
-    timeout_timer_ = loop_->After(limit, [self, limit] {
-      self->timeout_timer_ = 0;
-      self->Abort(ErrorType::kTimeout, "no result from ComfyUI after " + FormatDuration(limit));
-    });
+    Arm(&timeout_timer_, limit,
+        [this, limit] { Abort(ErrorType::kTimeout, "no result from ComfyUI after " + FormatDuration(limit)); });
   }
   const Json& sub = ctx_->submission;
   if (sub.is_object() && sub.value("provider", "comfyui") == "comfyui" && sub.contains("promptId") &&
@@ -82,10 +81,10 @@ void ComfyuiJob::Begin() {
 
 void ComfyuiJob::AcquireSlot() {
   ShowProgress(pinned_.empty() ? "waiting for a ComfyUI server" : "waiting for " + pinned_);
-  auto self = shared_from_this();
+  auto self = std::static_pointer_cast<ComfyuiJob>(shared_from_this());
   waiter_ = pool_->Acquire(pinned_, [self](const std::string& server, const std::string& error) {
     self->waiter_ = 0;
-    if (self->finished_) {
+    if (self->stopped()) {
       if (!server.empty()) self->pool_->Release(server);
       return;
     }
@@ -123,15 +122,6 @@ void ComfyuiJob::OnSlot(const std::string& server, const std::string& error) {
 void ComfyuiJob::SubmitFresh() {
   prompt_graph_ = graph_;
   UploadNext(0);
-}
-
-void ComfyuiJob::Send(HttpRequest request, std::function<void(const HttpResponse&)> then) {
-  auto self = shared_from_this();
-  request_ = loop_->Send(std::move(request), [self, then = std::move(then)](const HttpResponse& r) {
-    self->request_ = 0;
-    if (self->finished_) return;
-    then(r);
-  });
 }
 
 void ComfyuiJob::UploadNext(size_t index) {
@@ -204,7 +194,7 @@ void ComfyuiJob::SubmitPrompt() {
   // resume cannot see and submits again. Resume looks this id up on the server instead
   // (ComfyUI is the one provider where the client names the job).
   ctx_->RecordSubmission(SubmissionRecord(false));
-  if (finished_) return;
+  if (stopped()) return;
   submitting_ = true;
   WatchPrompt();
   ShowProgress("submitting to " + Host());
@@ -253,7 +243,7 @@ void ComfyuiJob::OnPromptAccepted() {
   polling_ = true;
   lost_post_ = false;
   ctx_->RecordSubmission(SubmissionRecord(true));
-  if (finished_) return;  // RecordSubmission cannot finish us, but stay defensive
+  if (stopped()) return;  // RecordSubmission cannot finish us, but stay defensive
   // Normally open since the pool started; reopens one that dropped with nobody watching,
   // or opens one for a server that was not configured (a `server` input).
   if (events_) events_->Connect(server_);
@@ -311,25 +301,16 @@ void ComfyuiJob::ShowProgress(const std::string& text) {
 }
 
 void ComfyuiJob::Finish(NodeResult result) {
-  if (reported_) return;
-  reported_ = true;
-  Halt();
+  if (reported()) return;
+  Stop();
   if (on_finish_) on_finish_();
-  auto done = std::move(done_);
-  done_ = nullptr;
-  if (done) done(std::move(result));
+  Report(std::move(result));
 }
 
-void ComfyuiJob::Halt() {
-  if (finished_) return;
-  finished_ = true;
+void ComfyuiJob::OnStop() {
   UnwatchPrompt();
-  if (request_) loop_->Cancel(request_);
-  request_ = 0;
-  if (poll_timer_) loop_->CancelTimer(poll_timer_);
-  poll_timer_ = 0;
-  if (timeout_timer_) loop_->CancelTimer(timeout_timer_);
-  timeout_timer_ = 0;
+  CancelTimer(&poll_timer_);
+  CancelTimer(&timeout_timer_);
   if (waiter_) pool_->CancelAcquire(waiter_);
   waiter_ = 0;
   ReleaseSlot();

@@ -3,10 +3,16 @@
 // (see include/comfyrun/comfyui/comfyui_node.h for the protocol steps). Private to
 // src/comfyui/.
 //
+// The request, timer, stop and report machinery is RemoteAttempt's
+// (comfyrun/remote/remote_attempt.h), the frame RemoteJob's providers run on too. ComfyUI
+// uses both of its ends: Stop() ends the protocol (OnStop gives back the pool slot or its
+// waiter and the socket watch, and cancels the poll and attempt timers), and Abort's
+// /interrupt and queue delete still go out after it (SendAfterStop) before Finish reports.
+//
 // Threading: constructed on the executor thread; every other method runs on the HttpLoop
 // thread, so its fields need no locks. The job keeps itself alive through the shared_ptr
-// captured by its pending request callbacks, timers and pool waiter (Finish cancels them);
-// `finished_` makes late callbacks no-ops.
+// captured by its pending request callbacks, timers and pool waiter (Stop cancels them);
+// once stopped, late callbacks are no-ops.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,18 +24,17 @@
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/comfyui/protocol.h"
 #include "comfyrun/engine/node_kind.h"
+#include "comfyrun/remote/remote_attempt.h"
 
 namespace comfyrun {
 
-class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
+class ComfyuiJob : public RemoteAttempt {
  public:
   /// `graph` is the loaded graph with overrides applied (ignored when re-attaching).
   /// `on_finish` runs on the loop thread right before `done` (the kind unregisters the job).
   /// `pool` and `loop` outlive the job (the event-loop backend's).
   ComfyuiJob(std::shared_ptr<NodeContext> ctx, ComfyuiPool* pool, HttpLoop* loop, std::function<void(NodeResult)> done,
              Json graph, std::function<void()> on_finish);
-  /// The loop the job's steps run on.
-  HttpLoop* loop() const { return loop_; }
 
   /// Starts the attempt (loop thread).
   void Begin();
@@ -92,19 +97,15 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   std::string NodeLabel(const std::string& node) const;
   void ShowProgress(const std::string& text);
   void Fail(ErrorType type, const std::string& message, bool submission_finished, Json details = Json::object());
+  /// Stop(), then on_finish_, then Report(): the single exit. No-op once reported.
   void Finish(NodeResult result);
-  /// Stops everything in flight (requests, timers, the slot, the socket watch) without
-  /// reporting: Finish's first half, also used while a cancel waits for its replies.
-  void Halt();
-  /// Sends a request as the job's current one; `then` runs unless the job has finished.
-  void Send(HttpRequest request, std::function<void(const HttpResponse&)> then);
+  /// Gives back what Stop() leaves to the subclass: the socket watch, the poll and attempt
+  /// timers, the pool waiter or slot.
+  void OnStop() override;
   std::string Host() const;
 
-  std::shared_ptr<NodeContext> ctx_;
-  std::function<void(NodeResult)> done_;
   std::function<void()> on_finish_;
   ComfyuiPool* pool_;
-  HttpLoop* loop_;
 
   Json graph_;         ///< with overrides, local paths still in place
   Json prompt_graph_;  ///< graph_ with uploaded names, for the current server
@@ -142,21 +143,16 @@ class ComfyuiJob : public std::enable_shared_from_this<ComfyuiJob> {
   bool live_progress_ = false;  ///< the status line shows per-node progress from events
   std::string current_node_;    ///< last `executing` node
 
-  HttpLoop::RequestId request_ = 0;
-  HttpLoop::TimerId poll_timer_ = 0;
-  double poll_due_ = 0;    ///< steady seconds when poll_timer_ fires
-  uint64_t poll_seq_ = 0;  ///< identifies the live poll timer (see SchedulePoll)
-  HttpLoop::TimerId timeout_timer_ = 0;
-  int poll_failures_ = 0;
+  Timer poll_timer_;
+  double poll_due_ = 0;  ///< steady seconds when poll_timer_ fires
+  Timer timeout_timer_;
+  PollFailures poll_failures_;
   int absent_count_ = 0;
   std::string last_progress_;
 
   std::vector<ComfyOutputFile> files_;
   std::vector<std::string> local_paths_;
   std::set<std::string> used_names_;
-  bool finished_ = false;  ///< Halt ran: no further protocol step
-  bool reported_ = false;  ///< done_ was called
-
   bool seeds_fixed_ = true;        ///< see set_seeds_fixed
   bool done_on_server_ = false;    ///< history showed success: the prompt is over
   bool lost_post_ = false;         ///< POST /prompt went unanswered; prompt_id_ is looked up

@@ -24,7 +24,7 @@ bool ComfyuiJob::PromptMayBeLive() const {
 }
 
 void ComfyuiJob::Abort(ErrorType type, const std::string& message) {
-  if (finished_) return;
+  if (stopped()) return;
   std::string server = !server_.empty() ? server_ : pinned_;
   if (!PromptMayBeLive() || server.empty()) {
     // Nothing on a server to cancel. A prompt that finished there keeps its submission: its
@@ -37,7 +37,7 @@ void ComfyuiJob::Abort(ErrorType type, const std::string& message) {
   cancel_message_ = message;
   // A POST /prompt in flight may still reach the server after the queue delete did.
   cancel_while_posting_ = submitting_ || (lost_post_ && unconfirmed_);
-  Halt();  // no more polls or events; the cancel's own requests follow
+  Stop();  // no more polls or events; the cancel's own requests follow
   SendCancel(server);
 }
 
@@ -56,13 +56,11 @@ void ComfyuiJob::SendCancel(const std::string& server) {
   cancel_pending_ = 2;
   cancel_ok_ = true;
   // The job stays alive through these callbacks until the second reply reports.
-  auto self = shared_from_this();
-  loop_->Send(std::move(interrupt), [self](const HttpResponse& r) { self->OnCancelReply("POST /interrupt", r); });
-  loop_->Send(std::move(dequeue), [self](const HttpResponse& r) { self->OnCancelReply("POST /queue {delete}", r); });
+  SendAfterStop(std::move(interrupt), [this](const HttpResponse& r) { OnCancelReply("POST /interrupt", r); });
+  SendAfterStop(std::move(dequeue), [this](const HttpResponse& r) { OnCancelReply("POST /queue {delete}", r); });
 }
 
 void ComfyuiJob::OnCancelReply(const std::string& what, const HttpResponse& r) {
-  if (reported_) return;
   if (!r.ok()) {
     cancel_ok_ = false;
     if (!cancel_errors_.empty()) cancel_errors_ += "; ";
@@ -87,7 +85,7 @@ void ComfyuiJob::OnCancelReply(const std::string& what, const HttpResponse& r) {
 }
 
 void ComfyuiJob::Detach(const std::string& message) {
-  if (finished_) return;
+  if (stopped()) return;
   bool keep = PromptMayBeLive() || done_on_server_;
   if (!keep) {
     Fail(ErrorType::kCancelled, message, true);

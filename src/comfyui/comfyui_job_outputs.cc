@@ -5,7 +5,7 @@
 // which a file too small to be real fails anyway: a byte count proves nothing (a valid 64x64
 // PNG from a real ComfyUI 0.3.64 server is 438 bytes, below the 1 KB floor this used to
 // apply). minImageBytes / minVideoBytes remain as optional extra floors. Decoding blocks, so
-// it runs on a worker thread (providers/remote_job.h StartOffLoopThread), never on the loop.
+// it runs on a worker thread (net/off_loop_threads.h StartOffLoopThread), never on the loop.
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +13,8 @@
 
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/retry.h"
+#include "comfyrun/net/off_loop_threads.h"
 #include "comfyrun/providers/provider_util.h"
-#include "comfyrun/providers/remote_job.h"
 #include "comfyui_job.h"
 
 namespace comfyrun {
@@ -108,7 +108,7 @@ void ComfyuiJob::CheckOutputs() {
   std::vector<std::pair<std::string, std::string>> todo;  // kind, path
   for (size_t i = 0; i < files_.size(); ++i) todo.emplace_back(files_[i].kind, local_paths_[i]);
   ShowProgress("checking " + std::to_string(todo.size()) + " file(s)");
-  auto self = shared_from_this();
+  auto self = std::static_pointer_cast<ComfyuiJob>(shared_from_this());
   std::string err;
   bool started = StartOffLoopThread(
       [self, todo = std::move(todo)] {
@@ -123,10 +123,8 @@ void ComfyuiJob::CheckOutputs() {
             break;
           }
         }
-        // The executor joins these threads before it destroys the loop, so Post is safe.
-        self->loop_->Post([self, error, bad, bytes] {
-          if (!self->finished_) self->OnOutputsChecked(error, bad, bytes);
-        });
+        // The executor joins these threads before it destroys the loop, so posting is safe.
+        self->OnLoop([self, error, bad, bytes] { self->OnOutputsChecked(error, bad, bytes); });
       },
       &err);
   if (!started) Fail(ErrorType::kInternal, "cannot start a thread to check the outputs: " + err, false);

@@ -11,8 +11,6 @@
 namespace comfyrun {
 namespace {
 
-/// Consecutive failed polls (transport errors, 5xx) before the attempt gives up on a server.
-constexpr int kMaxPollFailures = 5;
 /// A prompt whose POST went unanswered is sent again only after this many lookups in a row
 /// found it neither in /history nor in /queue (see OnPostUnanswered).
 constexpr int kLostPostAbsences = 3;
@@ -39,14 +37,7 @@ void ComfyuiJob::SchedulePoll(double delay) {
     delay = 0;
   }
   poll_due_ = NowSeconds() + delay;
-  auto self = shared_from_this();
-  uint64_t seq = ++poll_seq_;
-  poll_timer_ = loop_->After(delay, [self, seq] {
-    // A timer that was cancelled while already due may still run: only the latest counts.
-    if (seq != self->poll_seq_ || !self->poll_timer_) return;
-    self->poll_timer_ = 0;
-    if (!self->finished_) self->Poll();
-  });
+  Arm(&poll_timer_, delay, [this] { Poll(); });  // replaces an armed poll
 }
 
 double ComfyuiJob::NextPollDelay() {
@@ -60,14 +51,12 @@ double ComfyuiJob::NextPollDelay() {
 }
 
 void ComfyuiJob::PollSoon() {
-  if (!polling_ || finished_) return;  // still submitting: acceptance schedules the poll
-  if (request_) {
+  if (!polling_ || stopped()) return;  // still submitting: acceptance schedules the poll
+  if (request_active()) {
     poll_again_ = true;  // the poll or queue check in flight re-polls at once when it ends
     return;
   }
-  if (poll_timer_) loop_->CancelTimer(poll_timer_);
-  poll_timer_ = 0;
-  ++poll_seq_;
+  CancelTimer(&poll_timer_);
   Poll();
 }
 
@@ -87,7 +76,7 @@ void ComfyuiJob::Poll() {
       OnPollFailure(err);
       return;
     }
-    poll_failures_ = 0;
+    poll_failures_.Reset();
     if (h->state != ComfyHistory::State::kAbsent) ConfirmFound();
     switch (h->state) {
       case ComfyHistory::State::kAbsent:
@@ -184,7 +173,7 @@ void ComfyuiJob::CheckQueue() {
 }
 
 void ComfyuiJob::OnPollFailure(const std::string& reason) {
-  if (++poll_failures_ < kMaxPollFailures) {
+  if (!poll_failures_.Count()) {
     SchedulePoll(pool_->options().poll_interval);
     return;
   }
@@ -197,7 +186,7 @@ void ComfyuiJob::OnPollFailure(const std::string& reason) {
 void ComfyuiJob::WatchPrompt() {
   if (!events_ || watch_) return;
   ws_covers_ = client_id_ == events_->client_id();
-  std::weak_ptr<ComfyuiJob> weak = weak_from_this();
+  std::weak_ptr<ComfyuiJob> weak = std::static_pointer_cast<ComfyuiJob>(shared_from_this());
   ComfyuiEvents::Watcher w;
   w.on_event = [weak](const ComfyEvent& e) {
     if (auto self = weak.lock()) self->OnEvent(e);
@@ -214,7 +203,7 @@ void ComfyuiJob::UnwatchPrompt() {
 }
 
 void ComfyuiJob::OnEvent(const ComfyEvent& e) {
-  if (finished_ || !(submitting_ || polling_)) return;
+  if (stopped() || !(submitting_ || polling_)) return;
   if (e.terminal()) {
     terminal_hint_ = true;
     settle_polls_ = 0;
@@ -242,15 +231,11 @@ void ComfyuiJob::OnEvent(const ComfyEvent& e) {
 }
 
 void ComfyuiJob::OnLink(bool up) {
-  if (finished_ || !polling_ || up) return;
+  if (stopped() || !polling_ || up) return;
   // Events may be lost while the socket is down: fall back to the ordinary cadence now
   // rather than after a slow tick.
   double normal = pool_->options().poll_interval;
-  if (poll_timer_ && poll_due_ > NowSeconds() + normal) {
-    loop_->CancelTimer(poll_timer_);
-    poll_timer_ = 0;
-    SchedulePoll(normal);  // bumps poll_seq_: the cancelled timer can no longer poll
-  }
+  if (poll_timer_.active && poll_due_ > NowSeconds() + normal) SchedulePoll(normal);  // re-arms the poll timer
 }
 
 std::string ComfyuiJob::NodeLabel(const std::string& node) const {

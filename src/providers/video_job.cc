@@ -33,10 +33,10 @@ NodeResult VideoJobBase::Tag(NodeResult r, bool charged) const {
 }
 
 void VideoJobBase::PollFailed(NodeResult failure, double delay, std::function<void()> poll_again) {
-  if (++poll_failures_ >= kMaxPollFailures) {
+  if (poll_failures_.Count()) {
     failure.submission_finished = false;  // the job may well be alive: re-attach next time
-    failure.message +=
-        fmt::format(" ({} polls in a row failed; the next attempt re-attaches to {})", poll_failures_, JobLabel());
+    failure.message += fmt::format(" ({} polls in a row failed; the next attempt re-attaches to {})",
+                                   poll_failures_.count(), JobLabel());
     Finish(Tag(std::move(failure), false));
     return;
   }

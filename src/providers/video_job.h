@@ -27,7 +27,7 @@ class VideoJobBase : public RemoteJob {
   /// row; then the attempt fails keeping the submission for re-attachment.
   void PollFailed(NodeResult failure, double delay, std::function<void()> poll_again);
   /// Resets the consecutive-failure count after a good poll.
-  void PollSucceeded() { poll_failures_ = 0; }
+  void PollSucceeded() { poll_failures_.Reset(); }
   /// Seconds until the next poll: the request's pollInterval or `provider_default`.
   double PollInterval(double provider_default) const;
   /// Fills provider/model/cost into a result.
@@ -48,7 +48,7 @@ class VideoJobBase : public RemoteJob {
 
   HttpRequest download_request_;
   int download_tries_ = 0;
-  int poll_failures_ = 0;
+  PollFailures poll_failures_{kMaxPollFailures};
 };
 
 }  // namespace comfyrun
