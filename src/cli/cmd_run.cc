@@ -68,7 +68,7 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
 /// run's structures took 0.3 s. Everything that must reach the disk is written and closed by
 /// now; exit() still flushes stdio and runs static destructors.
 [[noreturn]] void ExitSkippingTeardown(int code, std::unique_ptr<RunSession> session) {
-  static RunSession* volatile kept_until_exit = nullptr;  // volatile: the store is not optimised away
+  [[maybe_unused]] static RunSession* volatile kept_until_exit = nullptr;  // volatile: the store is not optimised away
   kept_until_exit = session.release();
   std::fflush(nullptr);
   std::exit(code);

@@ -274,7 +274,7 @@ class QueueJob : public RemoteJob {
 
   /// Transient trouble while polling or fetching: try `again` after `delay`, a few times.
   void Transient(NodeResult failure, double delay, std::function<void()> again) {
-    if (++transient_failures_ > kMaxPollFailures) {
+    if (transient_failures_.Count()) {
       failure.submission_finished = false;  // the request is journaled: resume re-attaches
       Finish(Tag(std::move(failure)));
       return;
@@ -309,7 +309,7 @@ class QueueJob : public RemoteJob {
                 PollDelay(), again);
       return;
     }
-    transient_failures_ = 0;
+    transient_failures_.Reset();
     QueueStatus s = p_.parse_status(*body);
     last_state_ = s.state;
     if (s.cost >= 0) reported_cost_ = s.cost;
@@ -540,8 +540,8 @@ class QueueJob : public RemoteJob {
   double table_cost_ = -1;  ///< the price table's cost of the result fetched; -1 = none
   double paid_before_ = 0;  ///< requests whose results expired and were resubmitted
   std::vector<std::string> expired_ids_;
-  int transient_failures_ = 0;
-  std::vector<LocalUpload> uploads_;  ///< large local files still to upload, in order
+  PollFailures transient_failures_{kMaxPollFailures + 1};  // gives up at the 4th in a row
+  std::vector<LocalUpload> uploads_;                       ///< large local files still to upload, in order
   size_t next_upload_ = 0;
   int polls_rate_limited_ = 0;  ///< 429s to status/result GETs (details.pollsRateLimited)
   Json result_;
