@@ -53,6 +53,7 @@ class SlurmBackend::PoolBackend : public Backend {
  public:
   PoolBackend(SlurmBackend* owner, SlurmPoolSettings pool) : owner_(owner), pool_(std::move(pool)) {}
   const char* name() const override { return "slurm"; }
+  const char* executor() const override { return "slurm"; }
   void Start(NodeKind& kind, std::shared_ptr<NodeContext> ctx, AttemptDone done) override {
     owner_->StartIn(pool_, kind, std::move(ctx), std::move(done));
   }
@@ -384,6 +385,13 @@ void SlurmBackend::Finish(const std::shared_ptr<Job>& job, const SlurmJobInfo& i
 void SlurmBackend::Deliver(const std::shared_ptr<Job>& job, NodeResult result) {
   if (job->delivered) return;
   job->delivered = true;
+  // Where the attempt ran, for metrics, trace and report (NodeResult::where): the job, and
+  // its cluster node once Slurm named one.
+  if (result.where.is_null()) {
+    result.where = {{"executor", "slurm"}};
+    if (!job->id.empty()) result.where["jobId"] = job->id;
+    if (!job->node.empty()) result.where["host"] = job->node;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_ctx_.erase(job->ctx.get());
