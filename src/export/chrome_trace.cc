@@ -220,7 +220,8 @@ void HostTracks(const std::vector<Attempt>& attempts, int64_t t0, Json* events) 
     int lanes = AssignLanes(&list);
     events->push_back(
         {{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", "host " + host}}}});
-    events->push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
+    events->push_back(
+        {{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
     for (int lane = 1; lane <= lanes; ++lane)
       events->push_back({{"name", "thread_name"},
                          {"ph", "M"},

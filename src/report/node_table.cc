@@ -103,12 +103,12 @@ std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
       "<th class=\"num\">Attempts</th><th>Provider &middot; model</th><th>Where</th><th class=\"num\">Start</th>"
       "<th class=\"num\">Queue wait</th><th class=\"num\">Time</th><th class=\"num\">Cost</th><th>Error / "
       "note</th></tr></thead>"
-      "<tbody>\n{}</tbody><tfoot><tr><td>{} nodes</td><td></td><td></td><td class=\"num\">{}</td><td></td><td></td><td></td>"
+      "<tbody>\n{}</tbody><tfoot><tr><td>{} nodes</td><td></td><td></td><td "
+      "class=\"num\">{}</td><td></td><td></td><td></td>"
       "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td></td></tr></tfoot></table></div>",
       rows, views.size(), total_attempts, EscapeHtml(FormatMs(static_cast<double>(total_wait))),
       EscapeHtml(FormatMs(static_cast<double>(total_busy))), EscapeHtml(FormatUsd(total_cost)));
 }
-
 
 std::string Badge(const std::string& status) {
   std::string cls;
