@@ -11,6 +11,7 @@
 #include <ctime>
 #include <future>
 #include <map>
+#include <utility>
 
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/util.h"
@@ -148,6 +149,10 @@ std::string EscapeLabelValue(const std::string& value) {
   return out;
 }
 
+/// The fields of a node's "where" (metrics) that comfyrun_node_info carries, and their labels.
+constexpr std::pair<const char*, const char*> kWhereLabels[] = {
+    {"executor", "executor"}, {"host", "host"}, {"jobId", "job_id"}};
+
 std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& options) {
   FamilySet set;
   if (!metrics.is_object()) return "";
@@ -198,7 +203,7 @@ std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& opt
         Labels info = With(node, {{"provider", Text(n, "provider")}, {"model", Text(n, "model")}});
         // Where its last attempt ran (metrics' "where"), when it says: executor, host, job id.
         if (auto w = n.find("where"); w != n.end() && w->is_array() && !w->empty() && w->back().is_object())
-          for (auto [key, label] : {std::pair{"executor", "executor"}, {"host", "host"}, {"jobId", "job_id"}})
+          for (const auto& [key, label] : kWhereLabels)
             if (std::string v = Text(w->back(), key); !v.empty()) info.push_back({label, v});
         set.Add("comfyrun_node_info", "gauge", "One per node, with its provider and model as labels; always 1.",
                 std::move(info), 1);
