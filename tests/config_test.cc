@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "comfyrun/providers/provider.h"
+
 using namespace comfyrun;
 
 namespace {
@@ -87,12 +89,12 @@ TEST_SUITE("Config") {
     CHECK(GetConfigValue("COMFYRUN_TEST_VAR") == "from-env");
     CHECK(GetConfigValue("NOT_SET_ANYWHERE_XYZ").empty());
 
-    CHECK(Config::FromEnvironment().gemini_api_key == "file-gemini-key");
+    CHECK(Config::FromEnvironment(ProviderConfigVariables()).Get("GEMINI_API_KEY") == "file-gemini-key");
     // An alias in the real environment beats the main name in .env.
     setenv("GOOGLE_API_KEY", "env-google-key", 1);
-    CHECK(Config::FromEnvironment().gemini_api_key == "env-google-key");
+    CHECK(Config::FromEnvironment(ProviderConfigVariables()).Get("GEMINI_API_KEY") == "env-google-key");
     setenv("GEMINI_API_KEY", "env-gemini-key", 1);
-    CHECK(Config::FromEnvironment().gemini_api_key == "env-gemini-key");
+    CHECK(Config::FromEnvironment(ProviderConfigVariables()).Get("GEMINI_API_KEY") == "env-gemini-key");
   }
 
   TEST_CASE(".env is read once until reloaded" * doctest::timeout(5)) {
@@ -107,11 +109,11 @@ TEST_SUITE("Config") {
 
   TEST_CASE("Config reads keys, aliases, endpoints and ComfyUI servers" * doctest::timeout(5)) {
     ScopedConfigEnv env;
-    Config defaults = Config::FromEnvironment();
-    CHECK(defaults.gemini_api_key.empty());
-    CHECK(defaults.openai_api_key.empty());
-    CHECK(defaults.gemini_base_url == "https://generativelanguage.googleapis.com");
-    CHECK(defaults.openai_base_url == "https://api.openai.com/v1");
+    Config defaults = Config::FromEnvironment(ProviderConfigVariables());
+    CHECK(defaults.Get("GEMINI_API_KEY").empty());
+    CHECK(defaults.Get("OPENAI_API_KEY").empty());
+    CHECK(defaults.Get("GEMINI_BASE_URL") == "https://generativelanguage.googleapis.com");
+    CHECK(defaults.Get("OPENAI_BASE_URL") == "https://api.openai.com/v1");
     CHECK(defaults.comfyui_servers.empty());
 
     env.WriteDotEnv(
@@ -119,26 +121,26 @@ TEST_SUITE("Config") {
         "SORA2_ENDPOINT=http://127.0.0.1:9/v1/\n"
         "GEMINI_BASE_URL=http://127.0.0.1:8\n"
         "COMFYUI_URL= http://127.0.0.1:8188/ ,,http://127.0.0.1:8189\n");
-    Config c = Config::FromEnvironment();
-    CHECK(c.openai_api_key == "sora-key-123456");
-    CHECK(c.openai_base_url == "http://127.0.0.1:9/v1");
-    CHECK(c.gemini_base_url == "http://127.0.0.1:8");
+    Config c = Config::FromEnvironment(ProviderConfigVariables());
+    CHECK(c.Get("OPENAI_API_KEY") == "sora-key-123456");
+    CHECK(c.Get("OPENAI_BASE_URL") == "http://127.0.0.1:9/v1");
+    CHECK(c.Get("GEMINI_BASE_URL") == "http://127.0.0.1:8");
     REQUIRE(c.comfyui_servers.size() == 2);
     CHECK(c.comfyui_servers[0] == "http://127.0.0.1:8188");
     CHECK(c.comfyui_servers[1] == "http://127.0.0.1:8189");
 
     setenv("OPENAI_BASE_URL", "http://127.0.0.1:7", 1);
     setenv("OPENAI_API_KEY", "openai-key-abcdef", 1);
-    c = Config::FromEnvironment();
-    CHECK(c.openai_base_url == "http://127.0.0.1:7");
-    CHECK(c.openai_api_key == "openai-key-abcdef");
+    c = Config::FromEnvironment(ProviderConfigVariables());
+    CHECK(c.Get("OPENAI_BASE_URL") == "http://127.0.0.1:7");
+    CHECK(c.Get("OPENAI_API_KEY") == "openai-key-abcdef");
   }
 
   TEST_CASE("keys read by Config are redacted" * doctest::timeout(5)) {
     ScopedConfigEnv env;
     setenv("GEMINI_API_KEY", "AIzaTestKey/With+Specials", 1);
     env.WriteDotEnv("OPENAI_API_KEY=sk-test-openai-0123\n");
-    Config::FromEnvironment();
+    Config::FromEnvironment(ProviderConfigVariables());
     CHECK(Redactor::Redact("x-goog-api-key: AIzaTestKey/With+Specials") == "x-goog-api-key: [REDACTED]");
     CHECK(Redactor::Redact("GET /v1?key=AIzaTestKey%2FWith%2BSpecials&a=1") == "GET /v1?key=[REDACTED]&a=1");
     CHECK(Redactor::Redact("key=AIzaTestKey%2fWith%2bSpecials") == "key=[REDACTED]");
@@ -197,7 +199,8 @@ TEST_SUITE("Config") {
     CHECK_FALSE(CheckConfigUrls(c, &err));
     CHECK(err == "--comfyui needs a server URL, e.g. --comfyui http://127.0.0.1:8188");
     c.comfyui_servers.clear();
-    c.gemini_base_url = "localhost:9";
+    c.variables = ProviderConfigVariables();  // what FromEnvironment reads: the base URLs are checked
+    c.Set("GEMINI_BASE_URL", "localhost:9");
     CHECK_FALSE(CheckConfigUrls(c, &err));
     CHECK(err == "GEMINI_BASE_URL 'localhost:9' is not a server URL: it must start with http:// or https://");
   }

@@ -87,10 +87,10 @@ struct ProviderRun {
     options.jobs = 16;
     options.backends = std::make_shared<LocalBackends>(options.jobs);
     options.status_mode = StatusPrinter::Mode::kQuiet;
-    options.config.gemini_api_key = gemini.api_key();
-    options.config.gemini_base_url = gemini.base_url();
-    options.config.openai_api_key = sora.api_key();
-    options.config.openai_base_url = sora.base_url();
+    options.config.Set("GEMINI_API_KEY", gemini.api_key());
+    options.config.Set("GEMINI_BASE_URL", gemini.base_url());
+    options.config.Set("OPENAI_API_KEY", sora.api_key());
+    options.config.Set("OPENAI_BASE_URL", sora.base_url());
     std::filesystem::create_directories(options.out_dir);
     journal_path = options.out_dir + "/journal.jsonl";
     std::string err;

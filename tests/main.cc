@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <iostream>
 
+#include "comfyrun/nodes/node_table.h"
+
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("comfyrun-tests-" + std::to_string(getpid()));
   fs::create_directories(dir);
   fs::current_path(dir);
+  comfyrun::InstallNodeTypes();  // as the CLI does first thing
   doctest::Context context(argc, argv);
   int result = context.run();
   if (result == 0) {

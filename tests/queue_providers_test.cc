@@ -47,10 +47,10 @@ struct QueueHarness {
 
   ~QueueHarness() { JoinOffLoopThreads(); }
   QueueHarness() {
-    config.fal_key = fal.key();
-    config.fal_base_url = fal.url();
-    config.replicate_api_token = replicate.key();
-    config.replicate_base_url = replicate.url();
+    config.Set("FAL_KEY", fal.key());
+    config.Set("FAL_BASE_URL", fal.url());
+    config.Set("REPLICATE_API_TOKEN", replicate.key());
+    config.Set("REPLICATE_BASE_URL", replicate.url());
     Redactor::AddSecret(fal.key());
     Redactor::AddSecret(replicate.key());
   }
@@ -253,8 +253,8 @@ TEST_SUITE("QueueProviders") {
     slow.max_running = 1;
     QueueHarness h;
     FakeFal fal(slow);
-    h.config.fal_base_url = fal.url();
-    h.config.fal_key = fal.key();
+    h.config.Set("FAL_BASE_URL", fal.url());
+    h.config.Set("FAL_KEY", fal.key());
     // One runs, the second waits in the queue behind it.
     auto running = h.Context("fal", FalInputs("first"));
     auto queued = h.Context("fal", FalInputs("second"));
@@ -298,8 +298,8 @@ TEST_SUITE("QueueProviders") {
 
     // Plain SIGINT (detach): nothing is sent.
     FakeReplicate rep(slow);
-    h.config.replicate_base_url = rep.url();
-    h.config.replicate_api_token = rep.key();
+    h.config.Set("REPLICATE_BASE_URL", rep.url());
+    h.config.Set("REPLICATE_API_TOKEN", rep.key());
     auto detached = h.Context("replicate", ReplicateInputs("stay"));
     auto cancelled = h.Context("replicate", ReplicateInputs("go"));
     auto d1 = std::make_shared<std::promise<NodeResult>>();
@@ -343,7 +343,7 @@ TEST_SUITE("QueueProviders") {
     Json bad = FalInputs("x");
     bad["model"] = "no-slash";
     CHECK(h.Run(FalNodeKind(), h.Context("fal", bad)).error == ErrorType::kInvalidInput);
-    h.config.fal_key.clear();
+    h.config.Set("FAL_KEY", "");
     NodeResult nokey = h.Run(FalNodeKind(), h.Context("fal", FalInputs("x")));
     CHECK(nokey.error == ErrorType::kAuth);
     CHECK(nokey.message.find("FAL_KEY") != std::string::npos);

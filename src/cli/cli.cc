@@ -13,6 +13,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/status_printer.h"
 #include "comfyrun/export/completion.h"
+#include "comfyrun/nodes/node_table.h"
 #include "command_registry.h"
 #include "man_page.h"
 
@@ -221,6 +222,7 @@ int RunCli(int argc, char** argv) {
   // makes writes fail with EPIPE instead of killing the process (WriteConsole stops writing
   // there); spdlog reports its own write errors to nobody rather than throw.
   EnsureStandardDescriptors();
+  InstallNodeTypes();  // core's node-type table: the built-in types and the provider rows
   std::signal(SIGPIPE, SIG_IGN);
   spdlog::set_error_handler([](const std::string&) {});
   // The commands report every expected failure themselves; this is the last line for the

@@ -168,8 +168,7 @@ int AbTestCommand(const AbTestOptions& cli) {
   RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);
   int code = FinishAbTest(session->header(), summary, cli.exec);
-  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
-  ExitSkippingTeardown(code);
+  ExitSkippingTeardown(code, std::move(session));  // never destroyed: the teardown is skipped on purpose
 }
 
 }  // namespace comfyrun

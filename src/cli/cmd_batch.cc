@@ -133,8 +133,7 @@ int BatchCommand(const BatchOptionsCli& cli) {
   RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);
   int code = FinishBatch(session->header(), session->workflow(), session->state(), summary, cli.exec);
-  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
-  ExitSkippingTeardown(code);
+  ExitSkippingTeardown(code, std::move(session));  // never destroyed: the teardown is skipped on purpose
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "comfyrun/maintenance/gc.h"  // FormatBytes
 #include "comfyrun/net/http_loop.h"
 #include "comfyrun/providers/models.h"
+#include "comfyrun/providers/provider.h"
 #include "command_registry.h"
 
 namespace comfyrun {
@@ -119,17 +120,17 @@ std::string TransportMessage(const HttpResponse& r, const std::string& base, dou
 }
 
 struct KeySpec {
-  const char* provider;
-  std::vector<const char*> variables;  ///< the first is the one to set
+  std::string provider;
+  std::vector<std::string> variables;  ///< the first is the one to set
   std::string base_url;
-  const char* needed_by;
+  std::string needed_by;
 };
 
 DoctorCheck KeyCheck(const KeySpec& spec, const HttpResponse* endpoint, double timeout) {
   DoctorCheck c{fmt::format("key {}", spec.variables.front()), CheckStatus::kOk, "", ""};
-  for (const char* name : spec.variables) {
+  for (const std::string& name : spec.variables) {
     if (GetConfigValue(name).empty()) continue;
-    const char* env = std::getenv(name);
+    const char* env = std::getenv(name.c_str());
     c.message = fmt::format("{} is set ({})", name, env && *env ? "environment" : "./.env");
     if (endpoint) {
       std::string url = DisplayUrl(spec.base_url);
@@ -145,7 +146,7 @@ DoctorCheck KeyCheck(const KeySpec& spec, const HttpResponse* endpoint, double t
   }
   c.status = CheckStatus::kWarning;
   std::string names;
-  for (const char* v : spec.variables) names += std::string(names.empty() ? "" : " or ") + v;
+  for (const std::string& v : spec.variables) names += (names.empty() ? "" : " or ") + v;
   c.message = fmt::format("missing: {} cannot run except with --offline", spec.needed_by);
   c.fix = fmt::format("set {} in the environment or in ./.env", names);
   return c;
@@ -185,22 +186,20 @@ DoctorCheck ComfyuiCheck(const std::string& url, const HttpResponse& stats, cons
 }  // namespace
 
 int DoctorCommand(const DoctorOptions& options) {
-  Config config = Config::FromEnvironment();
+  Config config = Config::FromEnvironment(ProviderConfigVariables());
   for (const auto& url : options.comfyui) {
     std::string u = url;
     while (!u.empty() && u.back() == '/') u.pop_back();
     if (!u.empty()) config.comfyui_servers.push_back(u);
   }
-  const std::vector<KeySpec> keys = {
-      {"gemini",
-       {"GEMINI_API_KEY", "GOOGLE_API_KEY"},
-       config.gemini_base_url,
-       "character_image and Veo video_generation nodes"},
-      {"openai",
-       {"OPENAI_API_KEY", "SORA2_API_KEY"},
-       config.openai_base_url,
-       "sora2_video and Sora video_generation nodes"},
-  };
+  // One check per key the provider rows ask doctor to check (rows sharing a key: the first).
+  std::vector<KeySpec> keys;
+  for (const ProviderDescriptor& p : Providers()) {
+    if (p.doctor_needed_by.empty() || p.key.name.empty()) continue;
+    KeySpec k{p.name, {p.key.name}, ProviderBaseUrl(config, p), p.doctor_needed_by};
+    k.variables.insert(k.variables.end(), p.key.synonyms.begin(), p.key.synonyms.end());
+    keys.push_back(std::move(k));
+  }
 
   std::vector<DoctorCheck> checks;
   std::vector<ClockSample> clock;
@@ -210,7 +209,7 @@ int DoctorCommand(const DoctorOptions& options) {
     std::vector<std::shared_future<HttpResponse>> key_replies;
     for (const auto& k : keys) {
       bool set = false;
-      for (const char* v : k.variables) set = set || !GetConfigValue(v).empty();
+      for (const std::string& v : k.variables) set = set || !GetConfigValue(v).empty();
       // The endpoint's root, without the key: only whether it answers, and its Date.
       key_replies.push_back(set ? probe.Get(k.base_url + "/") : std::shared_future<HttpResponse>());
     }

@@ -16,6 +16,7 @@
 #include "comfyrun/core/error_type.h"
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/node_kind.h"
+#include "comfyrun/providers/provider.h"
 #include "command_registry.h"
 
 namespace comfyrun {
@@ -47,7 +48,7 @@ int ExecNodeCommand(const ExecNodeOptions& options) {
   ctx.node_dir = spec["nodeDir"].get<std::string>();
   ctx.run_dir = spec.value("runDir", "");
   ctx.inputs = spec.contains("inputs") ? spec["inputs"] : Json::object();
-  Config config = Config::FromEnvironment();
+  Config config = Config::FromEnvironment(ProviderConfigVariables());
   ctx.config = &config;
   NodeResult r;
   NodeKind* kind = FindNodeKind(ctx.type);

@@ -14,6 +14,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
 #include "comfyrun/engine/status_printer.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/run/session.h"
 #include "run_support.h"
 
@@ -28,7 +29,7 @@ RunOptions ToRunOptions(const ExecutionOptions& e) {
   o.cancel_remote = e.cancel_remote;
   o.max_cost = e.max_cost;
   o.status_mode = e.quiet ? StatusPrinter::Mode::kQuiet : StatusPrinter::Mode::kAuto;
-  o.config = Config::FromEnvironment();
+  o.config = Config::FromEnvironment(ProviderConfigVariables());
   o.config.offline = e.offline;
   o.config.resubmit_expired = e.resubmit_expired;
   for (const auto& url : e.comfyui) o.config.comfyui_servers.push_back(url);
@@ -66,7 +67,9 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec) {
 /// main does ("use exit() ... to avoid potentially expensive cleanup"): freeing a 100,000-node
 /// run's structures took 0.3 s. Everything that must reach the disk is written and closed by
 /// now; exit() still flushes stdio and runs static destructors.
-[[noreturn]] void ExitSkippingTeardown(int code) {
+[[noreturn]] void ExitSkippingTeardown(int code, std::unique_ptr<RunSession> session) {
+  static RunSession* volatile kept_until_exit = nullptr;  // volatile: the store is not optimised away
+  kept_until_exit = session.release();
   std::fflush(nullptr);
   std::exit(code);
 }
@@ -139,8 +142,7 @@ int RunCommand(const RunOptionsCli& cli) {
   RunSummary summary = session->Execute();
   ExportRunMetrics(summary.metrics_path, cli.exec);  // --prom, --pushgateway (cmd_export.cc)
   int code = Finish(summary, cli.exec);
-  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
-  ExitSkippingTeardown(code);
+  ExitSkippingTeardown(code, std::move(session));  // never destroyed: the teardown is skipped on purpose
 }
 
 int ResumeCommand(const ResumeOptions& cli) {
@@ -189,8 +191,7 @@ int ResumeCommand(const ResumeOptions& cli) {
              : session->decoded_header().is_batch
                  ? FinishBatch(session->header(), session->workflow(), session->state(), summary, exec)  // cmd_batch.cc
                  : Finish(summary, exec);
-  (void)session.release();  // never destroyed: ExitSkippingTeardown skips the teardown on purpose
-  ExitSkippingTeardown(code);
+  ExitSkippingTeardown(code, std::move(session));  // never destroyed: the teardown is skipped on purpose
 }
 
 }  // namespace comfyrun

@@ -2,6 +2,7 @@
 // Helpers shared by the commands that execute workflows: run and resume (cmd_run.cc, where
 // they are defined) and abtest (cmd_abtest.cc). Internal to the CLI; the run itself is
 // run/session.h's.
+#include <memory>
 #include <string>
 
 #include "comfyrun/cli/commands.h"
@@ -9,6 +10,7 @@
 #include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/executor.h"
 #include "comfyrun/engine/journal.h"
+#include "comfyrun/run/session.h"
 
 namespace comfyrun {
 
@@ -23,8 +25,9 @@ int Finish(const RunSummary& summary, const ExecutionOptions& exec);
 /// Ends the process without destroying the command's workflow and journal state, as ninja's
 /// main does ("use exit() ... to avoid potentially expensive cleanup"): freeing a 100,000-node
 /// run's structures took 0.3 s. Everything that must reach the disk is written and closed by
-/// then; exit() still flushes stdio and runs static destructors.
-[[noreturn]] void ExitSkippingTeardown(int code);
+/// then; exit() still flushes stdio and runs static destructors. The session stays reachable
+/// from a static, so a leak checker (scripts/sanitize asan) sees it as live, not lost.
+[[noreturn]] void ExitSkippingTeardown(int code, std::unique_ptr<RunSession> session);
 
 // --- cmd_abtest.cc -------------------------------------------------------------------------
 

@@ -88,7 +88,7 @@ std::string LookupEnvironment(const std::string& name) {
 
 // The real environment wins over .env for every alias: an exported GOOGLE_API_KEY beats a
 // GEMINI_API_KEY left in .env, because what the user exported is the more deliberate choice.
-std::string FirstOf(std::initializer_list<const char*> names) {
+std::string FirstOf(const std::vector<const char*>& names) {
   for (const char* n : names) {
     std::string v = LookupEnvironment(n);
     if (!v.empty()) return v;
@@ -165,17 +165,30 @@ std::string GetConfigValue(const std::string& name) {
   return LookupDotEnv(name);
 }
 
-Config Config::FromEnvironment() {
+std::string Config::Get(const std::string& name) const {
+  if (auto it = values_.find(name); it != values_.end()) return it->second;
+  for (const ConfigVariable& v : variables)
+    if (v.name == name) return v.default_value;
+  return "";
+}
+
+void Config::Set(const std::string& name, std::string value) {
+  bool url = false;
+  for (const ConfigVariable& v : variables) url = url || (v.name == name && v.kind == ConfigVariable::Kind::kUrl);
+  values_[name] = url ? StripTrailingSlashes(std::move(value)) : std::move(value);
+}
+
+Config Config::FromEnvironment(const std::vector<ConfigVariable>& variables) {
   Config c;
-  c.gemini_api_key = FirstOf({"GEMINI_API_KEY", "GOOGLE_API_KEY"});
-  c.openai_api_key = FirstOf({"OPENAI_API_KEY", "SORA2_API_KEY"});
-  if (std::string v = FirstOf({"GEMINI_BASE_URL"}); !v.empty()) c.gemini_base_url = StripTrailingSlashes(v);
-  if (std::string v = FirstOf({"OPENAI_BASE_URL", "SORA2_ENDPOINT"}); !v.empty())
-    c.openai_base_url = StripTrailingSlashes(v);
-  c.fal_key = FirstOf({"FAL_KEY"});
-  c.replicate_api_token = FirstOf({"REPLICATE_API_TOKEN"});
-  if (std::string v = FirstOf({"FAL_BASE_URL"}); !v.empty()) c.fal_base_url = StripTrailingSlashes(v);
-  if (std::string v = FirstOf({"REPLICATE_BASE_URL"}); !v.empty()) c.replicate_base_url = StripTrailingSlashes(v);
+  c.variables = variables;
+  for (const ConfigVariable& v : variables) {
+    std::vector<const char*> names = {v.name.c_str()};
+    for (const std::string& s : v.synonyms) names.push_back(s.c_str());
+    std::string value = FirstOf(names);
+    if (value.empty()) continue;
+    c.Set(v.name, value);
+    if (v.kind == ConfigVariable::Kind::kSecret) Redactor::AddSecret(value);
+  }
   // Not validated here (this never fails): CheckConfigUrls reports a bad entry before a run.
   std::string servers = FirstOf({"COMFYUI_URL"});
   size_t start = 0;
@@ -187,10 +200,6 @@ Config Config::FromEnvironment() {
     start = comma + 1;
   }
   c.comfyui_servers_from_environment = c.comfyui_servers.size();
-  Redactor::AddSecret(c.gemini_api_key);
-  Redactor::AddSecret(c.openai_api_key);
-  Redactor::AddSecret(c.fal_key);
-  Redactor::AddSecret(c.replicate_api_token);
   return c;
 }
 
@@ -287,16 +296,16 @@ bool CheckConfigUrls(const Config& config, std::string* err) {
       }
     }
   }
-  const std::pair<const char*, const std::string*> bases[] = {
-      {"GEMINI_BASE_URL", &config.gemini_base_url},
-      {"OPENAI_BASE_URL (or SORA2_ENDPOINT)", &config.openai_base_url},
-      {"FAL_BASE_URL", &config.fal_base_url},
-      {"REPLICATE_BASE_URL", &config.replicate_base_url}};
-  for (const auto& [name, url] : bases)
-    if (!CheckServerUrl(*url, &why)) {
-      *err = fmt::format("{} {} is not a server URL: {}", name, Quote(*url), why);
-      return false;
-    }
+  for (const ConfigVariable& v : config.variables) {
+    if (v.kind != ConfigVariable::Kind::kUrl) continue;
+    std::string url = config.Get(v.name);
+    if (CheckServerUrl(url, &why)) continue;
+    std::string name = v.name;
+    for (size_t i = 0; i < v.synonyms.size(); ++i)
+      name += (i == 0 ? " (or " : " or ") + v.synonyms[i] + (i + 1 == v.synonyms.size() ? ")" : "");
+    *err = fmt::format("{} {} is not a server URL: {}", name, Quote(url), why);
+    return false;
+  }
   return true;
 }
 

@@ -2,15 +2,16 @@
 
 namespace comfyrun {
 
+namespace {
+// Written once at program start, before any thread that reads it exists.
+const std::vector<NodeTypeSpec>* installed_table = nullptr;
+}  // namespace
+
+void SetNodeTypeTable(const std::vector<NodeTypeSpec>* table) { installed_table = table; }
+
 const std::vector<NodeTypeSpec>& AllNodeTypes() {
-  // An explicit table rather than static self-registration: objects in a static library that
-  // nothing references are dropped by the linker, and a table shows every type at a glance.
-  static const std::vector<NodeTypeSpec> kTypes = {
-      ImageGenerationSpec(), VideoGenerationSpec(), Sora2VideoSpec(), ComfyuiSpec(), VideoStitchSpec(),
-      MediaProbeSpec(),      ShellSpec(),           HttpSpec(),       ValueSpec(),   FalSpec(),
-      ReplicateSpec(),
-  };
-  return kTypes;
+  static const std::vector<NodeTypeSpec> kNone;
+  return installed_table ? *installed_table : kNone;
 }
 
 const NodeTypeSpec* FindNodeType(const std::string& name) {

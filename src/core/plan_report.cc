@@ -8,8 +8,6 @@
 #include "comfyrun/core/dag.h"
 #include "comfyrun/core/rate.h"
 #include "comfyrun/core/util.h"
-#include "comfyrun/providers/models.h"
-#include "comfyrun/providers/queue_job.h"
 
 namespace comfyrun {
 
@@ -19,31 +17,9 @@ NodeEstimate EstimateNode(const Workflow& wf, size_t index, bool offline) {
   e.node = index;
   e.seconds = node.spec ? node.spec->expected_seconds : 1;
   if (!node.spec || !node.spec->paid) return e;
-  if (node.spec->name == "fal" || node.spec->name == "replicate") {  // any hosted model: no catalog entry
-    if (node.inputs.contains("model") && node.inputs["model"].is_string())
-      e.model = node.inputs["model"].get<std::string>();
-    const QueueModelInfo* m = FindQueueModel(node.spec->name, e.model);
-    if (node.inputs.contains("costPerRun") && node.inputs["costPerRun"].is_number())
-      e.cost = node.inputs["costPerRun"].get<double>();
-    else if (m)
-      e.cost = m->usd_per_run;
-    if (offline) e.cost = 0;
-    return e;
-  }
-  const InputSpec* model_input = node.spec->FindInput("model");
-  Json model = node.inputs.contains("model") ? node.inputs["model"] : model_input->default_value;
-  if (!model.is_string()) return e;
-  std::string err;
-  const ModelInfo* info = ActiveModelCatalog().Resolve(model.get<std::string>(), &err);
-  if (!info) return e;
-  e.model = info->id;
-  double seconds = 8;
-  if (node.inputs.contains("duration") && node.inputs["duration"].is_number())
-    seconds = node.inputs["duration"].get<double>();
-  std::string resolution = node.inputs.value("resolution", std::string("720p"));
-  if (node.inputs.contains("size") && node.inputs["size"].is_string())
-    resolution = node.inputs["size"].get<std::string>();
-  e.cost = offline ? 0 : EstimateGenerationCost(*info, seconds, resolution);
+  // The model tables are the providers' (the registry sets estimate_cost on their types).
+  if (node.spec->estimate_cost) e.cost = node.spec->estimate_cost(*node.spec, node.inputs, &e.model);
+  if (offline) e.cost = 0;
   return e;
 }
 
@@ -61,11 +37,12 @@ PlanReport BuildPlanReport(const Workflow& wf, bool offline) {
   std::map<std::string, size_t> per_pool;
   for (const auto& node : wf.nodes)
     if (!node.pool.empty()) ++per_pool[node.pool];
+  const std::map<std::string, double> default_rates = DefaultPoolRates();
   for (const auto& [pool, n] : per_pool) {
     double rate = 0;
     if (auto it = wf.pool_rates.find(pool); it != wf.pool_rates.end())
       rate = it->second;
-    else if (auto d = DefaultPoolRates().find(pool); d != DefaultPoolRates().end())
+    else if (auto d = default_rates.find(pool); d != default_rates.end())
       rate = d->second;
     if (rate > 0 && n > 1) report.rate_bounds.push_back({pool, n, rate, RateBoundSeconds(n, rate)});
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "comfyrun/core/node_registry.h"
 #include "comfyrun/core/util.h"
 
 namespace comfyrun {
@@ -41,13 +42,13 @@ std::string FormatRate(double per_second) {
   return fmt::format("{:g}/min", std::round(per_second * 60 * 100) / 100);
 }
 
-const std::map<std::string, double>& DefaultPoolRates() {
-  // Documented limits only: Replicate allows 600 prediction creates a minute. fal documents no
-  // request rate (its limit is on concurrently running requests, and queued requests are
-  // accepted); Gemini, Veo and Sora limits depend on the account's tier. Those pools get no
-  // rate until a 429 teaches them one.
-  static const std::map<std::string, double> kRates = {{"replicate", 600.0 / 60}};
-  return kRates;
+std::map<std::string, double> DefaultPoolRates() {
+  // Documented limits only, declared by the node types' providers (providers/provider.h).
+  std::map<std::string, double> rates;
+  for (const NodeTypeSpec& spec : AllNodeTypes())
+    if (spec.default_pool_rate > 0 && !spec.default_pool.empty())
+      rates.emplace(spec.default_pool, spec.default_pool_rate);
+  return rates;
 }
 
 double RateBoundSeconds(size_t nodes, double per_second) {

@@ -1,6 +1,6 @@
 // The generation node kinds: character_image, video_generation, sora2_video. Each Start()
-// reads the inputs, resolves the model through the catalog (models.h), and starts one
-// provider job (providers/jobs.h), or an offline job under --offline.
+// reads the inputs, resolves the model through the catalog (models.h), and starts the job
+// of the model's provider row (providers/provider.h), or an offline job under --offline.
 #include "comfyrun/nodes/generation_nodes.h"
 
 #include <fmt/format.h>
@@ -8,6 +8,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/models.h"
+#include "comfyrun/providers/provider.h"
 
 namespace comfyrun {
 namespace {
@@ -68,17 +69,23 @@ class GenerationNodeKind : public NodeKind {
                                                         "video_generation for Veo)",
                                                         Quote(model.id)));
 
-    if (accepts_ == Accepts::kImage) {
-      ImageRequest request;
-      if (!ParseImageRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
-      if (ctx->config->offline) return MakeOfflineImageJob(ctx, model.id, request, done);
-      return MakeGeminiImageJob(ctx, model, std::move(request), done);
+    if (ctx->config->offline) {
+      if (accepts_ == Accepts::kImage) {
+        ImageRequest request;
+        if (!ParseImageRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
+        return MakeOfflineImageJob(ctx, model.id, request, done);
+      }
+      VideoRequest request;
+      if (!ParseVideoRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
+      return MakeOfflineVideoJob(ctx, model.id, request, done);
     }
-    VideoRequest request;
-    if (!ParseVideoRequest(in, &request, &err)) return fail(ErrorType::kInvalidInput, err);
-    if (ctx->config->offline) return MakeOfflineVideoJob(ctx, model.id, request, done);
-    if (model.provider == Provider::kSora) return MakeSoraJob(ctx, model, std::move(request), done);
-    return MakeVeoJob(ctx, model, std::move(request), done);
+    // The model's provider row makes the attempt (providers/provider.h).
+    const ProviderDescriptor* provider = FindProvider(ProviderName(model.provider));
+    if (!provider || !provider->make_job)
+      return fail(ErrorType::kInternal, fmt::format("no provider runs model {}", Quote(model.id)));
+    std::shared_ptr<RemoteJob> job = provider->make_job(ctx, model, done, &err);
+    if (!job) return fail(ErrorType::kInvalidInput, err);
+    return job;
   }
 
   Accepts accepts_;

@@ -1,6 +1,7 @@
 // Declarations of the generation node types (character_image, video_generation, sora2_video).
-// Their execution lives in src/providers/ and src/nodes/generation_node.cc.
-#include "comfyrun/core/node_registry.h"
+// Their execution lives in src/providers/ and src/nodes/generation_nodes.cc; their pool,
+// depth and prices come from their provider row (providers/provider.h).
+#include "comfyrun/nodes/node_table.h"
 
 namespace comfyrun {
 namespace {
@@ -61,8 +62,6 @@ NodeTypeSpec ImageGenerationSpec() {
                Out("mimeType", T::kString, "image/png, image/jpeg, ...")};
   for (auto& o : GenerationOutputs()) s.outputs.push_back(o);
   s.expected_seconds = 15;
-  s.default_pool = "gemini";
-  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;
@@ -75,8 +74,6 @@ NodeTypeSpec VideoGenerationSpec() {
   s.inputs = VideoInputs("veo3-fast");
   s.outputs = VideoOutputs();
   s.expected_seconds = 90;
-  s.default_pool = "veo";
-  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;
@@ -95,8 +92,6 @@ NodeTypeSpec Sora2VideoSpec() {
                               {"720x1280", "1280x720", "1024x1792", "1792x1024"}));
   s.outputs = VideoOutputs();
   s.expected_seconds = 120;
-  s.default_pool = "sora";
-  s.default_pool_depth = 8;
   s.default_attempt_timeout = 1800;  // a generation that takes longer has stalled
   s.paid = true;
   return s;

@@ -1,6 +1,6 @@
 // Declarations of the node types that run locally or against a generic endpoint:
 // comfyui, video_stitch, media_probe, shell, http, value.
-#include "comfyrun/core/node_registry.h"
+#include "comfyrun/nodes/node_table.h"
 
 namespace comfyrun {
 namespace {
@@ -32,7 +32,6 @@ NodeTypeSpec ComfyuiSpec() {
                Out("server", T::kString, "the server that ran it")};
   s.expected_seconds = 60;
   s.default_attempt_timeout = 600;  // ComfyUI jobs: 10 minutes unless the node says otherwise
-  s.default_pool = "comfyui";
   return s;
 }
 

@@ -2,8 +2,8 @@
 // reads the inputs and starts a QueueJob (providers/queue_job.h), or an offline placeholder.
 #include <fmt/format.h>
 
-#include "comfyrun/core/node_registry.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/nodes/node_table.h"
 #include "comfyrun/nodes/queue_nodes.h"
 #include "comfyrun/providers/jobs.h"
 #include "comfyrun/providers/queue_job.h"
@@ -40,8 +40,6 @@ NodeTypeSpec QueueSpec(const std::string& name, const std::string& summary, cons
       Out("provider", T::kString, name + " or offline"),
   };
   s.expected_seconds = 60;
-  s.default_pool = name;
-  s.default_pool_depth = 10;  // fal's and Replicate's accounts start with about that many running
   s.default_attempt_timeout = 1800;
   s.paid = true;
   return s;

@@ -105,16 +105,7 @@ QueueStatus ParseStatus(const Json& reply) {
 }  // namespace
 
 const QueueProtocol& FalProtocol() {
-  static const QueueProtocol kFal{"fal",
-                                  Config::kFalKeyVariable,
-                                  "Key",
-                                  &Config::fal_key,
-                                  &Config::fal_base_url,
-                                  BuildSubmit,
-                                  ParseSubmit,
-                                  ParseStatus,
-                                  "PUT",
-                                  true};
+  static const QueueProtocol kFal{"fal", "FAL_KEY", "Key", BuildSubmit, ParseSubmit, ParseStatus, "PUT", true};
   return kFal;
 }
 

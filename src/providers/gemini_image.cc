@@ -14,6 +14,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/engine/retry.h"
 #include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/providers/replies.h"
 
 namespace comfyrun {
@@ -34,12 +35,12 @@ class GeminiImageJob : public RemoteJob {
 
  protected:
   void Begin() override {
-    base_ = TrimTrailingSlash(ctx_->config->gemini_base_url);
-    key_ = ctx_->config->gemini_api_key;
+    base_ = ProviderBaseUrl(*ctx_->config, "gemini");
+    key_ = ProviderKey(*ctx_->config, "gemini");
     if (key_.empty()) {
       Finish(Tag(NodeResult::Failure(ErrorType::kAuth, fmt::format("no Gemini API key: set {} in the environment or "
                                                                    ".env, or run with --offline",
-                                                                   Config::kGeminiKeyVariable))));
+                                                                   ProviderKeyVariable("gemini")))));
       return;
     }
     auto self = std::static_pointer_cast<GeminiImageJob>(shared_from_this());

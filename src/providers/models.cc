@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider.h"
 
 namespace comfyrun {
 
@@ -25,11 +26,20 @@ const char* ProviderName(Provider provider) {
 }
 
 namespace {
+/// A provider name of the model table: a registry row that keeps its models in the catalog.
 std::optional<Provider> ParseProvider(const std::string& name) {
-  if (name == "gemini") return Provider::kGemini;
-  if (name == "veo") return Provider::kVeo;
-  if (name == "sora") return Provider::kSora;
+  const ProviderDescriptor* row = FindProvider(name);
+  if (!row || !row->catalog_models) return std::nullopt;
+  for (Provider p : {Provider::kGemini, Provider::kVeo, Provider::kSora})
+    if (name == ProviderName(p)) return p;
   return std::nullopt;
+}
+
+std::string CatalogProviderNames() {
+  std::string names;
+  for (const ProviderDescriptor& p : Providers())
+    if (p.catalog_models) names += (names.empty() ? "" : ", ") + p.name;
+  return names;
 }
 }  // namespace
 
@@ -107,7 +117,7 @@ bool BuildModelCatalog(const Json& overrides, ModelCatalog* catalog, std::string
                             ? ParseProvider(m["provider"].get<std::string>())
                             : std::nullopt;
         if (!provider) {
-          *err = fmt::format("models.{}.provider: one of gemini, veo, sora", it.key());
+          *err = fmt::format("models.{}.provider: one of {}", it.key(), CatalogProviderNames());
           return false;
         }
         ModelInfo info;

@@ -6,6 +6,7 @@
 
 #include "comfyrun/comfyui/pool.h"
 #include "comfyrun/providers/models.h"
+#include "comfyrun/providers/provider.h"
 
 namespace comfyrun {
 namespace {
@@ -33,53 +34,31 @@ std::optional<std::string> StaticModelName(const Workflow& wf, const WorkflowNod
   return text;
 }
 
-std::string Message(const std::string& id, const char* provider, const std::string& variables) {
-  return fmt::format("node '{}' ({}) needs {}; set it in the environment or .env, or run with --offline", id, provider,
-                     variables);
-}
-
 }  // namespace
 
 std::vector<std::string> MissingProviderKeys(const Workflow& wf, const Config& config) {
   std::vector<std::string> missing;
   if (config.offline) return missing;
-  bool have_gemini = !config.gemini_api_key.empty();
-  bool have_openai = !config.openai_api_key.empty();
   for (const WorkflowNode& node : wf.nodes) {
     if (!node.spec) continue;
-    const std::string& type = node.spec->name;
-    if (type == "fal" && config.fal_key.empty()) missing.push_back(Message(node.id, "fal", Config::kFalKeyVariable));
-    if (type == "replicate" && config.replicate_api_token.empty())
-      missing.push_back(Message(node.id, "replicate", Config::kReplicateKeyVariable));
-    if (type != "character_image" && type != "video_generation" && type != "sora2_video") continue;
-    std::optional<Provider> provider;
-    if (type == "character_image")
-      provider = Provider::kGemini;
-    else if (type == "sora2_video")
-      provider = Provider::kSora;
-    if (!provider) {
+    const ProviderDescriptor* row = ProviderOfType(node.spec->name);
+    if (!row || row->key.name.empty()) continue;
+    // What the node may run on: its type's row, or, for a type other rows also run
+    // (video_generation: Veo or Sora), the row of its model when that is known before the run.
+    std::vector<const ProviderDescriptor*> candidates = {row};
+    for (const ProviderDescriptor& p : Providers())
+      for (const std::string& type : p.also_runs)
+        if (type == node.spec->name) candidates.push_back(&p);
+    if (candidates.size() > 1) {
       if (auto name = StaticModelName(wf, node)) {
         std::string err;
-        if (const ModelInfo* info = ActiveModelCatalog().Resolve(*name, &err)) provider = info->provider;
+        if (const ModelInfo* info = ActiveModelCatalog().Resolve(*name, &err))
+          if (const ProviderDescriptor* p = FindProvider(ProviderName(info->provider))) candidates = {p};
       }
     }
-    if (!provider) {
-      if (!have_gemini && !have_openai)
-        missing.push_back(Message(node.id, "veo or sora",
-                                  fmt::format("{} or {}", Config::kGeminiKeyVariable, Config::kOpenAiKeyVariable)));
-      continue;
-    }
-    switch (*provider) {
-      case Provider::kGemini:
-      case Provider::kVeo:
-        if (!have_gemini) missing.push_back(Message(node.id, ProviderName(*provider), Config::kGeminiKeyVariable));
-        break;
-      case Provider::kSora:
-        if (!have_openai) missing.push_back(Message(node.id, "sora", Config::kOpenAiKeyVariable));
-        break;
-      case Provider::kOffline:
-        break;
-    }
+    bool have_key = false;
+    for (const ProviderDescriptor* p : candidates) have_key = have_key || !ProviderKey(config, *p).empty();
+    if (!have_key) missing.push_back(MissingKeyMessage(node.id, candidates));
   }
   return missing;
 }
@@ -94,7 +73,8 @@ bool CheckRunConfiguration(const Workflow& wf, const Config& config, std::string
   }
   if (!servers.empty()) return true;
   for (const WorkflowNode& node : wf.nodes)
-    if (node.spec && node.spec->name == "comfyui") {
+    if (const ProviderDescriptor* row = node.spec ? ProviderOfType(node.spec->name) : nullptr;
+        row && !row->servers_variable.empty()) {
       *err = fmt::format(
           "node '{}' (comfyui) needs a ComfyUI server, and none is configured; nothing was run: "
           "pass --comfyui http://HOST:8188 or set COMFYUI_URL (--offline has no stand-in for ComfyUI)",

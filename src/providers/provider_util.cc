@@ -10,6 +10,7 @@
 
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider.h"
 
 namespace comfyrun {
 namespace {
@@ -175,7 +176,7 @@ NodeResult GeminiHttpFailure(const HttpResponse& r, const std::string& what, con
   res.details = {{"httpStatus", r.status}};
   if (!status.empty()) res.details["status"] = status;
   if (!reason.empty()) res.details["reason"] = reason;
-  const char* key_var = Config::kGeminiKeyVariable;
+  std::string key_var = ProviderKeyVariable("gemini");
   if ((r.status == 400 && (reason == "API_KEY_INVALID" || message.find("API key not valid") != std::string::npos)) ||
       r.status == 401) {
     res.error = ErrorType::kAuth;
@@ -223,7 +224,7 @@ NodeResult OpenAiHttpFailure(const HttpResponse& r, const std::string& what) {
   if (!code.empty()) res.details["code"] = code;
   if (!type.empty()) res.details["type"] = type;
   if (!param.empty()) res.details["param"] = param;
-  const char* key_var = Config::kOpenAiKeyVariable;
+  std::string key_var = ProviderKeyVariable("sora");
   double retry_after = r.retry_after;
   if (auto it = r.headers.find("retry-after-ms"); it != r.headers.end()) {
     if (auto ms = ParseDelaySeconds(it->second)) retry_after = *ms / 1000.0;

@@ -7,6 +7,7 @@
 
 #include "comfyrun/core/util.h"
 #include "comfyrun/providers/jobs.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/providers/provider_util.h"
 
 namespace comfyrun {
@@ -71,8 +72,8 @@ class QueueJob : public RemoteJob {
 
  protected:
   void Begin() override {
-    key_ = ctx_->config->*(p_.key);
-    base_ = TrimTrailingSlash(ctx_->config->*(p_.base_url));
+    key_ = ProviderKey(*ctx_->config, p_.provider);
+    base_ = ProviderBaseUrl(*ctx_->config, p_.provider);
     if (key_.empty()) {
       NodeResult f = NodeResult::Failure(
           ErrorType::kAuth, fmt::format("no {} key: set {} in the environment or .env, or run with --offline",

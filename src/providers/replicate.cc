@@ -89,16 +89,8 @@ QueueStatus ParseStatus(const Json& reply) {
 }  // namespace
 
 const QueueProtocol& ReplicateProtocol() {
-  static const QueueProtocol kReplicate{"replicate",
-                                        Config::kReplicateKeyVariable,
-                                        "Bearer",
-                                        &Config::replicate_api_token,
-                                        &Config::replicate_base_url,
-                                        BuildSubmit,
-                                        ParseSubmit,
-                                        ParseStatus,
-                                        "POST",
-                                        false};
+  static const QueueProtocol kReplicate{"replicate", "REPLICATE_API_TOKEN", "Bearer", BuildSubmit,
+                                        ParseSubmit, ParseStatus,           "POST",   false};
   return kReplicate;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/providers/replies.h"
 #include "video_job.h"
 
@@ -29,18 +30,18 @@ class SoraJob : public VideoJobBase {
   }
 
   void Begin() override {
-    base_ = TrimTrailingSlash(ctx_->config->openai_base_url);
-    key_ = ctx_->config->openai_api_key;
+    base_ = ProviderBaseUrl(*ctx_->config, "sora");
+    key_ = ProviderKey(*ctx_->config, "sora");
     if (key_.empty()) {
       Finish(Tag(NodeResult::Failure(ErrorType::kAuth, fmt::format("no OpenAI API key: set {} in the environment or "
                                                                    ".env, or run with --offline",
-                                                                   Config::kOpenAiKeyVariable)),
+                                                                   ProviderKeyVariable("sora"))),
                  false));
       return;
     }
     const Json& s = ctx_->submission;
-    if (s.is_object() && s.value("provider", "") == "sora" && s.contains("videoId") && s["videoId"].is_string()) {
-      job_id_ = s["videoId"].get<std::string>();
+    if (std::string id = JournaledSubmissionId(*FindProvider("sora"), s); !id.empty()) {
+      job_id_ = id;
       reattached_ = true;
       if (s.contains("seconds") && s["seconds"].is_number_integer()) request_.seconds = s["seconds"].get<int>();
       ctx_->Progress("sora: re-attached to " + job_id_);

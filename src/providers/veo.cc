@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "comfyrun/core/util.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/providers/replies.h"
 #include "video_job.h"
 
@@ -30,18 +31,18 @@ class VeoJob : public VideoJobBase {
   }
 
   void Begin() override {
-    base_ = TrimTrailingSlash(ctx_->config->gemini_base_url);
-    key_ = ctx_->config->gemini_api_key;
+    base_ = ProviderBaseUrl(*ctx_->config, "veo");
+    key_ = ProviderKey(*ctx_->config, "veo");
     if (key_.empty()) {
       Finish(Tag(NodeResult::Failure(ErrorType::kAuth, fmt::format("no Gemini API key: set {} in the environment or "
                                                                    ".env, or run with --offline",
-                                                                   Config::kGeminiKeyVariable)),
+                                                                   ProviderKeyVariable("veo"))),
                  false));
       return;
     }
     const Json& s = ctx_->submission;
-    if (s.is_object() && s.value("provider", "") == "veo" && s.contains("operation") && s["operation"].is_string()) {
-      job_id_ = s["operation"].get<std::string>();
+    if (std::string id = JournaledSubmissionId(*FindProvider("veo"), s); !id.empty()) {
+      job_id_ = id;
       reattached_ = true;
       if (s.contains("durationSeconds") && s["durationSeconds"].is_number_integer())
         request_.seconds = s["durationSeconds"].get<int>();

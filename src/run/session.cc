@@ -15,6 +15,7 @@
 #include "comfyrun/core/util.h"
 #include "comfyrun/core/validate.h"
 #include "comfyrun/metrics/run_metrics.h"
+#include "comfyrun/providers/provider.h"
 #include "comfyrun/run/layout.h"
 
 // Implementation details: a resume reads the journal once. The header's workflow is converted
@@ -100,7 +101,7 @@ RunOptions MergeOptions(const HeaderOptions& saved, const ResumeOverrides& o) {
   options.cache = o.cache.value_or(saved.cache.value_or(CacheMode::kWorkflow));
   options.status_mode = o.status_mode;
   options.cancel_remote = o.cancel_remote;
-  options.config = Config::FromEnvironment();
+  options.config = Config::FromEnvironment(ProviderConfigVariables());
   options.config.offline = o.offline.value_or(saved.offline.value_or(false));
   options.config.resubmit_expired = o.resubmit_expired;
   const std::vector<std::string>& servers = o.comfyui.empty() && saved.comfyui ? *saved.comfyui : o.comfyui;

@@ -19,6 +19,7 @@
 #include "comfyrun/core/workflow.h"
 #include "comfyrun/engine/journal.h"
 #include "comfyrun/net/http_loop.h"
+#include "comfyrun/nodes/node_table.h"
 #include "comfyrun/providers/provider_util.h"
 #include "comfyrun/providers/replies.h"
 
@@ -160,6 +161,7 @@ void CheckFailure(const NodeResult& r, const char* what) {
 }  // namespace
 
 void FuzzWorkflow(const uint8_t* data, size_t size) {
+  InstallNodeTypes();  // as the CLI does first thing (cheap after the first call)
   std::string text = Text(data, size);
   Workflow wf;
   std::vector<Diagnostic> diags;

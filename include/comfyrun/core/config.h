@@ -4,6 +4,7 @@
 //
 // Secrets: every key read here is registered with the Redactor, which removes it from any
 // text before the text reaches a journal, metrics, a log or an error message.
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,15 +12,20 @@
 
 namespace comfyrun {
 
+/// A setting read from the environment. Core knows no provider: the provider registry
+/// (providers/provider.h) declares its variables and passes them to Config::FromEnvironment.
+struct ConfigVariable {
+  enum class Kind { kSecret, kUrl };
+  std::string name;                   ///< "GEMINI_API_KEY": what messages tell the user to set
+  std::vector<std::string> synonyms;  ///< also read, in order after name: "GOOGLE_API_KEY"
+  Kind kind = Kind::kSecret;
+  std::string default_value;  ///< used when none of the names is set ("" for keys)
+};
+
 struct Config {
-  std::string gemini_api_key;                                                 ///< GEMINI_API_KEY or GOOGLE_API_KEY
-  std::string gemini_base_url = "https://generativelanguage.googleapis.com";  ///< GEMINI_BASE_URL
-  std::string openai_api_key;                                                 ///< OPENAI_API_KEY or SORA2_API_KEY
-  std::string openai_base_url = "https://api.openai.com/v1";                  ///< OPENAI_BASE_URL or SORA2_ENDPOINT
-  std::string fal_key;                                                        ///< FAL_KEY
-  std::string fal_base_url = "https://queue.fal.run";                         ///< FAL_BASE_URL
-  std::string replicate_api_token;                                            ///< REPLICATE_API_TOKEN
-  std::string replicate_base_url = "https://api.replicate.com";               ///< REPLICATE_BASE_URL
+  /// The variables this configuration was read with (FromEnvironment), in declaration order;
+  /// empty for a hand-made Config (tests), where Get falls back to no default.
+  std::vector<ConfigVariable> variables;
   std::vector<std::string> comfyui_servers;  ///< COMFYUI_URL (comma-separated) + --comfyui
   /// How many of comfyui_servers came from COMFYUI_URL (they come first): messages about a
   /// bad entry name the variable or the option it came from.
@@ -29,15 +35,21 @@ struct Config {
   /// submitted (and paid) again instead of failing with OutputExpired.
   bool resubmit_expired = false;
 
-  /// Reads the environment and ./.env. Never fails: a missing key is reported when a node
-  /// that needs it is about to run (see the executor's preflight).
-  static Config FromEnvironment();
+  /// The value of the declared variable `name` (its canonical name, not a synonym): what the
+  /// environment or .env set, or what Set stored, else its default; "" when unknown.
+  std::string Get(const std::string& name) const;
+  /// Sets a variable's value (tests, and options that override the environment). A URL loses
+  /// its trailing slashes. Not registered with the Redactor: callers that set a secret do.
+  void Set(const std::string& name, std::string value);
 
-  /// Name of the variable to set for a missing key, for messages.
-  static constexpr const char* kGeminiKeyVariable = "GEMINI_API_KEY";
-  static constexpr const char* kOpenAiKeyVariable = "OPENAI_API_KEY";
-  static constexpr const char* kFalKeyVariable = "FAL_KEY";
-  static constexpr const char* kReplicateKeyVariable = "REPLICATE_API_TOKEN";
+  /// Reads `variables` (for each: the environment first, under any of its names, then
+  /// ./.env) and COMFYUI_URL, and registers every secret with the Redactor. Never fails: a
+  /// missing key is reported when a node that needs it is about to run (preflight), a bad URL
+  /// by CheckConfigUrls.
+  static Config FromEnvironment(const std::vector<ConfigVariable>& variables);
+
+ private:
+  std::map<std::string, std::string> values_;  ///< set variables, by canonical name
 };
 
 /// Checks a server URL: scheme http:// or https://, a host (a name, an IPv4 address or an
@@ -46,8 +58,9 @@ struct Config {
 /// ("has no host", "port '99999' is not a number from 1 to 65535").
 bool CheckServerUrl(std::string_view url, std::string* err);
 
-/// Checks every URL of the configuration (COMFYUI_URL and --comfyui entries, GEMINI_BASE_URL,
-/// OPENAI_BASE_URL) and names the variable or option of a bad one:
+/// Checks every URL of the configuration (COMFYUI_URL and --comfyui entries, and each
+/// declared URL variable such as GEMINI_BASE_URL) and names the variable (with its synonyms)
+/// or option of a bad one:
 ///   --comfyui 'notaurl' is not a server URL: it must start with http:// or https://
 bool CheckConfigUrls(const Config& config, std::string* err);
 

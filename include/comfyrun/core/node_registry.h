@@ -1,5 +1,8 @@
 #pragma once
-// The table of node types: type name (or alias) -> declaration. Built once, read-only after.
+// The table of node types: type name (or alias) -> declaration. Core knows no node type by
+// name: the program installs the table once at start (SetNodeTypeTable; the CLI and the test
+// mains install InstalledNodeTypes() from nodes/node_table.h, which joins the built-in types
+// with the provider registry's), and everything here reads it.
 #include <map>
 #include <string>
 #include <vector>
@@ -8,7 +11,12 @@
 
 namespace comfyrun {
 
-/// Every built-in node type, in the order `nodes` lists them.
+/// Installs the table every lookup below reads. Call once, before any workflow is loaded;
+/// the table must outlive every lookup (a function-local static in practice).
+void SetNodeTypeTable(const std::vector<NodeTypeSpec>* table);
+
+/// Every node type of the installed table, in the order `nodes` lists them (empty when none
+/// is installed).
 const std::vector<NodeTypeSpec>& AllNodeTypes();
 
 /// The type named `name` or one of its aliases; nullptr when unknown.
@@ -21,18 +29,5 @@ std::map<std::string, int> PoolDepths(const std::map<std::string, int>& declared
 
 /// Every accepted type name and alias (for "did you mean" hints).
 std::vector<std::string> AllNodeTypeNames();
-
-// Declarations, one per node type; each lives beside the type's implementation in src/nodes/.
-NodeTypeSpec ImageGenerationSpec();
-NodeTypeSpec VideoGenerationSpec();
-NodeTypeSpec Sora2VideoSpec();
-NodeTypeSpec ComfyuiSpec();
-NodeTypeSpec VideoStitchSpec();
-NodeTypeSpec MediaProbeSpec();
-NodeTypeSpec ShellSpec();
-NodeTypeSpec HttpSpec();
-NodeTypeSpec ValueSpec();
-NodeTypeSpec FalSpec();        // src/nodes/queue_specs.cc
-NodeTypeSpec ReplicateSpec();  // src/nodes/queue_specs.cc
 
 }  // namespace comfyrun

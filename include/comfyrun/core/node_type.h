@@ -61,6 +61,13 @@ struct NodeTypeSpec {
   /// How many nodes of default_pool run at once unless the workflow's "pools" says; 0 = no
   /// limit but -j. A provider's documented concurrency, or what a machine can take (media).
   int default_pool_depth = 0;
+  /// Starts per second in default_pool unless the workflow's "pools" sets a rate; 0 = none. A
+  /// provider's documented request rate (the provider registry sets it).
+  double default_pool_rate = 0;
+  /// For a paid type: the expected USD of one run with these (unresolved) inputs, and the
+  /// model id it resolves to in *model ("" when unknown). Set by the provider registry, which
+  /// knows the model tables; null = no estimate (cost 0).
+  double (*estimate_cost)(const NodeTypeSpec& spec, const Json& inputs, std::string* model) = nullptr;
   bool paid = false;  ///< calls a paid API (needs a key unless --offline)
   /// Running it again is free and changes nothing outside its folder (value, media_probe):
   /// its completion needs no fsync before dependents start.

@@ -14,9 +14,9 @@ bool ParseRate(std::string_view text, double* per_second, std::string* err);
 std::string FormatRate(double per_second);
 
 /// Rates per provider pool where the provider documents one (starts per second), used when
-/// the workflow declares none (docs/queue-providers.md). Concurrency defaults are the node
-/// specs' default_pool_depth.
-const std::map<std::string, double>& DefaultPoolRates();
+/// the workflow declares none (docs/queue-providers.md): the node types' default_pool_rate,
+/// which the provider registry declares. Concurrency defaults are their default_pool_depth.
+std::map<std::string, double> DefaultPoolRates();
 
 /// The least time `nodes` starts take at `per_second` (the bucket's first token is free).
 double RateBoundSeconds(size_t nodes, double per_second);

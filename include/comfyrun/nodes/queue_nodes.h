@@ -8,7 +8,7 @@
 
 namespace comfyrun {
 
-// FalSpec() and ReplicateSpec() are declared with the other specs in core/node_registry.h.
+// FalSpec() and ReplicateSpec() are declared with the other specs in nodes/node_table.h.
 /// Static singletons; never null.
 NodeKind* FalNodeKind();
 NodeKind* ReplicateNodeKind();

@@ -9,12 +9,13 @@
 
 namespace comfyrun {
 
-/// One message per generation node whose provider key is missing, e.g.
+/// One message per node of a provider type (providers/provider.h) whose key is missing, e.g.
 ///   node 'video_1' (veo) needs GEMINI_API_KEY; set it in the environment or .env, or run
 ///   with --offline
-/// Empty when every key is there, or when config.offline is set. The provider comes from the
-/// node's model (a literal, a default, or a <<params.X>> reference); when it cannot be known
-/// before the run, a node needs either key.
+/// Empty when every key is there, or when config.offline is set. The provider is the row that
+/// declares the node's type; for a type other rows also run (video_generation: Veo or Sora)
+/// it comes from the node's model (a literal, a default, or a <<params.X>> reference), and
+/// when that cannot be known before the run, any of their keys will do.
 std::vector<std::string> MissingProviderKeys(const Workflow& workflow, const Config& config);
 
 /// What else would make a run fail after its journal was written, checked before anything

@@ -53,8 +53,7 @@ struct QueueProtocol {
   const char* provider;      ///< "fal", "replicate": journal, pool and messages
   const char* key_variable;  ///< "FAL_KEY"
   const char* auth_scheme;   ///< "Key" (fal) or "Bearer" (Replicate)
-  std::string Config::*key;
-  std::string Config::*base_url;
+  // The key's value and the base URL come from the provider's registry row (provider.h).
   /// Fills url, method and body of the submit request. False with *err on a bad model name.
   bool (*build_submit)(const std::string& base, const std::string& model, const Json& input, HttpRequest* request,
                        std::string* err);
