@@ -48,6 +48,7 @@ class FakeKind : public NodeKind {
       } else {
         r = NodeResult::Success(outputs_of.count(ctx.node_id) ? outputs_of[ctx.node_id] : ctx.inputs);
         r.cost = cost;
+        if (where_of.count(ctx.node_id)) r.where = where_of[ctx.node_id];
       }
       running.fetch_sub(1);
     }
@@ -62,6 +63,7 @@ class FakeKind : public NodeKind {
   std::set<std::string> wait_for_cancel;
   std::function<void(const std::string&)> on_run;  ///< called first, on the worker thread
   std::map<std::string, Json> outputs_of;          ///< instead of echoing the inputs
+  std::map<std::string, Json> where_of;            ///< NodeResult::where of a success
   ErrorType fail_type = ErrorType::kUnavailable;
   std::atomic<int> running{0};
   int current = 0, peak = 0;
@@ -148,6 +150,23 @@ TEST_SUITE("Executor") {
     CHECK(r.nodes["a"].status == JournalNode::Status::kFailed);
     CHECK(r.nodes["b"].status == JournalNode::Status::kSkipped);
     CHECK(r.nodes["c"].status == JournalNode::Status::kCompleted);
+  }
+
+  TEST_CASE("each attempt's record says where it ran: the backend's placement, else its executor" *
+            doctest::timeout(20)) {
+    Harness h(
+        R"({"workflowId": "t", "defaults": {"retry": {"maximumAttempts": 2, "initialInterval": "10ms"}}, "nodes": [
+    {"id": "a", "type": "value", "inputs": {}},
+    {"id": "b", "type": "value", "inputs": {}}]})");
+    h.kind.failures["a"] = 1;
+    h.kind.where_of["b"] = {{"executor", "cluster"}, {"jobId", "7"}, {"host", "n1"}};
+    REQUIRE(h.Run().status == "succeeded");
+    JournalReplay r = h.Replay();
+    REQUIRE(r.nodes["a"].spans.size() == 2);
+    CHECK(r.nodes["a"].spans[0].where == Json{{"executor", "local"}});  // the failed attempt too
+    CHECK(r.nodes["a"].spans[1].where == Json{{"executor", "local"}});
+    REQUIRE(r.nodes["b"].spans.size() == 1);
+    CHECK(r.nodes["b"].spans[0].where == h.kind.where_of["b"]);
   }
 
   TEST_CASE("non-retryable errors fail at once" * doctest::timeout(20)) {

@@ -382,6 +382,63 @@ TEST_SUITE("Export") {
     CHECK(attempts[0]["tid"] == attempts[1]["tid"]);  // they never overlapped: one lane
   }
 
+  TEST_CASE("Chrome trace: each attempt's args say where it ran; each cluster node gets a track of its own") {
+    Json slurm1 = {{"executor", "slurm"}, {"jobId", "41"}, {"host", "gpu07"}};
+    Json slurm2 = {{"executor", "slurm"}, {"jobId", "42"}, {"host", "gpu07"}};
+    Json slurm3 = {{"executor", "slurm"}, {"jobId", "43"}, {"host", "gpu02"}};
+    WriteLines(
+        "where.jsonl",
+        {
+            {{"type", "header"}, {"format", 1}, {"runId", "r3"}, {"workflowId", "wf"}, {"t", 1000}},
+            {{"type", "run_started"}, {"t", 1000}},
+            {{"type", "node_started"}, {"node", "a"}, {"attempt", 1}, {"t", 1010}},
+            {{"type", "node_started"}, {"node", "b"}, {"attempt", 1}, {"t", 1010}},
+            {{"type", "node_started"}, {"node", "c"}, {"attempt", 1}, {"t", 1010}},
+            {{"type", "node_started"}, {"node", "d"}, {"attempt", 1}, {"t", 1010}},
+            {{"type", "attempt_failed"},
+             {"node", "a"},
+             {"attempt", 1},
+             {"error", "Unavailable"},
+             {"where", slurm1},
+             {"t", 1100}},
+            {{"type", "completed"}, {"node", "b"}, {"attempt", 1}, {"where", slurm2}, {"t", 1200}},
+            {{"type", "completed"}, {"node", "c"}, {"attempt", 1}, {"where", slurm3}, {"t", 1200}},
+            {{"type", "completed"}, {"node", "d"}, {"attempt", 1}, {"where", {{"executor", "local"}}}, {"t", 1200}},
+            {{"type", "run_finished"}, {"status", "failed"}, {"t", 1300}},
+        });
+    Json trace = BuildChromeTrace(Replay("where.jsonl"));
+    std::map<std::string, Json> where_of;                 // node -> its attempt slice's args.where
+    std::map<int, std::string> processes;                 // pid -> name
+    std::map<int, std::vector<std::string>> host_slices;  // pid -> nodes of its slices
+    for (const auto& e : trace["traceEvents"]) {
+      if (e["ph"] == "X" && e["cat"].get<std::string>().rfind("attempt", 0) == 0)
+        where_of[e["args"]["node"].get<std::string>()] = e["args"].value("where", Json());
+      if (e["ph"] == "M" && e["name"] == "process_name") processes[e["pid"].get<int>()] = e["args"]["name"];
+      if (e["ph"] == "X" && e["cat"] == "host") host_slices[e["pid"].get<int>()].push_back(e["name"]);
+    }
+    CHECK(where_of["a"] == slurm1);  // a failed attempt too
+    CHECK(where_of["b"] == slurm2);
+    CHECK(where_of["d"] == Json{{"executor", "local"}});
+    REQUIRE(processes.size() == 3);  // the run's, and one per cluster node; none for local work
+    CHECK(processes[2] == "host slurm gpu02");
+    CHECK(processes[3] == "host slurm gpu07");
+    CHECK(host_slices[2] == std::vector<std::string>{"c"});
+    CHECK(host_slices[3].size() == 2);  // a and b ran on gpu07 at the same time: two slots
+    std::set<int> tids;
+    for (const auto& e : trace["traceEvents"])
+      if (e["ph"] == "X" && e["cat"] == "host" && e["pid"] == 3) tids.insert(e["tid"].get<int>());
+    CHECK(tids.size() == 2);
+  }
+
+  TEST_CASE("Prometheus node_info says where the node's last attempt ran") {
+    Json m = SampleMetrics();
+    m["nodes"][0]["where"] = Json::parse(R"([{"attempt": 1, "executor": "slurm", "jobId": "41", "host": "gpu07"},
+                                             {"attempt": 2, "executor": "slurm", "jobId": "57", "host": "gpu02"}])");
+    std::string text = PrometheusText(m, {});
+    CHECK(text.find("executor=\"slurm\",host=\"gpu02\",job_id=\"57\"") != std::string::npos);
+    CHECK(text.find("gpu07") == std::string::npos);
+  }
+
   TEST_CASE("completion scripts carry every command, option and choice of the spec") {
     CliSpec spec;
     spec.options.push_back({{"--help"}, CompletionValue::kNone, {}, false, "help"});

@@ -61,6 +61,7 @@ std::string WriteJournal(const std::string& path, bool finished) {
        {"message", std::string("slow down ") + kHostile},
        {"cost", 0},
        {"retryIn", 2},
+       {"where", {{"executor", "local"}}},
        {"t", 2000}},
       {{"type", "node_started"}, {"node", "gen"}, {"attempt", 2}, {"queueWaitMs", 500}, {"t", 4500}},
       {{"type", "completed"},
@@ -73,6 +74,7 @@ std::string WriteJournal(const std::string& path, bool finished) {
        {"startedAt", 4500},
        {"durationMs", 1500},
        {"queueWaitMs", 500},
+       {"where", {{"executor", "local"}}},
        {"t", 6000}},
       {{"type", "node_started"}, {"node", "b"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 6000}},
       {{"type", "node_started"}, {"node", "bad"}, {"attempt", 1}, {"queueWaitMs", 0}, {"t", 6000}},
@@ -100,6 +102,7 @@ std::string WriteJournal(const std::string& path, bool finished) {
        {"error", "Execution"},
        {"message", "exit 1"},
        {"cost", 0},
+       {"where", {{"executor", "slurm"}, {"jobId", "41"}, {"host", std::string("gpu07") + kHostile}}},
        {"t", 6500}},
       {{"type", "node_failed"},
        {"node", "bad"},
@@ -365,6 +368,19 @@ TEST_SUITE("Report") {
     CHECK(html.find("not computed") != std::string::npos);
     CHECK_FALSE(AbTestReportHtml(Json{{"nodes", Json::array()}}, "x.json", &html, &err));
     CHECK(err.find("not an A/B result") != std::string::npos);
+  }
+
+  TEST_CASE("the node table and the bars' tooltips say where each attempt ran") {
+    JournalReplay replay = Replay(WriteJournal("where.jsonl", true));
+    std::string html = RunReportHtml(replay, "where.jsonl");
+    CHECK(html.find("<th>Where</th>") != std::string::npos);
+    std::string bad = "slurm job 41 on gpu07" + EscapeHtml(kHostile);
+    CHECK(html.find("<td class=\"where\">" + bad + "</td>") != std::string::npos);
+    CHECK(html.find("where: " + bad) != std::string::npos);  // the bar's tooltip
+    // Two attempts: one line each, numbered.
+    CHECK(html.find("<td class=\"where\"><span class=\"muted\">#1</span> local<br><span class=\"muted\">#2</span> "
+                    "local</td>") != std::string::npos);
+    CHECK(html.find("<td class=\"where\">-</td>") != std::string::npos);  // value nodes say nothing
   }
 
   TEST_CASE("the node table shows each prompt as the node used it, not its template") {

@@ -103,6 +103,20 @@ TEST_SUITE("Metrics") {
     CHECK(parsed["counts"]["completed"] == 3);
   }
 
+  TEST_CASE("each node lists where its attempts ran; nodes whose attempts do not say have no \"where\"") {
+    JournalReplay r = SampleReplay();
+    r.nodes["b"].spans[0].where = {{"executor", "slurm"}, {"jobId", "41"}, {"host", "gpu07"}};
+    r.nodes["b"].spans[1].where = {{"executor", "local"}};
+    std::string text = RunMetricsText(r);
+    Json parsed = Json::parse(text);
+    CHECK(parsed == BuildRunMetrics(r));
+    CHECK(parsed["nodes"][1]["where"] ==
+          Json::parse(R"([{"attempt": 1, "executor": "slurm", "jobId": "41", "host": "gpu07"},
+                          {"attempt": 2, "executor": "local"}])"));
+    CHECK_FALSE(parsed["nodes"][0].contains("where"));  // a value node's attempt says nothing
+    CHECK_FALSE(parsed["nodes"][2].contains("where"));
+  }
+
   TEST_CASE("a broken UTF-8 byte in an output or a message still gives valid JSON") {
     JournalReplay r = SampleReplay();
     r.nodes["b"].outputs["stdout"] = "bad \xff byte";

@@ -183,6 +183,41 @@ TEST_SUITE("slurm") {
     CHECK(jobs[1].reason == "Resources");
   }
 
+  TEST_CASE("sacct lines parse: exit code, node, a job listed twice counts by its last line") {
+    // As `sacct -X --parsable2 --noheader --format=JobIDRaw,JobName,State,ExitCode,NodeList`
+    // prints them (Slurm 22.05): "None assigned" for a job that never got a node.
+    auto jobs = ParseSacctLines(
+        "41|cr-r-a-a1-0a1b2c|COMPLETED|0:0|localhost\n"
+        "42|cr-r-b-a1-3d4e5f|FAILED|3:0|localhost\n"
+        "43|cr-r-c-a1-6a7b8c|CANCELLED by 0|0:15|None assigned\n"
+        "\n"
+        "42|cr-r-b-a1-3d4e5f|TIMEOUT|0:0|gpu07\n");
+    REQUIRE(jobs.size() == 3);
+    CHECK(jobs[0].id == "41");
+    CHECK(jobs[0].name == "cr-r-a-a1-0a1b2c");
+    CHECK(jobs[0].state == "COMPLETED");
+    CHECK(jobs[0].exit_code == "0:0");
+    CHECK(jobs[0].nodes == "localhost");
+    CHECK(jobs[1].state == "TIMEOUT");  // the later line of job 42
+    CHECK(jobs[1].nodes == "gpu07");
+    CHECK(jobs[2].nodes.empty());
+    CHECK(InterpretSlurmState(jobs[2].state).error == ErrorType::kCancelled);
+  }
+
+  TEST_CASE("accounting is known from scontrol show config; the test cluster keeps none") {
+    CHECK_FALSE(
+        AccountingConfigured("AccountingStorageHost   = (null)\nAccountingStorageType   = accounting_storage/none\n"));
+    CHECK(
+        AccountingConfigured("AccountingStorageHost   = db1\nAccountingStorageType   = accounting_storage/slurmdbd\n"));
+    CHECK_FALSE(AccountingConfigured("ClusterName             = cluster\n"));
+    RequireCluster();
+    SlurmClient client;
+    bool yes = true;
+    std::string err;
+    REQUIRE(client.HasAccounting(&yes, &err));
+    CHECK_FALSE(yes);
+  }
+
   TEST_CASE("a pool's object form: slots, executor slurm, partition, sbatch; bad ones name their JSON path") {
     Workflow wf;
     std::vector<Diagnostic> diags;
@@ -235,6 +270,9 @@ TEST_SUITE("slurm") {
     CHECK(r.outputs["exitCode"] == 0);
     CHECK(r.outputs["stderr"].get<std::string>().find("to-stderr") != std::string::npos);
     CHECK(r.outputs["slurm"]["node"] == "localhost");
+    // Where it ran, for metrics, trace and report (NodeResult::where).
+    CHECK(r.where == Json{{"executor", "slurm"}, {"jobId", r.outputs["slurm"]["jobId"]}, {"host", "localhost"}});
+    CHECK(std::string(backend.executor()) == "slurm");
     auto recs = records.Get();
     REQUIRE(recs.size() == 2);
     CHECK(recs[0]["backend"] == "slurm");

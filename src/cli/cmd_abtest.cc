@@ -154,6 +154,7 @@ int AbTestCommand(const AbTestOptions& cli) {
   StartOptions start;
   start.id_base = spec.test_id;
   start.abtest = combined.manifest;
+  start.executor = cli.exec.executor;  // --executor slurm: every variant's process nodes, as for `run`
   std::string err;
   RunOptions options = ToRunOptions(cli.exec);
   // Not destroyed: the process exits with it (ExitSkippingTeardown), as after `run`.

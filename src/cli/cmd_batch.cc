@@ -123,6 +123,7 @@ int BatchCommand(const BatchOptionsCli& cli) {
   start.journal = cli.journal;
   start.batch = EncodeBatchManifest(rows, source);
   start.header_params = base.params;
+  start.executor = cli.exec.executor;  // --executor slurm: every row's process nodes, as for `run`
   wf.document = std::move(base.document);
   std::unique_ptr<RunSession> session = RunSession::Start(std::move(wf), ToRunOptions(cli.exec), start, &err);
   if (!session) {

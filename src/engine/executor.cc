@@ -87,15 +87,13 @@ struct Executor::Impl {
   void Record(Json record, bool proof) {
     if (journal_broken) return;
     std::string err;
-    bool immediate_proof = proof && options.durability == Durability::kFull;
-    if (!journal->Append(std::move(record), immediate_proof, &err)) JournalFailed(err);
+    if (!journal->Append(std::move(record), proof && options.durability == Durability::kFull, &err)) JournalFailed(err);
   }
   /// Record for a record written as text (JsonObjectText), "t" included.
   void Record(JsonObjectText& record, bool proof) {
     if (journal_broken) return;
     std::string err;
-    bool immediate_proof = proof && options.durability == Durability::kFull;
-    if (!journal->AppendText(record, immediate_proof, &err)) JournalFailed(err);
+    if (!journal->AppendText(record, proof && options.durability == Durability::kFull, &err)) JournalFailed(err);
   }
   void JournalFailed(const std::string& err) {
     journal_broken = true;
@@ -140,6 +138,7 @@ struct Executor::Impl {
     run.started_ms = NowUnixMs();
     run.cache_key.clear();
     run.cached = false;
+    run.backend = nullptr;
     int64_t queue_wait_ms = run.ready_since > 0 ? static_cast<int64_t>((now - run.ready_since) * 1000) : 0;
     run.queue_wait_ms = queue_wait_ms;
     NodeKind* kind = node.spec ? kinds(node.spec->name) : nullptr;
@@ -281,6 +280,7 @@ struct Executor::Impl {
     // The job this attempt submitted (ctx.RecordSubmission, written before the result was
     // posted) or re-attached to: a retry must re-attach to it unless the result says it is over.
     Json submitted = run.ctx ? run.ctx->submission : Json();
+    Json where = AttemptWhere(run, result, node.spec ? kinds(node.spec->name) : nullptr);
     EndAttempt(i);
     spent += result.cost;
     int64_t now_ms = NowUnixMs();
@@ -296,6 +296,7 @@ struct Executor::Impl {
       record.Int("startedAt", run.started_ms).Int("durationMs", now_ms - run.started_ms);
       record.Int("queueWaitMs", run.queue_wait_ms);
       if (run.cached) record.Bool("cached", true);
+      if (!where.is_null()) record.Value("where", where);
       record.Int("t", now_ms);
       Record(record, true);
       status->NodeCompleted(node.id, (now_ms - run.started_ms) / 1000.0, result.cost, run.cached);
@@ -342,6 +343,7 @@ struct Executor::Impl {
                    {"startedAt", run.started_ms}};
     if (decision.retry) record["retryIn"] = decision.delay;
     if (!result.details.empty()) record["details"] = result.details;
+    if (!where.is_null()) record["where"] = std::move(where);
     Record(record, result.cost > 0 || !run.submission.is_null());
     if (stopping) {
       // Interrupted: the node is neither failed nor done; resume runs it again.
@@ -546,8 +548,7 @@ struct Executor::Impl {
     summary.duration_ms = duration_ms;
     summary.journal_path = journal->path();
     summary.failed = failed;
-    summary.exit_code = final_status == "succeeded" ? 0 : final_status == "interrupted" ? 130 : 1;
-    if (journal_broken) summary.exit_code = 1;
+    summary.exit_code = journal_broken ? 1 : final_status == "succeeded" ? 0 : final_status == "interrupted" ? 130 : 1;
     return summary;
   }
 };

@@ -209,7 +209,7 @@ void Fold(Record& rec, bool keep_events, JournalReplay* r) {
     n.cached = rec.Bool("cached").value_or(false);
     n.open_submission = nullptr;
     n.finished_at = t;
-    end_span(AttemptSpan::Outcome::kCompleted, cost);
+    end_span(AttemptSpan::Outcome::kCompleted, cost).where = rec.Take("where");
     n.outputs = rec.Take("outputs");
   } else if (type == "attempt_failed") {
     n.attempts = std::max<int>(n.attempts, attempt_of("attempt"));
@@ -217,7 +217,9 @@ void Fold(Record& rec, bool keep_events, JournalReplay* r) {
     n.cost += cost;
     r->total_cost += cost;
     std::optional<std::string_view> e = rec.Str("error");
-    end_span(AttemptSpan::Outcome::kFailed, cost).error = e ? std::string(*e) : "Internal";
+    AttemptSpan& span = end_span(AttemptSpan::Outcome::kFailed, cost);
+    span.error = e ? std::string(*e) : "Internal";
+    span.where = rec.Take("where");
     n.last_error = e ? ParseErrorType(std::string(*e)).value_or(ErrorType::kInternal) : ErrorType::kInternal;
     n.last_message = std::string(rec.Str("message").value_or(""));
     if (rec.Bool("submissionFinished").value_or(true)) n.open_submission = nullptr;

@@ -30,4 +30,13 @@ struct NodeRun {
   Backend* backend = nullptr;  // where the current attempt runs
 };
 
+/// Where an attempt ran, for its completed or attempt_failed record: what its backend
+/// reported (NodeResult::where), else the backend's executor. Null for a cache hit and for
+/// inline kinds (value nodes: 100,000 of them would each carry it for nothing).
+inline Json AttemptWhere(const NodeRun& run, const NodeResult& r, const NodeKind* kind) {
+  if (r.where.is_object() && !r.where.empty()) return r.where;
+  if (run.cached || !run.backend || (kind && kind->runs_inline())) return nullptr;
+  return Json{{"executor", run.backend->executor()}};
+}
+
 }  // namespace comfyrun

@@ -7,6 +7,7 @@
 #include "comfyrun/export/chrome_trace.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <queue>
 #include <set>
@@ -114,6 +115,7 @@ void NodeAttempts(const std::string& id, const std::string& type, const JournalN
       open->args["provider"] = StrOf(e, "provider");
       open->args["model"] = StrOf(e, "model");
       if (e.value("cached", false)) open->args["cached"] = true;
+      if (auto w = e.find("where"); w != e.end() && w->is_object()) open->args["where"] = *w;
       if (cost != 0) costs->push_back({t, cost});
       close(t, "completed");
     } else if (rtype == "attempt_failed") {
@@ -123,6 +125,7 @@ void NodeAttempts(const std::string& id, const std::string& type, const JournalN
         open->args["cost"] = cost;
         open->args["error"] = StrOf(e, "error");
         open->args["message"] = StrOf(e, "message");
+        if (auto w = e.find("where"); w != e.end() && w->is_object()) open->args["where"] = *w;
         if (e.contains("retryIn")) {
           open->args["retryIn"] = e["retryIn"];
           last_failure = t;
@@ -180,16 +183,57 @@ int AssignLanes(std::vector<Attempt>* attempts) {
 }
 
 Json Complete(const std::string& name, const std::string& cat, int tid, int64_t from_ms, int64_t to_ms, int64_t t0,
-              Json args) {
+              Json args, int pid = kPid) {
   Json e = {{"name", name},
             {"cat", cat},
             {"ph", "X"},
-            {"pid", kPid},
+            {"pid", pid},
             {"tid", tid},
             {"ts", (from_ms - t0) * 1000},
             {"dur", std::max<int64_t>(0, to_ms - from_ms) * 1000},
             {"args", std::move(args)}};
   return e;
+}
+
+/// One process per machine that attempts said they ran on ("where" with a "host": a cluster
+/// node), after the run's own, with that machine's attempts in lanes of their own: the trace
+/// then shows what each cluster node was doing. Attempts that name no host (local ones) are
+/// on the run's lanes only.
+void HostTracks(const std::vector<Attempt>& attempts, int64_t t0, Json* events) {
+  std::map<std::string, std::vector<Attempt>> by_host;  // "executor host" -> its attempts
+  for (const Attempt& a : attempts) {
+    auto w = a.args.find("where");
+    if (w == a.args.end() || !w->is_object() || StrOf(*w, "host").empty()) continue;
+    Attempt copy;
+    copy.node = a.node;
+    copy.number = a.number;
+    copy.ready = copy.start = a.start;
+    copy.end = a.end;
+    copy.outcome = a.outcome;
+    copy.args = {{"node", a.node}, {"attempt", a.number}, {"outcome", a.outcome}, {"where", *w}};
+    std::string executor = StrOf(*w, "executor");
+    by_host[(executor.empty() ? "" : executor + " ") + StrOf(*w, "host")].push_back(std::move(copy));
+  }
+  int pid = kPid;
+  for (auto& [host, list] : by_host) {
+    ++pid;
+    int lanes = AssignLanes(&list);
+    events->push_back(
+        {{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", "host " + host}}}});
+    events->push_back(
+        {{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
+    for (int lane = 1; lane <= lanes; ++lane)
+      events->push_back({{"name", "thread_name"},
+                         {"ph", "M"},
+                         {"pid", pid},
+                         {"tid", lane},
+                         {"args", {{"name", "slot " + std::to_string(lane)}}}});
+    for (Attempt& a : list) {
+      Json slice = Complete(a.node, "host", a.lane, a.start, a.end, t0, std::move(a.args), pid);
+      if (a.outcome == "failed") slice["cname"] = "terrible";
+      events->push_back(std::move(slice));
+    }
+  }
 }
 
 }  // namespace
@@ -245,6 +289,7 @@ Json BuildChromeTrace(const JournalReplay& replay) {
                              {"runs", replay.runs},
                              {"nodes", replay.nodes.size()}}));
 
+  HostTracks(attempts, t0, &events);  // before the loop below moves each attempt's args away
   for (Attempt& a : attempts) {
     if (a.wait_from >= 0)
       events.push_back(

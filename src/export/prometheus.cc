@@ -11,6 +11,7 @@
 #include <ctime>
 #include <future>
 #include <map>
+#include <utility>
 
 #include "comfyrun/core/config.h"
 #include "comfyrun/core/util.h"
@@ -148,6 +149,10 @@ std::string EscapeLabelValue(const std::string& value) {
   return out;
 }
 
+/// The fields of a node's "where" (metrics) that comfyrun_node_info carries, and their labels.
+constexpr std::pair<const char*, const char*> kWhereLabels[] = {
+    {"executor", "executor"}, {"host", "host"}, {"jobId", "job_id"}};
+
 std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& options) {
   FamilySet set;
   if (!metrics.is_object()) return "";
@@ -195,8 +200,13 @@ std::string PrometheusText(const Json& metrics, const PrometheusTextOptions& opt
       for (const auto& n : *ns) {
         if (!n.is_object()) continue;
         Labels node = With(run, {{"node", Text(n, "id")}, {"type", Text(n, "type")}, {"status", Text(n, "status")}});
+        Labels info = With(node, {{"provider", Text(n, "provider")}, {"model", Text(n, "model")}});
+        // Where its last attempt ran (metrics' "where"), when it says: executor, host, job id.
+        if (auto w = n.find("where"); w != n.end() && w->is_array() && !w->empty() && w->back().is_object())
+          for (const auto& [key, label] : kWhereLabels)
+            if (std::string v = Text(w->back(), key); !v.empty()) info.push_back({label, v});
         set.Add("comfyrun_node_info", "gauge", "One per node, with its provider and model as labels; always 1.",
-                With(node, {{"provider", Text(n, "provider")}, {"model", Text(n, "model")}}), 1);
+                std::move(info), 1);
         set.Add("comfyrun_node_duration_seconds", "gauge", "Duration of the node's completed attempt (0 if none).",
                 node, Number(n, "durationMs") / 1000.0);
         set.Add("comfyrun_node_queue_wait_seconds", "gauge", "Time the node waited ready for a slot before it started.",

@@ -245,6 +245,33 @@ void Lit(std::string* out, const char (&text)[N]) {
   out->append(text, N - 1);
 }
 
+/// A node's "where": each attempt that says where it ran (the journal's "where", from its
+/// backend: {"executor": "slurm", "jobId": "42", "host": "gpu07"}, or {"executor": "local"}),
+/// in order, with its attempt number first. Left out when no attempt says (value nodes, cache
+/// hits, journals older than the field), so 100,000 value nodes write nothing more.
+void AppendWhere(std::string* out, const JournalNode& n) {
+  bool any = false;
+  for (const AttemptSpan& s : n.spans) {
+    if (!s.where.is_object() || s.where.empty()) continue;
+    if (any)
+      *out += ',';
+    else
+      Lit(out, ",\"where\":[");
+    any = true;
+    Lit(out, "{\"attempt\":");
+    AppendInt(out, s.attempt);
+    for (auto it = s.where.begin(); it != s.where.end(); ++it) {
+      if (it.key() == "attempt") continue;
+      *out += ',';
+      AppendJsonString(out, it.key());
+      *out += ':';
+      AppendJson(out, it.value());
+    }
+    *out += '}';
+  }
+  if (any) *out += ']';
+}
+
 /// One entry of "nodes", written straight into the text: no document per node (100,000
 /// nodes: 0.5 s less). The only list of a node's metrics fields; BuildRunMetrics parses this.
 void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view type, const JournalNode& n,
@@ -279,6 +306,7 @@ void AppendNodeMetrics(std::string* out, std::string_view id, std::string_view t
     Lit(out, "{}");
   else
     AppendJson(out, n.outputs);
+  AppendWhere(out, n);
   if (n.last_error != ErrorType::kNone && n.status != JournalNode::Status::kCompleted) {
     Lit(out, ",\"error\":{\"type\":");
     AppendJsonString(out, ErrorTypeName(n.last_error));

@@ -21,32 +21,17 @@
 namespace comfyrun {
 namespace {
 
+using report_parts::Attempt;
+using report_parts::Badge;
+using report_parts::NodeTable;
+using report_parts::NodeView;
+
 /// Above this many nodes, the timeline packs nodes into shared lanes instead of one row each.
 constexpr size_t kMaxNodeRows = 80;
 constexpr double kWidth = 1100;
 constexpr double kRowHeight = 24;
 constexpr double kBarHeight = 14;
 constexpr double kAxisHeight = 24;
-
-/// One attempt as drawn: the span plus the queue wait before it.
-struct Attempt {
-  AttemptSpan span;
-  int64_t wait_ms = 0;  ///< ready -> start
-  int64_t end = 0;      ///< span.end, or where an open attempt stopped
-};
-
-/// One node as the report sees it: its metrics entry and its attempts.
-struct NodeView {
-  std::string id, type, status;
-  const Json* metrics = nullptr;  ///< its entry in BuildRunMetrics' "nodes"
-  const JournalNode* journal = nullptr;
-  std::vector<Attempt> attempts;
-  NodePrompt prompt;  ///< from the header's workflow, resolved, for the table
-  std::string skipped_because;
-  int64_t first = 0, last = 0;  ///< first ready .. last end (0 when it never ran)
-  int row = 0;                  ///< data-row: shared by bars, label and table row
-  bool critical = false;
-};
 
 std::vector<NodeView> BuildViews(const JournalReplay& replay, const Json& metrics) {
   std::set<std::string> critical;
@@ -210,6 +195,7 @@ std::string AttemptTip(const NodeView& v, const Attempt& a) {
   if (!a.span.error.empty()) tip += " (" + a.span.error + ")";
   if (a.wait_ms > 0) tip += "\nwaited " + FormatMs(static_cast<double>(a.wait_ms)) + " for a slot";
   if (a.span.cost > 0) tip += "\ncost " + FormatUsd(a.span.cost);
+  if (std::string where = report_parts::WhereText(a.span.where); !where.empty()) tip += "\nwhere: " + where;
   if (v.critical) tip += "\non the critical path";
   return tip;
 }
@@ -384,81 +370,6 @@ std::string Card(const std::string& key, const std::string& value_html, const st
   return fmt::format(
       "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div></div>",
       EscapeHtml(key), value_html, detail_html);
-}
-
-std::string Badge(const std::string& status) {
-  std::string cls;
-  for (char c : status) cls += isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
-  return fmt::format("<span class=\"badge s-{}\">{}</span>", cls, EscapeHtml(status));
-}
-
-/// The prompt under a node's id: the text the node used; the template it was written with in
-/// the tooltip; as written, marked, when a node it names did not complete.
-std::string PromptHtml(const NodePrompt& p) {
-  if (p.text.empty()) return "";
-  std::string title =
-      p.text == p.written ? "" : " title=\"" + EscapeHtml("written as: " + Abbreviate(p.written, 300)) + "\"";
-  return fmt::format(
-      "<div class=\"prompt\"{}>{}{}</div>", title, EscapeHtml(Abbreviate(p.text, 140)),
-      p.resolved ? "" : " <span class=\"muted\">(not resolved: a node it names did not complete)</span>");
-}
-
-std::string NodeTable(const std::vector<NodeView>& views, int64_t t0) {
-  std::string rows;
-  int total_attempts = 0;
-  int64_t total_wait = 0, total_busy = 0;
-  double total_cost = 0;
-  for (const NodeView& v : views) {
-    int64_t wait = 0, busy = 0;
-    for (const auto& a : v.attempts) {
-      wait += a.wait_ms;
-      busy += a.end - a.span.start;
-    }
-    // Inline kinds count no started attempt in the metrics, yet ran once.
-    int attempts =
-        std::max(static_cast<int>(NumberAt(*v.metrics, "attempts").value_or(0)), static_cast<int>(v.attempts.size()));
-    double cost = NumberAt(*v.metrics, "cost").value_or(0);
-    total_attempts += attempts;
-    total_wait += wait;
-    total_busy += busy;
-    total_cost += cost;
-    std::string model = StringAt(*v.metrics, "model");
-    std::string provider = StringAt(*v.metrics, "provider");
-    std::string model_text = provider.empty() ? model : model.empty() ? provider : provider + " \u00B7 " + model;
-    std::string note;
-    const Json& m = *v.metrics;
-    if (m.contains("error") && m["error"].is_object())
-      note = StringAt(m["error"], "type") + ": " + Abbreviate(StringAt(m["error"], "message"), 400);
-    else if (!v.skipped_because.empty())
-      note = "skipped: " + Abbreviate(v.skipped_because, 300);
-    else if (m.value("cached", false))
-      note = "cached";
-    int retries = 0;
-    for (const auto& a : v.attempts) retries += a.span.outcome == AttemptSpan::Outcome::kFailed;
-    std::string start = v.first > 0 ? FormatMs(static_cast<double>(v.first - t0)) : "-";
-    rows += fmt::format(
-        "<tr data-row=\"{}\"><td class=\"id\">{}{}{}</td><td>{}</td><td>{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}{}</td><td>{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>"
-        "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td><td "
-        "class=\"err\">{}</td></tr>\n",
-        v.row, v.critical ? "<span class=\"crit-dot\" title=\"on the critical path\">&#9670; </span>" : "",
-        EscapeHtml(v.id), PromptHtml(v.prompt), EscapeHtml(v.type), Badge(v.status), attempts, attempts,
-        retries > 0 ? fmt::format(" <span class=\"muted\">({} failed)</span>", retries) : "", EscapeHtml(model_text),
-        v.first > 0 ? v.first - t0 : -1, EscapeHtml(start), wait,
-        wait > 0 ? EscapeHtml(FormatMs(static_cast<double>(wait))) : "-", busy,
-        busy > 0 ? EscapeHtml(FormatMs(static_cast<double>(busy))) : "-", fmt::format("{:.6f}", cost),
-        EscapeHtml(FormatUsd(cost)), EscapeHtml(note));
-  }
-  return fmt::format(
-      "<div class=\"tablewrap\"><table class=\"sortable nodes\"><thead><tr><th>Node</th><th>Type</th><th>Status</th>"
-      "<th class=\"num\">Attempts</th><th>Provider &middot; model</th><th class=\"num\">Start</th>"
-      "<th class=\"num\">Queue wait</th><th class=\"num\">Time</th><th class=\"num\">Cost</th><th>Error / "
-      "note</th></tr></thead>"
-      "<tbody>\n{}</tbody><tfoot><tr><td>{} nodes</td><td></td><td></td><td class=\"num\">{}</td><td></td><td></td>"
-      "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td></td></tr></tfoot></table></div>",
-      rows, views.size(), total_attempts, EscapeHtml(FormatMs(static_cast<double>(total_wait))),
-      EscapeHtml(FormatMs(static_cast<double>(total_busy))), EscapeHtml(FormatUsd(total_cost)));
 }
 
 }  // namespace

@@ -2,8 +2,10 @@
 // Pieces of the run report (report.h) kept apart from run_report.cc, which draws the summary,
 // the timeline and the node table: what each node's prompt was once its templates were
 // resolved (node_prompts.cc), and the gallery of the run's pictures (gallery.cc).
+#include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "comfyrun/core/json.h"
 #include "comfyrun/engine/journal.h"
@@ -30,6 +32,40 @@ std::unordered_map<std::string, NodePrompt> NodePrompts(const JournalReplay& rep
 /// `metrics` is BuildRunMetrics(replay).
 /// For a batch, the rows table (batch_rows.cc) comes first.
 std::string GallerySection(const JournalReplay& replay, const Json& metrics, const RunReportOptions& options);
+
+namespace report_parts {
+
+/// One attempt as drawn: the span plus the queue wait before it.
+struct Attempt {
+  AttemptSpan span;
+  int64_t wait_ms = 0;  ///< ready -> start
+  int64_t end = 0;      ///< span.end, or where an open attempt stopped
+};
+
+/// One node as the report sees it: its metrics entry and its attempts.
+struct NodeView {
+  std::string id, type, status;
+  const Json* metrics = nullptr;  ///< its entry in BuildRunMetrics' "nodes"
+  const JournalNode* journal = nullptr;
+  std::vector<Attempt> attempts;
+  NodePrompt prompt;  ///< from the header's workflow, resolved, for the table
+  std::string skipped_because;
+  int64_t first = 0, last = 0;  ///< first ready .. last end (0 when it never ran)
+  int row = 0;                  ///< data-row: shared by bars, label and table row
+  bool critical = false;
+};
+
+/// A status as a coloured badge ("succeeded", "failed"...).
+std::string Badge(const std::string& status);
+
+/// Where an attempt ran, for people: "slurm job 42 on gpu07", "local"; "" when the journal
+/// does not say (NodeResult::where, the records' "where").
+std::string WhereText(const Json& where);
+
+/// The table of time and cost per node (node_table.cc), `t0` the timeline's time zero.
+std::string NodeTable(const std::vector<NodeView>& views, int64_t t0);
+
+}  // namespace report_parts
 
 /// A batch's rows: number, key, status, cost, time, error, a thumbnail of each image and a
 /// link to each video the row made; "" for a journal that is not a batch's.

@@ -5,6 +5,7 @@
 # after it); every node's side effect happened at least once and at most once per attempt the
 # journal shows; the journal stays readable after every kill.
 source "$(dirname "$0")/support/lib.sh"
+source "$(dirname "$0")/support/kill_rounds.sh"
 KILLS=${KILLS:-50}
 RANDOM=${SEED:-20261122}
 start_http_server
@@ -23,26 +24,18 @@ make_workflow() {  # $1 = round
   echo "{\"workflowId\": \"crash-$1\", \"nodes\": [${nodes[*]}]}"
 }
 
-total_kills=0
-round=0
-while [ $total_kills -lt "$KILLS" ]; do
-  round=$((round + 1))
-  make_workflow $round > wf-$round.json
-  journal=j/round-$round.jsonl
-  run_with_kills wf-$round.json $journal $((KILLS - total_kills)) -j 4 -q
-  total_kills=$((total_kills + KILLS_MADE))
-  [ "$RUN_EXIT" -eq 0 ] || { tail -5 $journal.err >&2; fail "round $round: run exited $RUN_EXIT"; }
-  grep -q '"type":"run_finished","status":"succeeded"' $journal || grep -q '"status":"succeeded"' $journal || fail "round $round did not finish"
-  check_journal_invariants $journal
+check_round() {  # $1 = round, $2 = journal
+  grep -q '"type":"run_finished","status":"succeeded"' $2 || grep -q '"status":"succeeded"' $2 || fail "round $1 did not finish"
   for node in $(seq -f 's%g' 1 20) $(seq -f 'h%g' 1 10); do
-    starts=$(grep -c "\"type\":\"node_started\",\"node\":\"$node\"" $journal || true)
+    starts=$(grep -c "\"type\":\"node_started\",\"node\":\"$node\"" $2 || true)
     if [[ $node == s* ]]; then
-      effects=$(grep -cx "$node" effects-$round.log || true)
+      effects=$(grep -cx "$node" effects-$1.log || true)
     else
-      effects=$(grep -c "round=$round&node=$node&" "$HTTP_LOG" || true)
+      effects=$(grep -c "round=$1&node=$node&" "$HTTP_LOG" || true)
     fi
-    [ "$effects" -ge 1 ] && [ "$effects" -le "$starts" ] || fail "round $round: $node side effect $effects times for $starts starts"
+    [ "$effects" -ge 1 ] && [ "$effects" -le "$starts" ] || fail "round $1: $node side effect $effects times for $starts starts"
   done
-  echo "round $round: finished after $KILLS_MADE kills"
-done
+}
+
+kill_rounds "$KILLS" -j 4 -q
 pass "$total_kills kills in $round rounds: every run finished, no completed node ran again"

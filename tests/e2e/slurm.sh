@@ -7,7 +7,8 @@
 #      (TIMEOUT; runs alongside the rest, Slurm's limits are whole minutes);
 #   3. --executor slurm, a node timeout and --fail-fast scancel their jobs;
 #   4. SIGINT detaches (the jobs go on, resume re-attaches), --cancel-remote cancels;
-#   5. video_stitch and media_probe on Slurm (comfyrun exec-node) give the same file as a local run.
+#   5. video_stitch and media_probe on Slurm (comfyrun exec-node) give the same file as a local run;
+#   and (after 1) where each attempt ran in journal, metrics, trace and report; batch --executor slurm.
 # The kill -9 test is slurm_kill.sh. A test that cannot start Slurm fails; it does not skip.
 source "$(dirname "$0")/support/lib.sh"
 source "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_lib.sh"
@@ -50,6 +51,51 @@ jq -e -s '[.[] | select(.type == "completed" and .node == "s7")][0].outputs.slur
 jq -e -s '[.[] | select(.type == "completed" and .node == "sum")][0].outputs.stdout == "1+20\n"' j/twenty.jsonl >/dev/null \
   || fail "a local node did not get the Slurm nodes' outputs"
 pass "20 shell nodes through a 4-slot Slurm pool: each side effect once, job logs in the node folders"
+
+# Where each attempt ran (job id and cluster node) in the journal, metrics, trace and report;
+# the local node says "local".
+s7_id=$(job_id_of j/twenty.jsonl s7)
+jq -e -s --arg id "$s7_id" '[.[] | select(.type == "completed" and .node == "s7")][0].where
+  == {"executor": "slurm", "jobId": $id, "host": "localhost"}' j/twenty.jsonl >/dev/null \
+  || fail "s7's completed record does not say where it ran: $(grep '"completed","node":"s7"' j/twenty.jsonl)"
+twenty_run=$(jq -r -s '.[0].runId' j/twenty.jsonl)
+jq -e --arg id "$s7_id" '(.nodes[] | select(.id == "s7") | .where) == [{"attempt": 1, "executor": "slurm", "jobId": $id,
+  "host": "localhost"}] and (.nodes[] | select(.id == "sum") | .where) == [{"attempt": 1, "executor": "local"}]' \
+  "out/metrics/$twenty_run.json" >/dev/null || fail "the metrics do not say where s7 and sum ran: $(grep '"s7"' "out/metrics/$twenty_run.json")"
+expect_exit 0 "$COMFYRUN" trace j/twenty.jsonl -o twenty-trace.json
+jq -e --arg id "$s7_id" '[.traceEvents[] | select(.cat == "attempt" and .args.node == "s7")][0].args.where.jobId == $id
+  and ([.traceEvents[] | select(.ph == "M" and .name == "process_name" and .args.name == "host slurm localhost")] | length == 1)
+  and ([.traceEvents[] | select(.cat == "host")] | length == 20)' twenty-trace.json >/dev/null \
+  || fail "the trace does not show where s7 ran (slice args, a track per cluster node)"
+expect_exit 0 "$COMFYRUN" report j/twenty.jsonl --html twenty.html
+grep -q "<th>Where</th>" twenty.html && grep -q "slurm job $s7_id on localhost" twenty.html \
+  || fail "the report does not say where s7 ran (slurm job $s7_id on localhost)"
+pass "the journal, metrics, trace and report say where each attempt ran: Slurm job id and node, or local"
+
+# --executor slurm for a batch: every row's process nodes are Slurm jobs.
+cat > batch-wf.json <<JSON
+{"workflowId": "slurm-batch", "params": {"word": "x"}, "nodes": [
+  {"id": "say", "type": "shell", "inputs": {"shell": true, "command": "echo <<params.word>> >> $E2E_DIR/batch-effects.log; echo <<params.word>>"}}]}
+JSON
+expect_exit 0 "$COMFYRUN" batch batch-wf.json --sweep word=alpha,beta,gamma --executor slurm --journal j/batch.jsonl --out out -q
+[ "$(sort batch-effects.log | tr '\n' ' ')" = "alpha beta gamma " ] || fail "the batch rows ran: $(cat batch-effects.log)"
+[ "$(jq -s '[.[] | select(.type == "completed" and .where.executor == "slurm" and .outputs.slurm.jobId != null)] | length' j/batch.jsonl)" -eq 3 ] \
+  || fail "batch --executor slurm did not run every row's shell node on Slurm"
+jq -e -s '.[0].options.executor == "slurm"' j/batch.jsonl >/dev/null || fail "the batch's header does not keep --executor slurm"
+pass "batch --executor slurm: every row's shell node is a Slurm job"
+
+# --executor slurm for an A/B test: every variant's process nodes are Slurm jobs.
+cat > ab.json <<JSON
+{"testId": "slurm-ab", "repeats": 1, "quality": "work.score", "variants": [
+  {"variantId": "one", "nodes": [{"id": "work", "type": "shell", "inputs": {"argv": ["sh", "-c", "echo one >> $E2E_DIR/ab-effects.log; echo '{\"score\": 7}'"]}}]},
+  {"variantId": "two", "nodes": [{"id": "work", "type": "shell", "inputs": {"argv": ["sh", "-c", "echo two >> $E2E_DIR/ab-effects.log; echo '{\"score\": 5}'"]}}]}]}
+JSON
+expect_exit 0 "$COMFYRUN" abtest ab.json --executor slurm -o out-ab -q
+[ "$(sort ab-effects.log | tr '\n' ' ')" = "one two " ] || fail "the A/B variants ran: $(cat ab-effects.log)"
+ab_journal=$(ls out-ab/journals/*.jsonl)
+[ "$(jq -s '[.[] | select(.type == "completed" and .where.executor == "slurm")] | length' "$ab_journal")" -eq 2 ] \
+  || fail "abtest --executor slurm did not run every variant's shell node on Slurm: $(grep completed "$ab_journal")"
+pass "abtest --executor slurm: every variant's shell node is a Slurm job"
 
 # --- 3 -------------------------------------------------------------------------------------
 cat > stop.json <<JSON

@@ -31,6 +31,9 @@ class Backend {
   virtual ~Backend() = default;
   /// A short name for messages and metrics ("local", "process", "event-loop", "slurm").
   virtual const char* name() const = 0;
+  /// Where its attempts run, as `--executor` names it: "local" (this machine) or a cluster
+  /// ("slurm"). The journal's `where` of an attempt whose result has no NodeResult::where.
+  virtual const char* executor() const { return "local"; }
 
   /// Starts one attempt of `kind`. ctx->node_dir is set but may not exist yet: the backend
   /// creates it where that is cheapest for its mode (a kind that runs inline writes nothing

@@ -105,6 +105,7 @@ struct AttemptSpan {
   Outcome outcome = Outcome::kOpen;
   std::string error;  ///< error type name of a failed attempt ("RateLimited")
   double cost = 0;    ///< USD charged for this attempt
+  Json where;         ///< where it ran (the record's "where": {"executor", "jobId", "host"...}), or null
 };
 
 /// What the journal says about one node.

@@ -24,6 +24,11 @@ struct NodeResult {
   bool submission_finished = true;
   /// Error details for metrics (provider reasons, ComfyUI node ids, ...).
   Json details = Json::object();
+  /// Where the attempt ran, when its backend knows more than its executor's name: a small
+  /// object such as {"executor": "slurm", "jobId": "42", "host": "gpu07"}. The executor
+  /// journals it (the `where` of completed and attempt_failed records) and metrics, trace and
+  /// report print its fields without knowing the backend. Null: {"executor": Backend::executor()}.
+  Json where;
 
   bool ok() const { return error == ErrorType::kNone; }
 

@@ -13,8 +13,12 @@
 //                                  "<node> (failed: <ErrorType>)" and has cat "attempt,failed"
 // all complete events ("ph":"X", ts/dur in microseconds since the journal's first record).
 // Attempt args: node, type, attempt, outcome (completed|failed|running|interrupted|lost),
-// cost (USD), provider, model, error, message, retryIn. A remote submission is an instant
-// event ("ph":"i") in the attempt's lane. Skipped nodes and nodes that failed without an
+// cost (USD), provider, model, error, message, retryIn, and where (the journal's "where":
+// {"executor": "slurm", "jobId": "42", "host": "gpu07"}, or {"executor": "local"}). Each
+// machine attempts ran on ("where" with a "host": a cluster node) gets a process of its own
+// after pid 1, named "host <executor> <host>", whose lanes ("slot N", cat "host") hold the
+// attempts that ran there. A remote submission is an instant event ("ph":"i") in the
+// attempt's lane. Skipped nodes and nodes that failed without an
 // attempt are process-wide instant events. A counter track "cost" holds the USD spent so far.
 // "otherData" holds runId, workflowId, status and the start time.
 #include <string>

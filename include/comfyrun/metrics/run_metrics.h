@@ -9,7 +9,9 @@
 //    "cachedNodes": n (completed nodes whose outputs came from the cache, at cost 0),
 //    "errors":{"RateLimited":n,...}, "runs": n,
 //    "nodes":[{"id","type","provider","model","status","attempts","start","end","durationMs",
-//              "queueWaitMs","cost","cached","outputs","error":{"type","message"}}]}
+//              "queueWaitMs","cost","cached","outputs",
+//              "where":[{"attempt","executor","jobId","host"}] (per attempt that says; optional),
+//              "error":{"type","message"}}]}
 #include <string>
 
 #include "comfyrun/core/json.h"

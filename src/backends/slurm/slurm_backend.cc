@@ -53,6 +53,7 @@ class SlurmBackend::PoolBackend : public Backend {
  public:
   PoolBackend(SlurmBackend* owner, SlurmPoolSettings pool) : owner_(owner), pool_(std::move(pool)) {}
   const char* name() const override { return "slurm"; }
+  const char* executor() const override { return "slurm"; }
   void Start(NodeKind& kind, std::shared_ptr<NodeContext> ctx, AttemptDone done) override {
     owner_->StartIn(pool_, kind, std::move(ctx), std::move(done));
   }
@@ -202,6 +203,15 @@ void SlurmBackend::Begin(const std::shared_ptr<Job>& job) {
       r.submission_finished = false;  // ask again next time
       return Deliver(job, std::move(r));
     }
+    // Gone from squeue too (it ended more than MinJobAge ago): accounting may still know it.
+    bool accounting = false;
+    if (found.empty() && client_.HasAccounting(&accounting, &err) && accounting &&
+        !client_.FindByNameInAccounting(job->name, &found, &err)) {
+      NodeResult r = NodeResult::Failure(ErrorType::kUnavailable,
+                                         "cannot look up Slurm job " + job->name + " in accounting: " + err);
+      r.submission_finished = false;
+      return Deliver(job, std::move(r));
+    }
     if (found.empty()) return Submit(job, /*new_name=*/false);  // sbatch never ran (the claim guards the rest)
     job->id = found.front().id;
     Json rec = sub;
@@ -284,16 +294,29 @@ void SlurmBackend::Poll() {
     for (auto& job : waiting_) job->ctx->Progress("cannot ask Slurm: " + Abbreviate(err, 120));
     return;
   }
+  // Jobs squeue no longer lists (they ended more than MinJobAge ago: a resume after a long
+  // pause) are asked of accounting, all in one sacct call, when the cluster keeps it.
+  std::vector<std::string> gone;
+  for (auto& job : waiting_)
+    if (!job->delivered && !all.count(job->id)) gone.push_back(job->id);
+  std::map<std::string, SlurmJobInfo> accounted;
+  bool accounting = false;
+  if (!gone.empty() && client_.HasAccounting(&accounting, &err) && accounting &&
+      !client_.FromAccounting(gone, &accounted, &err))
+    for (auto& job : waiting_) job->ctx->Progress("cannot ask Slurm's accounting: " + Abbreviate(err, 120));
   std::vector<std::shared_ptr<Job>> still;
   for (auto& job : waiting_) {
     if (job->delivered) continue;
     SlurmJobInfo info;
     auto it = all.find(job->id);
+    auto acc = accounted.find(job->id);
     if (it != all.end()) {
       info = it->second;
-    } else if (!client_.FromAccounting(job->id, &info, &err)) {
-      // Gone from squeue (finished more than MinJobAge ago) and no accounting: what the job
-      // script left says how it ended.
+    } else if (acc != accounted.end()) {
+      info = acc->second;
+    } else {
+      // Gone from squeue and unknown to accounting (or there is none): what the job script
+      // left says how it ended.
       info.id = job->id;
       auto code = slurm::ReadExitCode(job->files.exit_path);
       info.state = !code ? "LOST" : *code == 0 ? "COMPLETED" : "FAILED";
@@ -384,6 +407,13 @@ void SlurmBackend::Finish(const std::shared_ptr<Job>& job, const SlurmJobInfo& i
 void SlurmBackend::Deliver(const std::shared_ptr<Job>& job, NodeResult result) {
   if (job->delivered) return;
   job->delivered = true;
+  // Where the attempt ran, for metrics, trace and report (NodeResult::where): the job, and
+  // its cluster node once Slurm named one.
+  if (result.where.is_null()) {
+    result.where = {{"executor", "slurm"}};
+    if (!job->id.empty()) result.where["jobId"] = job->id;
+    if (!job->node.empty()) result.where["host"] = job->node;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     by_ctx_.erase(job->ctx.get());

@@ -87,6 +87,40 @@ std::vector<SlurmJobInfo> ParseSqueueLines(const std::string& text) {
   return jobs;
 }
 
+std::vector<SlurmJobInfo> ParseSacctLines(const std::string& text) {
+  std::vector<SlurmJobInfo> jobs;
+  std::map<std::string, size_t> index;  // id -> its entry: a later line of the same id wins
+  for (const std::string& line : Split(text, '\n')) {
+    if (Trim(line).empty()) continue;
+    std::vector<std::string> f = Split(line, '|');
+    if (f.size() < 3) continue;
+    SlurmJobInfo j;
+    j.id = Trim(f[0]);
+    j.name = f[1];
+    j.state = Trim(f[2]);
+    if (f.size() > 3) j.exit_code = Trim(f[3]);
+    if (f.size() > 4) j.nodes = Trim(f[4]);
+    if (j.nodes == "None assigned" || j.nodes == "(null)") j.nodes.clear();
+    if (j.id.empty()) continue;
+    auto [it, is_new] = index.try_emplace(j.id, jobs.size());
+    if (is_new)
+      jobs.push_back(std::move(j));
+    else
+      jobs[it->second] = std::move(j);
+  }
+  return jobs;
+}
+
+bool AccountingConfigured(const std::string& scontrol_show_config) {
+  for (const std::string& line : Split(scontrol_show_config, '\n')) {
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || Trim(line.substr(0, eq)) != "AccountingStorageType") continue;
+    std::string value = Trim(line.substr(eq + 1));
+    return !value.empty() && value != "none" && value != "(null)" && value.find("/none") == std::string::npos;
+  }
+  return false;
+}
+
 SlurmClient::SlurmClient(SlurmClientOptions options) : options_(std::move(options)) {}
 
 int SlurmClient::Run(const std::string& tool, const std::vector<std::string>& args, std::string* out,
@@ -224,19 +258,51 @@ bool SlurmClient::FindByName(const std::string& name, std::vector<SlurmJobInfo>*
   return true;
 }
 
-bool SlurmClient::FromAccounting(const std::string& id, SlurmJobInfo* job, std::string* err) const {
-  std::string out;
-  if (Run("sacct",
-          {"--noheader", "--parsable2", "-X", "--jobs", id, "--format", "JobIDRaw,JobName,State,ExitCode,NodeList"},
-          &out, err) != 0)
-    return false;
-  for (auto& j : ParseSqueueLines(out)) {
-    if (j.id != id) continue;
-    *job = std::move(j);
-    return true;
+bool SlurmClient::HasAccounting(bool* yes, std::string* err) const {
+  if (accounting_ < 0) {
+    std::string out;
+    if (Run("scontrol", {"show", "config"}, &out, err) != 0) return false;
+    accounting_ = AccountingConfigured(out) ? 1 : 0;
   }
-  *err = fmt::format("accounting does not know job {}", id);
-  return false;
+  *yes = accounting_ == 1;
+  return true;
+}
+
+namespace {
+// sacct's fields, in the order ParseSacctLines reads them; a week back (sacct's own default
+// start is midnight today, which would miss a job of a run resumed the next day).
+const std::vector<std::string> kSacctArgs = {
+    "-X",          "--parsable2", "--noheader", "--format", "JobIDRaw,JobName,State,ExitCode,NodeList",
+    "--starttime", "now-7days"};
+}  // namespace
+
+bool SlurmClient::FromAccounting(const std::vector<std::string>& ids, std::map<std::string, SlurmJobInfo>* jobs,
+                                 std::string* err) const {
+  jobs->clear();
+  if (ids.empty()) return true;
+  std::string list;
+  for (const auto& id : ids) list += (list.empty() ? "" : ",") + id;
+  std::vector<std::string> args = kSacctArgs;
+  args.insert(args.end(), {"--jobs", list});
+  std::string out;
+  if (Run("sacct", args, &out, err) != 0) return false;
+  for (auto& j : ParseSacctLines(out)) {
+    std::string id = j.id;
+    (*jobs)[id] = std::move(j);
+  }
+  return true;
+}
+
+bool SlurmClient::FindByNameInAccounting(const std::string& name, std::vector<SlurmJobInfo>* jobs,
+                                         std::string* err) const {
+  std::vector<std::string> args = kSacctArgs;
+  args.insert(args.end(), {"--name", name});
+  std::string out;
+  if (Run("sacct", args, &out, err) != 0) return false;
+  jobs->clear();
+  for (auto& j : ParseSacctLines(out))
+    if (j.name == name) jobs->push_back(std::move(j));
+  return true;
 }
 
 bool SlurmClient::Cancel(const std::string& id, std::string* err) const {

@@ -1,11 +1,12 @@
 # Helpers for the Slurm end-to-end scripts (sourced after lib.sh).
 
-# start_slurm: starts the test cluster (slurm_cluster.sh) under $E2E_DIR/slurm, exports
-# SLURM_CONF, and stops it when the script exits (then lib.sh's cleanup runs).
+# start_slurm [accounting]: starts the test cluster (slurm_cluster.sh; with `accounting`,
+# MariaDB and slurmdbd too) in a temporary folder, exports SLURM_CONF, and stops it when the
+# script exits (then lib.sh's cleanup runs).
 start_slurm() {
   SLURM_DIR=$(mktemp -d /tmp/comfyrun-slurm-e2e.XXXXXX)
   local out
-  out=$(bash "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_cluster.sh" start "$SLURM_DIR" 2 2>&1) \
+  out=$(bash "$COMFYRUN_SOURCE_DIR/tests/e2e/support/slurm_cluster.sh" start "$SLURM_DIR" 2 ${1:-} 2>&1) \
     || fail "cannot start the test Slurm: $out"
   export SLURM_CONF=$SLURM_DIR/slurm.conf
   export COMFYRUN_SLURM_POLL_SECONDS=0.5  # quicker than the default 2 s

@@ -56,6 +56,7 @@ class SlurmBackend : public Backend {
   SlurmBackend& operator=(const SlurmBackend&) = delete;
 
   const char* name() const override { return "slurm"; }
+  const char* executor() const override { return "slurm"; }
   /// Starts in the default pool (--executor slurm).
   void Start(NodeKind& kind, std::shared_ptr<NodeContext> ctx, AttemptDone done) override;
   void Cancel(NodeKind& kind, const std::shared_ptr<NodeContext>& ctx) override;

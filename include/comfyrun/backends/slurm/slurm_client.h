@@ -19,9 +19,10 @@ namespace comfyrun {
 struct SlurmJobInfo {
   std::string id;
   std::string name;
-  std::string state;   ///< squeue %T: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
-  std::string reason;  ///< squeue %r: why pending, or why it ended (NonZeroExitCode, ...)
-  std::string nodes;   ///< squeue %N: where it runs or ran ("" while pending)
+  std::string state;      ///< squeue %T: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, ...
+  std::string reason;     ///< squeue %r: why pending, or why it ended (NonZeroExitCode, ...)
+  std::string nodes;      ///< squeue %N: where it runs or ran ("" while pending)
+  std::string exit_code;  ///< sacct's ExitCode ("3:0": code, signal); "" from squeue
 };
 
 struct SlurmClientOptions {
@@ -43,6 +44,16 @@ SlurmStateMeaning InterpretSlurmState(const std::string& state);
 /// Parses squeue output in SlurmClient's format ("id|name|state|reason|nodes" per line).
 std::vector<SlurmJobInfo> ParseSqueueLines(const std::string& text);
 
+/// Parses `sacct -X --parsable2 --noheader --format=JobIDRaw,JobName,State,ExitCode,NodeList`
+/// ("id|name|state|code:signal|nodes" per line; "None assigned" for a job that never ran).
+/// A job requeued or listed twice (sacct keeps every record of an id in the time window)
+/// counts by its last line.
+std::vector<SlurmJobInfo> ParseSacctLines(const std::string& text);
+
+/// Whether `scontrol show config` says the cluster keeps accounting (its
+/// AccountingStorageType is set and not accounting_storage/none).
+bool AccountingConfigured(const std::string& scontrol_show_config);
+
 class SlurmClient {
  public:
   explicit SlurmClient(SlurmClientOptions options = {});
@@ -55,9 +66,17 @@ class SlurmClient {
   bool QueryAll(std::map<std::string, SlurmJobInfo>* jobs, std::string* err) const;
   /// The jobs of ours named `name` (`squeue -t all --name`), in submission order.
   bool FindByName(const std::string& name, std::vector<SlurmJobInfo>* jobs, std::string* err) const;
-  /// A job squeue no longer lists, from accounting (`sacct`) when the cluster keeps it.
-  /// False when there is no accounting or it does not know the job.
-  bool FromAccounting(const std::string& id, SlurmJobInfo* job, std::string* err) const;
+  /// Whether the cluster keeps accounting (`scontrol show config`, asked once per client and
+  /// remembered); false with *err when scontrol cannot say.
+  bool HasAccounting(bool* yes, std::string* err) const;
+  /// Jobs squeue no longer lists (finished more than MinJobAge ago), from accounting: one
+  /// `sacct` call for all `ids` of the last 7 days, id -> info. Jobs accounting does not know
+  /// are left out. Only call it when HasAccounting says yes.
+  bool FromAccounting(const std::vector<std::string>& ids, std::map<std::string, SlurmJobInfo>* jobs,
+                      std::string* err) const;
+  /// The jobs named `name` that accounting knows (`sacct --name`, last 7 days), in
+  /// submission order.
+  bool FindByNameInAccounting(const std::string& name, std::vector<SlurmJobInfo>* jobs, std::string* err) const;
   /// `scancel ID`.
   bool Cancel(const std::string& id, std::string* err) const;
   /// `sinfo`: the partitions and their state, for `comfyrun doctor`.
@@ -68,6 +87,7 @@ class SlurmClient {
 
  private:
   SlurmClientOptions options_;
+  mutable int accounting_ = -1;  ///< HasAccounting's answer: -1 not asked yet, 0 no, 1 yes (poller thread)
 };
 
 }  // namespace comfyrun
