@@ -20,6 +20,7 @@
 #include "executor_inbox.h"
 #include "interrupts.h"
 #include "node_run.h"
+#include "resume_seed.h"
 #include "same_inputs_gate.h"
 
 namespace comfyrun {
@@ -574,24 +575,7 @@ void Executor::SeedFromReplay(const JournalReplay& replay, const std::vector<con
     FindJournalNodes(replay, NodeIdViews(im.wf), &looked_up);
     found = &looked_up;
   }
-  size_t done = 0;
-  for (size_t i = 0; i < im.wf.nodes.size(); ++i) {
-    if (!(*found)[i]) continue;
-    const JournalNode& jn = *(*found)[i];
-    NodeRun& run = im.runs[i];
-    run.attempt = jn.attempts;
-    if (jn.status == JournalNode::Status::kCompleted) {
-      std::string missing;
-      if (ReplayedOutputsExist(jn.outputs, im.out_root, &missing)) {
-        run.seeded_outputs = &jn.outputs;  // the replay outlives the run and keeps this node as is
-        im.scheduler->MarkSucceeded(i);
-        ++done;
-        continue;
-      }
-      im.status->Warning(fmt::format("{}: its output {} is gone; running it again", im.wf.nodes[i].id, missing));
-    }
-    run.submission = jn.open_submission;
-  }
+  size_t done = SeedRunsFromJournal(im.wf, *found, im.out_root, &im.runs, im.scheduler.get(), im.status.get());
   im.already_done = done;
   im.status->SetAlreadyDone(done, replay.total_cost);
 }
